@@ -1,0 +1,31 @@
+"""Shared test helpers.
+
+``../shared`` (outside test data) sits beside the repo in CI but not in a
+user's fresh clone: tests that read it call ``shared_file`` and skip cleanly
+when it is absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+ARTIFACTS = REPO / "artifacts"
+
+
+def shared_file(*parts: str) -> Path:
+    """Path of a file under ../shared, or skip the test when it is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"../shared/{'/'.join(parts)} is not present (fresh clone)")
+    return path
+
+
+@pytest.fixture
+def artifacts_dir() -> Path:
+    """Where tests write screenshots and reports worth keeping (git-ignored)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
