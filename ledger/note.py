@@ -85,6 +85,12 @@ class Verifier:
     hash: int
     public_key: bytes  # 32 bytes
 
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not is_valid_name(self.name):
+            raise NoteError(f"invalid key name {self.name!r}: no '+', no white space, not empty")
+        if not isinstance(self.public_key, bytes) or len(self.public_key) != 32:
+            raise NoteError("an Ed25519 public key is 32 bytes")
+
     @classmethod
     def from_vkey(cls, vkey: str) -> "Verifier":
         """Parse ``<name>+<hash>+<base64(0x01||pub)>``; the hash must match."""
@@ -131,6 +137,10 @@ class Signer:
     _key: nacl.signing.SigningKey = field(repr=False, compare=False, default=None)
 
     def __post_init__(self):
+        if not isinstance(self.name, str) or not is_valid_name(self.name):
+            raise NoteError(f"invalid key name {self.name!r}: no '+', no white space, not empty")
+        if not isinstance(self.seed, bytes) or len(self.seed) != 32:
+            raise NoteError("an Ed25519 seed is 32 bytes")
         object.__setattr__(self, "_key", nacl.signing.SigningKey(self.seed))
 
     @classmethod
@@ -239,7 +249,12 @@ def open_note(msg: bytes, verifiers: list[Verifier] | tuple[Verifier, ...]) -> N
     text, block = whole[: split + 1], whole[split + 2 :]
     if not block.endswith("\n"):
         raise NoteError("signature block must end in a newline")
-    known = {(v.name, v.hash): v for v in verifiers}
+    known: dict[tuple[str, int], Verifier] = {}
+    ambiguous = set()
+    for v in verifiers:
+        other = known.setdefault((v.name, v.hash), v)
+        if other.public_key != v.public_key:  # as Go: two keys, one name and hash
+            ambiguous.add((v.name, v.hash))
     note, seen, count = Note(text), set(), 0
     body = text.encode("utf-8")
     for line in block[:-1].split("\n"):
@@ -250,6 +265,8 @@ def open_note(msg: bytes, verifiers: list[Verifier] | tuple[Verifier, ...]) -> N
         hash32 = struct.unpack(">I", sig[:4])[0]
         entry = Signature(name, hash32, b64)
         v = known.get((name, hash32))
+        if (name, hash32) in ambiguous:
+            raise NoteError(f"ambiguous verifier: several keys named {key_id(name, hash32)}")
         if v is None:
             if entry not in note.unverified_sigs:
                 note.unverified_sigs.append(entry)
