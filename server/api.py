@@ -1,0 +1,255 @@
+"""The /v1 HTTP API of DESIGN §5 (paths fixed; outside clients depend on them)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import tempfile
+
+from flask import Blueprint, Response, jsonify, request, stream_with_context
+from werkzeug.wsgi import FileWrapper
+
+from server import tokens
+from server.app import services, utc_now
+from server.problems import Problem
+
+bp = Blueprint("v1", __name__, url_prefix="/v1")
+
+MAX_ENTRIES = 1000  # per GET /v1/entries (DESIGN §8)
+NDJSON = "application/x-ndjson"
+_INT = re.compile(r"[0-9]{1,19}\Z")
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _int_arg(name: str, *, default: int | None = None) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        if default is None:
+            raise Problem(400, f"query parameter {name!r} is required (a non-negative integer)")
+        return default
+    if not _INT.match(raw):
+        raise Problem(400, f"query parameter {name!r} must be a non-negative integer, not {raw[:40]!r}")
+    return int(raw)
+
+
+def _json_body() -> object:
+    """The request body as JSON: 415 unless it says JSON, 400 unless it parses."""
+    mimetype = request.mimetype or ""
+    if mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise Problem(415, "send the body as application/json")
+    data = request.get_json(silent=True)
+    if data is None:
+        raise Problem(400, "the body is not valid JSON")
+    return data
+
+
+# --- reading the ledger --------------------------------------------------
+
+
+@bp.get("/checkpoint")
+def checkpoint() -> Response:
+    """The latest signed checkpoint (C2SP tlog-checkpoint note)."""
+    note = services().ledger.checkpoint()
+    response = Response(note, mimetype="text/plain")
+    response.headers["Content-Type"] = "text/plain; charset=utf-8"
+    response.headers["Cache-Control"] = "no-cache"
+    return response
+
+
+@bp.get("/entries")
+def entries() -> Response:
+    """Entries ``start`` (inclusive) to ``end`` (exclusive), at most 1000: one
+    line each, exactly the leaf bytes. Fewer may come back; clients page."""
+    start = _int_arg("start")
+    end = _int_arg("end")
+    if end < start:
+        raise Problem(400, f"end ({end}) is before start ({start})")
+    ledger = services().ledger
+    end = min(end, start + MAX_ENTRIES, ledger.size())
+    lines = ledger.entries(start, end) if start < end else []
+    body = b"".join(line + b"\n" for line in lines)
+    return Response(body, mimetype=NDJSON)
+
+
+@bp.get("/proof/inclusion")
+def proof_inclusion() -> Response:
+    """RFC 9162 §2.1.3 inclusion proof of entry ``index`` in the tree of ``size``."""
+    index, size = _int_arg("index"), _int_arg("size")
+    ledger = services().ledger
+    current = ledger.size()
+    if not index < size:
+        raise Problem(400, f"index ({index}) must be less than size ({size})")
+    if size > current:
+        raise Problem(400, f"size ({size}) is beyond the ledger's size ({current})")
+    hashes = ledger.inclusion_proof(index, size)
+    return jsonify({"index": index, "size": size, "hashes": [b64(h) for h in hashes]})
+
+
+@bp.get("/proof/consistency")
+def proof_consistency() -> Response:
+    """RFC 9162 §2.1.4 consistency proof from tree size ``from`` to ``to``."""
+    old, new = _int_arg("from"), _int_arg("to")
+    ledger = services().ledger
+    current = ledger.size()
+    if not 0 < old <= new:
+        raise Problem(400, f"need 0 < from <= to, got from={old} to={new}")
+    if new > current:
+        raise Problem(400, f"to ({new}) is beyond the ledger's size ({current})")
+    hashes = ledger.consistency_proof(old, new)
+    return jsonify({"from": old, "to": new, "hashes": [b64(h) for h in hashes]})
+
+
+@bp.get("/keys")
+def keys() -> Response:
+    """The ledger's verifier key and the producer registry."""
+    svc = services()
+    return jsonify({
+        "ledger_vkey": svc.ledger.verifier_key,
+        "origin": svc.ledger.origin,
+        "producers": [producer_json(p) for p in svc.registry.producers],
+        "registry_version": svc.registry.version,
+    })
+
+
+def producer_json(producer) -> dict:
+    """A trust.json producer object plus its key id."""
+    return producer.public_dict()
+
+
+# --- verification --------------------------------------------------------
+
+
+@bp.post("/verify")
+def verify() -> Response:
+    """Verify up to 100 items; every result is appended to the ledger in one
+    batch and carries its receipt."""
+    from server import verify as pipeline
+
+    svc = services()
+    wait = svc.bucket.take()
+    if wait:
+        seconds = max(1, int(wait + 0.999))
+        raise Problem(429, f"this server is busy; retry in {seconds} s",
+                      headers={"Retry-After": str(seconds)})
+    if request.content_length is not None and request.content_length > svc.config.max_body:
+        raise Problem(413, f"the body is over {svc.config.max_body} bytes")
+    body = _json_body()
+    items = pipeline.parse_items(body, max_items=svc.config.max_items)
+    results = pipeline.verify_items(items, svc)
+    return jsonify({"results": results})
+
+
+# --- the registry (admin) ------------------------------------------------
+
+
+@bp.post("/producers")
+def add_producer() -> tuple[Response, int]:
+    """Register a producer (one trust.json producer object, DESIGN §8)."""
+    svc = services()
+    tokens.require(request.headers.get("Authorization"), svc.admin_token, "admin")
+    producer = parse_producer(_json_body())
+    record, receipt = svc.change_registry(lambda reg: registry_add(reg, producer, utc_now()))
+    return jsonify(_registry_answer(record, receipt)), 201
+
+
+@bp.post("/producers/<path:key_id>/revoke")
+def revoke_producer(key_id: str) -> Response:
+    """Revoke a producer key (``{"revoked_at"?: RFC 3339}``, default now)."""
+    svc = services()
+    tokens.require(request.headers.get("Authorization"), svc.admin_token, "admin")
+    body = _json_body() if request.get_data() else {}
+    at = parse_revoke(body) or utc_now()
+    record, receipt = svc.change_registry(lambda reg: registry_revoke(reg, key_id, at, utc_now()))
+    return jsonify(_registry_answer(record, receipt))
+
+
+def parse_producer(body: object):
+    """A trust.json producer object from a request body; 422 when unusable."""
+    from server.trust import Producer, TrustError
+
+    if not isinstance(body, dict):
+        raise Problem(422, "the body must be one producer object")
+    entry = dict(body)
+    key_id = entry.pop("key_id", None)
+    try:
+        producer = Producer.from_dict(entry)
+    except TrustError as exc:
+        raise Problem(422, f"not a usable producer: {exc}") from None
+    if key_id is not None and key_id != producer.key_id:
+        raise Problem(422, f"key_id does not match the vkey (its key id is {producer.key_id})")
+    return producer
+
+
+def parse_revoke(body: object) -> str | None:
+    """``revoked_at`` (RFC 3339) from a revoke body, or None for now."""
+    from server.claims import format_time, parse_time
+
+    if not isinstance(body, dict) or set(body) - {"revoked_at"}:
+        raise Problem(422, 'the body must be {} or {"revoked_at": "<RFC 3339 time>"}')
+    at = body.get("revoked_at")
+    if at is None:
+        return None
+    try:
+        return format_time(parse_time(at))
+    except (TypeError, ValueError) as exc:
+        raise Problem(422, f"revoked_at must be an RFC 3339 time, e.g. 2025-09-01T00:00:00Z: {exc}") from None
+
+
+def registry_record(action: str, producer, registry, now: str) -> dict:
+    """The ``registry`` ledger entry of one change (no floats, DESIGN §4)."""
+    return {"kind": "registry", "action": action, "time": now,
+            "producer": producer_json(producer), "registry_version": registry.version}
+
+
+def registry_add(registry, producer, now: str) -> dict:
+    if registry.lookup(producer.key_id) is not None:
+        raise Problem(409, f"a producer with key id {producer.key_id} is already registered")
+    registry.add(producer)
+    return registry_record("add", registry.lookup(producer.key_id), registry, now)
+
+
+def registry_revoke(registry, key_id: str, at: str, now: str) -> dict:
+    producer = registry.lookup(key_id)
+    if producer is None:
+        raise Problem(404, f"no producer with key id {key_id!r} is registered")
+    from server.claims import format_time, parse_time
+
+    if producer.revoked_at is not None and producer.revoked_at <= parse_time(at):
+        raise Problem(409, f"{key_id} is already revoked from {format_time(producer.revoked_at)}")
+    registry.revoke(key_id, at)
+    return registry_record("revoke", registry.lookup(key_id), registry, now)
+
+
+def _registry_answer(record: dict, receipt) -> dict:
+    producer = dict(record["producer"])
+    return {"producer": producer, "key_id": producer["key_id"], "receipt": receipt_json(receipt)}
+
+
+def receipt_json(receipt) -> dict:
+    return {"index": receipt.index, "leaf_hash": b64(receipt.leaf_hash)}
+
+
+# --- export (regulator) --------------------------------------------------
+
+
+@bp.get("/export")
+def export() -> Response:
+    """Stream the ledger bundle (NDJSON) for offline verification."""
+    svc = services()
+    tokens.require(request.headers.get("Authorization"), svc.regulator_token, "regulator")
+    spool = tempfile.TemporaryFile()
+    try:
+        svc.ledger.export(spool)
+        spool.seek(0)
+    except BaseException:
+        spool.close()
+        raise
+    stamp = utc_now().replace(":", "").replace("-", "")
+    response = Response(stream_with_context(FileWrapper(spool, 64 * 1024)), mimetype=NDJSON,
+                        direct_passthrough=True)
+    response.call_on_close(spool.close)
+    response.headers["Content-Disposition"] = f'attachment; filename="labelcheck-ledger-{stamp}.ndjson"'
+    return response
