@@ -1,0 +1,21 @@
+"""labelcheck's audit ledger: an append-only, hash-chained RFC 9162 Merkle log
+with C2SP signed checkpoints and offline-verifiable bundles (DESIGN §4).
+
+Modules: ``canonical`` (entry encoding), ``merkle`` (hashing and proofs),
+``note`` and ``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the
+Ledger), ``verify`` (full recompute), ``bundle`` (export and offline check).
+"""
+
+from .bundle import BundleError, BundleReport, verify_bundle
+from .log import Ledger, LedgerError, Receipt
+from .verify import VerifyReport
+
+__all__ = [
+    "BundleError",
+    "BundleReport",
+    "Ledger",
+    "LedgerError",
+    "Receipt",
+    "VerifyReport",
+    "verify_bundle",
+]

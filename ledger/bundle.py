@@ -1,0 +1,242 @@
+"""Ledger bundles: a self-contained, streamable export verified offline.
+
+Format ``labelcheck-bundle/1`` is NDJSON (one JSON text per line, each line
+ending in ``\\n``, UTF-8):
+
+Line 1, the header, a canonical JSON object::
+
+    {"checkpoint": "<the signed checkpoint note, as text>",
+     "complete": true,
+     "format": "labelcheck-bundle/1",
+     "origin": "<log origin>",
+     "size": N,
+     "vkey": "<C2SP verifier key of the ledger>"}
+
+Then, for a complete bundle, N lines: entries 0..N-1, each line exactly the
+entry's leaf bytes (canonical JSON never holds a raw newline), where N is the
+checkpoint's size. Nothing follows the last entry.
+
+Verifying (``verify_bundle``) needs nothing but the bundle and a verifier key
+obtained independently; the ``vkey`` in the header is informational only and
+never trusted. It checks the checkpoint signature and origin; every entry's
+canonical form, ``index`` and ``prev`` link; the RFC 9162 root of all N
+entries against the signed root; and that nothing is missing or extra. It
+streams: memory is O(log N) (a compact range of subtree roots, as
+``merkle.RootBuilder``) whatever the size.
+
+Growth only: given an older checkpoint the verifier already trusts (size T),
+the verifier keeps the root of the first T entries as they stream past and
+compares it with the trusted root. This is equivalent to checking an RFC 9162
+§2.1.4 consistency proof from T to N, and stronger, since every entry is
+recomputed rather than O(log N) hashes supplied by the exporter; it needs no
+proof in the bundle, so an exporter need not know the verifier's T in
+advance. A trusted checkpoint larger than N means the log was truncated or
+rolled back; a different root at T means the log was forked or rewritten.
+
+Reserved for filtered exports (not written by this version, refused by
+``verify_bundle`` with a clear message): a header with ``"complete": false``
+and a ``"filter"`` object, followed by lines
+``{"entry": "<leaf bytes as a JSON string>", "inclusion": ["<b64>", ...],
+"index": i}``, each entry proven included in the checkpoint's tree by its
+RFC 9162 §2.1.3 inclusion proof. Readers must refuse headers whose ``format``
+they do not know.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from . import canonical, checkpoint, merkle, note
+from .store import Store, StoreError
+from .verify import PROGRESS_EVERY, EntryError, Progress, b64, check_entry
+
+FORMAT = "labelcheck-bundle/1"
+MAX_HEADER = 1 << 20
+MAX_ENTRY = 1 << 20  # an entry line longer than this is refused, not buffered
+
+
+class BundleError(Exception):
+    """An unusable argument (key, trusted checkpoint) or an unreadable bundle."""
+
+
+def write_bundle(out: BinaryIO, store: Store, checkpoint_note: bytes, verifier: note.Verifier,
+                 *, progress: Progress | None = None) -> None:
+    """Stream the bundle of ``store`` at the signed ``checkpoint_note`` to ``out``."""
+    try:
+        cp = checkpoint.open_checkpoint(checkpoint_note, verifier)
+    except (checkpoint.CheckpointError, note.NoteError) as exc:
+        raise BundleError(f"the checkpoint to export does not verify: {exc}") from exc
+    header = {
+        "checkpoint": checkpoint_note.decode("utf-8"),
+        "complete": True,
+        "format": FORMAT,
+        "origin": cp.origin,
+        "size": cp.size,
+        "vkey": verifier.vkey,
+    }
+    out.write(canonical.dumps(header) + b"\n")
+    n = 0
+    for idx, data in store.iter_rows("entries", 0):
+        if idx >= cp.size:
+            break
+        if idx != n:
+            raise StoreError(f"entry {n} is missing")
+        out.write(bytes(data) + b"\n")
+        n += 1
+        if progress and n % PROGRESS_EVERY == 0:
+            progress(n, cp.size)
+    if n != cp.size:
+        raise StoreError(f"the database holds {n} entries, fewer than its checkpoint's {cp.size}")
+    if progress:
+        progress(n, cp.size)
+
+
+@dataclass
+class BundleReport:
+    """What ``verify_bundle`` proved, or the first thing that failed."""
+
+    origin: str = ""
+    size: int = 0  # entries verified
+    checkpoint: checkpoint.Checkpoint | None = None
+    key_id: str = ""
+    trusted_size: int | None = None
+    problems: list[str] = field(default_factory=list)
+    first_bad_index: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def summary(self) -> str:
+        if not self.ok:
+            return "bundle verification FAILED: " + "; ".join(self.problems)
+        text = (
+            f"complete log of {self.size} entries, origin {self.origin}, "
+            f"root {b64(self.checkpoint.root)} signed by {self.key_id}"
+        )
+        if self.trusted_size is not None:
+            text += f"; consistent with the trusted checkpoint at size {self.trusted_size} (the log only grew)"
+        return text
+
+
+def verify_bundle(fp: BinaryIO, vkey: str, trusted_checkpoint: bytes | None = None,
+                  progress: Progress | None = None) -> BundleReport:
+    """Verify a bundle read from ``fp`` against the verifier key ``vkey``.
+
+    Returns a BundleReport (``ok`` false names the first bad entry). Raises
+    BundleError when ``vkey`` or ``trusted_checkpoint`` is unusable, or when
+    ``fp`` cannot be read.
+    """
+    try:
+        verifier = note.Verifier.from_vkey(vkey)
+    except note.NoteError as exc:
+        raise BundleError(f"bad verifier key: {exc}") from exc
+    report = BundleReport(key_id=verifier.key_id)
+    try:
+        cp = _read_header(fp, verifier, report)
+        if cp is None:
+            return report
+        trusted = _open_trusted(trusted_checkpoint, verifier, cp, report)
+        if not report.ok:
+            return report
+        _verify_entries(fp, cp, trusted, report, progress)
+    except OSError as exc:
+        raise BundleError(f"cannot read the bundle: {exc}") from exc
+    return report
+
+
+def _read_header(fp: BinaryIO, verifier: note.Verifier, report: BundleReport) -> checkpoint.Checkpoint | None:
+    line = fp.readline(MAX_HEADER)
+    try:
+        header = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        report.problems.append("the first line is not a bundle header (JSON object)")
+        return None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        got = header.get("format") if isinstance(header, dict) else None
+        report.problems.append(f"unknown bundle format {got!r} (this labelcheck reads {FORMAT})")
+        return None
+    if header.get("complete") is not True:
+        report.problems.append("filtered bundles (\"complete\": false) are not supported by this labelcheck")
+        return None
+    text = header.get("checkpoint")
+    if not isinstance(text, str):
+        report.problems.append("the bundle header has no checkpoint")
+        return None
+    try:
+        cp = checkpoint.open_checkpoint(text.encode("utf-8"), verifier)
+    except (checkpoint.CheckpointError, note.NoteError) as exc:
+        report.problems.append(f"the bundle's checkpoint does not verify with {verifier.key_id}: {exc}")
+        return None
+    report.checkpoint, report.origin = cp, cp.origin
+    if header.get("size") != cp.size or header.get("origin") != cp.origin:
+        report.problems.append("the bundle header's size or origin disagrees with its signed checkpoint")
+        return None
+    return cp
+
+
+def _open_trusted(data: bytes | None, verifier: note.Verifier, cp: checkpoint.Checkpoint,
+                  report: BundleReport) -> checkpoint.Checkpoint | None:
+    if data is None:
+        return None
+    try:
+        trusted = checkpoint.open_checkpoint(data, verifier)
+    except (checkpoint.CheckpointError, note.NoteError) as exc:
+        raise BundleError(f"the trusted checkpoint does not verify with {verifier.key_id}: {exc}") from exc
+    if trusted.origin != cp.origin:
+        raise BundleError(f"the trusted checkpoint is for log {trusted.origin!r}, the bundle for {cp.origin!r}")
+    report.trusted_size = trusted.size
+    if trusted.size > cp.size:
+        report.problems.append(
+            f"the bundle's log has {cp.size} entries but a checkpoint for {trusted.size} was trusted before: "
+            "the log was truncated or rolled back"
+        )
+    elif trusted.size == cp.size and trusted.root != cp.root:
+        report.problems.append(f"two different signed roots for size {cp.size}: the log was forked")
+    return trusted
+
+
+def _verify_entries(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint.Checkpoint | None,
+                    report: BundleReport, progress: Progress | None) -> None:
+    tree = merkle.RootBuilder()
+    append, readline = tree.append, fp.readline
+    trusted_at = trusted.size if trusted is not None else -1
+    prev = None
+    for n in range(cp.size):
+        if n == trusted_at and tree.root() != trusted.root:
+            return _bad(report, n, _fork(trusted.size))
+        line = readline(MAX_ENTRY + 1)
+        if not line.endswith(b"\n"):
+            what = "is longer than 1 MiB" if len(line) > MAX_ENTRY else "is missing (the bundle ends early)"
+            return _bad(report, n, f"entry {n} {what}")
+        try:
+            prev = check_entry(line[:-1], n, prev)
+        except EntryError as exc:
+            return _bad(report, n, str(exc))
+        append(prev)
+        report.size = n + 1
+        if progress and report.size % PROGRESS_EVERY == 0:
+            progress(report.size, cp.size)
+    if cp.size == trusted_at and tree.root() != trusted.root:
+        return _bad(report, cp.size, _fork(trusted.size))
+    if readline(1):
+        report.problems.append(f"data after entry {cp.size - 1}, the last one the checkpoint covers")
+        return None
+    if tree.root() != cp.root:
+        report.problems.append(
+            f"the {cp.size} entries hash to root {b64(tree.root())}, not the signed {b64(cp.root)}"
+        )
+    if progress:
+        progress(report.size, cp.size)
+    return None
+
+
+def _fork(size: int) -> str:
+    return f"the first {size} entries do not match the trusted checkpoint: the log was rewritten or forked"
+
+
+def _bad(report: BundleReport, index: int, problem: str) -> None:
+    report.problems.append(problem)
+    report.first_bad_index = index

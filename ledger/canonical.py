@@ -1,0 +1,149 @@
+"""Canonical JSON for ledger entries (DESIGN §4).
+
+An entry is one line of canonical JSON and its exact bytes are the Merkle leaf
+data, so there must be exactly one byte string for each value:
+
+* UTF-8, no byte-order mark; non-ASCII characters written as themselves;
+* object keys sorted by Unicode code point, each key a string, no duplicates;
+* no insignificant white space: separators ``,`` and ``:``;
+* strings escape only ``"``, ``\\`` and control characters (``\\n``, ``\\r``,
+  ``\\t``, ``\\b``, ``\\f``, else ``\\u00xx`` in lower-case hex), exactly as
+  Python's ``json`` module writes them with ``ensure_ascii=False``;
+* numbers are integers within the I-JSON safe range ±(2**53 − 1)
+  (RFC 7493 §2.2), so every JSON implementation reads them exactly; no floats,
+  no NaN or Infinity (RFC 8259 §6 has no such values);
+* values are objects, arrays, strings, integers, ``true``, ``false``, ``null``.
+
+This is RFC 8785 (JCS) restricted to integers, except that JCS orders keys by
+UTF-16 code units: the two orders differ only for keys that mix characters
+above U+FFFF with ones in U+E000..U+FFFF.
+
+``parse`` is the strict inverse: it accepts a byte string only when it is
+exactly the canonical encoding of the value it holds (it decodes, re-encodes
+and compares, which also catches duplicate keys, white space, key order and
+needless escapes).
+"""
+
+from __future__ import annotations
+
+import json
+from json.encoder import c_make_encoder, encode_basestring
+
+MAX_SAFE_INT = 2**53 - 1
+MAX_DEPTH = 64  # entries are shallow; a deep value is a mistake, not data
+
+
+class CanonicalError(ValueError):
+    """A value that has no canonical encoding, or bytes that are not one."""
+
+
+def _no_float(text: str):
+    raise CanonicalError(f"floats are not allowed in ledger entries: {text}")
+
+
+def _no_constant(text: str):
+    raise CanonicalError(f"{text} is not allowed in ledger entries")
+
+
+# Built once: json.JSONEncoder.encode would rebuild its C encoder per call.
+if c_make_encoder is not None:  # CPython always has it
+    _encode_chunks = c_make_encoder(None, None, encode_basestring, None, ":", ",", True, False, False)
+
+    def _encode_str(value) -> str:
+        return "".join(_encode_chunks(value, 0))
+
+else:  # pragma: no cover - pure-Python json
+    _encode_str = json.JSONEncoder(
+        ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False
+    ).encode
+
+_scan = json.JSONDecoder(parse_float=_no_float, parse_constant=_no_constant).scan_once
+
+
+def _check(value, path: str, depth: int) -> None:
+    """Refuse anything without a canonical encoding; ``path`` names the spot."""
+    if depth > MAX_DEPTH:
+        raise CanonicalError(f"{path}: nested deeper than {MAX_DEPTH}")
+    if value is None or isinstance(value, (bool, str)):
+        if isinstance(value, str):
+            _check_str(value, path)
+        return
+    if isinstance(value, int):
+        if not -MAX_SAFE_INT <= value <= MAX_SAFE_INT:
+            raise CanonicalError(f"{path}: integer {value} is outside ±(2**53 - 1)")
+        return
+    if isinstance(value, float):
+        raise CanonicalError(f"{path}: floats are not allowed (got {value!r}); use an integer or a string")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalError(f"{path}: object keys must be strings (got {type(key).__name__} {key!r})")
+            _check_str(key, path)
+            _check(item, f"{path}.{key}", depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _check(item, f"{path}[{i}]", depth + 1)
+        return
+    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def _check_str(text: str, path: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise CanonicalError(f"{path}: string is not valid Unicode (lone surrogate)") from exc
+
+
+def check(value) -> None:
+    """Raise CanonicalError, naming the place, unless ``value`` has a canonical encoding."""
+    _check(value, "$", 0)
+
+
+def encode(value) -> bytes:
+    """The canonical encoding of a ``value`` already passed by ``check``."""
+    return _encode_str(value).encode("utf-8")
+
+
+def dumps(value) -> bytes:
+    """The canonical encoding of ``value``; CanonicalError if it has none."""
+    _check(value, "$", 0)
+    return encode(value)
+
+
+def parse(data: bytes):
+    """The value whose canonical encoding is exactly ``data``.
+
+    Raises CanonicalError when ``data`` is not valid JSON, holds a float or a
+    non-finite number, or is valid JSON written in any other than the
+    canonical form. (The integer range is enforced when writing, by
+    ``dumps``; a hash check, not this parser, is what catches tampering.)
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CanonicalError(f"not UTF-8 at byte {exc.start}") from exc
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration as exc:
+        raise CanonicalError(f"not JSON at character {exc.value}") from None
+    except json.JSONDecodeError as exc:
+        raise CanonicalError(f"not JSON: {exc.msg} at character {exc.pos}") from None
+    except RecursionError:
+        raise CanonicalError("nested too deeply") from None
+    if end != len(text):
+        raise CanonicalError(f"trailing data at character {end}")
+    try:
+        again = _encode_str(value)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise CanonicalError(f"no canonical form: {exc}") from None
+    if again != text:
+        raise CanonicalError(f"not in canonical form (first difference at character {_diff_at(again, text)})")
+    return value
+
+
+def _diff_at(a: str, b: str) -> int:
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x != y:
+            return i
+    return min(len(a), len(b))

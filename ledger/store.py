@@ -1,0 +1,245 @@
+"""SQLite storage for the ledger: entries, stored tree hashes, checkpoints.
+
+Tables (created through sqlite-utils):
+
+* ``meta(key, value)``: ``origin``, ``vkey`` (the checkpoint verifier key) and
+  ``schema``; written once.
+* ``entries(idx INTEGER PRIMARY KEY, data BLOB)``: leaf ``idx`` and its exact
+  bytes (one line of canonical JSON, no newline).
+* ``hashes(id INTEGER PRIMARY KEY, hash BLOB)``: the tree's stored hashes, by
+  the stored-hash index of Go's ``sumdb/tlog`` (``merkle.stored_hash_index``):
+  every leaf hash and every interior hash of a complete subtree, written when
+  the subtree completes, so any proof needs only O(log n) reads.
+* ``checkpoints(size INTEGER PRIMARY KEY, note BLOB, signed_at REAL)``: every
+  signed checkpoint note, with the Unix time it was signed.
+
+Triggers refuse UPDATE and DELETE on all four. (They stop mistakes and keep
+honest code honest; they cannot stop someone who edits the file directly.
+What catches that is ``verify`` against a signed checkpoint.) Connections turn
+on ``recursive_triggers`` so that ``INSERT OR REPLACE`` fires them too.
+
+Durability: WAL journal, ``synchronous=FULL`` (the WAL is fsynced at every
+commit), and a busy timeout so that several processes can share the file;
+writers take the lock up front with ``BEGIN IMMEDIATE``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Iterator
+
+import sqlite_utils
+
+SCHEMA = "1"
+BUSY_TIMEOUT_MS = 60_000
+TABLES = ("meta", "entries", "hashes", "checkpoints")
+
+
+class StoreError(Exception):
+    """The database is missing, not a ledger, or inconsistent with itself."""
+
+
+def connect(path: str | os.PathLike) -> sqlite3.Connection:
+    """A connection with the ledger's pragmas, in explicit-transaction mode."""
+    conn = sqlite3.connect(
+        str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
+    )
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA recursive_triggers=ON")
+    return conn
+
+
+def _create_schema(conn: sqlite3.Connection) -> None:
+    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db["meta"].create({"key": str, "value": str}, pk="key", not_null={"value"}, if_not_exists=True)
+    db["entries"].create({"idx": int, "data": bytes}, pk="idx", not_null={"data"}, if_not_exists=True)
+    db["hashes"].create({"id": int, "hash": bytes}, pk="id", not_null={"hash"}, if_not_exists=True)
+    db["checkpoints"].create(
+        {"size": int, "note": bytes, "signed_at": float},
+        pk="size",
+        not_null={"note", "signed_at"},
+        if_not_exists=True,
+    )
+    for table in TABLES:
+        for op in ("UPDATE", "DELETE"):
+            conn.execute(
+                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+                f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on {table} refused'); END"
+            )
+
+
+class Store:
+    """One ledger database file; one writer connection, one reader per thread."""
+
+    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise StoreError(f"no ledger database at {self.path}")
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        try:
+            self.conn = self._open()
+            if create:
+                self._init()
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.path}: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        conn = connect(self.path)
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _init(self) -> None:
+        if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            self.conn.execute("PRAGMA journal_mode=WAL")
+        with self.write():
+            _create_schema(self.conn)
+            self.conn.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA,)
+            )
+
+    def _check_schema(self) -> None:
+        have = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = [t for t in TABLES if t not in have]
+        if missing:
+            raise StoreError(f"{self.path} is not a labelcheck ledger (no table {', '.join(missing)})")
+        schema = self.meta("schema")
+        if schema != SCHEMA:
+            raise StoreError(f"{self.path}: ledger schema {schema!r}, this labelcheck reads {SCHEMA!r}")
+
+    # Connections ---------------------------------------------------------
+
+    def reader(self) -> sqlite3.Connection:
+        """This thread's read connection (SQLite connections are not shared)."""
+        if os.getpid() != self._pid:
+            self._after_fork()
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = self._open()
+        return conn
+
+    def _after_fork(self) -> None:
+        # A connection must never cross fork(): forget the parent's (closing
+        # them here could disturb the parent's locks) and start afresh.
+        self._pid = os.getpid()
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._all = []
+        self.conn = self._open()
+
+    def writer(self) -> sqlite3.Connection:
+        if os.getpid() != self._pid:
+            self._after_fork()
+        return self.conn
+
+    @contextlib.contextmanager
+    def write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the database write lock from the start."""
+        conn = conn or self.writer()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        if os.getpid() == self._pid:
+            for conn in conns:
+                conn.close()
+
+    # Reads ---------------------------------------------------------------
+
+    def meta(self, key: str, conn: sqlite3.Connection | None = None) -> str | None:
+        row = (conn or self.reader()).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def size(self, conn: sqlite3.Connection | None = None) -> int:
+        """Number of entries: one more than the highest index."""
+        row = (conn or self.reader()).execute("SELECT max(idx) FROM entries").fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def hash_count(self, conn: sqlite3.Connection | None = None) -> int:
+        row = (conn or self.reader()).execute("SELECT max(id) FROM hashes").fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def read_hashes(self, ids: list[int], conn: sqlite3.Connection | None = None) -> list[bytes]:
+        """Stored hashes by stored-hash index, in the order asked."""
+        if not ids:
+            return []
+        conn = conn or self.reader()
+        marks = ",".join("?" * len(ids))
+        found = dict(conn.execute(f"SELECT id, hash FROM hashes WHERE id IN ({marks})", ids))
+        try:
+            return [found[i] for i in ids]
+        except KeyError as exc:
+            raise StoreError(f"stored hash {exc.args[0]} is missing") from None
+
+    def entries(self, start: int, end: int, conn: sqlite3.Connection | None = None) -> list[bytes]:
+        rows = (conn or self.reader()).execute(
+            "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+        ).fetchall()
+        for want, (idx, _) in enumerate(rows, start):
+            if idx != want:
+                raise StoreError(f"entry {want} is missing")
+        if len(rows) != end - start:
+            raise StoreError(f"entry {start + len(rows)} is missing")
+        return [bytes(data) for _, data in rows]
+
+    def iter_rows(self, table: str, start: int = 0, *, conn: sqlite3.Connection | None = None,
+                  chunk: int = 10_000) -> Iterator[tuple[int, bytes]]:
+        """(key, blob) rows of ``entries``, ``hashes`` or ``checkpoints`` in key order.
+
+        Reads in chunks by key range, so memory stays flat and no read
+        transaction is held open for the whole scan.
+        """
+        key, col = {"entries": ("idx", "data"), "hashes": ("id", "hash"), "checkpoints": ("size", "note")}[table]
+        sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? ORDER BY {key} LIMIT {chunk}"
+        conn = conn or self.reader()
+        while True:
+            rows = conn.execute(sql, (start,)).fetchall()
+            yield from rows
+            if len(rows) < chunk:
+                return
+            start = rows[-1][0] + 1
+
+    def latest_checkpoint(self, conn: sqlite3.Connection | None = None) -> tuple[int, bytes, float] | None:
+        """(size, note, signed_at) of the largest signed checkpoint, or None."""
+        row = (conn or self.reader()).execute(
+            "SELECT size, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (row[0], bytes(row[1]), row[2])
+
+    def iter_checkpoints(self, conn: sqlite3.Connection | None = None) -> Iterator[tuple[int, bytes]]:
+        yield from (conn or self.reader()).execute("SELECT size, note FROM checkpoints ORDER BY size")
+
+    # Writes (inside ``write()``) ----------------------------------------
+
+    @staticmethod
+    def put_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    @staticmethod
+    def put_entries(conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
+        conn.executemany("INSERT INTO entries(idx, data) VALUES (?, ?)", rows)
+
+    @staticmethod
+    def put_hashes(conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
+        conn.executemany("INSERT INTO hashes(id, hash) VALUES (?, ?)", rows)
+
+    @staticmethod
+    def put_checkpoint(conn: sqlite3.Connection, size: int, note: bytes, signed_at: float) -> None:
+        conn.execute("INSERT INTO checkpoints(size, note, signed_at) VALUES (?, ?, ?)", (size, note, signed_at))
