@@ -1,0 +1,155 @@
+"""GB 45438-2025 implicit-label metadata (Annex E): parse, check, serialise.
+
+Annex E names the implicit label's metadata fields and wraps them as
+``{"AIGC": {...}}``:
+
+=====================  ========  ===============================================
+field                  needed    labelcheck's rule
+=====================  ========  ===============================================
+``Label``              yes       exactly ``"1"`` (AI-generated, "confirmed"),
+                                 ``"2"`` (possibly, "possible") or ``"3"``
+                                 (suspected, "suspected"): a JSON string
+``ContentProducer``    yes       non-empty string: the producer's name or code
+``ProduceID``          yes       non-empty string: the producer's content id
+``ReservedCode1``      no        string
+``ContentPropagator``  no        string; needs ``PropagateID`` beside it
+``PropagateID``        no        string; needs ``ContentPropagator`` beside it
+``ReservedCode2``      no        string
+=====================  ========  ===============================================
+
+Every value is a string of at most ``MAX_FIELD`` characters with no control
+characters (Unicode category Cc); the serialised label is at most
+``MAX_JSON`` bytes. Annex E leaves lengths open: these bounds are
+labelcheck's, so that a label can never be used to smuggle bulk data.
+Unknown keys are kept and listed (``extra_fields``), not refused.
+
+Writing is stricter (``check_for_writing``): the identifier fields
+(``ProduceID``, ``PropagateID``, ``ReservedCode1``, ``ReservedCode2``) must be
+visible ASCII without quotes, backslash, ``<``, ``>`` or ``&`` (``ID_CHARS``),
+which covers claim ids such as ``urn:uuid:…``, hex and base64 digests, so
+what labelcheck writes survives every container and every JSON/XML escape.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+
+FIELDS = (
+    "Label",
+    "ContentProducer",
+    "ProduceID",
+    "ReservedCode1",
+    "ContentPropagator",
+    "PropagateID",
+    "ReservedCode2",
+)
+REQUIRED = ("Label", "ContentProducer", "ProduceID")
+ID_FIELDS = ("ProduceID", "PropagateID", "ReservedCode1", "ReservedCode2")
+CATEGORY = {"1": "confirmed", "2": "possible", "3": "suspected"}
+MAX_FIELD = 256
+MAX_JSON = 8192
+ID_CHARS = re.compile(r"[!#-%(-;=?-\[\]-~]*")  # 0x21-0x7E minus " & ' < > \
+
+
+class AigcError(ValueError):
+    """A label that breaks the rules above; ``code`` is the reason code."""
+
+    def __init__(self, code: str, errors: list[str]):
+        super().__init__("; ".join(errors))
+        self.code = code
+        self.errors = errors
+
+
+def parse(text: str | bytes) -> dict:
+    """Parse a label's JSON (inner object or ``{"AIGC": {...}}``) and check it.
+
+    Returns the inner object. Raises AigcError with code
+    ``label_too_large``, ``label_invalid_json``, ``label_not_object`` or
+    ``label_invalid``.
+    """
+    if isinstance(text, bytes):
+        if len(text) > MAX_JSON:
+            raise AigcError("label_too_large", [f"label is {len(text)} bytes, limit {MAX_JSON}"])
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise AigcError("label_invalid_json", [f"label is not UTF-8: {exc}"]) from None
+    text = text.strip().lstrip("\ufeff").rstrip("\x00")
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_JSON:
+        raise AigcError("label_too_large", [f"label is over {MAX_JSON} bytes"])
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise AigcError("label_invalid_json", [f"label is not JSON: {exc}"]) from None
+    return unwrap(obj)
+
+
+def unwrap(obj) -> dict:
+    """Accept the inner object or the ``{"AIGC": {...}}`` wrapper; check it."""
+    if isinstance(obj, dict) and set(obj) == {"AIGC"}:
+        obj = obj["AIGC"]
+    if not isinstance(obj, dict):
+        raise AigcError("label_not_object", ["label is not a JSON object"])
+    errors = problems(obj)
+    if errors:
+        raise AigcError("label_invalid", errors)
+    return obj
+
+
+def problems(obj: dict) -> list[str]:
+    """Every way ``obj`` breaks Annex E's value rules (empty when it is sound)."""
+    errors = []
+    for name in REQUIRED:
+        if name not in obj:
+            errors.append(f"{name} is missing")
+    for name in FIELDS:
+        if name not in obj:
+            continue
+        value = obj[name]
+        if not isinstance(value, str):
+            errors.append(f"{name} must be a string")
+            continue
+        if len(value) > MAX_FIELD:
+            errors.append(f"{name} is longer than {MAX_FIELD} characters")
+        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+            errors.append(f"{name} holds a control character")
+    label = obj.get("Label")
+    if isinstance(label, str) and label not in CATEGORY:
+        errors.append(f'Label must be "1", "2" or "3", not {label[:16]!r}')
+    for name in ("ContentProducer", "ProduceID"):
+        if isinstance(obj.get(name), str) and not obj[name].strip():
+            errors.append(f"{name} is empty")
+    if bool(obj.get("ContentPropagator")) != bool(obj.get("PropagateID")):
+        errors.append("ContentPropagator and PropagateID go together")
+    return errors
+
+
+def extra_fields(obj: dict) -> list[str]:
+    return sorted(k for k in obj if k not in FIELDS)
+
+
+def category(obj: dict) -> str | None:
+    """The verdict category the label's ``Label`` implies."""
+    return CATEGORY.get(obj.get("Label"))
+
+
+def check_for_writing(obj: dict) -> dict:
+    """The label in Annex E field order, refused (AigcError) unless writable."""
+    errors = problems(obj)
+    unknown = extra_fields(obj)
+    if unknown:
+        errors.append(f"unknown fields: {', '.join(unknown)}")
+    for name in ID_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, str) and not ID_CHARS.fullmatch(value):
+            errors.append(f"{name} must be visible ASCII without quotes, \\, <, > or &")
+    if errors:
+        raise AigcError("label_invalid", errors)
+    return {k: obj[k] for k in FIELDS if k in obj and obj[k] != ""}
+
+
+def dumps(obj: dict) -> str:
+    """Compact JSON of the inner object, ASCII-only (non-ASCII as \\u escapes)."""
+    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))

@@ -1,0 +1,61 @@
+"""Write a GB 45438 implicit label into media, losslessly.
+
+Only the metadata segment changes: image, audio and video data are copied
+byte for byte, and the file ends up with exactly one label (an earlier one
+is replaced, an EXIF UserComment label is blanked). Where each format keeps
+the label:
+
+====== =================================================================
+JPEG   APP1 XMP packet, property ``TC260:AIGC``
+PNG    iTXt ``XML:com.adobe.xmp`` right after IHDR
+WebP   ``XMP `` chunk, VP8X XMP flag set (VP8X added to simple files)
+MP4    ``moov/udta/meta`` iTunes freeform item ``cn.org.tc260``/``AIGC``
+MP3    ID3v2 ``TXXX`` frame described ``AIGC``
+WAV    RIFF chunk ``AIGC``
+====== =================================================================
+
+Order for producers: embed the label first, then sign the final bytes (a
+labelcheck claim's ``content.sha256`` or a C2PA manifest), since any later
+change of the bytes breaks both. ``ReservedCode1`` may carry the claim id.
+"""
+
+from __future__ import annotations
+
+import io
+
+from . import aigc, id3, isobmff, jpeg, png, wav, webp
+from .read import detect
+from .signals import Malformed
+
+
+class LabelError(ValueError):
+    """The label or the media cannot be written; the message says why."""
+
+
+def embed_label(data: bytes, label: dict, media_type: str | None = None) -> bytes:
+    """``data`` with ``label`` (Annex E fields, inner object) as its one GB 45438 label."""
+    try:
+        clean = aigc.check_for_writing(aigc.unwrap(label))
+    except aigc.AigcError as exc:
+        raise LabelError(f"label: {exc}") from None
+    kind = detect(io.BytesIO(data), media_type)
+    if kind is None:
+        raise LabelError("unrecognised media format (JPEG, PNG, WebP, MP4/MOV, MP3 and WAV are supported)")
+    value = aigc.dumps(clean)
+    try:
+        if kind == "jpeg":
+            return jpeg.embed(data, clean)
+        if kind == "png":
+            return png.embed(data, clean)
+        if kind == "webp":
+            return webp.embed(data, clean)
+        if kind in ("mp4", "mov"):
+            return isobmff.embed(data, value.encode("ascii"))
+        if kind == "mp3":
+            return id3.embed(data, value)
+        return wav.embed(data, value.encode("ascii"))
+    except Malformed as exc:
+        raise LabelError(f"{kind}: {exc}") from None
+    except (IndexError, ValueError) as exc:  # struct errors on damaged files
+        raise LabelError(f"{kind}: damaged file: {exc}") from None
+

@@ -1,0 +1,173 @@
+"""MP3 (ID3v2.3 / ID3v2.4 tags): the GB 45438 label in a ``TXXX`` frame described ``AIGC``.
+
+Only the tag at the start of the file is read (its size is bounded), never
+the audio frames. A ``TXXX`` frame is: text encoding byte, description, the
+encoding's terminator, value (ID3v2.4 §4.2.6). labelcheck writes encoding 0
+(ISO-8859-1), which holds the ASCII-only label JSON in either version.
+C2PA stores in MP3 live in a ``GEOB`` frame whose MIME type names C2PA.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from ._io import read_bounded, read_exact
+from .signals import Malformed, Signal
+from .xmp import label_signal
+
+SOURCE = "gb45438_id3"
+DESCRIPTION = "AIGC"
+MAX_TAG = 64 << 20
+ENCODINGS = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}
+
+
+def syncsafe(b: bytes) -> int:
+    if any(x & 0x80 for x in b):
+        raise Malformed(SOURCE, "bad_length", "ID3 size is not syncsafe")
+    return (b[0] << 21) | (b[1] << 14) | (b[2] << 7) | b[3]
+
+
+def to_syncsafe(n: int) -> bytes:
+    if n >= 1 << 28:
+        raise Malformed(SOURCE, "too_large", "ID3 tag is too large")
+    return bytes([(n >> 21) & 0x7F, (n >> 14) & 0x7F, (n >> 7) & 0x7F, n & 0x7F])
+
+
+def unsynchronise_undo(data: bytes) -> bytes:
+    """Reverse ID3 unsynchronisation (ID3v2.4 §6.1): ``FF 00`` -> ``FF``."""
+    return data.replace(b"\xff\x00", b"\xff")
+
+
+def read_tag(fp: BinaryIO) -> tuple[int, int, bytes, int] | None:
+    """``(major, flags, body, tag_length)`` of the ID3v2 tag at the start, or None."""
+    fp.seek(0)
+    head = fp.read(10)
+    if len(head) < 10 or head[:3] != b"ID3":
+        return None
+    major, _rev, flags = head[3], head[4], head[5]
+    if major not in (3, 4):
+        raise Malformed(SOURCE, "unsupported", f"ID3v2.{major} tags are not read")
+    size = syncsafe(head[6:10])
+    body = read_bounded(fp, size, MAX_TAG, SOURCE, "ID3 tag")
+    footer = 10 if major == 4 and flags & 0x10 else 0
+    return major, flags, body, 10 + size + footer
+
+
+def frames(major: int, flags: int, body: bytes) -> list[tuple[bytes, int, bytes, int, int]]:
+    """``[(id, frame_flags, payload, start, end)]`` of the tag's frames."""
+    if major == 3 and flags & 0x80:
+        body = unsynchronise_undo(body)
+    pos = 0
+    if flags & 0x40:  # extended header
+        if len(body) < 4:
+            raise Malformed(SOURCE, "truncated", "ID3 extended header is truncated")
+        ext = syncsafe(body[:4]) if major == 4 else struct.unpack(">I", body[:4])[0] + 4
+        if ext > len(body):
+            raise Malformed(SOURCE, "bad_length", "ID3 extended header runs past the tag")
+        pos = ext
+    out = []
+    while pos + 10 <= len(body):
+        fid = body[pos : pos + 4]
+        if fid == b"\x00\x00\x00\x00":
+            break  # padding
+        size = syncsafe(body[pos + 4 : pos + 8]) if major == 4 else struct.unpack_from(">I", body, pos + 4)[0]
+        (fflags,) = struct.unpack_from(">H", body, pos + 8)
+        end = pos + 10 + size
+        if end > len(body):
+            raise Malformed(SOURCE, "bad_length", f"ID3 frame {fid!r} runs past the tag")
+        out.append((fid, fflags, body[pos + 10 : end], pos, end))
+        pos = end
+    return out
+
+
+def _split(payload: bytes) -> tuple[str, bytes, int] | None:
+    """``(description, value_bytes, encoding)`` of a TXXX / GEOB-like text prefix."""
+    if not payload:
+        return None
+    enc = payload[0]
+    if enc not in ENCODINGS:
+        raise Malformed(SOURCE, "bad_encoding", f"ID3 text encoding {enc}")
+    rest = payload[1:]
+    if enc in (1, 2):
+        i = 0
+        while i + 1 < len(rest) and rest[i : i + 2] != b"\x00\x00":
+            i += 2
+        desc, value = rest[:i], rest[i + 2 :]
+    else:
+        i = rest.find(b"\x00")
+        desc, value = (rest, b"") if i < 0 else (rest[:i], rest[i + 1 :])
+    return desc.decode(ENCODINGS[enc], "replace").lstrip("\ufeff"), value, enc
+
+
+def _frame_payload(major: int, fflags: int, payload: bytes) -> bytes | None:
+    """The frame's plain data, or None when it is compressed or encrypted."""
+    if major == 4:
+        if fflags & 0x000C:
+            return None
+        if fflags & 0x0001:
+            payload = payload[4:]
+        if fflags & 0x0002:
+            payload = unsynchronise_undo(payload)
+        return payload
+    if fflags & 0x00C0:
+        return None
+    return payload[1:] if fflags & 0x0020 else payload
+
+
+def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+    """Append the labels in the ID3v2 tag; True when a C2PA GEOB frame is present."""
+    tag = read_tag(fp)
+    if tag is None:
+        return False
+    major, flags, body, _length = tag
+    c2pa = False
+    for fid, fflags, raw, _s, _e in frames(major, flags, body):
+        payload = _frame_payload(major, fflags, raw)
+        if payload is None:
+            continue
+        if fid == b"GEOB":
+            c2pa = c2pa or b"c2pa" in payload[:64].lower()
+        elif fid == b"TXXX":
+            desc, value, enc = _split(payload)
+            if desc == DESCRIPTION:
+                text = value.decode(ENCODINGS[enc], "replace").lstrip("\ufeff").rstrip("\x00")
+                found.append(label_signal(SOURCE, text))
+    return c2pa
+
+
+def txxx_frame(major: int, value: str) -> bytes:
+    payload = b"\x00" + DESCRIPTION.encode("latin-1") + b"\x00" + value.encode("latin-1")
+    size = to_syncsafe(len(payload)) if major == 4 else struct.pack(">I", len(payload))
+    return b"TXXX" + size + b"\x00\x00" + payload
+
+
+def embed(data: bytes, value: str) -> bytes:
+    """``data`` with one ``TXXX:AIGC`` frame; the audio after the tag is untouched.
+
+    An existing tag keeps its version and other frames (a v2.3 tag-wide
+    unsynchronisation is undone, extended header and footer are dropped);
+    without a tag a new ID3v2.3 tag is prepended.
+    """
+    import io
+
+    fp = io.BytesIO(data)
+    tag = read_tag(fp)
+    if tag is None:
+        major, kept, rest = 3, [], data
+    else:
+        major, flags, body, length = tag
+        if length > len(data):
+            raise Malformed(SOURCE, "truncated", "ID3 tag runs past the end")
+        plain = unsynchronise_undo(body) if major == 3 and flags & 0x80 else body
+        kept = []
+        for fid, fflags, raw, start, end in frames(major, flags & ~0x80, plain):
+            if fid == b"TXXX":
+                payload = _frame_payload(major, fflags, raw)
+                if payload is not None and _split(payload)[0] == DESCRIPTION:
+                    continue
+            kept.append(plain[start:end])
+        rest = data[length:]
+    body = b"".join(kept) + txxx_frame(major, value)
+    header = b"ID3" + bytes([major, 0, 0]) + to_syncsafe(len(body))
+    return header + body + rest

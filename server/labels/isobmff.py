@@ -1,0 +1,276 @@
+"""MP4 / MOV (ISO/IEC 14496-12, QuickTime): the GB 45438 label in ``moov/udta/meta``.
+
+Layout labelcheck writes and reads (iTunes-style metadata, the layout
+ffmpeg, exiftool and Apple players already understand)::
+
+    moov
+      udta
+        meta            FullBox, version 0, flags 0
+          hdlr          FullBox; pre_defined 0, handler_type 'mdir',
+                        reserved 'appl' 0 0, name ""
+          ilst
+            ----        one freeform item
+              mean      FullBox + UTF-8 "cn.org.tc260"
+              name      FullBox + UTF-8 "AIGC"
+              data      type 1 (UTF-8, well-known type), locale 0,
+                        value = the label's compact JSON (inner object)
+
+Reading also accepts any ``----`` item named ``AIGC`` whatever its ``mean``,
+a QuickTime ``mdta`` meta (``keys`` entry ``AIGC`` with its ``ilst`` item)
+in ``moov/udta/meta`` or ``moov/meta``, and a ``meta`` box with or without the
+FullBox header (QuickTime writes it without). The reader walks box headers
+and seeks past ``mdat``; only ``udta`` and ``meta`` payloads are read.
+
+Writing rebuilds ``moov`` only; when ``moov`` grows or shrinks in front of
+media data, every ``stco``/``co64`` chunk offset past it is shifted by the
+difference (as qt-faststart does), so samples stay byte-identical and
+playable. Fragmented files with ``moov`` in front are refused.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO, Iterator
+
+from ._io import read_bounded, read_exact, size_of
+from .signals import Malformed, Signal
+from .xmp import label_signal
+
+SOURCE = "gb45438_mp4"
+C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
+MEAN = b"cn.org.tc260"
+NAME = b"AIGC"
+MAX_BOXES = 1 << 16
+MAX_META = 16 << 20
+MAX_MOOV = 256 << 20
+CONTAINERS = (b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf")
+
+
+def _walk(fp: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+    """Yield ``(type, payload_start, box_end)`` of the boxes in ``[start, end)``."""
+    pos = start
+    for _ in range(MAX_BOXES):
+        if pos + 8 > end:
+            return
+        fp.seek(pos)
+        size, btype = struct.unpack(">I4s", read_exact(fp, 8, SOURCE, "MP4 box header"))
+        header = 8
+        if size == 1:
+            (size,) = struct.unpack(">Q", read_exact(fp, 8, SOURCE, "MP4 box size"))
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise Malformed(SOURCE, "bad_length", f"MP4 box {btype!r} at {pos} has size {size}")
+        yield btype, pos + header, pos + size
+        pos += size
+    raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
+
+
+def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+    """Append the labels in ``fp``'s ``moov``; True when a C2PA ``uuid`` box is present."""
+    total = size_of(fp)
+    c2pa = False
+    for btype, start, end in _walk(fp, 0, total):
+        if btype == b"uuid":
+            fp.seek(start)
+            c2pa = c2pa or fp.read(16) == C2PA_UUID
+        elif btype == b"moov":
+            for child, cstart, cend in _walk(fp, start, end):
+                if child in (b"udta", b"meta"):
+                    fp.seek(cstart)
+                    body = read_bounded(fp, cend - cstart, MAX_META, SOURCE, f"MP4 {child.decode()} box")
+                    metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
+                    for mtype, ms, me in metas:
+                        if mtype == b"meta":
+                            found.extend(label_signal(SOURCE, v) for v in meta_labels(body[ms:me]))
+    return c2pa
+
+
+def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
+    """``[(type, payload_start, box_end)]`` of the boxes in ``buf[start:end]``."""
+    return [(t, s, e) for t, _b, s, e in _boxes(buf, start, end)]
+
+
+def _boxes(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:
+    """``[(type, box_start, payload_start, box_end)]`` of the boxes in ``buf[start:end]``."""
+    out, pos = [], start
+    while pos + 8 <= end:
+        size, btype = struct.unpack_from(">I4s", buf, pos)
+        header = 8
+        if size == 1:
+            if pos + 16 > end:
+                raise Malformed(SOURCE, "truncated", "MP4 box size is truncated")
+            (size,) = struct.unpack_from(">Q", buf, pos + 8)
+            header = 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            raise Malformed(SOURCE, "bad_length", f"MP4 box {btype!r} has size {size}")
+        out.append((btype, pos, pos + header, pos + size))
+        pos += size
+        if len(out) > MAX_BOXES:
+            raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
+    return out
+
+
+def _meta_start(meta: bytes) -> int:
+    """0 for a QuickTime ``meta`` (plain box), 4 for an ISO FullBox ``meta``."""
+    return 0 if meta[4:8] in (b"hdlr", b"keys", b"ilst") else 4
+
+
+def _data_value(buf: bytes, start: int, end: int) -> bytes | None:
+    for btype, s, e in _children(buf, start, end):
+        if btype == b"data" and e - s >= 8:
+            return buf[s + 8 : e]
+    return None
+
+
+def meta_labels(meta: bytes) -> list[bytes]:
+    """The AIGC values in one ``meta`` box payload (freeform or ``mdta`` keys)."""
+    kids = _children(meta, _meta_start(meta), len(meta))
+    keys: dict[int, bytes] = {}
+    for btype, s, e in kids:
+        if btype == b"keys" and e - s >= 8:
+            (count,) = struct.unpack_from(">I", meta, s + 4)
+            pos = s + 8
+            for index in range(1, min(count, MAX_BOXES) + 1):
+                if pos + 8 > e:
+                    raise Malformed(SOURCE, "truncated", "MP4 keys box is truncated")
+                (ksize,) = struct.unpack_from(">I", meta, pos)
+                if ksize < 8 or pos + ksize > e:
+                    raise Malformed(SOURCE, "bad_length", "MP4 keys entry has a bad size")
+                keys[index] = meta[pos + 8 : pos + ksize]
+                pos += ksize
+    values = []
+    for btype, s, e in kids:
+        if btype != b"ilst":
+            continue
+        for itype, istart, iend in _children(meta, s, e):
+            if itype == b"----":
+                parts = {t: meta[a:b] for t, a, b in _children(meta, istart, iend) if t in (b"mean", b"name")}
+                if parts.get(b"name", b"")[4:] != NAME:
+                    continue
+            elif keys.get(int.from_bytes(itype, "big")) != NAME:
+                continue
+            value = _data_value(meta, istart, iend)
+            if value is not None:
+                values.append(value)
+    return values
+
+
+# --- writing -----------------------------------------------------------------
+
+
+def box(btype: bytes, payload: bytes) -> bytes:
+    if len(payload) + 8 < 1 << 32:
+        return struct.pack(">I4s", len(payload) + 8, btype) + payload
+    return struct.pack(">I4sQ", 1, btype, len(payload) + 16) + payload
+
+
+def label_item(value: bytes) -> bytes:
+    """The ``----`` freeform item holding the label."""
+    return box(
+        b"----",
+        box(b"mean", b"\x00\x00\x00\x00" + MEAN)
+        + box(b"name", b"\x00\x00\x00\x00" + NAME)
+        + box(b"data", struct.pack(">II", 1, 0) + value),
+    )
+
+
+HDLR_MDIR = box(b"hdlr", b"\x00" * 8 + b"mdir" + b"appl" + b"\x00" * 8 + b"\x00")
+
+
+def _is_label_item(buf: bytes, itype: bytes, s: int, e: int) -> bool:
+    if itype != b"----":
+        return False
+    return any(t == b"name" and buf[a + 4 : b] == NAME for t, a, b in _children(buf, s, e))
+
+
+def _new_meta(meta: bytes | None, value: bytes) -> bytes:
+    if meta is None:
+        return box(b"meta", b"\x00\x00\x00\x00" + HDLR_MDIR + box(b"ilst", label_item(value)))
+    first = _meta_start(meta)
+    kids = _children(meta, first, len(meta))
+    handler = next((meta[s + 8 : s + 12] for t, s, e in kids if t == b"hdlr" and e - s >= 12), None)
+    if handler != b"mdir":
+        raise Malformed(SOURCE, "unsupported", f"moov/udta/meta has handler {handler!r}, not 'mdir'")
+    out, has_ilst = [meta[:first]], False
+    for t, start, s, e in _boxes(meta, first, len(meta)):
+        if t != b"ilst":
+            out.append(meta[start:e])
+            continue
+        has_ilst = True
+        items = [meta[b0:b] for it, b0, a, b in _boxes(meta, s, e) if not _is_label_item(meta, it, a, b)]
+        out.append(box(b"ilst", b"".join(items) + label_item(value)))
+    if not has_ilst:
+        out.append(box(b"ilst", label_item(value)))
+    return box(b"meta", b"".join(out))
+
+
+def _new_moov(data: bytes, start: int, end: int, value: bytes) -> bytes:
+    out, has_udta = [], False
+    for t, b0, s, e in _boxes(data, start, end):
+        whole = data[b0:e]
+        if t != b"udta":
+            out.append(whole)
+            continue
+        has_udta = True
+        parts, has_meta = [], False
+        for ut, ub, us, ue in _boxes(data, s, e):
+            if ut == b"meta" and not has_meta:
+                has_meta = True
+                parts.append(_new_meta(data[us:ue], value))
+            elif ut != b"meta":
+                parts.append(data[ub:ue])
+        if not has_meta:
+            parts.append(_new_meta(None, value))
+        out.append(box(b"udta", b"".join(parts)))
+    if not has_udta:
+        out.append(box(b"udta", _new_meta(None, value)))
+    return box(b"moov", b"".join(out))
+
+
+def _shift_offsets(moov: bytearray, after: int, delta: int) -> None:
+    """Add ``delta`` to every chunk offset >= ``after`` in ``moov``'s stco/co64."""
+
+    def visit(start: int, end: int) -> None:
+        for t, s, e in _children(moov, start, end):
+            if t in CONTAINERS:
+                visit(s, e)
+            elif t in (b"stco", b"co64"):
+                width, fmt = (4, ">I") if t == b"stco" else (8, ">Q")
+                (count,) = struct.unpack_from(">I", moov, s + 4)
+                if s + 8 + count * width > e:
+                    raise Malformed(SOURCE, "bad_length", f"MP4 {t.decode()} box is truncated")
+                for i in range(count):
+                    at = s + 8 + i * width
+                    (offset,) = struct.unpack_from(fmt, moov, at)
+                    if offset >= after:
+                        if offset + delta >= 1 << (8 * width):
+                            raise Malformed(SOURCE, "too_large", "chunk offset overflows stco; needs co64")
+                        struct.pack_into(fmt, moov, at, offset + delta)
+
+    moov_kids = _children(moov, 8, len(moov))
+    for t, s, e in moov_kids:
+        if t == b"trak":
+            visit(s, e)
+
+
+def embed(data: bytes, value: bytes) -> bytes:
+    """``data`` with exactly one ``moov/udta/meta`` AIGC item holding ``value``."""
+    top = _boxes(data, 0, len(data))
+    moovs = [(i, b, s, e) for i, (t, b, s, e) in enumerate(top) if t == b"moov"]
+    if len(moovs) != 1:
+        raise Malformed(SOURCE, "unsupported", f"MP4 has {len(moovs)} moov boxes, need exactly one")
+    index, old_start, start, end = moovs[0]
+    if end - start > MAX_MOOV:
+        raise Malformed(SOURCE, "too_large", "MP4 moov box is too large to rewrite")
+    new = bytearray(_new_moov(data, start, end, value))
+    delta = len(new) - (end - old_start)
+    later = {t for t, _b, _s, _e in top[index + 1 :]}
+    if delta and later:
+        if later & {b"moof", b"sidx", b"mfra"} or any(t == b"mvex" for t, _s, _e in _children(new, 8, len(new))):
+            raise Malformed(SOURCE, "unsupported", "fragmented MP4 with moov in front cannot be relabelled losslessly")
+        _shift_offsets(new, end, delta)
+    return data[:old_start] + bytes(new) + data[end:]

@@ -1,0 +1,130 @@
+"""JPEG (ITU-T T.81, JFIF/EXIF): find labels in APP segments, write the XMP label.
+
+Only the marker segments before the first SOS are walked; entropy-coded
+data is never read. XMP lives in APP1 with the ``http://ns.adobe.com/xap/1.0/``
+namespace header (XMP Specification Part 3 §1.1.3), EXIF in APP1 ``Exif\\0\\0``,
+C2PA manifest stores in APP11 JUMBF segments (C2PA 2.1 §A.3.3).
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from . import exif, xmp
+from ._io import read_exact, size_of
+from .signals import Malformed, Signal
+
+SOURCE = "gb45438_xmp"
+XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
+EXIF_HEADER = b"Exif\x00\x00"
+MAX_SEGMENTS = 4096
+MAX_PAYLOAD = 65533
+STANDALONE = {0x01, 0xD8} | set(range(0xD0, 0xD8))
+
+
+def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+    """Append the labels in ``fp``'s APP segments; True when a C2PA store is present."""
+    total = size_of(fp)
+    fp.seek(0)
+    if fp.read(2) != b"\xff\xd8":
+        raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
+    c2pa = False
+    for _ in range(MAX_SEGMENTS):
+        marker = _next_marker(fp)
+        if marker in (0xD9, 0xDA):
+            return c2pa
+        if marker in STANDALONE:
+            continue
+        (length,) = struct.unpack(">H", read_exact(fp, 2, SOURCE, "JPEG segment length"))
+        if length < 2:
+            raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has length {length}")
+        if fp.tell() + length - 2 > total:
+            raise Malformed(SOURCE, "truncated", f"JPEG segment {marker:#04x} runs past the end")
+        if marker not in (0xE1, 0xEB):
+            fp.seek(length - 2, 1)
+            continue
+        payload = read_exact(fp, length - 2, SOURCE, "JPEG APP segment")
+        if marker == 0xEB:
+            c2pa = c2pa or (payload[:2] == b"JP" and b"jumb" in payload[:16])
+        elif payload.startswith(XMP_HEADER):
+            found.extend(xmp.signals(payload[len(XMP_HEADER) :], "jpeg"))
+        elif payload.startswith(EXIF_HEADER):
+            try:
+                found.extend(exif.signals(payload, "jpeg"))
+            except Malformed as exc:
+                found.append(exc.signal())
+    raise Malformed(SOURCE, "too_many_segments", f"over {MAX_SEGMENTS} JPEG segments")
+
+
+def _next_marker(fp: BinaryIO) -> int:
+    b = fp.read(1)
+    if b != b"\xff":
+        raise Malformed(SOURCE, "truncated" if not b else "bad_marker", "JPEG marker expected")
+    while b == b"\xff":  # fill bytes before a marker (T.81 §B.1.1.2)
+        b = fp.read(1)
+    if not b:
+        raise Malformed(SOURCE, "truncated", "JPEG ends inside a marker")
+    return b[0]
+
+
+def segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """``([(marker, start, end)], sos)``: header segments and where SOS begins."""
+    if data[:2] != b"\xff\xd8":
+        raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
+    pos, out = 2, []
+    for _ in range(MAX_SEGMENTS):
+        start = pos
+        if pos >= len(data) or data[pos] != 0xFF:
+            raise Malformed(SOURCE, "truncated" if pos >= len(data) else "bad_marker", "JPEG marker expected")
+        while pos < len(data) and data[pos] == 0xFF:
+            pos += 1
+        if pos >= len(data):
+            raise Malformed(SOURCE, "truncated", "JPEG ends inside a marker")
+        marker = data[pos]
+        pos += 1
+        if marker in (0xD9, 0xDA):
+            return out, start
+        if marker in STANDALONE:
+            out.append((marker, start, pos))
+            continue
+        if pos + 2 > len(data):
+            raise Malformed(SOURCE, "truncated", "JPEG segment length is truncated")
+        (length,) = struct.unpack_from(">H", data, pos)
+        if length < 2 or pos + length > len(data):
+            raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has a bad length")
+        out.append((marker, start, pos + length))
+        pos += length
+    raise Malformed(SOURCE, "too_many_segments", f"over {MAX_SEGMENTS} JPEG segments")
+
+
+def embed(data: bytes, label: dict) -> bytes:
+    """``data`` with one XMP APP1 carrying ``label``; scan data copied verbatim.
+
+    An existing XMP packet keeps its other properties and its place; without
+    one, the new APP1 goes after the leading APP0/APP1 segments (JFIF and
+    EXIF must stay first). An EXIF UserComment label is blanked.
+    """
+    segs, sos = segments(data)
+    head, existing, insert_at = [], None, None
+    for marker, start, end in segs:
+        seg = data[start:end]
+        payload = seg[4:]
+        if marker == 0xE1 and payload.startswith(XMP_HEADER):
+            if existing is None:
+                existing = payload[len(XMP_HEADER) :]
+                insert_at = len(head)
+            continue  # every main XMP packet is replaced by the one new packet
+        if marker == 0xE1 and payload.startswith(EXIF_HEADER):
+            seg = seg[:4] + exif.blank_label(payload)
+        head.append((marker, seg))
+    if insert_at is None:
+        insert_at = 0
+        while insert_at < len(head) and head[insert_at][0] in (0xE0, 0xE1):
+            insert_at += 1
+    packet = XMP_HEADER + xmp.with_label(existing, label)
+    if len(packet) > MAX_PAYLOAD:
+        raise Malformed(SOURCE, "too_large", f"XMP packet needs {len(packet)} bytes, a JPEG APP1 holds {MAX_PAYLOAD}")
+    app1 = b"\xff\xe1" + struct.pack(">H", len(packet) + 2) + packet
+    head.insert(insert_at, (0xE1, app1))
+    return b"\xff\xd8" + b"".join(seg for _m, seg in head) + data[sos:]

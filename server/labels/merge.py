@@ -1,0 +1,140 @@
+"""Merge a claim verdict with the label signals into one DESIGN §3 result.
+
+Status, first rule that applies:
+
+1. a ``verified`` claim stays ``verified`` (what other signals say is
+   reported as conflicts, never used to hide the signed claim);
+2. an ``invalid`` claim, a C2PA ``invalid`` manifest or a ``malformed``
+   label makes the result ``invalid``;
+3. a ``trusted`` C2PA manifest verifies the media on its own: ``verified``;
+4. an ``unverified`` claim (signature good, bytes not compared) stays so;
+5. any readable unsigned label (GB 45438 in the file or the page, an IPTC
+   digital source type, a C2PA manifest that is valid but whose signer is
+   not trusted) gives ``declared``;
+6. otherwise the claim's own status, or ``none``.
+
+A declared signal whose source type says the media is *not* AI (e.g.
+``digitalCapture``) gives ``declared`` with a null category: the file is
+labelled, and the label says no AI.
+
+Category: the claim's when the claim decides the status; otherwise the
+deciding signals', preferring C2PA, then labels in the file, then IPTC,
+then the page meta tag. IPTC and C2PA AI source types imply ``confirmed``
+(see ``xmp.source_type_category``); GB 45438 ``Label`` 1/2/3 imply
+``confirmed``/``possible``/``suspected``.
+
+Conflicts (each adds ``signals_conflict`` and one human-readable line):
+labels whose ``Label`` differ (claim or page vs embedded, or two embedded);
+a source says AI while another says not AI; a claim for other bytes
+(``content_mismatch``) beside a valid or trusted C2PA manifest.
+"""
+
+from __future__ import annotations
+
+from . import aigc
+from .signals import Signal
+from .xmp import source_type_is_ai
+
+PRIORITY = {
+    "c2pa": 0,
+    "gb45438_xmp": 1,
+    "gb45438_exif": 1,
+    "gb45438_mp4": 1,
+    "gb45438_id3": 1,
+    "gb45438_wav": 1,
+    "iptc_dst": 2,
+    "gb45438_meta": 3,
+}
+LABEL_TO_CATEGORY = aigc.CATEGORY
+CATEGORY_TO_LABEL = {v: k for k, v in aigc.CATEGORY.items()}
+
+
+def _claim_label(claim: dict) -> str | None:
+    label = claim.get("label", claim.get("aigc"))
+    if isinstance(label, dict):
+        label = label.get("Label")
+    if label in LABEL_TO_CATEGORY:
+        return label
+    return CATEGORY_TO_LABEL.get(claim.get("category"))
+
+
+def _opinions(claim: dict | None, signals: list[Signal]) -> list[tuple[str, str | None, bool | None]]:
+    """``(name, Label, says_ai)`` for every source that says something."""
+    out = []
+    if claim:
+        label = _claim_label(claim)
+        if label:
+            out.append(("claim", label, True))
+        dst = claim.get("digital_source_type")
+        if dst:
+            out.append(("claim digital_source_type", None, source_type_is_ai(dst)))
+    for s in signals:
+        if s.source.startswith("gb45438") and s.status == "declared":
+            out.append((s.source, (s.detail.get("aigc") or {}).get("Label"), True))
+        elif s.source == "iptc_dst":
+            out.append((s.source, None, source_type_is_ai(s.detail.get("digital_source_type"))))
+        elif s.source == "c2pa" and s.status in ("trusted", "valid"):
+            out.append((s.source, None, source_type_is_ai((s.detail.get("c2pa") or {}).get("digital_source_type"))))
+    return out
+
+
+def conflicts(claim: dict | None, signals: list[Signal]) -> list[str]:
+    """Human-readable lines naming each pair of signals that disagree."""
+    lines = []
+    ops = _opinions(claim, signals)
+    for i, (name_a, label_a, ai_a) in enumerate(ops):
+        for name_b, label_b, ai_b in ops[i + 1 :]:
+            if label_a and label_b and label_a != label_b:
+                lines.append(
+                    f'{name_a} says Label "{label_a}" ({LABEL_TO_CATEGORY[label_a]}) '
+                    f'but {name_b} says Label "{label_b}" ({LABEL_TO_CATEGORY.get(label_b, "?")})'
+                )
+            elif ai_a is not None and ai_b is not None and ai_a != ai_b:
+                say = {True: "AI-generated", False: "not AI-generated"}
+                lines.append(f"{name_a} says {say[ai_a]} but {name_b} says {say[ai_b]}")
+    if claim and "content_mismatch" in (claim.get("reasons") or []):
+        for s in signals:
+            if s.source == "c2pa" and s.status in ("trusted", "valid"):
+                lines.append(f"the claim is for other bytes (content_mismatch) but the c2pa manifest ({s.status}) binds these bytes")
+    return lines
+
+
+def _best_category(signals) -> str | None:
+    ranked = sorted((PRIORITY.get(s.source, 9), i, s) for i, s in enumerate(signals) if s.category)
+    return ranked[0][2].category if ranked else None
+
+
+def merge(claim: dict | None, signals: list[Signal]) -> dict:
+    """The final ``status``, ``category``, ``reasons``, ``signals`` and ``conflicts``."""
+    claim_status = (claim or {}).get("status")
+    reasons: list[str] = list((claim or {}).get("reasons") or [])
+    for s in signals:
+        reasons.extend(r for r in s.reasons if r not in reasons)
+    failing = [s for s in signals if s.status in ("invalid", "malformed")]
+    trusted = [s for s in signals if s.status == "trusted"]
+    declaring = [s for s in signals if s.status in ("declared", "valid")]
+
+    if claim_status == "verified":
+        status, category = "verified", claim.get("category")
+    elif claim_status == "invalid" or failing:
+        status = "invalid"
+        category = (claim or {}).get("category") or _best_category(declaring + trusted)
+    elif trusted:
+        status, category = "verified", _best_category(trusted)
+    elif claim_status == "unverified":
+        status, category = "unverified", claim.get("category")
+    elif declaring:
+        status, category = "declared", _best_category(declaring)
+    else:
+        status, category = claim_status or "none", (claim or {}).get("category")
+
+    found = conflicts(claim, signals)
+    if found and "signals_conflict" not in reasons:
+        reasons.append("signals_conflict")
+    return {
+        "status": status,
+        "category": category,
+        "reasons": reasons,
+        "signals": [s.to_dict() for s in signals],
+        "conflicts": found,
+    }

@@ -1,0 +1,103 @@
+"""Find every label in a media file: sniff the container, walk its metadata.
+
+``read_labels`` never raises: damaged metadata becomes a ``malformed``
+signal, and labels read before the damage are kept. Memory is bounded by
+the per-format payload limits; only metadata is read (the container walkers
+seek past image, audio and video data).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import BinaryIO
+
+from . import c2pa_reader, id3, isobmff, jpeg, png, wav, webp
+from .signals import Malformed, Signal, malformed
+
+log = logging.getLogger(__name__)
+
+FORMATS = {
+    "jpeg": (jpeg.scan, "image/jpeg", "gb45438_xmp"),
+    "png": (png.scan, "image/png", "gb45438_xmp"),
+    "webp": (webp.scan, "image/webp", "gb45438_xmp"),
+    "mp4": (isobmff.scan, "video/mp4", "gb45438_mp4"),
+    "mov": (isobmff.scan, "video/quicktime", "gb45438_mp4"),
+    "mp3": (id3.scan, "audio/mpeg", "gb45438_id3"),
+    "wav": (wav.scan, "audio/wav", "gb45438_wav"),
+}
+MEDIA_TYPES = {
+    "image/jpeg": "jpeg",
+    "image/jpg": "jpeg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "video/mp4": "mp4",
+    "audio/mp4": "mp4",
+    "image/heic": "mp4",
+    "image/avif": "mp4",
+    "video/quicktime": "mov",
+    "audio/mpeg": "mp3",
+    "audio/mp3": "mp3",
+    "audio/wav": "wav",
+    "audio/x-wav": "wav",
+    "audio/wave": "wav",
+    "audio/vnd.wave": "wav",
+}
+QT_TOP = (b"moov", b"mdat", b"wide", b"free", b"skip", b"pnot")
+
+
+def sniff(head: bytes) -> str | None:
+    """The container format from the first bytes (magic numbers), or None."""
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:8] == png.SIGNATURE:
+        return "png"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "wav"
+    if head[4:8] == b"ftyp":
+        return "mov" if head[8:12] == b"qt  " else "mp4"
+    if head[4:8] in QT_TOP:
+        return "mov"
+    if head[:3] == b"ID3" or (len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "mp3"
+    return None
+
+
+def detect(fp: BinaryIO, media_type: str | None = None) -> str | None:
+    """Magic bytes first; the declared media type only when they say nothing."""
+    fp.seek(0)
+    kind = sniff(fp.read(16))
+    if kind is None and media_type:
+        kind = MEDIA_TYPES.get(media_type.split(";")[0].strip().lower())
+    return kind
+
+
+def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: str | None = None) -> list[Signal]:
+    """Every label signal in the seekable binary file ``fp`` (see the package doc)."""
+    try:
+        kind = detect(fp, media_type)
+    except Exception as exc:  # an unreadable stream is not a label
+        log.info("labels: cannot read the stream: %s", exc)
+        return []
+    if kind is None:
+        return []
+    scan, mime, source = FORMATS[kind]
+    found: list[Signal] = []
+    has_c2pa = False
+    try:
+        has_c2pa = scan(fp, found)
+    except Malformed as exc:
+        found.append(exc.signal())
+    except Exception as exc:  # a walker bug must not lose the verdict
+        log.exception("labels: %s walker failed", kind)
+        found.append(malformed(source, "unreadable", f"{kind} metadata could not be read: {exc}"))
+    if has_c2pa:
+        try:
+            signal = c2pa_reader.read(fp, mime, c2pa_anchors)
+        except Exception as exc:
+            log.exception("labels: C2PA reader failed")
+            signal = Signal("c2pa", "invalid", None, ["c2pa_invalid", "manifest.unreadable"], {"c2pa": {"error": str(exc)[:500]}})
+        if signal is not None:
+            found.append(signal)
+    return found

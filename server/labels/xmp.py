@@ -1,0 +1,214 @@
+"""XMP packets (ISO 16684-1): read the GB 45438 and IPTC properties, write the label.
+
+Parsing is deliberately narrow for safety: packets over ``MAX_XMP`` bytes and
+any packet with a DTD (``<!DOCTYPE``/``<!ENTITY``) are refused before the
+parser sees them, so external entities and entity-expansion bombs never run;
+only XML's five predefined entities remain.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import xml.etree.ElementTree as ET
+
+from . import aigc
+from .signals import Malformed, Signal, malformed
+
+TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
+IPTC_EXT_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
+RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+X_NS = "adobe:ns:meta/"
+AIGC_TAG = f"{{{TC260_NS}}}AIGC"
+DST_TAG = f"{{{IPTC_EXT_NS}}}DigitalSourceType"
+MAX_XMP = 1 << 20
+XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
+
+DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+# IPTC Digital Source Type codes (NewsCodes vocabulary, 2024 edition):
+# which say the content is AI-generated or synthetic, and which say it is not.
+AI_SOURCE_TYPES = frozenset(
+    {
+        "trainedAlgorithmicMedia",
+        "compositeWithTrainedAlgorithmicMedia",
+        "compositeSynthetic",
+        "algorithmicMedia",
+    }
+)
+NOT_AI_SOURCE_TYPES = frozenset(
+    {
+        "digitalCapture",
+        "negativeFilm",
+        "positiveFilm",
+        "print",
+        "humanEdits",
+        "minorHumanEdits",
+        "compositeCapture",
+        "screenCapture",
+        "virtualRecording",
+        "digitalArt",
+        "composite",
+    }
+)
+
+
+def source_type_is_ai(uri: str | None) -> bool | None:
+    """True (AI or synthetic), False (captured or human-made) or None (neither said)."""
+    if not uri:
+        return None
+    code = uri.rstrip("/").rsplit("/", 1)[-1]
+    if code in AI_SOURCE_TYPES:
+        return True
+    if code in NOT_AI_SOURCE_TYPES:
+        return False
+    return None
+
+
+def source_type_category(uri: str | None) -> str | None:
+    """An AI digital source type implies the ``confirmed`` category.
+
+    Every AI code (trained, composite-with-trained, composite-synthetic, pure
+    algorithmic) says synthetic content is present, which is GB 45438
+    ``Label`` "1"; the IPTC vocabulary has no "possibly" or "suspected".
+    """
+    return "confirmed" if source_type_is_ai(uri) else None
+
+
+def parse_packet(data: bytes, source: str = "gb45438_xmp") -> ET.Element:
+    """The packet's root element; Malformed on size, DTD or XML errors."""
+    if len(data) > MAX_XMP:
+        raise Malformed(source, "xmp_too_large", f"XMP packet is {len(data)} bytes, limit {MAX_XMP}")
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise Malformed(source, "xmp_dtd_refused", "XMP packet declares a DTD or entities")
+    data = data.rstrip(b"\x00 \t\r\n")
+    try:
+        return ET.fromstring(data)
+    except ET.ParseError as exc:
+        raise Malformed(source, "xmp_invalid", f"XMP is not well-formed XML: {exc}") from None
+
+
+def _values(root: ET.Element, tag: str) -> list[str]:
+    """Simple-property values of ``tag``: attribute, element text or rdf:resource."""
+    found = []
+    for el in root.iter():
+        if tag in el.attrib:
+            found.append(el.attrib[tag])
+        if el.tag == tag:
+            resource = el.attrib.get(f"{{{RDF_NS}}}resource")
+            if resource is not None:
+                found.append(resource)
+            else:
+                found.append("".join(el.itertext()))
+    return found
+
+
+def signals(data: bytes, container: str) -> list[Signal]:
+    """Signals from one XMP packet found in ``container`` (``jpeg``, ``png``, ``webp``)."""
+    try:
+        root = parse_packet(data)
+    except Malformed as exc:
+        return [malformed(exc.source, exc.code, str(exc), container=container)]
+    out = []
+    for value in _values(root, AIGC_TAG):
+        out.append(label_signal("gb45438_xmp", value, container=container))
+    for uri in _values(root, DST_TAG):
+        uri = uri.strip()
+        out.append(
+            Signal(
+                "iptc_dst",
+                "declared",
+                source_type_category(uri),
+                ["iptc_digital_source_type"],
+                {"digital_source_type": uri, "ai": source_type_is_ai(uri), "container": container},
+            )
+        )
+    return out
+
+
+def label_signal(source: str, value: str | bytes, **detail) -> Signal:
+    """A GB 45438 signal from a label's JSON text: declared, or malformed."""
+    try:
+        obj = aigc.parse(value)
+    except aigc.AigcError as exc:
+        return malformed(source, exc.code, str(exc), errors=exc.errors, **detail)
+    extra = aigc.extra_fields(obj)
+    if extra:
+        detail["extra_fields"] = extra
+    return Signal(source, "declared", aigc.category(obj), ["gb45438_label"], {"aigc": obj, **detail})
+
+
+# --- writing -----------------------------------------------------------------
+
+_register_lock = threading.Lock()
+
+
+def _namespaces(data: bytes) -> dict[str, str]:
+    """prefix -> uri as declared in the packet, to keep its prefixes on output."""
+    names: dict[str, str] = {}
+    for _event, (prefix, uri) in ET.iterparse(_BytesReader(data), events=("start-ns",)):
+        if prefix and not re.fullmatch(r"ns\d+", prefix):
+            names.setdefault(prefix, uri)
+    return names
+
+
+class _BytesReader:
+    def __init__(self, data: bytes):
+        self._data = data
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        end = len(self._data) if n < 0 else self._pos + n
+        chunk = self._data[self._pos : end]
+        self._pos += len(chunk)
+        return chunk
+
+
+def with_label(existing: bytes | None, label: dict) -> bytes:
+    """An XMP packet carrying exactly one ``TC260:AIGC`` with ``label``.
+
+    ``existing`` (a packet already in the file) keeps every other property;
+    any earlier ``TC260:AIGC`` (attribute or element form) is removed. The
+    value is written in element form: the compact JSON of the inner object.
+    """
+    value = aigc.dumps(label)
+    if not existing:
+        return _wrap(
+            f'<x:xmpmeta xmlns:x="{X_NS}"><rdf:RDF xmlns:rdf="{RDF_NS}">'
+            f'<rdf:Description rdf:about="" xmlns:TC260="{TC260_NS}">'
+            f"<TC260:AIGC>{_escape(value)}</TC260:AIGC>"
+            "</rdf:Description></rdf:RDF></x:xmpmeta>"
+        )
+    root = parse_packet(existing)
+    rdf = root if root.tag == f"{{{RDF_NS}}}RDF" else root.find(f".//{{{RDF_NS}}}RDF")
+    if rdf is None:
+        raise Malformed("gb45438_xmp", "xmp_invalid", "XMP packet has no rdf:RDF")
+    for el in root.iter():
+        el.attrib.pop(AIGC_TAG, None)
+        for child in [c for c in el if c.tag == AIGC_TAG]:
+            el.remove(child)
+    desc = rdf.find(f"{{{RDF_NS}}}Description")
+    if desc is None:
+        desc = ET.SubElement(rdf, f"{{{RDF_NS}}}Description", {f"{{{RDF_NS}}}about": ""})
+    ET.SubElement(desc, AIGC_TAG).text = value
+    names = _namespaces(existing)
+    names.setdefault("TC260", TC260_NS)
+    names.setdefault("rdf", RDF_NS)
+    names.setdefault("x", X_NS)
+    with _register_lock:
+        for prefix, uri in names.items():
+            try:
+                ET.register_namespace(prefix, uri)
+            except ValueError:
+                pass
+        body = ET.tostring(root, encoding="unicode")
+    return _wrap(body)
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _wrap(body: str) -> bytes:
+    return (
+        f'<?xpacket begin="\ufeff" id="{XPACKET_ID}"?>\n{body}\n<?xpacket end="w"?>'
+    ).encode("utf-8")
