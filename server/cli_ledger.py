@@ -1,0 +1,220 @@
+"""``labelcheck ledger verify | export | verify-bundle``: audit the ledger offline.
+
+Exit codes: 0 everything verified (or the export was written), 1 a ledger or
+bundle that fails verification, 2 bad input (missing files, bad keys, a
+database that is not a ledger). Errors are one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from ledger import bundle, note
+from ledger.log import KEY_NAME, Ledger, LedgerError
+from ledger.store import Store, StoreError
+from ledger.verify import PROGRESS_EVERY, verify_store
+
+
+class CliError(click.ClickException):
+    """Bad input: printed as one line, exit status 2."""
+
+    exit_code = 2
+
+
+class _Bar:
+    """A click progress bar on stderr, opened on the first report (so short runs stay quiet)."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and total < PROGRESS_EVERY:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
+            self.bar.__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _progress(label: str):
+    bar = _Bar(label)
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _read_vkey(value: str) -> note.Verifier:
+    """A verifier key given inline or as the path of a file holding one."""
+    text = value
+    path = Path(value)
+    if "+" not in value or path.is_file():
+        try:
+            text = path.read_text("utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read verifier key file {value}: {exc}") from None
+    try:
+        return note.Verifier.from_vkey(text)
+    except note.NoteError as exc:
+        raise CliError(f"bad verifier key {value}: {exc}") from None
+
+
+def _open_store(db: Path) -> Store:
+    try:
+        return Store(db, create=False)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+@click.group()
+def ledger() -> None:
+    """Verify the audit ledger and export or check offline bundles."""
+
+
+@ledger.command()
+@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--vkey", help="Verifier key (or a file holding it) to check checkpoints against; "
+              "default: the key recorded in the database.")
+def verify(db: Path, vkey: str | None) -> None:
+    """Recompute every entry, chain link, stored hash and signed checkpoint.
+
+    Exits 0 only when all of them hold.
+    """
+    store = _open_store(db)
+    try:
+        origin, recorded = store.meta("origin"), store.meta("vkey")
+        if origin is None or recorded is None:
+            raise CliError(f"{db} has no origin or key recorded: it was never opened by a labelcheck server")
+        verifier = _read_vkey(vkey) if vkey else _read_vkey(recorded)
+        if not vkey:
+            click.echo(f"checking signatures with the key recorded in the database: {verifier.key_id}", err=True)
+        with _progress("verifying ledger") as bar:
+            report = verify_store(store, verifier, origin, progress=bar)
+    except StoreError as exc:
+        raise CliError(f"cannot read {db}: {exc}") from None
+    finally:
+        store.close()
+    for line in report.notes:
+        click.echo(f"note: {line}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@ledger.command()
+@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--out", "out", required=True, help="Bundle file to write, or - for standard output.")
+@click.option("--key", "key", type=click.Path(path_type=Path),
+              help=f"The ledger key, to sign a fresh checkpoint first (default: {KEY_NAME} beside the database, "
+              "when present; without it the bundle stops at the latest signed checkpoint).")
+def export(db: Path, out: str, key: Path | None) -> None:
+    """Write a self-contained bundle: the signed checkpoint and every entry it covers."""
+    key = key or db.with_name(KEY_NAME)
+    with _output(out) as fp, _progress("exporting") as bar:
+        if key.exists():
+            _export_with_key(db, key, fp, bar)
+        else:
+            _export_stored(db, fp, bar)
+
+
+def _export_with_key(db: Path, key: Path, fp, bar) -> None:
+    store = _open_store(db)
+    try:
+        origin = store.meta("origin")
+    finally:
+        store.close()
+    if origin is None:
+        raise CliError(f"{db} has no origin recorded: it was never opened by a labelcheck server")
+    try:
+        with Ledger(db, key_path=key, origin=origin) as led:
+            led.export(fp, progress=bar)
+    except LedgerError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _export_stored(db: Path, fp, bar) -> None:
+    store = _open_store(db)
+    try:
+        latest = store.latest_checkpoint()
+        vkey = store.meta("vkey")
+        if latest is None or vkey is None:
+            raise CliError(f"{db} has no signed checkpoint yet; pass --key to sign one")
+        bundle.write_bundle(fp, store, latest[1], note.Verifier.from_vkey(vkey), progress=bar)
+    except (StoreError, bundle.BundleError, note.NoteError) as exc:
+        raise CliError(f"export failed: {exc}") from None
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def _output(out: str):
+    """Standard output, or a temporary file renamed into place only on success."""
+    if out == "-":
+        yield click.get_binary_stream("stdout")
+        return
+    path = Path(out)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fp:
+            yield fp
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
+@ledger.command("verify-bundle")
+@click.argument("bundle_path", metavar="BUNDLE")
+@click.option("--vkey", required=True, help="The ledger's verifier key, or a file holding it (obtained independently).")
+@click.option("--trusted-checkpoint", "trusted", type=click.Path(path_type=Path),
+              help="An older signed checkpoint you already trust: also prove the log only grew since.")
+def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
+    """Verify a bundle offline: signature, every entry, the chain and the root.
+
+    BUNDLE is a file, or - for standard input. Exits 0 only when all hold.
+    """
+    verifier = _read_vkey(vkey)
+    trusted_note = None
+    if trusted is not None:
+        try:
+            trusted_note = trusted.read_bytes()
+        except OSError as exc:
+            raise CliError(f"cannot read trusted checkpoint {trusted}: {exc.strerror or exc}") from None
+    try:
+        with _input(bundle_path) as fp, _progress("verifying bundle") as bar:
+            report = bundle.verify_bundle(fp, verifier.vkey, trusted_note, progress=bar)
+    except bundle.BundleError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def _input(path: str):
+    if path == "-":
+        yield click.get_binary_stream("stdin")
+        return
+    try:
+        fp = open(path, "rb")
+    except OSError as exc:
+        raise CliError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    with fp:
+        yield fp
+
+
+commands = [ledger]
