@@ -260,7 +260,7 @@ def load_registry(path: Path):
 
 
 def open_ledger(cfg: Config):
-    from ledger import Ledger
+    from ledger.log import Ledger
 
     return Ledger.open_dir(cfg.data_dir, origin=cfg.origin, checkpoint_interval=cfg.checkpoint_interval)
 
