@@ -1,0 +1,145 @@
+"""A real ``labelcheck serve`` (gunicorn, 2 workers) on 127.0.0.1 under
+concurrent client processes: the ledger stays one contiguous, verifiable log
+and every receipt proves inclusion against the served checkpoint."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from ledger import checkpoint as ckpt
+from ledger import merkle, note
+from server import claims, keys
+
+REPO = Path(__file__).resolve().parents[1]
+LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
+
+CLIENT = r"""
+import json, sys, requests
+base, claim_file, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+items = json.load(open(claim_file))
+out = []
+with requests.Session() as s:
+    for i in range(n):
+        r = s.post(base + "/v1/verify", json={"items": items}, timeout=60)
+        r.raise_for_status()
+        out.extend(res["receipt"] | {"status": res["status"]} for res in r.json()["results"])
+print(json.dumps(out))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
+        try:
+            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("server did not become healthy")
+
+
+def stop(proc: subprocess.Popen) -> str:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    return out or ""
+
+
+@pytest.mark.slow
+def test_two_workers_concurrent_clients(tmp_path):
+    data = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data),
+                             "--workers", "2", "--threads", "4"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_healthy(base, proc)
+        admin = {"Authorization": "Bearer " + (data / "admin.token").read_text().strip()}
+        signer = keys.generate_key("gunicorn-ai")
+        r = requests.post(base + "/v1/producers", json={"name": "G", "vkey": signer.vkey}, headers=admin, timeout=10)
+        assert r.status_code == 201, r.text
+        sha = "ab" * 32
+        env = claims.sign_envelope(claims.build_payload(sha, "image/png", "1", issuer=signer), signer)
+        items = [{"claim": env, "content_sha256": sha, "page_url": "https://site.example/p"}] * 5
+        claim_file = tmp_path / "items.json"
+        claim_file.write_text(json.dumps(items))
+
+        clients = [subprocess.Popen([sys.executable, "-c", CLIENT, base, str(claim_file), "8"],
+                                    stdout=subprocess.PIPE, text=True) for _ in range(4)]
+        receipts = []
+        for c in clients:
+            out, _ = c.communicate(timeout=120)
+            assert c.returncode == 0
+            receipts.extend(json.loads(out))
+        assert len(receipts) == 4 * 8 * 5
+        assert {r["status"] for r in receipts} == {"verified"}
+        indexes = sorted(r["index"] for r in receipts)
+        assert len(set(indexes)) == len(indexes)
+
+        keys_doc = requests.get(base + "/v1/keys", timeout=10).json()
+        verifier = note.Verifier.from_vkey(keys_doc["ledger_vkey"])
+        time.sleep(1.1)  # let the checkpoint interval pass so the head gets signed
+        cp = ckpt.open_checkpoint(requests.get(base + "/v1/checkpoint", timeout=10).content,
+                                  verifier, origin=keys_doc["origin"])
+        assert cp.size == 1 + len(receipts)  # the registry entry, then every verification
+
+        lines = requests.get(base + f"/v1/entries?start=0&end={cp.size}", timeout=10).content.splitlines()
+        assert [json.loads(x)["index"] for x in lines] == list(range(cp.size))
+        assert indexes == list(range(1, cp.size))  # contiguous: no gaps, no strays
+        for receipt in receipts:
+            leaf = merkle.leaf_hash(lines[receipt["index"]])
+            assert base64.b64encode(leaf).decode() == receipt["leaf_hash"]
+            proof = requests.get(base + f"/v1/proof/inclusion?index={receipt['index']}&size={cp.size}",
+                                 timeout=10).json()
+            merkle.verify_inclusion(receipt["index"], cp.size, leaf,
+                                    [base64.b64decode(h) for h in proof["hashes"]], cp.root)
+    finally:
+        output = stop(proc)
+    assert "labelcheck: serving" in output and "ledger key" in output
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", str(data / "ledger.db")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_scripts_serve_smoke(tmp_path):
+    """scripts/serve on a temp data dir and a free port: healthy, demo producer registered."""
+    port = free_port()
+    env = dict(os.environ, LABELCHECK_DATA_DIR=str(tmp_path / "data"), LABELCHECK_PORT=str(port),
+               LABELCHECK_WORKERS="1")
+    proc = subprocess.Popen([str(REPO / "scripts" / "serve")], env=env, cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, proc, timeout=60)
+        producers = requests.get(base + "/v1/keys", timeout=10).json()["producers"]
+        assert len(producers) == 1 and producers[0]["name"].startswith("labelcheck demo")
+        assert (tmp_path / "data" / "demo-producer.key").exists()
+    finally:
+        output = stop(proc)
+    assert f"http://127.0.0.1:{port}/demo/" in output
+    assert "extension" in output
