@@ -169,6 +169,7 @@ def _hashes_for_ranges(ranges: Iterable[tuple[int, int]], read_hashes: ReadHashe
 
 def tree_hash(size: int, read_hashes: ReadHashes) -> bytes:
     """MTH(D[0:size]) (RFC 9162 §2.1.1) from the stored hashes."""
+    _check_ints(size)
     if size < 0:
         raise ProofError("tree size must not be negative")
     if size == 0:
@@ -197,6 +198,7 @@ def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
 
 def prove_inclusion(index: int, size: int, read_hashes: ReadHashes) -> list[bytes]:
     """The audit path PATH(index, D[0:size]) (RFC 9162 §2.1.3.1)."""
+    _check_ints(index, size)
     if size < 1:
         raise ProofError(f"no inclusion proof in a tree of size {size}")
     if not 0 <= index < size:
@@ -214,8 +216,7 @@ def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], roo
     _check_hash(leaf, "leaf hash")
     _check_hash(root, "root hash")
     _check_proof(proof)
-    if not isinstance(index, int) or not isinstance(size, int):
-        raise ProofError("index and size must be integers")
+    _check_ints(index, size)
     if size < 1 or not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
     fn, sn, r = index, size - 1, leaf
@@ -270,6 +271,7 @@ def prove_consistency(old_size: int, new_size: int, read_hashes: ReadHashes) -> 
 
     Equal sizes and ``old_size == 0`` give the empty proof (see module doc).
     """
+    _check_ints(old_size, new_size)
     if old_size < 0 or new_size < 0:
         raise ProofError("tree sizes must not be negative")
     if old_size > new_size:
@@ -291,8 +293,7 @@ def verify_consistency(
     _check_hash(old_root, "old root")
     _check_hash(new_root, "new root")
     _check_proof(proof)
-    if not isinstance(old_size, int) or not isinstance(new_size, int):
-        raise ProofError("tree sizes must be integers")
+    _check_ints(old_size, new_size)
     if old_size < 0 or new_size < 0:
         raise ProofError("tree sizes must not be negative")
     if old_size > new_size:
@@ -341,6 +342,12 @@ def verify_consistency(
 
 
 # --- argument checks ---------------------------------------------------------
+
+
+def _check_ints(*values) -> None:
+    for v in values:
+        if type(v) is not int:
+            raise ProofError(f"tree sizes and indexes must be integers, not {v!r}")
 
 
 def _check_hash(h: bytes, what: str) -> None:

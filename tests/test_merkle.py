@@ -539,6 +539,8 @@ def test_inclusion_edge_cases_refused():
         lambda: prove_inclusion(0, 0, store.read_hashes),
         lambda: prove_inclusion(8, 8, store.read_hashes),
         lambda: prove_inclusion(-1, 8, store.read_hashes),
+        lambda: prove_inclusion(1.0, 8, store.read_hashes),
+        lambda: prove_inclusion(True, 8, store.read_hashes),
         lambda: verify_inclusion(0, 0, leaf, [], EMPTY_ROOT),
         lambda: verify_inclusion(8, 8, leaf, proof, root),
         lambda: verify_inclusion(-1, 8, leaf, proof, root),
@@ -565,6 +567,8 @@ def test_consistency_edge_cases_refused():
     refused = [
         lambda: prove_consistency(5, 4, store.read_hashes),
         lambda: prove_consistency(-1, 4, store.read_hashes),
+        lambda: prove_consistency(2, "4", store.read_hashes),
+        lambda: tree_hash(None, store.read_hashes),
         lambda: verify_consistency(5, 4, r[5], r[4], []),
         lambda: verify_consistency(-1, 4, r[1], r[4], []),
         lambda: verify_consistency(4, 8, r[4], r[8], []),  # a real step needs a proof
