@@ -81,7 +81,7 @@ def read(fp: BinaryIO, media_type: str, anchors_path: str | None) -> Signal | No
             ["c2pa_invalid", "manifest.unreadable"],
             {"c2pa": {"validation_state": None, "failures": [], "error": str(exc)[:500]}},
         )
-    failures = [f.get("code") for f in (results.get("activeManifest") or {}).get("failure") or []]
+    failures = list(dict.fromkeys(f.get("code") for f in (results.get("activeManifest") or {}).get("failure") or []))
     dst = digital_source_type(manifest)
     info = (manifest or {}).get("signature_info") or {}
     detail = {
