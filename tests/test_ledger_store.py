@@ -1,0 +1,317 @@
+"""The Ledger API: canonical entries, appends, proofs, checkpoints, keys, threads."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import sqlite3
+import stat
+import threading
+
+import pytest
+
+from ledger import Ledger, LedgerError, canonical, merkle
+from ledger.checkpoint import open_checkpoint
+from ledger.note import Verifier
+
+ORIGIN = "test.example/log"
+
+
+@pytest.fixture
+def led(tmp_path):
+    ledger = Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0)
+    yield ledger
+    ledger.close()
+
+
+def b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+# Canonical JSON -----------------------------------------------------------
+
+
+def test_canonical_encoding_is_sorted_compact_utf8():
+    assert canonical.dumps({"b": [1, True, None], "a": "é\n\"", "c": {"z": -3, "y": ""}}) == (
+        '{"a":"é\\n\\"","b":[1,true,null],"c":{"y":"","z":-3}}'.encode()
+    )
+    value = {"k": ["x", {"n": 2**53 - 1}], "é": False}
+    assert canonical.parse(canonical.dumps(value)) == value
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        ({"a": 1.5}, "floats"),
+        ({"a": float("nan")}, "floats"),
+        ({"a": float("inf")}, "floats"),
+        ({1: "x"}, "keys must be strings"),
+        ({"a": 2**53}, "outside"),
+        ({"a": "\ud800"}, "lone surrogate"),
+        ({"a": b"bytes"}, "not a JSON value"),
+        ({"a": {1, 2}}, "not a JSON value"),
+    ],
+)
+def test_values_without_canonical_form_are_refused(value, words):
+    with pytest.raises(canonical.CanonicalError, match=words):
+        canonical.dumps(value)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1.0}', b'{"a":1e3}', b'{"a":NaN}', b'{"a":-Infinity}',  # no floats or non-finite numbers
+        b'{"b":1,"a":2}', b'{"a":1,"a":2}', b'{"a": 1}', b' {"a":1}',  # order, duplicates, white space
+        b'{"a":"\\u0041"}', b'{"a":"\\/"}', b'[-0]',  # needless escapes, negative zero
+        b'{"a":1}\n', b'\xef\xbb\xbf{"a":1}', b'{"a":"\xff"}', b'', b'{"a":',  # trailing data, BOM, bad UTF-8
+    ],
+)
+def test_parse_accepts_only_the_canonical_bytes(data):
+    with pytest.raises(canonical.CanonicalError):
+        canonical.parse(data)
+
+
+# Appending ----------------------------------------------------------------
+
+
+def test_entries_carry_index_and_prev_and_are_the_leaf_data(led):
+    first = led.append([{"kind": "verification", "status": "ok"}, {"kind": "registry", "n": 1}])
+    second = led.append([{"kind": "verification", "reasons": ["a", "b"]}])
+    receipts = first + second
+    assert [r.index for r in receipts] == [0, 1, 2] and led.size() == 3
+    data = led.entries(0, 3)
+    assert data[0] == b'{"index":0,"kind":"verification","prev":"","status":"ok"}'
+    prev = ""
+    for i, (entry, receipt) in enumerate(zip(data, receipts)):
+        value = canonical.parse(entry)
+        assert value["index"] == i and value["prev"] == prev
+        assert receipt.leaf_hash == hashlib.sha256(b"\x00" + entry).digest() == led.leaf_hash(i)
+        prev = b64(receipt.leaf_hash)
+
+
+def test_append_does_not_change_the_callers_records(led):
+    record = {"a": 1}
+    led.append([record])
+    assert record == {"a": 1}
+
+
+@pytest.mark.parametrize(
+    "records, words",
+    [
+        ([{"ok": 1}, {"x": 1.5}], "record 1: \\$.x: floats"),
+        ([{"ok": 1}, {"nested": {"deep": [float("nan")]}}], "floats"),
+        ([{"ok": 1}, {7: "x"}], "keys must be strings"),
+        ([{"index": 3}], "set by the ledger"),
+        ([{"prev": ""}], "set by the ledger"),
+        ([["not", "an", "object"]], "not a JSON object"),
+        ({"a": 1}, "list of records"),
+    ],
+)
+def test_bad_records_are_refused_and_nothing_is_written(led, records, words):
+    led.append([{"before": True}])
+    with pytest.raises(LedgerError, match=words):
+        led.append(records)
+    assert led.size() == 1
+    assert led.append([{"after": True}])[0].index == 1
+    assert led.verify().ok
+
+
+def test_a_batch_is_atomic_when_the_write_fails(led, tmp_path):
+    led.append([{"n": 0}, {"n": 1}])
+    db = sqlite3.connect(tmp_path / "data" / "ledger.db")
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON entries WHEN NEW.idx = 5 "
+               "BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
+    db.commit()
+    with pytest.raises(LedgerError, match="nothing was written.*simulated disk failure"):
+        led.append([{"n": i} for i in range(2, 10)])
+    assert led.size() == 2
+    db.execute("DROP TRIGGER fail")
+    db.commit()
+    db.close()
+    assert [r.index for r in led.append([{"n": 2}, {"n": 3}])] == [2, 3]
+    assert led.verify().ok
+
+
+def test_entries_survive_reopening(tmp_path):
+    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN) as a:
+        receipts = a.append([{"n": i} for i in range(10)])
+        data = a.entries(0, 10)
+    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN) as b:
+        assert b.size() == 10 and b.entries(0, 10) == data
+        assert [b.leaf_hash(i) for i in range(10)] == [r.leaf_hash for r in receipts]
+        assert b.append([{"n": 10}])[0].index == 10
+        assert b.verify().ok
+
+
+def test_triggers_refuse_update_and_delete(led, tmp_path):
+    led.append([{"n": 0}])
+    led.checkpoint()
+    from ledger.store import connect
+
+    db = connect(tmp_path / "data" / "ledger.db")
+    for sql in (
+        "UPDATE entries SET data = x'00'",
+        "DELETE FROM entries",
+        "UPDATE hashes SET hash = x'00'",
+        "DELETE FROM hashes",
+        "DELETE FROM checkpoints",
+        "UPDATE meta SET value = 'x'",
+        "INSERT OR REPLACE INTO entries(idx, data) VALUES (0, x'00')",
+    ):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            db.execute(sql)
+    db.close()
+    assert led.entries(0, 1)[0].startswith(b'{"index":0')
+
+
+def test_reads_refuse_out_of_range_arguments(led):
+    led.append([{"n": i} for i in range(5)])
+    for call in (
+        lambda: led.entries(3, 6), lambda: led.entries(-1, 2), lambda: led.entries(4, 3),
+        lambda: led.leaf_hash(5), lambda: led.leaf_hash(True),
+        lambda: led.inclusion_proof(5, 5), lambda: led.inclusion_proof(0, 6), lambda: led.inclusion_proof(0, 0),
+        lambda: led.consistency_proof(3, 6), lambda: led.consistency_proof(4, 3),
+    ):
+        with pytest.raises(LedgerError):
+            call()
+
+
+def test_proofs_verify_against_the_recomputed_tree(led):
+    led.append([{"n": i} for i in range(37)])
+    tree = merkle.MemoryHashes()
+    for data in led.entries(0, 37):
+        tree.append_data(data)
+    for size in (1, 2, 7, 8, 9, 16, 31, 37):
+        root = tree.root(size)
+        for index in {0, size // 2, size - 1}:
+            merkle.verify_inclusion(index, size, led.leaf_hash(index), led.inclusion_proof(index, size), root)
+        for old in {0, 1, size // 3, size - 1, size}:
+            merkle.verify_consistency(old, size, tree.root(old), root, led.consistency_proof(old, size))
+
+
+# Checkpoints --------------------------------------------------------------
+
+
+def test_checkpoint_is_resigned_at_most_once_per_interval(tmp_path):
+    now = [1000.0]
+    led = Ledger.open_dir(tmp_path / "d", origin=ORIGIN, checkpoint_interval=10, clock=lambda: now[0])
+    verifier = Verifier.from_vkey(led.verifier_key)
+
+    def head():
+        cp = open_checkpoint(led.checkpoint(), verifier, origin=ORIGIN)
+        return cp.size
+
+    assert head() == 0  # the empty log gets its checkpoint
+    led.append([{"n": 0}])
+    now[0] += 5
+    assert head() == 0  # grew, but signed 5 s ago
+    now[0] += 5
+    assert head() == 1
+    led.append([{"n": 1}, {"n": 2}])
+    now[0] += 9.9
+    assert head() == 1
+    now[0] += 0.1
+    assert head() == 3
+    now[0] += 100
+    first = led.checkpoint()
+    assert led.checkpoint() == first  # no growth, no new signature
+    led.close()
+
+
+def test_checkpoint_root_is_the_tree_root_and_opens_with_the_vkey(led):
+    led.append([{"n": i} for i in range(11)])
+    cp = open_checkpoint(led.checkpoint(), Verifier.from_vkey(led.verifier_key), origin=ORIGIN)
+    tree = merkle.MemoryHashes()
+    for data in led.entries(0, 11):
+        tree.append_data(data)
+    assert (cp.size, cp.root) == (11, tree.root())
+    assert led.verifier_key.startswith(led.key_id + "+") and led.key_id.startswith(ORIGIN + "+")
+
+
+def test_never_signs_a_size_smaller_than_one_signed(led, tmp_path):
+    led.append([{"n": i} for i in range(6)])
+    led.checkpoint()
+    db = sqlite3.connect(tmp_path / "data" / "ledger.db")
+    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete;"
+                     f"DELETE FROM entries WHERE idx >= 4; DELETE FROM hashes WHERE id >= {merkle.stored_hash_count(4)};")
+    db.close()
+    with pytest.raises(LedgerError, match="refusing to sign a smaller tree"):
+        led.checkpoint()
+    with pytest.raises(LedgerError, match="checkpoint was signed for 6: entries were lost"):
+        Ledger.open_dir(tmp_path / "data", origin=ORIGIN)
+
+
+# Keys and identity ----------------------------------------------------------
+
+
+def test_key_file_is_private_and_reused(tmp_path):
+    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN) as a:
+        vkey = a.verifier_key
+    key = tmp_path / "d" / "ledger.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert key.read_text().startswith(f"PRIVATE+KEY+{ORIGIN}+")
+    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN) as b:
+        assert b.verifier_key == vkey
+    os.chmod(key, 0o644)
+    with pytest.raises(LedgerError, match="readable by others"):
+        Ledger.open_dir(tmp_path / "d", origin=ORIGIN)
+
+
+def test_a_ledger_refuses_another_origin_or_key(tmp_path):
+    Ledger.open_dir(tmp_path / "d", origin=ORIGIN).close()
+    with pytest.raises(LedgerError, match="is for 'test.example/log', not origin 'other.example'"):
+        Ledger.open_dir(tmp_path / "d", origin="other.example")
+    with pytest.raises(LedgerError, match="wrong --origin or wrong ledger.key"):
+        Ledger(tmp_path / "d" / "ledger.db", key_path=tmp_path / "other.key", origin="other.example")
+    with pytest.raises(LedgerError, match="invalid ledger origin"):
+        Ledger.open_dir(tmp_path / "e", origin="has space")
+
+
+def test_not_a_ledger_database_is_refused(tmp_path):
+    path = tmp_path / "x.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE entries(x)")
+    db.close()
+    with pytest.raises(LedgerError):
+        Ledger(path, key_path=tmp_path / "k", origin=ORIGIN)
+    (tmp_path / "junk.db").write_bytes(b"not sqlite at all" * 100)
+    with pytest.raises(LedgerError):
+        Ledger(tmp_path / "junk.db", key_path=tmp_path / "k", origin=ORIGIN)
+
+
+# Threads and group commit -----------------------------------------------
+
+
+def _hammer(led, threads: int, each: int) -> list[int]:
+    got: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(threads)
+
+    def work(t):
+        start.wait()
+        for k in range(each):
+            (r,) = led.append([{"thread": t, "k": k}])
+            with lock:
+                got.append(r.index)
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return got
+
+
+def test_group_commit_shares_transactions_across_threads(led):
+    got = _hammer(led, threads=8, each=25)
+    assert sorted(got) == list(range(200)) and led.size() == 200
+    assert led.commits < 200, "every append paid its own transaction: no group commit"
+    assert led.verify().ok
+
+
+def test_threads_without_group_commit_stay_contiguous(tmp_path):
+    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN, group_commit=False) as led:
+        got = _hammer(led, threads=4, each=15)
+        assert sorted(got) == list(range(60)) and led.commits == 60
+        assert led.verify().ok
