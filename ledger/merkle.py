@@ -433,6 +433,8 @@ class MemoryHashes:
 
     def read_hashes(self, indexes: list[int]) -> list[bytes]:
         hashes = self.hashes
+        if indexes and min(indexes) < 0:
+            raise ProofError("negative stored hash index")
         try:
             return [hashes[i] for i in indexes]
         except IndexError:

@@ -401,6 +401,8 @@ def test_storage_returning_wrong_count_is_refused():
         prove_inclusion(3, 10, lambda idx: store.read_hashes(idx)[:-1])
     with pytest.raises(ProofError):
         store.prove_inclusion(3, 11)  # beyond what is stored
+    with pytest.raises(ProofError):
+        store.read_hashes([0, -1])
 
 
 # --- properties against the naive model -------------------------------------------------
