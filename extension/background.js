@@ -1,0 +1,369 @@
+/*
+ * The background worker (a service worker in Chromium, an event page in
+ * Firefox): receives found items from content scripts, answers from the
+ * session cache, hashes media bytes it can read, calls POST /v1/verify in
+ * batches of at most 100, retries with back-off when the server is down,
+ * and keeps the toolbar badge and the popup's list per tab.
+ */
+if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.items)) {
+  importScripts("lib/base64url.js", "lib/urls.js", "lib/items.js", "lib/present.js");
+}
+
+(function (root) {
+  "use strict";
+  const { items, present } = root.labelcheck;
+
+  const DEFAULTS = { serverUrl: "http://127.0.0.1:8080", checkUnlabelled: false };
+  const REQUEST_TIMEOUT_MS = 15000;
+  const HASH_TIMEOUT_MS = 10000;
+  const HASH_MAX_BYTES = 50 * 1024 * 1024;
+  const HASH_CONCURRENCY = 12;
+  const POST_CONCURRENCY = 3;
+  const MAX_ATTEMPTS = 6;
+  const SAVE_DELAY_MS = 250;
+
+  // Session state (also mirrored to storage.session: a service worker may be
+  // stopped between events; nothing here outlives the browser session).
+  const cache = new Map(); // key -> verdict from the server
+  const tabs = new Map(); // tabId -> Map key -> {kind, mediaUrl, frameId, labelled, result}
+  const waiters = new Map(); // key -> Set "tabId:frameId" waiting for it
+  const hashes = new Map(); // media URL -> Promise<sha256 hex | null>
+  let restored = null;
+  let saveTimer = 0;
+
+  function restore() {
+    if (!restored) {
+      restored = (async () => {
+        try {
+          const saved = await chrome.storage.session.get({ cache: {}, tabs: {} });
+          for (const [k, v] of Object.entries(saved.cache)) if (!cache.has(k)) cache.set(k, v);
+          for (const [t, entries] of Object.entries(saved.tabs)) {
+            if (!tabs.has(Number(t))) tabs.set(Number(t), new Map(Object.entries(entries)));
+          }
+        } catch (_) { /* storage.session missing: memory only */ }
+      })();
+    }
+    return restored;
+  }
+
+  function save() {
+    if (saveTimer) return;
+    saveTimer = setTimeout(() => {
+      saveTimer = 0;
+      const tabObj = {};
+      for (const [t, m] of tabs) tabObj[t] = Object.fromEntries(m);
+      chrome.storage.session.set({ cache: Object.fromEntries(cache), tabs: tabObj }).catch(() => {});
+    }, SAVE_DELAY_MS);
+  }
+
+  async function settings() {
+    try {
+      return Object.assign({}, DEFAULTS, await chrome.storage.local.get(DEFAULTS));
+    } catch (_) {
+      return Object.assign({}, DEFAULTS);
+    }
+  }
+
+  // --- per-tab lists and the toolbar ----------------------------------------
+
+  function tabEntries(tabId) {
+    let m = tabs.get(tabId);
+    if (!m) tabs.set(tabId, (m = new Map()));
+    return m;
+  }
+
+  function isLabelled(e) {
+    return e.labelled || (e.result && present.isLabelled(e.result));
+  }
+
+  function updateToolbar(tabId) {
+    const m = tabs.get(tabId);
+    let count = 0;
+    let bad = false;
+    if (m) {
+      for (const e of m.values()) {
+        if (!isLabelled(e)) continue;
+        if (e.result && e.result.status === "none") continue;
+        count++;
+        if (e.result && present.toneOf(present.stateOf(e.result)) === "bad") bad = true;
+      }
+    }
+    const n = count > 999 ? "999+" : String(count);
+    const text = count === 0 ? "" : bad && n.length < 4 ? `${n}!` : n;
+    const color = bad ? "#b91c1c" : "#5b21b6";
+    const a = chrome.action;
+    a.setBadgeText({ tabId, text }).catch(() => {});
+    a.setBadgeBackgroundColor({ tabId, color }).catch(() => {});
+    if (a.setBadgeTextColor) a.setBadgeTextColor({ tabId, color: "#ffffff" }).catch(() => {});
+    a.setTitle({ tabId, title: chrome.i18n.getMessage("action_title", [String(count)]) }).catch(() => {});
+  }
+
+  function record(tabId, frameId, entry, result) {
+    const m = tabEntries(tabId);
+    const prev = m.get(entry.key);
+    m.set(entry.key, {
+      kind: entry.kind === "page" ? "page" : "media",
+      mediaUrl: entry.mediaUrl || (prev && prev.mediaUrl) || null,
+      frameId,
+      labelled: !!entry.labelled,
+      result: result || (prev && prev.result) || null,
+    });
+  }
+
+  function setResult(key, result, targets) {
+    const touched = new Set();
+    for (const t of targets) {
+      const [tabId] = t.split(":").map(Number);
+      const m = tabs.get(tabId);
+      const e = m && m.get(key);
+      if (e) {
+        e.result = result;
+        touched.add(tabId);
+      }
+    }
+    return touched;
+  }
+
+  // --- delivering verdicts ----------------------------------------------------
+
+  /** Send {key: verdict} to each waiting frame, one message per frame. */
+  function deliver(verdicts) {
+    const perFrame = new Map();
+    const touched = new Set();
+    for (const [key, result] of verdicts) {
+      const targets = waiters.get(key) || new Set();
+      if (result.status !== "unchecked") waiters.delete(key);
+      for (const tab of setResult(key, result, targets)) touched.add(tab);
+      for (const t of targets) {
+        if (!perFrame.has(t)) perFrame.set(t, {});
+        perFrame.get(t)[key] = result;
+      }
+    }
+    for (const [t, results] of perFrame) {
+      const [tabId, frameId] = t.split(":").map(Number);
+      chrome.tabs.sendMessage(tabId, { type: "results", results }, { frameId }).catch(() => {});
+    }
+    for (const tabId of touched) updateToolbar(tabId);
+    save();
+  }
+
+  // --- hashing media bytes ------------------------------------------------------
+
+  /** SHA-256 hex of the bytes at `url`, or null when they cannot be read
+   *  (no host access, CORS, too big, slow): the server then fetches them. */
+  function hashOf(url) {
+    if (!hashes.has(url)) {
+      hashes.set(url, (async () => {
+        const ctrl = new AbortController();
+        const timer = setTimeout(() => ctrl.abort(), HASH_TIMEOUT_MS);
+        try {
+          const res = await fetch(url, { credentials: "omit", signal: ctrl.signal, cache: "force-cache" });
+          if (!res.ok) return null;
+          const declared = Number(res.headers.get("content-length") || 0);
+          if (declared > HASH_MAX_BYTES) return null;
+          const body = await res.arrayBuffer();
+          if (body.byteLength > HASH_MAX_BYTES) return null;
+          const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", body));
+          return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+        } catch (_) {
+          return null;
+        } finally {
+          clearTimeout(timer);
+        }
+      })());
+    }
+    return hashes.get(url);
+  }
+
+  async function mapLimit(list, limit, fn) {
+    const out = new Array(list.length);
+    let next = 0;
+    const workers = Array.from({ length: Math.min(limit, list.length) }, async () => {
+      while (next < list.length) {
+        const i = next++;
+        out[i] = await fn(list[i], i);
+      }
+    });
+    await Promise.all(workers);
+    return out;
+  }
+
+  // --- calling the server ---------------------------------------------------------
+
+  class ServerError extends Error {
+    constructor(reason, retryAfterMs, retry = true) {
+      super(reason);
+      this.reason = reason;
+      this.retryAfterMs = retryAfterMs;
+      this.retry = retry;
+    }
+  }
+
+  async function postBatch(serverUrl, batch) {
+    const ctrl = new AbortController();
+    const timer = setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
+    let res;
+    try {
+      res = await fetch(`${serverUrl.replace(/\/+$/, "")}/v1/verify`, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ items: batch.map((e) => e.item) }),
+        credentials: "omit",
+        signal: ctrl.signal,
+      });
+    } catch (e) {
+      throw new ServerError(ctrl.signal.aborted ? "server_timeout" : "server_unreachable");
+    } finally {
+      clearTimeout(timer);
+    }
+    if (res.status === 429 || res.status >= 500) {
+      const after = Number(res.headers.get("retry-after"));
+      throw new ServerError("server_busy", after > 0 ? after * 1000 : 0);
+    }
+    if (!res.ok) throw new ServerError("server_refused", 0, false);
+    let body;
+    try {
+      body = await res.json();
+    } catch (_) {
+      throw new ServerError("server_refused", 0, false);
+    }
+    if (!body || !Array.isArray(body.results) || body.results.length !== batch.length) {
+      throw new ServerError("server_refused", 0, false);
+    }
+    return body.results;
+  }
+
+  /** Verify `batch` (≤ 100 entries); on failure answer "could not check"
+   *  now and try again later with exponential back-off. */
+  async function verifyBatch(batch, attempt = 0) {
+    const { serverUrl } = await settings();
+    try {
+      const results = await postBatch(serverUrl, batch);
+      const verdicts = [];
+      batch.forEach((e, i) => {
+        const r = results[i] && typeof results[i] === "object" ? results[i] : items.uncheckedResult("server_refused");
+        cache.set(e.key, r);
+        verdicts.push([e.key, r]);
+      });
+      deliver(verdicts);
+    } catch (err) {
+      const reason = err instanceof ServerError ? err.reason : "server_refused";
+      deliver(batch.map((e) => [e.key, items.uncheckedResult(reason)]));
+      const retry = !(err instanceof ServerError) || err.retry;
+      if (retry && attempt + 1 < MAX_ATTEMPTS) {
+        const delay = Math.max(items.backoff(attempt), (err && err.retryAfterMs) || 0);
+        setTimeout(() => verifyBatch(batch, attempt + 1), delay);
+      } else {
+        for (const e of batch) waiters.delete(e.key);
+      }
+    }
+  }
+
+  async function process(entries) {
+    // Hash what we can read so the server need not fetch it again.
+    await mapLimit(entries, HASH_CONCURRENCY, async (e) => {
+      if (e.item.media_url && !e.item.content_sha256) {
+        const sha = await hashOf(e.item.media_url);
+        if (sha) e.item.content_sha256 = sha;
+      }
+    });
+    await mapLimit(items.chunk(entries, items.MAX_BATCH), POST_CONCURRENCY, (batch) => verifyBatch(batch));
+  }
+
+  // --- messages from content scripts and the popup ------------------------------
+
+  const inflight = new Set();
+
+  async function onVerify(message, sender) {
+    await restore();
+    const tabId = sender.tab ? sender.tab.id : -1;
+    const frameId = sender.frameId || 0;
+    const target = `${tabId}:${frameId}`;
+    const answered = {};
+    const todo = [];
+    for (const e of message.entries || []) {
+      if (!e || typeof e.key !== "string") continue;
+      if (e.local) {
+        record(tabId, frameId, e, e.local);
+        answered[e.key] = e.local;
+        continue;
+      }
+      record(tabId, frameId, e, cache.get(e.key));
+      if (cache.has(e.key)) {
+        answered[e.key] = cache.get(e.key);
+        continue;
+      }
+      if (!waiters.has(e.key)) waiters.set(e.key, new Set());
+      waiters.get(e.key).add(target);
+      if (!inflight.has(e.key) && e.item && typeof e.item === "object") {
+        inflight.add(e.key);
+        todo.push({ key: e.key, item: e.item });
+      }
+    }
+    if (tabId >= 0) updateToolbar(tabId);
+    save();
+    if (todo.length) {
+      process(todo).finally(() => {
+        for (const e of todo) inflight.delete(e.key);
+      });
+    }
+    return { results: answered };
+  }
+
+  async function onHello(message, sender) {
+    await restore();
+    if (!sender.tab) return {};
+    const tabId = sender.tab.id;
+    if (message.top) {
+      tabs.set(tabId, new Map());
+      updateToolbar(tabId);
+      // Subframes may have reported before the new top document did.
+      chrome.tabs.sendMessage(tabId, { type: "resync" }).catch(() => {});
+    }
+    return {};
+  }
+
+  async function onReport(message, sender) {
+    await restore();
+    if (!sender.tab) return {};
+    for (const e of message.entries || []) {
+      if (e && typeof e.key === "string") record(sender.tab.id, sender.frameId || 0, e, e.known);
+    }
+    updateToolbar(sender.tab.id);
+    save();
+    return {};
+  }
+
+  async function onTab(message) {
+    await restore();
+    const m = tabs.get(Number(message.tabId));
+    const list = m ? [...m.entries()].map(([key, e]) => Object.assign({ key }, e)) : [];
+    return { entries: list.filter(isLabelled) };
+  }
+
+  const HANDLERS = { verify: onVerify, hello: onHello, report: onReport, tab: onTab };
+
+  chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
+    const handler = message && HANDLERS[message.type];
+    if (!handler) return false;
+    // Only our own pages may ask for a tab's list.
+    if (message.type === "tab" && sender.tab && sender.url && !sender.url.startsWith(chrome.runtime.getURL(""))) return false;
+    handler(message, sender).then(sendResponse, () => sendResponse(null));
+    return true; // answer asynchronously
+  });
+
+  chrome.tabs.onRemoved.addListener((tabId) => {
+    tabs.delete(tabId);
+    save();
+  });
+
+  chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "local" && changes.serverUrl) {
+      // Another server may answer differently: forget its verdicts.
+      cache.clear();
+      save();
+    }
+  });
+
+  root.labelcheck.background = { settings, hashOf, postBatch };
+})(typeof globalThis !== "undefined" ? globalThis : this);

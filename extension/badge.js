@@ -1,0 +1,328 @@
+/*
+ * The <labelcheck-badge> element: a closed shadow root holding the label,
+ * absolutely positioned over the media's top-left corner so the page's
+ * layout never moves, plus its <labelcheck-details> panel.
+ *
+ * Content scripts in Chromium run in an isolated world without a
+ * CustomElementRegistry, so the element is built directly (an autonomous
+ * custom-element name may host a shadow root without being defined). The
+ * shadow root is closed; status, category and wording are mirrored onto the
+ * host's attributes for assistive technology and tests.
+ */
+(function (root) {
+  "use strict";
+  const ns = (root.labelcheck = root.labelcheck || {});
+  const present = ns.present;
+
+  const BADGE_TAG = "labelcheck-badge";
+  const PANEL_TAG = "labelcheck-details";
+  const Z = "2147483646";
+  const COLOURS = {
+    ok: ["#5b21b6", "#ffffff", "\u2713"],
+    bad: ["#b91c1c", "#ffffff", "\u26a0"],
+    warn: ["#92400e", "#ffffff", "!"],
+    muted: ["#374151", "#ffffff", "?"],
+    none: ["#374151", "#ffffff", "\u2013"],
+  };
+
+  const BADGE_CSS = `
+    :host { all: initial; }
+    .b { display: inline-flex; align-items: center; gap: 4px; box-sizing: border-box;
+      max-width: 320px; padding: 3px 8px; border-radius: 4px; border: 2px solid #fff;
+      font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
+      box-shadow: 0 1px 4px rgba(0,0,0,.45); cursor: pointer; white-space: nowrap;
+      overflow: hidden; text-overflow: ellipsis; }
+    .m { font-size: 13px; }
+    :host(:focus-visible) .b, :host(:focus) .b { outline: 3px solid #facc15; outline-offset: 1px; }`;
+
+  const PANEL_CSS = `
+    :host { all: initial; }
+    .p { box-sizing: border-box; min-width: 220px; max-width: 360px; padding: 10px 12px;
+      background: #fff; color: #111827; border: 2px solid #111827; border-radius: 6px;
+      font: 13px/1.4 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
+      box-shadow: 0 4px 16px rgba(0,0,0,.35); }
+    h2 { font-size: 14px; margin: 0 0 6px; }
+    dl { margin: 0; display: grid; grid-template-columns: auto 1fr; gap: 2px 8px; }
+    dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
+    button { margin-top: 8px; font: inherit; padding: 2px 10px; }`;
+
+  const shadows = new WeakMap(); // host -> closed shadow root
+
+  function hostStyle(el, extra) {
+    const s = el.style;
+    s.setProperty("position", "absolute", "important");
+    s.setProperty("z-index", Z, "important");
+    s.setProperty("top", "0px", "important");
+    s.setProperty("left", "0px", "important");
+    s.setProperty("margin", "0", "important");
+    s.setProperty("display", "block", "important");
+    for (const [k, v] of Object.entries(extra || {})) s.setProperty(k, v, "important");
+  }
+
+  function msgFn() {
+    return (name, subs) => {
+      try {
+        return (root.chrome && chrome.i18n && chrome.i18n.getMessage(name, subs)) || name;
+      } catch (_) {
+        return name; // extension context gone (reloaded): keep the page unharmed
+      }
+    };
+  }
+
+  /** Create a badge host for `result`; `page` marks the page-level badge. */
+  function createBadge(doc, result, opts = {}) {
+    const host = doc.createElement(BADGE_TAG);
+    const shadow = host.attachShadow({ mode: "closed" });
+    shadows.set(host, shadow);
+    const style = doc.createElement("style");
+    style.textContent = BADGE_CSS;
+    const box = doc.createElement("span");
+    box.className = "b";
+    box.setAttribute("part", "badge");
+    const mark = doc.createElement("span");
+    mark.className = "m";
+    mark.setAttribute("aria-hidden", "true");
+    const text = doc.createElement("span");
+    text.className = "t";
+    box.append(mark, text);
+    shadow.append(style, box);
+    host.setAttribute("role", "button");
+    host.setAttribute("tabindex", "0");
+    host.setAttribute("aria-haspopup", "dialog");
+    host.setAttribute("aria-expanded", "false");
+    if (opts.page) {
+      host.setAttribute("data-scope", "page");
+      hostStyle(host, { position: "fixed", top: "8px", left: "auto", right: "8px" });
+    } else {
+      hostStyle(host);
+    }
+    update(host, result, opts);
+    host.addEventListener("click", (e) => {
+      e.preventDefault(); // a badge inside a link must not follow it
+      e.stopPropagation();
+      toggleDetails(host);
+    });
+    host.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" || e.key === " " || e.key === "Spacebar") {
+        e.preventDefault();
+        e.stopPropagation();
+        toggleDetails(host);
+      } else if (e.key === "Escape") {
+        closeDetails(host);
+      }
+    });
+    return host;
+  }
+
+  /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
+  function update(host, result, opts = {}) {
+    const shadow = shadows.get(host);
+    const msg = msgFn();
+    const w = present.wording(result, msg);
+    const tone = present.toneOf(w.state);
+    const [bg, fg, mk] = COLOURS[tone];
+    const short = opts.page || host.getAttribute("data-scope") === "page" ? `${msg("page_label")}: ${w.short}` : w.short;
+    const full = msg("badge_full", [short]);
+    const box = shadow.querySelector(".b");
+    box.style.background = bg;
+    box.style.color = fg;
+    shadow.querySelector(".m").textContent = mk;
+    shadow.querySelector(".t").textContent = short;
+    host.setAttribute("status", (result && result.status) || "unchecked");
+    if (w.category) host.setAttribute("category", w.category);
+    else host.removeAttribute("category");
+    host.setAttribute("data-state", w.state);
+    host.setAttribute("data-tone", tone);
+    host.setAttribute("data-label", short);
+    host.setAttribute("aria-label", full);
+    host.setAttribute("title", short);
+    host._labelcheckResult = result;
+    const panel = host._labelcheckPanel;
+    if (panel && panel.isConnected) fillDetails(panel, host);
+  }
+
+  function fillDetails(panel, host) {
+    const shadow = shadows.get(panel);
+    const msg = msgFn();
+    const result = host._labelcheckResult;
+    const doc = panel.ownerDocument;
+    const dl = shadow.querySelector("dl");
+    dl.textContent = "";
+    const lines = [host.getAttribute("data-label")];
+    const rows = present.details(result);
+    if (host._labelcheckMedia) rows.unshift(["details_media", host._labelcheckMedia]);
+    for (const [name, value] of rows) {
+      const dt = doc.createElement("dt");
+      dt.textContent = msg(name);
+      const dd = doc.createElement("dd");
+      dd.textContent = value;
+      dl.append(dt, dd);
+      lines.push(`${msg(name)}: ${value}`);
+    }
+    panel.setAttribute("data-text", lines.join("\n"));
+    const r = result && result.receipt;
+    if (r && r.index !== undefined && r.index !== null) panel.setAttribute("data-receipt-index", String(r.index));
+    const p = result && result.producer;
+    if (p && p.name) panel.setAttribute("data-producer", p.name);
+  }
+
+  function toggleDetails(host) {
+    if (host._labelcheckPanel && host._labelcheckPanel.isConnected) closeDetails(host);
+    else openDetails(host);
+  }
+
+  function openDetails(host) {
+    const doc = host.ownerDocument;
+    const msg = msgFn();
+    const panel = doc.createElement(PANEL_TAG);
+    const shadow = panel.attachShadow({ mode: "closed" });
+    shadows.set(panel, shadow);
+    const style = doc.createElement("style");
+    style.textContent = PANEL_CSS;
+    const box = doc.createElement("div");
+    box.className = "p";
+    const h = doc.createElement("h2");
+    h.textContent = host.getAttribute("data-label");
+    const dl = doc.createElement("dl");
+    const close = doc.createElement("button");
+    close.type = "button";
+    close.textContent = msg("details_close");
+    close.addEventListener("click", (e) => {
+      e.preventDefault();
+      e.stopPropagation();
+      closeDetails(host);
+    });
+    box.append(h, dl, close);
+    shadow.append(style, box);
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", msg("details_title"));
+    panel.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") closeDetails(host);
+    });
+    panel.addEventListener("click", (e) => e.stopPropagation());
+    const page = host.getAttribute("data-scope") === "page";
+    hostStyle(panel, page ? { position: "fixed", top: "40px", left: "auto", right: "8px" } : {});
+    host._labelcheckPanel = panel;
+    fillDetails(panel, host);
+    host.after(panel);
+    if (!page) {
+      const top = parseFloat(host.style.top) || 0;
+      panel.style.setProperty("top", `${top + host.offsetHeight + 4}px`, "important");
+      panel.style.setProperty("left", host.style.left || "0px", "important");
+    }
+    host.setAttribute("aria-expanded", "true");
+    close.focus();
+  }
+
+  function closeDetails(host) {
+    const panel = host._labelcheckPanel;
+    if (!panel) return;
+    const hadFocus = panel.ownerDocument.activeElement === panel;
+    panel.remove();
+    host._labelcheckPanel = null;
+    host.setAttribute("aria-expanded", "false");
+    if (hadFocus) host.focus();
+  }
+
+  /**
+   * Keeps badges over their media: each badge is inserted right after its
+   * media element (an absolutely positioned sibling never takes part in
+   * flow, flex or grid layout) and moved by the difference between the two
+   * boxes, which works whatever the containing block is.
+   */
+  class BadgeLayer {
+    constructor(doc) {
+      this.doc = doc;
+      this.badges = new Map(); // media element -> badge host
+      this.pageBadge = null;
+      this._frame = 0;
+      this._observer = typeof ResizeObserver === "function" ? new ResizeObserver(() => this.schedule()) : null;
+      if (this._observer && doc.documentElement) this._observer.observe(doc.documentElement);
+      const win = doc.defaultView;
+      if (win) {
+        win.addEventListener("resize", () => this.schedule(), { passive: true });
+        // Scrolling the document moves badges with their media already; an
+        // inner scroller may not, so those scrolls reposition.
+        doc.addEventListener("scroll", (e) => {
+          if (e.target !== doc) this.schedule();
+        }, { capture: true, passive: true });
+        doc.addEventListener("load", () => this.schedule(), { capture: true, passive: true });
+      }
+    }
+
+    /** Show `result` on `media` (creating its badge), after the next layout. */
+    set(media, result, mediaUrl) {
+      let host = this.badges.get(media);
+      if (host) update(host, result);
+      else {
+        host = createBadge(this.doc, result);
+        host._labelcheckMedia = mediaUrl || null;
+        this.badges.set(media, host);
+        const after = media.parentElement && media.parentElement.tagName === "PICTURE" ? media.parentElement : media;
+        after.after(host);
+        if (this._observer) this._observer.observe(media);
+      }
+      host._labelcheckMedia = mediaUrl || host._labelcheckMedia;
+      return host;
+    }
+
+    remove(media) {
+      const host = this.badges.get(media);
+      if (!host) return;
+      closeDetails(host);
+      host.remove();
+      this.badges.delete(media);
+      if (this._observer) this._observer.unobserve(media);
+    }
+
+    setPage(result) {
+      if (this.pageBadge) update(this.pageBadge, result, { page: true });
+      else {
+        this.pageBadge = createBadge(this.doc, result, { page: true });
+        (this.doc.body || this.doc.documentElement).append(this.pageBadge);
+      }
+      return this.pageBadge;
+    }
+
+    schedule() {
+      if (this._frame) return;
+      const win = this.doc.defaultView;
+      const run = () => {
+        this._frame = 0;
+        this.reposition();
+      };
+      this._frame = win && win.requestAnimationFrame ? win.requestAnimationFrame(run) : setTimeout(run, 16);
+    }
+
+    /** Read every box first, then write every position: one layout pass. */
+    reposition() {
+      const moves = [];
+      for (const [media, host] of this.badges) {
+        if (!media.isConnected) {
+          this.remove(media);
+          continue;
+        }
+        if (!host.isConnected) (media.parentElement && media.parentElement.tagName === "PICTURE" ? media.parentElement : media).after(host);
+        const m = media.getBoundingClientRect();
+        const h = host.getBoundingClientRect();
+        moves.push([host, m, h]);
+      }
+      for (const [host, m, h] of moves) {
+        const visible = m.width > 0 || m.height > 0;
+        host.style.setProperty("visibility", visible ? "visible" : "hidden", "important");
+        if (!visible) continue;
+        const top = (parseFloat(host.style.top) || 0) + (m.top - h.top);
+        const left = (parseFloat(host.style.left) || 0) + (m.left - h.left);
+        host.style.setProperty("top", `${Math.round(top * 100) / 100}px`, "important");
+        host.style.setProperty("left", `${Math.round(left * 100) / 100}px`, "important");
+        const panel = host._labelcheckPanel;
+        if (panel && panel.isConnected) {
+          panel.style.setProperty("top", `${top + host.offsetHeight + 4}px`, "important");
+          panel.style.setProperty("left", `${left}px`, "important");
+        }
+      }
+    }
+  }
+
+  ns.badge = { BADGE_TAG, PANEL_TAG, createBadge, update, BadgeLayer };
+})(typeof globalThis !== "undefined" ? globalThis : this);

@@ -1,0 +1,309 @@
+/*
+ * The content script: finds claims and label signals (DESIGN §2), hands
+ * them to the background worker in one message per scan, and badges each
+ * labelled media item when its verdict arrives. New and changed media are
+ * handled from MutationObserver records, never by rescanning the page.
+ *
+ * Main-thread work is measured with performance.measure ("labelcheck:…")
+ * so benchmarks can read it; nothing else is exposed to the page.
+ */
+(function (root) {
+  "use strict";
+  const ns = root.labelcheck;
+  if (!ns || ns.contentStarted) return;
+  ns.contentStarted = true;
+  const { discover, items, badge } = ns;
+
+  const doc = document;
+  const isTop = root === root.top;
+  const OWN_TAGS = new Set([badge.BADGE_TAG.toUpperCase(), badge.PANEL_TAG.toUpperCase()]);
+  const WATCHED_ATTRS = ["src", "srcset", "poster", "id", discover.CLAIM_ATTR, discover.FOR_ATTR];
+
+  const state = {
+    settings: { checkUnlabelled: false },
+    index: new discover.ClaimIndex(doc.baseURI),
+    media: new Map(), // element -> {key, urls, mediaUrl}
+    byKey: new Map(), // key -> Set of elements (or "page")
+    mediaByUrl: new Map(), // absolute URL -> Set of elements, to match late claim scripts
+    results: new Map(), // key -> verdict
+    pending: new Set(), // keys sent, verdict not yet shown
+    pageKey: null,
+    layer: null,
+    busyMs: 0,
+  };
+
+  function layer() {
+    if (!state.layer) state.layer = new badge.BadgeLayer(doc);
+    return state.layer;
+  }
+
+  /** Run `fn` and record its main-thread time as a performance measure. */
+  function timed(name, fn) {
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      const t1 = performance.now();
+      state.busyMs += t1 - t0;
+      try {
+        performance.measure(`labelcheck:${name}`, { start: t0, end: t1 });
+      } catch (_) { /* old engines: timing is optional */ }
+    }
+  }
+
+  function send(message) {
+    try {
+      return chrome.runtime.sendMessage(message).catch(() => null);
+    } catch (_) {
+      return Promise.resolve(null); // extension reloaded under us: stay quiet
+    }
+  }
+
+  // --- binding elements to verification keys -----------------------------
+
+  function bind(key, target) {
+    let set = state.byKey.get(key);
+    if (!set) state.byKey.set(key, (set = new Set()));
+    set.add(target);
+  }
+
+  function unbind(key, target) {
+    const set = state.byKey.get(key);
+    if (set) set.delete(target);
+  }
+
+  function indexUrls(el, list) {
+    for (const u of list) {
+      let set = state.mediaByUrl.get(u);
+      if (!set) state.mediaByUrl.set(u, (set = new Set()));
+      set.add(el);
+    }
+  }
+
+  function unindexUrls(el, list) {
+    for (const u of list) {
+      const set = state.mediaByUrl.get(u);
+      if (set) set.delete(el);
+    }
+  }
+
+  /** Turn examined media into outgoing entries; badges what is known already. */
+  function consider(foundList, out) {
+    for (const found of foundList) {
+      const el = found.el;
+      const prev = state.media.get(el);
+      let entry = null;
+      if (found.error) {
+        const result = { status: "invalid", category: null, reasons: [found.error], producer: null, receipt: null };
+        entry = { key: `local:${found.error}|${found.mediaUrl || ""}`, local: result, labelled: true };
+      } else {
+        const made = items.mediaItem(found, location.href, state.settings);
+        if (made) entry = Object.assign(made, { labelled: !!found.envelope });
+      }
+      if (prev) unindexUrls(el, prev.urls);
+      indexUrls(el, found.urls);
+      const key = entry ? entry.key : null;
+      if (prev && prev.key && prev.key !== key) {
+        unbind(prev.key, el);
+        layer().remove(el);
+      }
+      state.media.set(el, { key, urls: found.urls, mediaUrl: found.mediaUrl });
+      if (!entry) continue;
+      bind(key, el);
+      entry.kind = "media";
+      entry.mediaUrl = found.mediaUrl;
+      if (state.results.has(key)) {
+        show(key);
+      } else if (!state.pending.has(key)) {
+        state.pending.add(key);
+        out.push(entry);
+      }
+    }
+  }
+
+  function considerPageMeta(out) {
+    const metas = discover.findPageMeta(doc);
+    if (!metas.length) return;
+    const meta = metas[0];
+    let entry;
+    if (meta.error) {
+      entry = {
+        key: `local:page-meta|${location.origin}`, labelled: true,
+        local: { status: "invalid", category: null, reasons: ["malformed"], producer: null, receipt: null },
+      };
+    } else {
+      entry = Object.assign(items.pageMetaItem(meta, location.href), { labelled: true });
+    }
+    if (state.pageKey === entry.key) return;
+    state.pageKey = entry.key;
+    entry.kind = "page";
+    bind(entry.key, "page");
+    if (!state.pending.has(entry.key)) {
+      state.pending.add(entry.key);
+      out.push(entry);
+    }
+  }
+
+  function dispatch(entries) {
+    if (!entries.length) return;
+    send({ type: "verify", entries }).then((answer) => {
+      if (answer && answer.results) apply(answer.results);
+    });
+  }
+
+  // --- showing verdicts ---------------------------------------------------
+
+  function show(key) {
+    const result = state.results.get(key);
+    const targets = state.byKey.get(key);
+    if (!result || !targets) return;
+    for (const t of targets) {
+      if (t === "page") {
+        layer().setPage(result);
+      } else if (result.status === "none") {
+        layer().remove(t);
+      } else {
+        const info = state.media.get(t);
+        layer().set(t, result, info && info.mediaUrl);
+      }
+    }
+  }
+
+  /** Verdicts arrived ({key: verdict}): badge them, then place every badge. */
+  function apply(results) {
+    timed("render", () => {
+      for (const [key, result] of Object.entries(results)) {
+        state.results.set(key, result);
+        if (result.status !== "unchecked") state.pending.delete(key);
+        show(key);
+      }
+      if (state.layer) state.layer.reposition();
+    });
+    if (state.pending.size === 0) {
+      try {
+        performance.mark("labelcheck:settled");
+      } catch (_) { /* optional */ }
+    }
+  }
+
+  // --- scanning -----------------------------------------------------------
+
+  function scanAll() {
+    const out = [];
+    timed("scan", () => {
+      considerPageMeta(out);
+      consider(discover.scan(doc, state.index), out);
+    });
+    dispatch(out);
+  }
+
+  /** Re-examine media after claim scripts were added or changed. */
+  function claimsAdded(records, targets) {
+    for (const rec of records) {
+      if (rec.url) for (const el of state.mediaByUrl.get(rec.url) || []) targets.add(el);
+      if (rec.forId) {
+        const el = doc.getElementById(rec.forId);
+        if (el) for (const m of discover.mediaUnder(el)) targets.add(m);
+      }
+    }
+  }
+
+  const queue = new Set();
+  let flushTimer = 0;
+
+  function mediaOf(node) {
+    const tag = node.tagName;
+    if (tag === "SOURCE" && node.parentElement) return mediaOf(node.parentElement);
+    if (tag === "PICTURE") return discover.mediaUnder(node);
+    if (tag === "IMG" || tag === "VIDEO" || tag === "AUDIO") return [node];
+    return [];
+  }
+
+  function onMutations(records) {
+    for (const r of records) {
+      if (r.type === "childList") {
+        const t = r.target;
+        if (t.nodeType === 1 && t.tagName === "SCRIPT" && t.type === discover.CLAIM_TYPE) {
+          state.index.scripts.delete(t); // its text changed: parse it again
+          queue.add(t);
+        } else if (t.nodeType === 1 && (t.tagName === "PICTURE" || t.tagName === "VIDEO" || t.tagName === "AUDIO")) {
+          queue.add(t); // a <source> came or went
+        }
+        for (const n of r.addedNodes) if (n.nodeType === 1 && !OWN_TAGS.has(n.tagName)) queue.add(n);
+      } else if (r.type === "attributes" && !OWN_TAGS.has(r.target.tagName)) {
+        queue.add(r.target);
+      }
+    }
+    if (queue.size && !flushTimer) flushTimer = setTimeout(flush, 30);
+  }
+
+  function flush() {
+    flushTimer = 0;
+    const out = [];
+    timed("mutations", () => {
+      const targets = new Set();
+      const added = [];
+      for (const node of queue) {
+        if (!node.isConnected) continue;
+        if (node.tagName === "SCRIPT") {
+          if (node.type === discover.CLAIM_TYPE) added.push(...state.index.addScript(node));
+          continue;
+        }
+        if (node.tagName === "META") {
+          considerPageMeta(out);
+          continue;
+        }
+        const direct = mediaOf(node);
+        for (const m of direct.length ? direct : discover.mediaUnder(node)) targets.add(m);
+        if (node.querySelectorAll) {
+          for (const s of node.querySelectorAll(discover.SCRIPT_SELECTOR)) added.push(...state.index.addScript(s));
+        }
+      }
+      queue.clear();
+      claimsAdded(added, targets);
+      consider([...targets].map((el) => discover.examine(el, state.index)), out);
+    });
+    dispatch(out);
+  }
+
+  // --- messages and start-up ----------------------------------------------
+
+  chrome.runtime.onMessage.addListener((message) => {
+    if (!message || typeof message !== "object") return;
+    if (message.type === "results" && message.results) apply(message.results);
+    else if (message.type === "resync") {
+      // The tab's list was reset by a new top document: report what we know.
+      const entries = [];
+      for (const [key, targets] of state.byKey) {
+        if (!targets.size) continue;
+        const result = state.results.get(key);
+        const first = [...targets][0];
+        const info = first === "page" ? null : state.media.get(first);
+        entries.push({ key, kind: first === "page" ? "page" : "media", mediaUrl: info && info.mediaUrl,
+          labelled: key.startsWith("local:") || !!result && result.status !== "none", known: result || null });
+      }
+      if (entries.length) send({ type: "report", entries });
+    }
+  });
+
+  chrome.storage.onChanged.addListener((changes, area) => {
+    if (area === "local" && changes.checkUnlabelled) {
+      state.settings.checkUnlabelled = !!changes.checkUnlabelled.newValue;
+      if (state.settings.checkUnlabelled) scanAll(); // known keys are skipped
+    }
+  });
+
+  async function start() {
+    try {
+      const stored = await chrome.storage.local.get({ checkUnlabelled: false });
+      state.settings.checkUnlabelled = !!stored.checkUnlabelled;
+    } catch (_) { /* defaults */ }
+    await send({ type: "hello", top: isTop });
+    new MutationObserver(onMutations).observe(doc.documentElement, {
+      subtree: true, childList: true, attributes: true, attributeFilter: WATCHED_ATTRS,
+    });
+    scanAll();
+  }
+
+  start();
+})(typeof globalThis !== "undefined" ? globalThis : this);

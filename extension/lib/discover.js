@@ -1,0 +1,229 @@
+/*
+ * Finding label claims and label signals on a page (DESIGN §2): the
+ * data-labelcheck-claim attribute, claim <script> elements matched by
+ * content.url or data-labelcheck-for, and the page-level <meta name="AIGC">.
+ * Works on any DOM-like tree (querySelectorAll, getAttribute, tagName,
+ * children, parentElement, textContent), so node tests can use a small fake.
+ */
+(function (root, factory) {
+  const ns = root.labelcheck || {};
+  const api = factory(
+    ns.base64url || (typeof require === "function" ? require("./base64url.js") : null),
+    ns.urls || (typeof require === "function" ? require("./urls.js") : null),
+  );
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else (root.labelcheck = root.labelcheck || {}).discover = api;
+})(typeof globalThis !== "undefined" ? globalThis : this, function (base64url, urls) {
+  "use strict";
+
+  const CLAIM_TYPE = "application/vnd.labelcheck.claim+json";
+  const CLAIM_ATTR = "data-labelcheck-claim";
+  const FOR_ATTR = "data-labelcheck-for";
+  // <picture> is reached through its <img>, which is where a badge sits.
+  const MEDIA_SELECTOR = "img, video, audio";
+  const SCRIPT_SELECTOR = `script[type="${CLAIM_TYPE}"]`;
+  const MAX_CLAIM_CHARS = 65536 * 2; // the server refuses envelopes over 64 KiB anyway
+
+  /** A DSSE envelope's shape (not its signature: the server checks that). */
+  function isEnvelope(obj) {
+    return (
+      obj !== null && typeof obj === "object" && !Array.isArray(obj) &&
+      typeof obj.payloadType === "string" && typeof obj.payload === "string" &&
+      Array.isArray(obj.signatures)
+    );
+  }
+
+  /** The envelope in a data-labelcheck-claim value: {envelope} or {error}. */
+  function parseAttributeClaim(value) {
+    if (typeof value !== "string" || value.length > MAX_CLAIM_CHARS) return { error: "malformed" };
+    let obj;
+    try {
+      obj = JSON.parse(base64url.decodeText(value.trim()));
+    } catch (_) {
+      return { error: "malformed" };
+    }
+    return isEnvelope(obj) ? { envelope: obj } : { error: "malformed" };
+  }
+
+  /** Envelopes in a claim <script>: one envelope or an array of them.
+   *  Returns {envelopes, error}; entries that are not envelopes are dropped. */
+  function parseClaimScript(text) {
+    if (typeof text !== "string" || text.length > MAX_CLAIM_CHARS * 100) {
+      return { envelopes: [], error: "malformed" };
+    }
+    let obj;
+    try {
+      obj = JSON.parse(text);
+    } catch (_) {
+      return { envelopes: [], error: "malformed" };
+    }
+    const list = Array.isArray(obj) ? obj : [obj];
+    const envelopes = list.filter(isEnvelope);
+    return { envelopes, error: envelopes.length === list.length ? null : "malformed" };
+  }
+
+  /** The decoded payload object of an envelope (payload is standard
+   *  base64 of JSON), or null. Only used to read content.url for matching. */
+  function payloadOf(envelope) {
+    try {
+      const obj = JSON.parse(base64url.decodeText(envelope.payload));
+      return obj && typeof obj === "object" ? obj : null;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** GB 45438 label from a <meta name="AIGC"> content: the inner object
+   *  ({"Label":"1",…}) or the {"AIGC":{…}} wrapper. {label} or {error}. */
+  function parseAigcMeta(content) {
+    let obj;
+    try {
+      obj = JSON.parse(content);
+    } catch (_) {
+      return { error: "malformed" };
+    }
+    if (obj && typeof obj === "object" && !Array.isArray(obj) && obj.AIGC && typeof obj.AIGC === "object") {
+      obj = obj.AIGC;
+    }
+    if (!obj || typeof obj !== "object" || Array.isArray(obj) || !("Label" in obj)) {
+      return { error: "malformed" };
+    }
+    return { label: obj };
+  }
+
+  const CATEGORY = { 1: "confirmed", 2: "possible", 3: "suspected" };
+
+  /** The verdict category of a GB 45438 Label value ("1" | "2" | "3"). */
+  function categoryOf(label) {
+    return CATEGORY[String(label)] || null;
+  }
+
+  /** The page-level AIGC meta tags of `doc`: [{content, label?, error?}]. */
+  function findPageMeta(doc) {
+    const out = [];
+    for (const m of doc.querySelectorAll("meta[name]")) {
+      const name = m.getAttribute("name");
+      if (!name || name.toLowerCase() !== "aigc") continue;
+      const content = m.getAttribute("content") || "";
+      out.push(Object.assign({ content }, parseAigcMeta(content)));
+    }
+    return out;
+  }
+
+  /**
+   * Claims from <script type="application/vnd.labelcheck.claim+json">,
+   * indexed by resolved content.url and by data-labelcheck-for id. Scripts
+   * are added one at a time, so late scripts never force a full rescan.
+   */
+  class ClaimIndex {
+    constructor(baseUrl) {
+      this.baseUrl = baseUrl;
+      this.byUrl = new Map();
+      this.byId = new Map();
+      this.scripts = new Set();
+      this.malformed = 0;
+    }
+
+    /** Index one script element; returns the claims it added
+     *  ([{envelope, url, forId}]), or [] if it was seen already. */
+    addScript(script) {
+      if (this.scripts.has(script)) return [];
+      this.scripts.add(script);
+      const { envelopes, error } = parseClaimScript(script.textContent);
+      if (error) this.malformed++;
+      const forId = script.getAttribute(FOR_ATTR);
+      const added = [];
+      for (const envelope of envelopes) {
+        const payload = payloadOf(envelope);
+        const content = payload && payload.content;
+        const url = content && typeof content.url === "string" ? urls.resolve(content.url, this.baseUrl) : null;
+        const rec = { envelope, url, forId: forId || null };
+        if (forId) {
+          if (!this.byId.has(forId)) this.byId.set(forId, rec);
+        } else if (url && !this.byUrl.has(url)) {
+          this.byUrl.set(url, rec);
+        }
+        added.push(rec);
+      }
+      return added;
+    }
+
+    /** Index every claim script under `root`; returns the claims added. */
+    addAll(root) {
+      const added = [];
+      for (const s of root.querySelectorAll(SCRIPT_SELECTOR)) added.push(...this.addScript(s));
+      return added;
+    }
+  }
+
+  function attributeHolder(el) {
+    if (el.getAttribute(CLAIM_ATTR) !== null) return el;
+    const parent = el.parentElement;
+    if (parent && urls.tag(parent) === "picture" && parent.getAttribute(CLAIM_ATTR) !== null) return parent;
+    return null;
+  }
+
+  /**
+   * What is known about one media element: {el, urls, mediaUrl, source,
+   * envelope?, error?}. `source` is "attribute", "script-for", "script-url"
+   * or null (unlabelled). The attribute wins over scripts; an id match over
+   * a URL match.
+   */
+  function examine(el, index) {
+    const list = urls.mediaUrls(el, index.baseUrl);
+    const found = { el, urls: list, mediaUrl: list[0] || null, source: null };
+    const holder = attributeHolder(el);
+    if (holder) {
+      found.source = "attribute";
+      const parsed = parseAttributeClaim(holder.getAttribute(CLAIM_ATTR));
+      if (parsed.error) found.error = parsed.error;
+      else found.envelope = parsed.envelope;
+      return found;
+    }
+    const ids = [el.id, el.parentElement && urls.tag(el.parentElement) === "picture" ? el.parentElement.id : null];
+    for (const id of ids) {
+      const rec = id ? index.byId.get(id) : null;
+      if (rec) {
+        found.source = "script-for";
+        found.envelope = rec.envelope;
+        return found;
+      }
+    }
+    for (const u of list) {
+      const rec = index.byUrl.get(u);
+      if (rec) {
+        found.source = "script-url";
+        found.envelope = rec.envelope;
+        found.mediaUrl = u;
+        return found;
+      }
+    }
+    return found;
+  }
+
+  /** Media elements at or under `node` (an element or a document). */
+  function mediaUnder(node) {
+    const t = urls.tag(node);
+    const out = [];
+    if (t === "img" || t === "video" || t === "audio") out.push(node);
+    else if (t === "picture") {
+      const img = urls.anchorOf(node);
+      if (img !== node) out.push(img);
+      return out;
+    }
+    if (node.querySelectorAll) for (const m of node.querySelectorAll(MEDIA_SELECTOR)) out.push(m);
+    return out;
+  }
+
+  /** Every media element on the page, examined. */
+  function scan(doc, index) {
+    index.addAll(doc);
+    return mediaUnder(doc).map((el) => examine(el, index));
+  }
+
+  return {
+    CLAIM_TYPE, CLAIM_ATTR, FOR_ATTR, MEDIA_SELECTOR, SCRIPT_SELECTOR,
+    isEnvelope, parseAttributeClaim, parseClaimScript, payloadOf,
+    parseAigcMeta, categoryOf, findPageMeta, ClaimIndex, examine, mediaUnder, scan,
+  };
+});

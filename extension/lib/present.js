@@ -1,0 +1,80 @@
+/*
+ * How a verdict (DESIGN §3) is shown: a display state, a colour and the
+ * wording from _locales (GB 45438 explicit-label wording for categories).
+ * `msg(name, subs)` is chrome.i18n.getMessage or a test double.
+ */
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else (root.labelcheck = root.labelcheck || {}).present = api;
+})(typeof globalThis !== "undefined" ? globalThis : this, function () {
+  "use strict";
+
+  const CATEGORIES = ["confirmed", "possible", "suspected"];
+
+  /** The display state: the server status, refined for `invalid` by its
+   *  first failing reason so a viewer sees *why* (tampered, mismatch …). */
+  function stateOf(result) {
+    const status = result && result.status;
+    const reasons = (result && result.reasons) || [];
+    if (status === "invalid") {
+      if (reasons.includes("signature_invalid")) return "tampered";
+      if (reasons.includes("content_mismatch")) return "mismatch";
+      if (reasons.includes("revoked_key")) return "revoked";
+      if (reasons.includes("unknown_key")) return "unknown";
+      if (reasons.includes("expired")) return "expired";
+      return "invalid";
+    }
+    if (["verified", "unverified", "declared", "none", "unchecked"].includes(status)) return status;
+    return "unchecked";
+  }
+
+  const TONE = {
+    verified: "ok", unverified: "warn", declared: "warn", none: "none", unchecked: "muted",
+    tampered: "bad", mismatch: "bad", revoked: "bad", unknown: "bad", expired: "bad", invalid: "bad",
+  };
+
+  /** "ok" | "warn" | "bad" | "muted" | "none": drives the badge colour. */
+  function toneOf(state) {
+    return TONE[state] || "muted";
+  }
+
+  /** Is this result a label the toolbar should count? */
+  function isLabelled(result) {
+    return !!result && result.status !== "none";
+  }
+
+  function categoryOf(result) {
+    const c = result && result.category;
+    return CATEGORIES.includes(c) ? c : null;
+  }
+
+  /** {short, full}: the badge text and the full wording for aria-label. */
+  function wording(result, msg) {
+    const state = stateOf(result);
+    const category = categoryOf(result);
+    const cat = category ? msg(`category_${category}`) : "";
+    const st = msg(`state_${state}`);
+    const short = cat ? msg("badge_short", [cat, st]) : st;
+    const full = msg("badge_full", [short]);
+    return { state, category, short, full };
+  }
+
+  /** Lines of the details panel: [[label message name, value]]. */
+  function details(result) {
+    const rows = [];
+    const p = result && result.producer;
+    if (p && p.name) rows.push(["details_producer", p.name]);
+    if (p && p.filing) rows.push(["details_filing", p.filing]);
+    const reasons = (result && result.reasons) || [];
+    if (reasons.length) rows.push(["details_reasons", reasons.join(", ")]);
+    const r = result && result.receipt;
+    if (r && r.index !== undefined && r.index !== null) {
+      rows.push(["details_receipt_index", String(r.index)]);
+      if (r.leaf_hash) rows.push(["details_receipt_leaf", r.leaf_hash]);
+    }
+    return rows;
+  }
+
+  return { CATEGORIES, stateOf, toneOf, isLabelled, categoryOf, wording, details };
+});

@@ -1,0 +1,144 @@
+/*
+ * URL helpers for matching claims to media: resolving against the page
+ * (WHATWG URL), parsing srcset (HTML §4.8.4.3.10 "parse a srcset attribute")
+ * and listing every URL a media element may show.
+ */
+(function (root, factory) {
+  const api = factory();
+  if (typeof module === "object" && module.exports) module.exports = api;
+  else (root.labelcheck = root.labelcheck || {}).urls = api;
+})(typeof globalThis !== "undefined" ? globalThis : this, function () {
+  "use strict";
+
+  /** Absolute URL of `url` against `base` without its fragment (a fragment
+   *  never changes the bytes served), or null when it cannot be parsed. */
+  function resolve(url, base) {
+    if (typeof url !== "string") return null;
+    const trimmed = url.trim();
+    if (!trimmed) return null;
+    try {
+      const u = new URL(trimmed, base);
+      u.hash = "";
+      return u.href;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  /** Origin (scheme://host[:port]) of an absolute URL, or null. Page URLs
+   *  leave the browser only as this: never path, query or fragment. */
+  function origin(url) {
+    try {
+      const o = new URL(url).origin;
+      return o === "null" ? null : o;
+    } catch (_) {
+      return null;
+    }
+  }
+
+  const SPACE = /[\t\n\f\r ]/;
+
+  /** URLs of the image candidates in a srcset attribute, in order.
+   *  Follows the HTML parsing algorithm: a URL runs to white space; a URL
+   *  ending in commas drops them; descriptors run to the next top-level comma
+   *  (parentheses may hold commas). */
+  function parseSrcset(srcset) {
+    const out = [];
+    if (typeof srcset !== "string") return out;
+    const s = srcset;
+    let i = 0;
+    while (i < s.length) {
+      while (i < s.length && (SPACE.test(s[i]) || s[i] === ",")) i++;
+      if (i >= s.length) break;
+      let start = i;
+      while (i < s.length && !SPACE.test(s[i])) i++;
+      let url = s.slice(start, i);
+      let sawTrailingComma = false;
+      if (url.endsWith(",")) {
+        url = url.replace(/,+$/, "");
+        sawTrailingComma = true;
+      }
+      if (!sawTrailingComma) {
+        let depth = 0;
+        while (i < s.length) {
+          const c = s[i];
+          if (c === "(") depth++;
+          else if (c === ")" && depth > 0) depth--;
+          else if (c === "," && depth === 0) break;
+          i++;
+        }
+      }
+      if (url) out.push(url);
+    }
+    return out;
+  }
+
+  function tag(el) {
+    return el && typeof el.tagName === "string" ? el.tagName.toLowerCase() : "";
+  }
+
+  function attr(el, name) {
+    const v = el.getAttribute ? el.getAttribute(name) : null;
+    return v === null || v === undefined ? null : String(v);
+  }
+
+  function childElements(el) {
+    return el && el.children ? Array.from(el.children) : [];
+  }
+
+  /** The element a badge sits on: the <img> of a <picture>, else itself. */
+  function anchorOf(el) {
+    if (tag(el) === "picture") {
+      const img = childElements(el).find((c) => tag(c) === "img");
+      return img || el;
+    }
+    return el;
+  }
+
+  /** Every absolute URL `el` may display, most specific first: currentSrc,
+   *  src, srcset candidates, <source> children (and a <picture> parent's),
+   *  a video poster. Duplicates removed. */
+  function mediaUrls(el, base) {
+    const raw = [];
+    const t = tag(el);
+    const addSrcset = (node) => {
+      for (const u of parseSrcset(attr(node, "srcset"))) raw.push(u);
+    };
+    const addSources = (parent) => {
+      for (const c of childElements(parent)) {
+        if (tag(c) !== "source") continue;
+        const src = attr(c, "src");
+        if (src) raw.push(src);
+        addSrcset(c);
+      }
+    };
+    if (t === "picture") {
+      const img = childElements(el).find((c) => tag(c) === "img");
+      if (img) return mediaUrls(img, base);
+      addSources(el);
+    } else {
+      if (el.currentSrc) raw.push(el.currentSrc);
+      const src = attr(el, "src");
+      if (src) raw.push(src);
+      addSrcset(el);
+      if (t === "video" || t === "audio") addSources(el);
+      if (t === "img" && tag(el.parentElement) === "picture") addSources(el.parentElement);
+      if (t === "video") {
+        const poster = attr(el, "poster");
+        if (poster) raw.push(poster);
+      }
+    }
+    const seen = new Set();
+    const out = [];
+    for (const u of raw) {
+      const abs = resolve(u, base);
+      if (abs && !seen.has(abs)) {
+        seen.add(abs);
+        out.push(abs);
+      }
+    }
+    return out;
+  }
+
+  return { resolve, origin, parseSrcset, mediaUrls, anchorOf, tag };
+});

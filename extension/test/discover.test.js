@@ -1,0 +1,158 @@
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const discover = require("../lib/discover.js");
+const { h } = require("./fakedom.js");
+const { envelope, claimFor, attrValue } = require("./helpers.js");
+
+const PAGE = "https://news.example/post/1";
+const scriptTag = (content, attrs = {}) =>
+  h("script", Object.assign({ type: discover.CLAIM_TYPE }, attrs), JSON.stringify(content));
+
+function scan(doc) {
+  return discover.scan(doc, new discover.ClaimIndex(PAGE));
+}
+
+test("the data attribute is found on img, video and audio, with or without padding", () => {
+  const a = claimFor("https://news.example/a.png");
+  const b = claimFor("https://news.example/b.mp4");
+  const c = claimFor("https://news.example/c.mp3x"); // length chosen so padding differs
+  const doc = h("html", {},
+    h("img", { src: "/a.png", "data-labelcheck-claim": attrValue(a) }),
+    h("video", { src: "/b.mp4", "data-labelcheck-claim": attrValue(b, { padded: true }) }),
+    h("audio", { src: "/c.mp3x", "data-labelcheck-claim": attrValue(c) }),
+    h("img", { src: "/plain.png" }));
+  const found = scan(doc);
+  assert.equal(found.length, 4);
+  assert.deepEqual(found.map((f) => f.source), ["attribute", "attribute", "attribute", null]);
+  assert.deepEqual(found[0].envelope, a);
+  assert.deepEqual(found[1].envelope, b);
+  assert.deepEqual(found[2].envelope, c);
+  assert.equal(found[0].mediaUrl, "https://news.example/a.png");
+  assert.equal(found[3].envelope, undefined);
+});
+
+test("the attribute on a <picture> applies to its img", () => {
+  const env = claimFor("https://news.example/p.jpg");
+  const img = h("img", { src: "/p.jpg" });
+  const doc = h("html", {}, h("picture", { "data-labelcheck-claim": attrValue(env) }, h("source", { srcset: "/p.avif" }), img));
+  const [found] = scan(doc);
+  assert.equal(found.el, img);
+  assert.deepEqual(found.envelope, env);
+});
+
+test("a malformed attribute is reported, never sent as a claim", () => {
+  const doc = h("html", {},
+    h("img", { src: "/x.png", "data-labelcheck-claim": "not base64!!" }),
+    h("img", { src: "/y.png", "data-labelcheck-claim": attrValue({ hello: "world" }) }));
+  const found = scan(doc);
+  assert.deepEqual(found.map((f) => f.error), ["malformed", "malformed"]);
+  assert.ok(found.every((f) => f.envelope === undefined));
+});
+
+test("claim scripts match media by content.url against currentSrc, srcset, <source> and poster", () => {
+  const claims = [
+    claimFor("https://news.example/img/big.png"), // srcset 2x candidate
+    claimFor("/img/wide.avif"), // relative content.url, <picture><source>
+    claimFor("poster.jpg"), // relative to the page: /post/poster.jpg
+    claimFor("https://news.example/clip.mp4"), // <video><source>
+    claimFor("https://elsewhere.example/none.png"), // not on this page
+  ];
+  const img = h("img", { src: "/img/small.png", srcset: "/img/small.png 1x, /img/big.png 2x" });
+  const picImg = h("img", { src: "/img/fallback.jpg" });
+  const video1 = h("video", { poster: "poster.jpg" });
+  const video2 = h("video", {}, h("source", { src: "/clip.mp4", type: "video/mp4" }));
+  const doc = h("html", {}, h("head", {}, scriptTag(claims)),
+    h("body", {}, img, h("picture", {}, h("source", { srcset: "/img/wide.avif 2x" }), picImg), video1, video2));
+  const found = scan(doc);
+  const by = new Map(found.map((f) => [f.el, f]));
+  assert.deepEqual(by.get(img).envelope, claims[0]);
+  assert.equal(by.get(img).mediaUrl, "https://news.example/img/big.png");
+  assert.deepEqual(by.get(picImg).envelope, claims[1]);
+  assert.deepEqual(by.get(video1).envelope, claims[2]);
+  assert.equal(by.get(video1).mediaUrl, "https://news.example/post/poster.jpg");
+  assert.deepEqual(by.get(video2).envelope, claims[3]);
+  assert.ok(found.every((f) => f.source === "script-url"));
+});
+
+test("currentSrc chosen by the browser matches too", () => {
+  const env = claimFor("https://news.example/chosen.png");
+  const img = h("img", { src: "/other.png" });
+  img.currentSrc = "https://news.example/chosen.png";
+  const doc = h("html", {}, scriptTag(env), img);
+  const [found] = scan(doc);
+  assert.deepEqual(found.envelope, env);
+});
+
+test("data-labelcheck-for matches by element id, ahead of any URL", () => {
+  const byId = claimFor("https://cdn.example/whatever.png");
+  const byUrl = claimFor("https://news.example/hero.png");
+  const img = h("img", { id: "hero", src: "/hero.png" });
+  const doc = h("html", {}, scriptTag(byId, { "data-labelcheck-for": "hero" }), scriptTag(byUrl), img);
+  const [found] = scan(doc);
+  assert.equal(found.source, "script-for");
+  assert.deepEqual(found.envelope, byId);
+});
+
+test("the attribute wins over claim scripts", () => {
+  const attrClaim = claimFor("https://news.example/a.png", { id: "attr" });
+  const img = h("img", { id: "a", src: "/a.png", "data-labelcheck-claim": attrValue(attrClaim) });
+  const doc = h("html", {}, scriptTag(claimFor("https://news.example/a.png"), {}), img);
+  assert.deepEqual(scan(doc)[0].envelope, attrClaim);
+});
+
+test("broken claim scripts are counted, good entries in an array still count", () => {
+  const good = claimFor("https://news.example/g.png");
+  const idx = new discover.ClaimIndex(PAGE);
+  const doc = h("html", {},
+    h("script", { type: discover.CLAIM_TYPE }, "{not json"),
+    scriptTag([good, { nope: 1 }]),
+    h("script", { type: "application/json" }, JSON.stringify(claimFor("https://news.example/ignored.png"))),
+    h("img", { src: "/g.png" }), h("img", { src: "/ignored.png" }));
+  const found = discover.scan(doc, idx);
+  assert.equal(idx.malformed, 2);
+  assert.deepEqual(found[0].envelope, good);
+  assert.equal(found[1].envelope, undefined);
+});
+
+test("scripts added later are indexed once and return what they add", () => {
+  const idx = new discover.ClaimIndex(PAGE);
+  const s = scriptTag([claimFor("/late.png"), claimFor("/late2.png")]);
+  const added = idx.addScript(s);
+  assert.deepEqual(added.map((r) => r.url), ["https://news.example/late.png", "https://news.example/late2.png"]);
+  assert.deepEqual(idx.addScript(s), []);
+});
+
+test("payloads that are not base64 JSON have no URL and match nothing", () => {
+  const idx = new discover.ClaimIndex(PAGE);
+  const bad = { payloadType: discover.CLAIM_TYPE, payload: "%%%", signatures: [] };
+  const [rec] = idx.addScript(scriptTag(bad));
+  assert.equal(rec.url, null);
+  assert.equal(discover.payloadOf(envelope("just a string")), null);
+});
+
+test("the AIGC meta tag: inner object and {AIGC:{…}} wrapper", () => {
+  const inner = { Label: "1", ContentProducer: "acme", ProduceID: "p1" };
+  assert.deepEqual(discover.parseAigcMeta(JSON.stringify(inner)), { label: inner });
+  assert.deepEqual(discover.parseAigcMeta(JSON.stringify({ AIGC: inner })), { label: inner });
+  assert.deepEqual(discover.parseAigcMeta("{oops"), { error: "malformed" });
+  assert.deepEqual(discover.parseAigcMeta('{"ContentProducer":"x"}'), { error: "malformed" });
+  assert.deepEqual(discover.parseAigcMeta("[1]"), { error: "malformed" });
+  const doc = h("html", {}, h("head", {},
+    h("meta", { name: "description", content: "x" }),
+    h("meta", { name: "aigc", content: JSON.stringify({ AIGC: { Label: "3" } }) })));
+  const metas = discover.findPageMeta(doc);
+  assert.equal(metas.length, 1);
+  assert.equal(discover.categoryOf(metas[0].label.Label), "suspected");
+  assert.equal(discover.categoryOf("2"), "possible");
+  assert.equal(discover.categoryOf("9"), null);
+});
+
+test("mediaUnder finds media at or below a node, and a picture's img", () => {
+  const img = h("img", { src: "/a.png" });
+  const pic = h("picture", {}, h("img", { src: "/b.png" }));
+  const div = h("div", {}, img, pic, h("video", {}));
+  assert.deepEqual(discover.mediaUnder(img), [img]);
+  assert.deepEqual(discover.mediaUnder(pic), [pic.children[0]]);
+  assert.equal(discover.mediaUnder(div).length, 3);
+});

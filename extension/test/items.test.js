@@ -1,0 +1,76 @@
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const items = require("../lib/items.js");
+const { claimFor } = require("./helpers.js");
+
+const PAGE = "https://news.example/post/1?utm=private#c";
+
+test("a claimed item carries the claim, the media URL and only the page origin", () => {
+  const env = claimFor("https://news.example/a.png");
+  const { key, item } = items.mediaItem({ envelope: env, mediaUrl: "https://news.example/a.png" }, PAGE);
+  assert.deepEqual(item, { claim: env, media_url: "https://news.example/a.png", page_url: "https://news.example" });
+  assert.equal(typeof key, "string");
+  assert.ok(!JSON.stringify(item).includes("utm=private"));
+});
+
+test("unlabelled media never leaves the browser unless the viewer asked", () => {
+  const found = { mediaUrl: "https://news.example/plain.png" };
+  assert.equal(items.mediaItem(found, PAGE), null);
+  assert.equal(items.mediaItem(found, PAGE, { checkUnlabelled: false }), null);
+  const { item } = items.mediaItem(found, PAGE, { checkUnlabelled: true });
+  assert.deepEqual(item, { media_url: "https://news.example/plain.png", page_url: "https://news.example" });
+  assert.equal(items.mediaItem({ mediaUrl: "blob:https://news.example/1" }, PAGE, { checkUnlabelled: true }), null);
+  assert.equal(items.mediaItem({ mediaUrl: null }, PAGE, { checkUnlabelled: true }), null);
+});
+
+test("a claim on a data: or blob: image is sent without a media URL", () => {
+  const env = claimFor("https://news.example/a.png");
+  const { item } = items.mediaItem({ envelope: env, mediaUrl: "data:image/png;base64,AAAA" }, PAGE);
+  assert.equal(item.media_url, undefined);
+});
+
+test("the page meta item holds the raw meta content and the origin", () => {
+  const { item, key } = items.pageMetaItem({ content: '{"Label":"1"}' }, PAGE);
+  assert.deepEqual(item, { signals: { page_meta: '{"Label":"1"}' }, page_url: "https://news.example" });
+  assert.notEqual(key, items.pageMetaItem({ content: '{"Label":"2"}' }, PAGE).key);
+});
+
+test("cache keys: same claim and URL agree; any difference separates", () => {
+  const a = claimFor("https://news.example/a.png");
+  const b = claimFor("https://news.example/b.png");
+  const k = (env, url) => items.cacheKey({ envelope: env, mediaUrl: url });
+  assert.equal(k(a, "u1"), k(JSON.parse(JSON.stringify(a)), "u1"));
+  assert.notEqual(k(a, "u1"), k(a, "u2"));
+  assert.notEqual(k(a, "u1"), k(b, "u1"));
+  assert.notEqual(k(a, "u1"), k(null, "u1"));
+  const seen = new Set();
+  for (let i = 0; i < 5000; i++) seen.add(items.hashText(`claim-${i}`));
+  assert.equal(seen.size, 5000);
+});
+
+test("batches never exceed 100 items and keep order", () => {
+  const list = Array.from({ length: 1001 }, (_, i) => i);
+  const batches = items.chunk(list);
+  assert.equal(batches.length, 11);
+  assert.ok(batches.every((b) => b.length <= 100));
+  assert.deepEqual(batches.flat(), list);
+  assert.deepEqual(items.chunk([]), []);
+  assert.deepEqual(items.chunk([1, 2, 3], 2), [[1, 2], [3]]);
+  assert.throws(() => items.chunk([1], 0), RangeError);
+});
+
+test("back-off doubles from the base up to the cap, with half jitter", () => {
+  const lo = { random: () => 0 };
+  const hi = { random: () => 1 };
+  assert.equal(items.backoff(0, lo), 500);
+  assert.equal(items.backoff(0, hi), 1000);
+  assert.equal(items.backoff(3, hi), 8000);
+  assert.equal(items.backoff(20, hi), 60000);
+  assert.equal(items.backoff(20, lo), 30000);
+});
+
+test("could-not-check results have the verdict shape", () => {
+  assert.deepEqual(items.uncheckedResult("server_unreachable"),
+    { status: "unchecked", category: null, reasons: ["server_unreachable"], producer: null, receipt: null });
+});

@@ -1,0 +1,64 @@
+"use strict";
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const fs = require("node:fs");
+const path = require("node:path");
+const present = require("../lib/present.js");
+
+function localeMsg(lang) {
+  const messages = JSON.parse(fs.readFileSync(path.join(__dirname, "..", "_locales", lang, "messages.json"), "utf8"));
+  // chrome.i18n.getMessage with named placeholders bound to $1, $2 …
+  return (name, subs = []) => {
+    const m = messages[name];
+    if (!m) return "";
+    return m.message.replace(/\$([A-Z_]+)\$/g, (_, p) => {
+      const ph = m.placeholders[p.toLowerCase()];
+      return subs[Number(ph.content.slice(1)) - 1];
+    });
+  };
+}
+
+test("invalid verdicts are shown by their cause", () => {
+  const inv = (reasons) => present.stateOf({ status: "invalid", reasons });
+  assert.equal(inv(["signature_invalid"]), "tampered");
+  assert.equal(inv(["signature_ok", "content_mismatch"]), "mismatch");
+  assert.equal(inv(["revoked_key"]), "revoked");
+  assert.equal(inv(["unknown_key"]), "unknown");
+  assert.equal(inv(["expired"]), "expired");
+  assert.equal(inv(["malformed"]), "invalid");
+  assert.equal(present.stateOf({ status: "verified" }), "verified");
+  assert.equal(present.stateOf({ status: "something new" }), "unchecked");
+  assert.equal(present.stateOf(null), "unchecked");
+  assert.equal(present.toneOf("tampered"), "bad");
+  assert.equal(present.toneOf("verified"), "ok");
+});
+
+test("GB 45438 explicit-label wording in Chinese, plain English otherwise", () => {
+  const zh = localeMsg("zh_CN");
+  const en = localeMsg("en");
+  const cases = [
+    [{ status: "verified", category: "confirmed" }, "人工智能生成 · 标识已验证", "AI-generated · verified"],
+    [{ status: "declared", category: "possible" }, "可能为人工智能生成 · 声明标识，未签名", "Possibly AI-generated · declared, unsigned"],
+    [{ status: "declared", category: "suspected" }, "疑似人工智能生成 · 声明标识，未签名", "Suspected AI-generated · declared, unsigned"],
+    [{ status: "invalid", category: null, reasons: ["signature_invalid"] }, "标识被篡改", "label tampered"],
+    [{ status: "unchecked", reasons: ["server_unreachable"] }, "暂时无法核验", "could not be checked"],
+  ];
+  for (const [result, zhText, enText] of cases) {
+    assert.equal(present.wording(result, zh).short, zhText);
+    assert.equal(present.wording(result, en).short, enText);
+  }
+  assert.equal(present.wording(cases[0][0], en).full, "labelcheck: AI-generated · verified. Press for details.");
+});
+
+test("details list producer, filing, reasons and the receipt", () => {
+  const rows = present.details({
+    producer: { name: "acme", filing: "Beijing-123" }, reasons: ["signature_ok", "content_match"],
+    receipt: { index: 0, leaf_hash: "abc=" },
+  });
+  assert.deepEqual(rows, [
+    ["details_producer", "acme"], ["details_filing", "Beijing-123"],
+    ["details_reasons", "signature_ok, content_match"],
+    ["details_receipt_index", "0"], ["details_receipt_leaf", "abc="],
+  ]);
+  assert.deepEqual(present.details({ status: "unchecked" }), []);
+});
