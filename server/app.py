@@ -172,6 +172,12 @@ class Services:
                     self._fetcher = make_fetcher(self.config)
         return self._fetcher
 
+    @property
+    def analyzer(self):
+        from server.verify import LabelReader
+
+        return LabelReader(self.config.c2pa_anchors)
+
     # The trust registry, re-read when trust.json changes (any worker may write it).
     @property
     def registry(self):

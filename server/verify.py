@@ -176,13 +176,10 @@ def _fetch_all(items: list[Item], svc) -> None:
     body is spooled."""
     if not items:
         return
-    from server.labels import read_labels
-
-    anchors = _anchors(svc.config.c2pa_anchors)
-    fetcher = svc.fetcher
+    fetcher, analyze = svc.fetcher, svc.analyzer
 
     def one(item: Item) -> None:
-        item.fetch = fetcher.fetch(item.media_url, analyze=lambda fp: read_labels(fp, c2pa_anchors=anchors))
+        item.fetch = fetcher.fetch(item.media_url, analyze=analyze)
 
     if len(items) == 1:
         one(items[0])
@@ -191,12 +188,23 @@ def _fetch_all(items: list[Item], svc) -> None:
         list(pool.map(one, items))
 
 
-@lru_cache(maxsize=4)
-def _anchors(path) -> str | None:
-    """The PEM text of the configured C2PA trust anchors, read once."""
-    if path is None:
-        return None
-    return path.read_text(encoding="utf-8")
+class LabelReader:
+    """Reads embedded labels from a fetched body. One instance per process:
+    the fetcher reuses a cached analysis only for an equal analyzer."""
+
+    def __init__(self, c2pa_anchors) -> None:
+        self.c2pa_anchors = str(c2pa_anchors) if c2pa_anchors else None
+
+    def __call__(self, fp):
+        from server.labels import read_labels
+
+        return read_labels(fp, c2pa_anchors=self.c2pa_anchors)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, LabelReader) and other.c2pa_anchors == self.c2pa_anchors
+
+    def __hash__(self) -> int:
+        return hash(self.c2pa_anchors)
 
 
 def _verify_one(item: Item, registry) -> dict:

@@ -267,20 +267,37 @@ def test_empty_batch_appends_nothing(client):
 # --- fetching media -----------------------------------------------------------------
 
 
+def labelled_png(label: str) -> bytes:
+    """A real PNG carrying a GB 45438 XMP label."""
+    from PIL import Image
+
+    from server.labels import embed_label
+
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "PNG")
+    return embed_label(out.getvalue(), {"Label": label, "ContentProducer": "p", "ProduceID": "i"}, "image/png")
+
+
+SERVED = {"/media.png": MEDIA}
+
+
 @pytest.fixture(scope="module")
 def media_server():
-    """A static file server on 127.0.0.1 serving MEDIA and a redirect."""
+    """A static file server on 127.0.0.1 serving SERVED."""
     import http.server
     import threading
 
+    SERVED["/labelled.png"] = labelled_png("2")
+
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):
-            if self.path == "/media.png":
+            body = SERVED.get(self.path)
+            if body is not None:
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(MEDIA)))
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(MEDIA)
+                self.wfile.write(body)
             else:
                 self.send_response(404)
                 self.send_header("Content-Length", "0")
@@ -318,6 +335,22 @@ def test_verify_fetches_media_when_no_hash_given(tmp_path, media_server):
     assert entry["binding"] == "fetched" and entry["media_origin"] == media_server
     assert "media.png" not in json.dumps(entry)
     assert entry["content_sha256"]["observed"] == MEDIA_SHA
+
+
+def test_fetched_media_labels_are_read_and_conflicts_reported(tmp_path, media_server):
+    application = make_app(tmp_path, fetch_allow=("127.0.0.1",))
+    c = application.test_client()
+    signer = keys.generate_key("labelling-ai")
+    assert c.post("/v1/producers", json={"name": "L", "vkey": signer.vkey}, headers=admin(application)).status_code == 201
+    body = SERVED["/labelled.png"]
+    url = media_server + "/labelled.png"
+    sha = hashlib.sha256(body).hexdigest()
+    plain, signed = verify(c, {"media_url": url},
+                           {"media_url": url, "claim": claim_for(signer, sha=sha)})  # claim says Label 1
+    assert plain["status"] == "declared" and plain["category"] == "possible"
+    assert [s["source"] for s in plain["signals"]] == ["gb45438_xmp"]
+    assert signed["status"] == "verified" and signed["category"] == "confirmed"
+    assert "signals_conflict" in signed["reasons"] and signed["conflicts"]
 
 
 def test_client_hash_means_no_fetch(tmp_path, media_server):
