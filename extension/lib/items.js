@@ -57,7 +57,7 @@
   /** The item of a page-level <meta name="AIGC"> label. */
   function pageMetaItem(meta, pageUrl) {
     const page = urls.origin(pageUrl);
-    const signals = { page_meta: meta.content };
+    const signals = { meta: meta.content };
     const item = { signals };
     if (page) item.page_url = page;
     return { key: cacheKey({ signals, mediaUrl: page }), item };

@@ -32,7 +32,7 @@ test("a claim on a data: or blob: image is sent without a media URL", () => {
 
 test("the page meta item holds the raw meta content and the origin", () => {
   const { item, key } = items.pageMetaItem({ content: '{"Label":"1"}' }, PAGE);
-  assert.deepEqual(item, { signals: { page_meta: '{"Label":"1"}' }, page_url: "https://news.example" });
+  assert.deepEqual(item, { signals: { meta: '{"Label":"1"}' }, page_url: "https://news.example" });
   assert.notEqual(key, items.pageMetaItem({ content: '{"Label":"2"}' }, PAGE).key);
 });
 
