@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 
 FIELDS = (
     "Label",
@@ -50,6 +49,7 @@ ID_FIELDS = ("ProduceID", "PropagateID", "ReservedCode1", "ReservedCode2")
 CATEGORY = {"1": "confirmed", "2": "possible", "3": "suspected"}
 MAX_FIELD = 256
 MAX_JSON = 8192
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # Unicode Cc, and lone surrogates
 ID_CHARS = re.compile(r"[!#-%(-;=?-\[\]-~]*")  # 0x21-0x7E minus " & ' < > \
 
 
@@ -113,7 +113,7 @@ def problems(obj: dict) -> list[str]:
             continue
         if len(value) > MAX_FIELD:
             errors.append(f"{name} is longer than {MAX_FIELD} characters")
-        if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        if CONTROL.search(value):
             errors.append(f"{name} holds a control character")
     label = obj.get("Label")
     if isinstance(label, str) and label not in CATEGORY:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO, Iterator
 
-from ._io import read_bounded, read_exact, size_of
+from ._io import Window
 from .signals import Malformed, Signal
 from .xmp import label_signal
 
@@ -46,17 +46,16 @@ MAX_MOOV = 256 << 20
 CONTAINERS = (b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf")
 
 
-def _walk(fp: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+def _walk(w: Window, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """Yield ``(type, payload_start, box_end)`` of the boxes in ``[start, end)``."""
     pos = start
     for _ in range(MAX_BOXES):
         if pos + 8 > end:
             return
-        fp.seek(pos)
-        size, btype = struct.unpack(">I4s", read_exact(fp, 8, SOURCE, "MP4 box header"))
+        size, btype = struct.unpack(">I4s", w.get(pos, 8, "MP4 box header"))
         header = 8
         if size == 1:
-            (size,) = struct.unpack(">Q", read_exact(fp, 8, SOURCE, "MP4 box size"))
+            (size,) = struct.unpack(">Q", w.get(pos + 8, 8, "MP4 box size"))
             header = 16
         elif size == 0:
             size = end - pos
@@ -69,21 +68,22 @@ def _walk(fp: BinaryIO, start: int, end: int) -> Iterator[tuple[bytes, int, int]
 
 def scan(fp: BinaryIO, found: list[Signal]) -> bool:
     """Append the labels in ``fp``'s ``moov``; True when a C2PA ``uuid`` box is present."""
-    total = size_of(fp)
+    w = Window(fp, SOURCE)
     c2pa = False
-    for btype, start, end in _walk(fp, 0, total):
+    for btype, start, end in _walk(w, 0, w.size):
         if btype == b"uuid":
-            fp.seek(start)
-            c2pa = c2pa or fp.read(16) == C2PA_UUID
+            c2pa = c2pa or (end - start >= 16 and w.get(start, 16, "MP4 uuid") == C2PA_UUID)
         elif btype == b"moov":
-            for child, cstart, cend in _walk(fp, start, end):
-                if child in (b"udta", b"meta"):
-                    fp.seek(cstart)
-                    body = read_bounded(fp, cend - cstart, MAX_META, SOURCE, f"MP4 {child.decode()} box")
-                    metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
-                    for mtype, ms, me in metas:
-                        if mtype == b"meta":
-                            found.extend(label_signal(SOURCE, v) for v in meta_labels(body[ms:me]))
+            for child, cstart, cend in _walk(w, start, end):
+                if child not in (b"udta", b"meta"):
+                    continue
+                if cend - cstart > MAX_META:
+                    raise Malformed(SOURCE, "too_large", f"MP4 {child.decode()} box is {cend - cstart} bytes, limit {MAX_META}")
+                body = w.get(cstart, cend - cstart, f"MP4 {child.decode()} box")
+                metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
+                for mtype, ms, me in metas:
+                    if mtype == b"meta":
+                        found.extend(label_signal(SOURCE, v) for v in meta_labels(body[ms:me]))
     return c2pa
 
 

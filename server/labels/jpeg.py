@@ -12,7 +12,7 @@ import struct
 from typing import BinaryIO
 
 from . import exif, xmp
-from ._io import read_exact, size_of
+from ._io import Window
 from .signals import Malformed, Signal
 
 SOURCE = "gb45438_xmp"
@@ -25,47 +25,40 @@ STANDALONE = {0x01, 0xD8} | set(range(0xD0, 0xD8))
 
 def scan(fp: BinaryIO, found: list[Signal]) -> bool:
     """Append the labels in ``fp``'s APP segments; True when a C2PA store is present."""
-    total = size_of(fp)
-    fp.seek(0)
-    if fp.read(2) != b"\xff\xd8":
+    w = Window(fp, SOURCE)
+    if w.get(0, 2, "JPEG SOI") != b"\xff\xd8":
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
-    c2pa = False
+    c2pa, pos = False, 2
     for _ in range(MAX_SEGMENTS):
-        marker = _next_marker(fp)
+        if w.get(pos, 1, "JPEG marker") != b"\xff":
+            raise Malformed(SOURCE, "bad_marker", f"JPEG marker expected at {pos}")
+        pos += 1
+        while w.get(pos, 1, "JPEG marker") == b"\xff":  # fill bytes (T.81 §B.1.1.2)
+            pos += 1
+        marker = w.get(pos, 1, "JPEG marker")[0]
+        pos += 1
         if marker in (0xD9, 0xDA):
             return c2pa
         if marker in STANDALONE:
             continue
-        (length,) = struct.unpack(">H", read_exact(fp, 2, SOURCE, "JPEG segment length"))
+        (length,) = struct.unpack(">H", w.get(pos, 2, "JPEG segment length"))
         if length < 2:
             raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has length {length}")
-        if fp.tell() + length - 2 > total:
+        if marker in (0xE1, 0xEB):
+            payload = w.get(pos + 2, length - 2, f"JPEG segment {marker:#04x}")
+            if marker == 0xEB:
+                c2pa = c2pa or (payload[:2] == b"JP" and b"jumb" in payload[:16])
+            elif payload.startswith(XMP_HEADER):
+                found.extend(xmp.signals(payload[len(XMP_HEADER) :], "jpeg"))
+            elif payload.startswith(EXIF_HEADER):
+                try:
+                    found.extend(exif.signals(payload, "jpeg"))
+                except Malformed as exc:
+                    found.append(exc.signal())
+        elif pos + length > w.size:
             raise Malformed(SOURCE, "truncated", f"JPEG segment {marker:#04x} runs past the end")
-        if marker not in (0xE1, 0xEB):
-            fp.seek(length - 2, 1)
-            continue
-        payload = read_exact(fp, length - 2, SOURCE, "JPEG APP segment")
-        if marker == 0xEB:
-            c2pa = c2pa or (payload[:2] == b"JP" and b"jumb" in payload[:16])
-        elif payload.startswith(XMP_HEADER):
-            found.extend(xmp.signals(payload[len(XMP_HEADER) :], "jpeg"))
-        elif payload.startswith(EXIF_HEADER):
-            try:
-                found.extend(exif.signals(payload, "jpeg"))
-            except Malformed as exc:
-                found.append(exc.signal())
+        pos += length
     raise Malformed(SOURCE, "too_many_segments", f"over {MAX_SEGMENTS} JPEG segments")
-
-
-def _next_marker(fp: BinaryIO) -> int:
-    b = fp.read(1)
-    if b != b"\xff":
-        raise Malformed(SOURCE, "truncated" if not b else "bad_marker", "JPEG marker expected")
-    while b == b"\xff":  # fill bytes before a marker (T.81 §B.1.1.2)
-        b = fp.read(1)
-    if not b:
-        raise Malformed(SOURCE, "truncated", "JPEG ends inside a marker")
-    return b[0]
 
 
 def segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:

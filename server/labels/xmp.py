@@ -74,12 +74,17 @@ def source_type_category(uri: str | None) -> str | None:
     return "confirmed" if source_type_is_ai(uri) else None
 
 
-def parse_packet(data: bytes, source: str = "gb45438_xmp") -> ET.Element:
-    """The packet's root element; Malformed on size, DTD or XML errors."""
+def _refuse(data: bytes, source: str = "gb45438_xmp") -> None:
+    """Refuse oversized packets and any DTD before a parser sees them."""
     if len(data) > MAX_XMP:
         raise Malformed(source, "xmp_too_large", f"XMP packet is {len(data)} bytes, limit {MAX_XMP}")
     if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
         raise Malformed(source, "xmp_dtd_refused", "XMP packet declares a DTD or entities")
+
+
+def parse_packet(data: bytes, source: str = "gb45438_xmp") -> ET.Element:
+    """The packet's root element; Malformed on size, DTD or XML errors."""
+    _refuse(data, source)
     data = data.rstrip(b"\x00 \t\r\n")
     try:
         return ET.fromstring(data)
@@ -87,31 +92,32 @@ def parse_packet(data: bytes, source: str = "gb45438_xmp") -> ET.Element:
         raise Malformed(source, "xmp_invalid", f"XMP is not well-formed XML: {exc}") from None
 
 
-def _values(root: ET.Element, tag: str) -> list[str]:
-    """Simple-property values of ``tag``: attribute, element text or rdf:resource."""
-    found = []
+def _values(root: ET.Element, tags: tuple[str, ...]) -> dict[str, list[str]]:
+    """Simple-property values of ``tags``: attribute, element text or rdf:resource."""
+    found: dict[str, list[str]] = {tag: [] for tag in tags}
     for el in root.iter():
-        if tag in el.attrib:
-            found.append(el.attrib[tag])
-        if el.tag == tag:
+        if el.attrib:
+            for tag in tags:
+                if tag in el.attrib:
+                    found[tag].append(el.attrib[tag])
+        if el.tag in found:
             resource = el.attrib.get(f"{{{RDF_NS}}}resource")
-            if resource is not None:
-                found.append(resource)
-            else:
-                found.append("".join(el.itertext()))
+            found[el.tag].append(resource if resource is not None else "".join(el.itertext()))
     return found
 
 
 def signals(data: bytes, container: str) -> list[Signal]:
     """Signals from one XMP packet found in ``container`` (``jpeg``, ``png``, ``webp``)."""
     try:
+        _refuse(data)
+        if b"AIGC" not in data and b"DigitalSourceType" not in data:
+            return []  # neither property can be present: skip the parse
         root = parse_packet(data)
     except Malformed as exc:
         return [malformed(exc.source, exc.code, str(exc), container=container)]
-    out = []
-    for value in _values(root, AIGC_TAG):
-        out.append(label_signal("gb45438_xmp", value, container=container))
-    for uri in _values(root, DST_TAG):
+    values = _values(root, (AIGC_TAG, DST_TAG))
+    out = [label_signal("gb45438_xmp", value, container=container) for value in values[AIGC_TAG]]
+    for uri in values[DST_TAG]:
         uri = uri.strip()
         out.append(
             Signal(
