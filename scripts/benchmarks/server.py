@@ -1,0 +1,316 @@
+"""The verification server under load, against ceilings measured in the same run.
+
+    scripts/bench server [--seconds S] [--clients C] [--workers W] [--threads T] [--tiny]
+
+One ``labelcheck serve`` (gunicorn, gthread, the settings of production) on a
+free 127.0.0.1 port, loaded by C client processes on loopback only:
+
+1. single-item ``POST /v1/verify`` requests per second, against ``GET
+   /healthz`` of the same app (a trivial JSON endpoint): the cost of a
+   verification and its ledger append over the cost of an HTTP round trip
+   (aim >= 0.5);
+2. claims per second in batches of 100 (ledger appends included), against raw
+   PyNaCl verifications of the same signed messages on 2 processes
+   (aim >= 0.4);
+3. the fetch path: claims per second when the server fetches 100 KB PNGs
+   from a local static file server (distinct URLs, so no cache hits), against
+   the clients fetching the same files directly.
+
+The per-process rate limiter is turned off (LABELCHECK_VERIFY_RATE=0): it
+would measure itself. Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import http.client
+import http.server
+import io
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+from server import claims, keys  # noqa: E402
+
+LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
+
+
+# --- load generation (runs in client processes) -----------------------------
+
+
+def _client(base: str, requests_: list[tuple[str, str, bytes | None]], seconds: float, threads: int, out):
+    """Send ``requests_`` round-robin over keep-alive connections for ``seconds``;
+    put (requests done, errors) on ``out``."""
+    host = urlsplit(base)
+    done = [0] * threads
+    errors = [0] * threads
+    deadline = time.monotonic() + seconds
+
+    def loop(t: int) -> None:
+        conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+        i = t
+        while time.monotonic() < deadline:
+            method, path, body = requests_[i % len(requests_)]
+            i += threads
+            headers = {"Content-Type": "application/json"} if body is not None else {}
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    done[t] += 1
+                else:
+                    errors[t] += 1
+            except (OSError, http.client.HTTPException):
+                errors[t] += 1
+                conn.close()
+                conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+        conn.close()
+
+    pool = [threading.Thread(target=loop, args=(t,)) for t in range(threads)]
+    for th in pool:
+        th.start()
+    for th in pool:
+        th.join()
+    out.put((sum(done), sum(errors)))
+
+
+def load(base: str, requests_, seconds: float, clients: int, threads: int = 2) -> tuple[float, int]:
+    """Requests per second over ``clients`` processes, and the error count."""
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_client, args=(base, requests_, seconds, threads, out)) for _ in range(clients)]
+    start = time.monotonic()
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    elapsed = max(seconds, time.monotonic() - start)
+    return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results)
+
+
+# --- the ceiling: raw Ed25519 verifications on 2 processes --------------------
+
+
+def _raw_verify(public_key: bytes, pairs, seconds: float, out) -> None:
+    import nacl.signing
+
+    vk = nacl.signing.VerifyKey(public_key)
+    done, deadline = 0, time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for message, sig in pairs:
+            vk.verify(message, sig)
+        done += len(pairs)
+    out.put(done / seconds)
+
+
+def raw_verifications(public_key: bytes, pairs, seconds: float, processes: int = 2) -> float:
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_raw_verify, args=(public_key, pairs, seconds, out)) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    total = sum(out.get() for _ in procs)
+    for p in procs:
+        p.join()
+    return total
+
+
+# --- fixtures: server, producer, claims, media --------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, LABELCHECK_VERIFY_RATE="0")
+    proc = subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data),
+                             "--workers", str(workers), "--threads", str(threads), "--fetch-allow", "127.0.0.1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"server exited:\n{proc.stdout.read()}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            conn.request("GET", "/healthz")
+            if conn.getresponse().status == 200:
+                return proc, base
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit("server did not start")
+
+
+def post_json(base: str, path: str, body, headers=None) -> dict:
+    host = urlsplit(base)
+    conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
+    conn.request("POST", path, body=json.dumps(body), headers={"Content-Type": "application/json", **(headers or {})})
+    resp = conn.getresponse()
+    data = json.loads(resp.read())
+    if resp.status >= 300:
+        raise SystemExit(f"{path}: {resp.status} {data}")
+    return data
+
+
+def make_claims(signer, n: int):
+    """``n`` distinct claims, the items sending them, and the (message, sig) pairs."""
+    items, pairs = [], []
+    for i in range(n):
+        sha = hashlib.sha256(b"bench media %d" % i).hexdigest()
+        body = claims.build_payload(sha, "image/png", "1", issuer=signer, filing="BENCH-1",
+                                    url=f"https://media.example/{i}.png")
+        env = claims.sign_envelope(body, signer)
+        items.append({"claim": env, "content_sha256": sha, "page_url": "https://news.example/article"})
+        message = claims.pae(claims.PAYLOAD_TYPE, claims.dumps_compact(body))
+        pairs.append((message, signer.sign(message)))
+    return items, pairs
+
+
+def png_of_size(target: int) -> bytes:
+    """A real PNG of about ``target`` bytes (noise does not compress)."""
+    from PIL import Image
+
+    side = int((target / 3) ** 0.5)
+    img = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    out = io.BytesIO()
+    img.save(out, "PNG", compress_level=0)
+    return out.getvalue()
+
+
+def _static_server(body: bytes, ready) -> None:
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    ready.put(httpd.server_address[1])
+    httpd.serve_forever()
+
+
+def start_static(body: bytes):
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Queue()
+    proc = ctx.Process(target=_static_server, args=(body, ready), daemon=True)
+    proc.start()
+    return proc, f"http://127.0.0.1:{ready.get(timeout=10)}"
+
+
+# --- main -------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="seconds of load per measure (default 5)")
+    ap.add_argument("--clients", type=int, default=4, help="client processes, 2 connections each (default 4)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: cores)")
+    ap.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    ap.add_argument("--batch", type=int, default=100, help="items per batch request (default 100)")
+    ap.add_argument("--fetch-batch", type=int, default=20, help="media per fetch request (default 20)")
+    ap.add_argument("--tiny", action="store_true", help="a smoke run: 0.5 s per measure, 1 client")
+    args = ap.parse_args(argv)
+    if args.tiny:
+        args.seconds, args.clients, args.batch, args.fetch_batch = 0.5, 1, 10, 4
+
+    with tempfile.TemporaryDirectory(prefix="labelcheck-bench-") as tmp:
+        data = Path(tmp) / "data"
+        proc, base = start_server(data, args.workers, args.threads)
+        static = None
+        try:
+            admin = {"Authorization": "Bearer " + (data / "admin.token").read_text().strip()}
+            signer = keys.generate_key("bench-ai")
+            post_json(base, "/v1/producers", {"name": "Bench AI", "vkey": signer.vkey}, admin)
+            items, pairs = make_claims(signer, max(200, args.batch))
+
+            singles = [("POST", "/v1/verify", json.dumps({"items": [it]}).encode()) for it in items]
+            batches = [("POST", "/v1/verify", json.dumps({"items": items[i:i + args.batch]}).encode())
+                       for i in range(0, len(items) - args.batch + 1, args.batch)]
+            check = post_json(base, "/v1/verify", {"items": items[:2]})["results"]
+            assert [r["status"] for r in check] == ["verified"] * 2, check
+
+            health_rps, e1 = load(base, [("GET", "/healthz", None)], args.seconds, args.clients)
+            single_rps, e2 = load(base, singles, args.seconds, args.clients)
+            batch_rps, e3 = load(base, batches, args.seconds, args.clients)
+            batch_cps = batch_rps * args.batch
+            raw_vps = raw_verifications(signer.public_key, pairs[:200], args.seconds, processes=2)
+
+            image = png_of_size(100 * 1024)
+            static, media_base = start_static(image)
+            sha = hashlib.sha256(image).hexdigest()
+            env = claims.sign_envelope(claims.build_payload(sha, "image/png", "1", issuer=signer), signer)
+            counter = iter(range(10**9))
+
+            def fetch_body() -> bytes:  # distinct URLs: every fetch is a real one
+                return json.dumps({"items": [{"claim": env, "media_url": f"{media_base}/img.png?n={next(counter)}"}
+                                             for _ in range(args.fetch_batch)]}).encode()
+
+            fetch_reqs = [("POST", "/v1/verify", fetch_body()) for _ in range(400)]
+            check = post_json(base, "/v1/verify", json.loads(fetch_body()))["results"]
+            assert {r["binding"] for r in check} == {"fetched"} and {r["status"] for r in check} == {"verified"}, check
+            fetch_rps, e4 = load(base, fetch_reqs, args.seconds, args.clients)
+            fetch_cps = fetch_rps * args.fetch_batch
+            direct_rps, e5 = load(media_base, [("GET", f"/img.png?d={i}", None) for i in range(100)],
+                                  args.seconds, args.clients)
+        finally:
+            if static is not None:
+                static.terminate()
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    r1 = single_rps / health_rps
+    r2 = batch_cps / raw_vps
+    r3 = fetch_cps / direct_rps
+    errors = e1 + e2 + e3 + e4 + e5
+    print(f"{'measure':<52}{'per second':>12}{'ratio':>8}{'aim':>6}")
+    print(f"{'GET /healthz requests':<52}{health_rps:>12,.0f}")
+    print(f"{'POST /v1/verify, 1 item, requests':<52}{single_rps:>12,.0f}{r1:>8.2f}{'0.5':>6}")
+    print(f"{'raw PyNaCl verifications, 2 processes':<52}{raw_vps:>12,.0f}")
+    print(f"{f'claims in batches of {args.batch} (ledger included)':<52}{batch_cps:>12,.0f}{r2:>8.2f}{'0.4':>6}")
+    print(f"{'direct GETs of the 100 KB PNG':<52}{direct_rps:>12,.0f}")
+    print(f"{f'claims, server fetches 100 KB PNGs ({args.fetch_batch}/request)':<52}{fetch_cps:>12,.0f}{r3:>8.2f}")
+    print(f"{args.workers} worker(s) x {args.threads} threads, {args.clients} client processes x 2 connections, "
+          f"{args.seconds:g} s per measure, {errors} non-200 answers, {os.cpu_count()} cores")
+    print(json.dumps({
+        "benchmark": "server", "healthz_rps": round(health_rps, 1), "verify1_rps": round(single_rps, 1),
+        "verify1_ratio": round(r1, 3), "target_verify1_ratio": 0.5,
+        "batch_claims_per_s": round(batch_cps, 1), "raw_verifies_per_s_2proc": round(raw_vps, 1),
+        "batch_ratio": round(r2, 3), "target_batch_ratio": 0.4, "batch": args.batch,
+        "fetch_claims_per_s": round(fetch_cps, 1), "direct_fetch_per_s": round(direct_rps, 1),
+        "fetch_ratio": round(r3, 3), "image_bytes": len(image), "errors": errors,
+        "workers": args.workers, "threads": args.threads, "clients": args.clients, "seconds": args.seconds,
+    }))
+    return 0 if errors == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
