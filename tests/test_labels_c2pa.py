@@ -123,3 +123,20 @@ def test_shared_xmp_only_jpg_gives_iptc_declared():
     assert [(s.source, s.status, s.category) for s in found] == [("iptc_dst", "declared", "confirmed")]
     assert found[0].detail["digital_source_type"] == TRAINED
     assert merge(None, found)["status"] == "declared"
+
+
+def test_concurrent_reads_share_one_context(signed, anchors):
+    import threading
+
+    statuses = []
+
+    def work():
+        for _ in range(5):
+            statuses.extend(s.status for s in c2pa_signals(signed, anchors))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == ["trusted"] * 20

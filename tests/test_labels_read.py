@@ -325,3 +325,9 @@ def test_random_corruption_never_raises(seed):
     for s in read(bytes(data)):
         assert s.status in ("declared", "malformed")
         assert isinstance(s.to_dict(), dict)
+
+
+def test_file_position_is_restored():
+    fp = io.BytesIO(mf.png(xmp=mf.xmp_packet(aigc=mf.aigc_json())))
+    fp.seek(17)
+    assert len(read_labels(fp)) == 1 and fp.tell() == 17

@@ -24,7 +24,7 @@ SOURCE = "c2pa"
 
 
 @functools.lru_cache(maxsize=8)
-def _context(anchors_path: str | None, _stamp: tuple | None):
+def _context(anchors_path: str | None, _stamp: tuple | None, _pid: int):
     import c2pa
 
     verify = {"remote_manifest_fetch": False, "ocsp_fetch": False, "verify_trust": True}
@@ -36,12 +36,16 @@ def _context(anchors_path: str | None, _stamp: tuple | None):
 
 
 def context(anchors_path: str | None):
-    """A c2pa Context for ``anchors_path``, rebuilt when the PEM file changes."""
+    """A c2pa Context for ``anchors_path``, rebuilt when the PEM file changes.
+
+    Keyed by process id too: a forked server worker builds its own (native
+    handles do not cross fork).
+    """
     stamp = None
     if anchors_path:
         st = os.stat(anchors_path)
         stamp = (st.st_mtime_ns, st.st_size)
-    return _context(anchors_path, stamp)
+    return _context(anchors_path, stamp, os.getpid())
 
 
 def digital_source_type(manifest: dict | None) -> str | None:

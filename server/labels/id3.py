@@ -12,7 +12,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from ._io import read_bounded, read_exact
+from ._io import read_bounded
 from .signals import Malformed, Signal
 from .xmp import label_signal
 

@@ -76,12 +76,21 @@ def detect(fp: BinaryIO, media_type: str | None = None) -> str | None:
 def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: str | None = None) -> list[Signal]:
     """Every label signal in the seekable binary file ``fp`` (see the package doc)."""
     try:
+        start = fp.tell()
         kind = detect(fp, media_type)
     except Exception as exc:  # an unreadable stream is not a label
         log.info("labels: cannot read the stream: %s", exc)
         return []
-    if kind is None:
-        return []
+    try:
+        return _read(fp, kind, c2pa_anchors) if kind else []
+    finally:
+        try:
+            fp.seek(start)  # leave the caller's file where it was
+        except Exception:
+            pass
+
+
+def _read(fp: BinaryIO, kind: str, c2pa_anchors: str | None) -> list[Signal]:
     scan, mime, source = FORMATS[kind]
     found: list[Signal] = []
     has_c2pa = False
