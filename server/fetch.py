@@ -24,7 +24,6 @@ Logs name hosts, never full URLs.
 from __future__ import annotations
 
 import concurrent.futures
-import contextvars
 import hashlib
 import ipaddress
 import logging
@@ -32,20 +31,17 @@ import math
 import socket
 import tempfile
 import threading
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable
 from urllib.parse import urljoin
 
 import requests
 import urllib3.exceptions as u3
-from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
-from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import parse_url
 
 from server import netguard
+from server.pinned_http import Deadline, PinnedAdapter
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +52,8 @@ REASONS = frozenset({
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 OK_STATUSES = frozenset({200, 203})
 DEFAULT_PORTS = {"http": 80, "https": 443}
-# Fetch Standard §2.9 "bad port": services that a crafted HTTP request could
-# talk to (SMTP, IRC, ...). Port 0 is never a real destination.
+# The Fetch Standard's "bad port" list (#port-blocking): services a crafted
+# HTTP request could talk to (SMTP, IRC, ...).
 BAD_PORTS = frozenset({
     0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77,
     79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135,
@@ -191,130 +187,6 @@ def _parse_host(text: str) -> tuple[str, netguard.IPAddress | None]:
         raise FetchFailed("bad_url", str(exc)) from None
 
 
-# --- the total deadline -------------------------------------------------
-
-_ACTIVE_DEADLINE: contextvars.ContextVar["_Deadline | None"] = contextvars.ContextVar(
-    "labelcheck_fetch_deadline", default=None)
-
-
-class _Deadline:
-    """A fetch's total time budget.
-
-    Socket timeouts bound each read, but a server that drips a byte just
-    inside the read timeout could hold a fetch for ever; when the budget runs
-    out a timer shuts down every socket the fetch opened, which wakes the
-    blocked read.
-    """
-
-    def __init__(self, seconds: float):
-        self.end = time.monotonic() + seconds
-        self.expired = False
-        self._lock = threading.Lock()
-        self._socks: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def remaining(self) -> float:
-        return self.end - time.monotonic()
-
-    def left(self, what: str) -> float:
-        """Seconds left, or FetchFailed(timeout) naming what ran out of time."""
-        remaining = self.remaining()
-        if self.expired or remaining <= 0:
-            raise FetchFailed("timeout", f"the fetch took too long ({what})")
-        return remaining
-
-    def __enter__(self) -> "_Deadline":
-        self._token = _ACTIVE_DEADLINE.set(self)
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-        _ACTIVE_DEADLINE.reset(self._token)
-
-    def track(self, sock: socket.socket) -> None:
-        # The socket itself, not the connection: http.client drops
-        # ``conn.sock`` once a response will close, while the response keeps
-        # reading from the same socket.
-        with self._lock:
-            self._socks.append(sock)
-            expired = self.expired
-        if expired:
-            _shut_down(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            socks = list(self._socks)
-        for sock in socks:
-            _shut_down(sock)
-
-
-def _shut_down(sock: socket.socket) -> None:
-    try:
-        # The plain-socket method: SSLSocket.shutdown would first drop its
-        # TLS state under the feet of the thread still reading.
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass  # already closed
-
-
-class _DeadlineHTTPConnection(HTTPConnection):
-    def connect(self) -> None:
-        super().connect()
-        deadline = _ACTIVE_DEADLINE.get()
-        if deadline is not None and self.sock is not None:
-            deadline.track(self.sock)
-
-
-class _DeadlineHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        deadline = _ACTIVE_DEADLINE.get()
-        if deadline is not None and self.sock is not None:
-            deadline.track(self.sock)
-
-
-class _DeadlineHTTPPool(HTTPConnectionPool):
-    ConnectionCls = _DeadlineHTTPConnection
-
-
-class _DeadlineHTTPSPool(HTTPSConnectionPool):
-    ConnectionCls = _DeadlineHTTPSConnection
-
-
-# --- connecting to the checked address ----------------------------------
-
-
-class PinnedAdapter(HTTPAdapter):
-    """A requests adapter that connects to one pre-checked address.
-
-    urllib3 is asked for a pool whose host is the address itself, so no name
-    is looked up again; for https the URL's host name is passed as
-    ``server_hostname`` (SNI) and ``assert_hostname`` (certificate check).
-    The Host header is set by the caller.
-    """
-
-    def __init__(self, target: Target, ip: netguard.IPAddress):
-        self.target, self.ip = target, ip
-        super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
-
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        if host_params["host"] != self.target.host or host_params["scheme"] != self.target.scheme:
-            raise ValueError("request does not match the checked URL")
-        host_params["host"] = str(self.ip)
-        if self.target.scheme == "https" and self.target.ip is None:
-            pool_kwargs["server_hostname"] = self.target.host
-            pool_kwargs["assert_hostname"] = self.target.host
-        return host_params, pool_kwargs
-
-
 # --- the cache ----------------------------------------------------------
 
 
@@ -418,7 +290,7 @@ class MediaFetcher:
         session.trust_env = False  # no proxy or netrc from the environment
         redirects = 0
         try:
-            with _Deadline(self.policy.total_timeout) as deadline:
+            with Deadline(self.policy.total_timeout) as deadline:
                 while True:
                     addresses = self._checked_addresses(target, deadline, redirects)
                     revalidating = entry if entry is not None and entry.final_url == target.url else None
@@ -444,7 +316,7 @@ class MediaFetcher:
 
     # -- addresses --
 
-    def _checked_addresses(self, target: Target, deadline: _Deadline,
+    def _checked_addresses(self, target: Target, deadline: Deadline,
                            redirects: int) -> list[netguard.IPAddress]:
         addresses = self._resolve(target, deadline)
         try:
@@ -454,7 +326,7 @@ class MediaFetcher:
             raise FetchFailed("address_refused", f"{where}{exc}") from None
         return addresses
 
-    def _resolve(self, target: Target, deadline: _Deadline) -> list[netguard.IPAddress]:
+    def _resolve(self, target: Target, deadline: Deadline) -> list[netguard.IPAddress]:
         if target.ip is not None:
             return [target.ip]
         host = target.host
@@ -466,7 +338,7 @@ class MediaFetcher:
             return [numeric]
         future = self._dns().submit(self._resolver, host, target.port)
         try:
-            answer = list(future.result(timeout=deadline.left(f"resolving {host}")))
+            answer = list(future.result(timeout=_left(deadline, f"resolving {host}")))
         except concurrent.futures.TimeoutError:
             raise FetchFailed("timeout", f"resolving {host} took too long") from None
         except FetchFailed:
@@ -497,7 +369,7 @@ class MediaFetcher:
     # -- one request --
 
     def _send(self, session: requests.Session, target: Target, addresses: list[netguard.IPAddress],
-              revalidating: _Entry | None, deadline: _Deadline) -> tuple[requests.Response, PinnedAdapter]:
+              revalidating: _Entry | None, deadline: Deadline) -> tuple[requests.Response, PinnedAdapter]:
         headers = {
             "Host": target.authority,
             "User-Agent": self.policy.user_agent,
@@ -513,8 +385,8 @@ class MediaFetcher:
         prepared = session.prepare_request(requests.Request("GET", target.url, headers=headers))
         failure: FetchFailed | None = None
         for ip in addresses[:MAX_ADDRESSES_TRIED]:
-            remaining = deadline.left(f"connecting to {target.host}")
-            adapter = PinnedAdapter(target, ip)
+            remaining = _left(deadline, f"connecting to {target.host}")
+            adapter = PinnedAdapter(target.scheme, target.host, ip)
             timeout = (min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining))
             try:
                 # adapter.send, not session.send: with allow_redirects=False a
@@ -533,7 +405,7 @@ class MediaFetcher:
     # -- results --
 
     def _download(self, url: str, target: Target, resp: requests.Response,
-                  analyze: Callable[[BinaryIO], object] | None, deadline: _Deadline) -> FetchResult:
+                  analyze: Callable[[BinaryIO], object] | None, deadline: Deadline) -> FetchResult:
         limit = self.policy.max_bytes
         declared = _content_length(resp)
         if declared is not None and declared > limit:
@@ -577,6 +449,14 @@ class MediaFetcher:
                            None, None, entry.analysis, from_cache=True)
 
 
+def _left(deadline: Deadline, what: str) -> float:
+    """Seconds left, or FetchFailed(timeout) naming what ran out of time."""
+    remaining = deadline.remaining()
+    if deadline.expired or remaining <= 0:
+        raise FetchFailed("timeout", f"the fetch took too long ({what})")
+    return remaining
+
+
 def _never_connected(exc: BaseException) -> bool:
     """True when no connection was made (refused, unreachable, timed out): the next address may do."""
     return any(isinstance(e, u3.NewConnectionError) or isinstance(e, u3.ConnectTimeoutError)
@@ -600,7 +480,7 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _request_failure(exc: requests.RequestException, target: Target, ip: netguard.IPAddress,
-                     deadline: _Deadline) -> FetchFailed:
+                     deadline: Deadline) -> FetchFailed:
     where = target.host if str(ip) == target.host else f"{target.host} ({ip})"
     if deadline.expired:
         return FetchFailed("timeout", f"the fetch took too long (talking to {where})")
@@ -617,7 +497,7 @@ def _request_failure(exc: requests.RequestException, target: Target, ip: netguar
     return FetchFailed("connect_failed", f"request to {where} failed ({type(exc).__name__})")
 
 
-def _body_failure(exc: Exception, target: Target, deadline: _Deadline) -> FetchFailed:
+def _body_failure(exc: Exception, target: Target, deadline: Deadline) -> FetchFailed:
     if deadline.expired:
         return FetchFailed("timeout", f"the fetch took too long (reading from {target.host})")
     if isinstance(exc, (u3.ReadTimeoutError, TimeoutError, socket.timeout)):

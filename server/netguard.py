@@ -84,7 +84,7 @@ IPV6_REFUSED = _table([
 GLOBAL_UNICAST_V6 = ipaddress.ip_network("2000::/3")
 NAT64_WELL_KNOWN = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052 §2.1
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # RFC 4291 §2.5.5.1 (deprecated)
-IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 §2.1 (SIIT)
+IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # RFC 2765 (SIIT)
 
 
 def parse_ip(text: str) -> IPAddress | None:

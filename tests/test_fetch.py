@@ -26,6 +26,7 @@ import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from server.fetch import REASONS, FetchPolicy, FetchResult, MediaFetcher
+from server.pinned_http import PinnedAdapter
 
 LOCAL = ("127.0.0.1",)
 
@@ -281,6 +282,18 @@ def test_next_address_is_tried_when_one_refuses_the_connection(site, connects):
     result = fetcher(resolver=resolver, allow=("127.0.0.0/8",)).fetch(site.url("/a.png", host="media.test"))
     assert result.ok, result
     assert connects == ["127.0.0.2", "127.0.0.1"]
+
+
+def test_the_pinned_adapter_serves_only_its_host(site, connects):
+    site.routes["/a.png"] = lambda h: send(h, body=b"x")
+    adapter = PinnedAdapter("http", "media.test", ipaddress.ip_address("127.0.0.1"))
+    with requests.Session() as session:
+        session.mount("http://", adapter)
+        ok = session.get(site.url("/a.png", host="media.test"), headers={"Host": "media.test"})
+        assert ok.content == b"x"
+        with pytest.raises(requests.exceptions.InvalidURL):
+            session.get(site.url("/a.png", host="elsewhere.test"))
+    assert connects == ["127.0.0.1"]
 
 
 def test_connection_refused_is_connect_failed():
