@@ -27,7 +27,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from server.verdict import LABEL_CATEGORY, Verdict
 
@@ -57,9 +57,7 @@ FAILURES = frozenset(
 _KEY_ID = re.compile(r"[^\s+]{1,200}\+[0-9a-f]{8}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]00:00)"
-)
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]00:00)")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -101,15 +99,13 @@ def parse_time(text: Any) -> datetime:
     """
     if not isinstance(text, str):
         raise ValueError("must be an RFC 3339 UTC time string")
-    m = _RFC3339.fullmatch(text)
-    if not m:
+    if not _RFC3339.fullmatch(text):
         raise ValueError(f"must be an RFC 3339 UTC time like 2025-09-01T12:00:00Z, got {_show(text)}")
-    y, mo, d, h, mi, s, frac, _ = m.groups()
-    micro = int((frac or "0")[:6].ljust(6, "0"))
-    try:
-        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), micro, tzinfo=timezone.utc)
+    try:  # the pattern above admits only what fromisoformat reads as RFC 3339
+        when = datetime.fromisoformat(text.upper())
     except ValueError as exc:
         raise ValueError(f"not a valid date and time: {exc}") from None
+    return when if when.tzinfo is timezone.utc else when.replace(tzinfo=timezone.utc)
 
 
 def format_time(when: datetime) -> str:
@@ -150,10 +146,10 @@ def _b64decode_strict(text: Any, field: str) -> bytes:
         raise _malformed(field, f"must be a base64 string, got {_kind(text)}", "not_base64")
     try:
         raw = text.encode("ascii")
-        data = base64.b64decode(raw, validate=True)
+        data = binascii.a2b_base64(raw, strict_mode=True)
     except (UnicodeEncodeError, binascii.Error, ValueError):
         raise _malformed(field, "is not standard base64 (RFC 4648 §4, with padding)", "not_base64") from None
-    if base64.b64encode(data) != raw:  # non-zero pad bits: same bytes, other text
+    if binascii.b2a_base64(data, newline=False) != raw:  # e.g. non-zero pad bits: same bytes, other text
         raise _malformed(field, "is not canonical standard base64", "not_base64")
     return data
 
@@ -163,11 +159,13 @@ def _reject_constant(name: str) -> None:
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise _DuplicateKey(key)
-        obj[key] = value
+    obj = dict(pairs)
+    if len(obj) != len(pairs):  # rare: only then find which key
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
     return obj
 
 
@@ -175,6 +173,10 @@ class _DuplicateKey(ValueError):
     def __init__(self, key: str):
         super().__init__(key)
         self.key = key
+
+
+# One decoder for all: json.loads(**kwargs) would build a new one per call.
+_DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
 
 
 def loads_strict(data: bytes | str, what: str) -> Any:
@@ -188,7 +190,7 @@ def loads_strict(data: bytes | str, what: str) -> Any:
     except UnicodeError:
         raise _malformed(what, "is not valid UTF-8", "not_json") from None
     try:
-        value = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_reject_constant)
+        value = _DECODER.decode(text)
     except _DuplicateKey as exc:
         raise _malformed(what, f"has a duplicate JSON key {_show(exc.key)}", "duplicate_key") from None
     except RecursionError:
@@ -208,15 +210,11 @@ def dumps_compact(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-@dataclass(frozen=True)
-class _Envelope:
+class _Envelope(NamedTuple):
     payload_type: str
     payload: bytes
     signatures: tuple[tuple[str, bytes], ...]  # (keyid, 64-byte signature)
-
-    @property
-    def keyids(self) -> tuple[str, ...]:
-        return tuple(k for k, _ in self.signatures)
+    keyids: tuple[str, ...]
 
 
 def _envelope_size(data: Any) -> int | None:
@@ -274,7 +272,7 @@ def _decode_envelope(data: Any) -> _Envelope:
         if len(sig) != 64:
             raise _malformed(f"{where}.sig", f"must be a 64-byte Ed25519 signature, got {len(sig)} bytes")
         out.append((keyid, sig))
-    return _Envelope(ptype, payload, tuple(out))
+    return _Envelope(ptype, payload, tuple(out), tuple(k for k, _ in out))
 
 
 def _is_utf8(text: str) -> bool:
@@ -291,9 +289,10 @@ def _is_utf8(text: str) -> bool:
 def _payload_problems(body: dict[str, Any], keyids: tuple[str, ...] | None) -> tuple[dict[str, Any], list[ClaimError]]:
     """Check a decoded payload against DESIGN §2.
 
-    Returns the parsed times (``issued_at``, ``expires_at``) and every problem
-    found, in field order; ``keyids`` None skips the issuer/signer check
-    (used before signing).
+    Returns the fields found well formed (``id``, ``issuer``, ``issued_at``
+    and ``expires_at`` as datetimes, ``content_sha256``, ``media_type``,
+    ``label``) and every problem found, in field order; ``keyids`` None skips
+    the issuer/signer check (used before signing).
     """
     problems: list[ClaimError] = []
     parsed: dict[str, Any] = {}
@@ -307,6 +306,8 @@ def _payload_problems(body: dict[str, Any], keyids: tuple[str, ...] | None) -> t
     cid = body.get("id")
     if not isinstance(cid, str) or not cid or len(cid) > 256:
         bad("id", f"must be a non-empty string of at most 256 characters, got {_show(cid)}")
+    else:
+        parsed["id"] = cid
     for name, required in (("issued_at", True), ("expires_at", False)):
         if name not in body and not required:
             continue
@@ -319,10 +320,12 @@ def _payload_problems(body: dict[str, Any], keyids: tuple[str, ...] | None) -> t
     issuer = body.get("issuer")
     if not isinstance(issuer, str) or not _KEY_ID.fullmatch(issuer):
         bad("issuer", f"must be the producer's key id 'name+hash8hex', got {_show(issuer)}")
-    elif keyids is not None and issuer not in keyids:
-        bad("issuer", f"{issuer} is not among the signers ({', '.join(keyids)})", "issuer_not_signer")
-    _content_problems(body.get("content"), bad)
-    _aigc_problems(body.get("aigc"), bad)
+    else:
+        parsed["issuer"] = issuer
+        if keyids is not None and issuer not in keyids:
+            bad("issuer", f"{issuer} is not among the signers ({', '.join(keyids)})", "issuer_not_signer")
+    _content_problems(body.get("content"), parsed, bad)
+    _aigc_problems(body.get("aigc"), parsed, bad)
     _synthesis_problems(body, bad)
     for name in ("filing", "digital_source_type"):
         if name in body and not isinstance(body[name], str):
@@ -336,25 +339,32 @@ def _payload_problems(body: dict[str, Any], keyids: tuple[str, ...] | None) -> t
     return parsed, problems
 
 
-def _content_problems(content: Any, bad) -> None:
+def _content_problems(content: Any, parsed: dict[str, Any], bad) -> None:
     if not isinstance(content, dict):
         bad("content", f"must be an object with sha256 and media_type, got {_kind(content)}")
         return
-    if not _is_sha256(content.get("sha256")):
-        bad("content.sha256", f"must be 64 lowercase hex digits, got {_show(content.get('sha256'))}")
+    sha = content.get("sha256")
+    if _is_sha256(sha):
+        parsed["content_sha256"] = sha
+    else:
+        bad("content.sha256", f"must be 64 lowercase hex digits, got {_show(sha)}")
     mt = content.get("media_type")
-    if not isinstance(mt, str) or not _MEDIA_TYPE.fullmatch(mt):
+    if isinstance(mt, str) and _MEDIA_TYPE.fullmatch(mt):
+        parsed["media_type"] = mt
+    else:
         bad("content.media_type", f"must be a media type like image/png, got {_show(mt)}")
     if "url" in content and not isinstance(content["url"], str):
         bad("content.url", f"must be a string, got {_kind(content['url'])}")
 
 
-def _aigc_problems(aigc: Any, bad) -> None:
+def _aigc_problems(aigc: Any, parsed: dict[str, Any], bad) -> None:
     if not isinstance(aigc, dict):
         bad("aigc", f"must be an object of GB 45438 Annex E fields, got {_kind(aigc)}")
         return
     label = aigc.get("Label")
-    if label not in LABEL_CATEGORY:
+    if isinstance(label, str) and label in LABEL_CATEGORY:
+        parsed["label"] = {k: v for k, v in aigc.items() if isinstance(v, str)}
+    else:
         bad("aigc.Label", f'must be "1", "2" or "3", got {_show(label)}', "label_invalid")
     for name in AIGC_REQUIRED[1:]:
         if name not in aigc:
@@ -673,7 +683,7 @@ def _verify(data: Any, registry: "TrustRegistry", served: str | None, now: datet
     parsed, problems = _payload_problems(body, env.keyids)
     for exc in problems:
         _add_error(v, exc)
-    _describe(v, body)
+    _describe(v, parsed)
     issued_at = parsed.get("issued_at")
     signed = pae(env.payload_type, env.payload)
     issuer = v.key_id if v.key_id in env.keyids else None
@@ -692,22 +702,16 @@ def _add_error(v: Verdict, exc: ClaimError) -> None:
     v.add(exc.code, exc.message)
 
 
-def _describe(v: Verdict, body: dict[str, Any]) -> None:
+def _describe(v: Verdict, parsed: dict[str, Any]) -> None:
     """Copy what the payload says into the verdict, where it is well formed."""
-    if isinstance(body.get("id"), str):
-        v.claim_id = body["id"]
-    if isinstance(body.get("issuer"), str) and _KEY_ID.fullmatch(body["issuer"]):
-        v.key_id = body["issuer"]
-    content = body.get("content")
-    if isinstance(content, dict):
-        if _is_sha256(content.get("sha256")):
-            v.content_sha256 = content["sha256"]
-        if isinstance(content.get("media_type"), str) and _MEDIA_TYPE.fullmatch(content["media_type"]):
-            v.media_type = content["media_type"]
-    aigc = body.get("aigc")
-    if isinstance(aigc, dict) and aigc.get("Label") in LABEL_CATEGORY:
-        v.category = LABEL_CATEGORY[aigc["Label"]]
-        v.label = {k: val for k, val in aigc.items() if isinstance(val, str)}
+    v.claim_id = parsed.get("id")
+    v.key_id = parsed.get("issuer")
+    v.content_sha256 = parsed.get("content_sha256")
+    v.media_type = parsed.get("media_type")
+    label = parsed.get("label")
+    if label is not None:
+        v.label = label
+        v.category = LABEL_CATEGORY[label["Label"]]
 
 
 def _check_producer(v: Verdict, registry, keyid: str, sig: bytes, signed: bytes, issued_at) -> None:

@@ -4,7 +4,10 @@
 
 The ceiling is PyNaCl's ``VerifyKey.verify`` on the exact PAE messages the
 claims sign (same sizes), measured in the same run, so a noisy shared machine
-moves both figures together. The ratio is what counts (aim: at least 0.5):
+moves both figures together. Rates are per CPU second of this process,
+in short alternating slices; the ratio is the median over slices of the
+claims rate to the raw rate around it. The ratio is what counts (aim: at
+least 0.5):
 it is the share of time ``verify_claim`` spends on the signature itself
 rather than on parsing, checking fields, looking up keys and hashing.
 Prints a table, then one JSON line.
@@ -16,6 +19,7 @@ import argparse
 import hashlib
 import json
 import os
+import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -30,6 +34,8 @@ from server.keys import generate_key  # noqa: E402
 from server.trust import Producer, TrustRegistry  # noqa: E402
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
+SLICE_SECONDS = 0.25  # CPU seconds per measured slice
+CHUNK = 50  # calls between clock reads
 
 
 def make_claims(n: int, producers: int):
@@ -56,13 +62,18 @@ def make_claims(n: int, producers: int):
 
 
 def rate(fn, items, seconds: float) -> float:
-    """Calls per second of ``fn`` over ``items``, cycling for at least ``seconds``."""
-    done, start = 0, time.perf_counter()
+    """Calls per CPU second of ``fn`` cycling over ``items`` for at least ``seconds``.
+
+    CPU time of this process, not wall time: on a shared machine the time we
+    spend descheduled says nothing about the code.
+    """
+    done, start, i = 0, time.process_time(), 0
     while True:
-        for item in items:
+        for item in items[i : i + CHUNK]:
             fn(item)
-        done += len(items)
-        elapsed = time.perf_counter() - start
+        taken = len(items[i : i + CHUNK])
+        done, i = done + taken, (i + taken) % len(items)
+        elapsed = time.process_time() - start
         if elapsed >= seconds:
             return done / elapsed
 
@@ -70,8 +81,8 @@ def rate(fn, items, seconds: float) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--claims", type=int, default=2000, help="distinct claims (default 2000)")
-    ap.add_argument("--seconds", type=float, default=2.0, help="minimum time per measurement")
-    ap.add_argument("--rounds", type=int, default=3, help="alternating rounds; the best of each counts")
+    ap.add_argument("--seconds", type=float, default=2.0, help="CPU seconds per side per round")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of --seconds each")
     ap.add_argument("--producers", type=int, default=100, help="keys in the registry")
     args = ap.parse_args(argv)
 
@@ -89,23 +100,35 @@ def main(argv=None) -> int:
             raise SystemExit(f"benchmark claim did not verify: {v.to_dict()}")
 
     full(items[0])
-    raw_best = claim_best = 0.0
-    for _ in range(args.rounds):
-        raw_best = max(raw_best, rate(raw, items, args.seconds))
-        claim_best = max(claim_best, rate(full, items, args.seconds))
-    ratio = claim_best / raw_best
+    # Short slices, each claims slice sandwiched between two raw ones, so both
+    # sides see the same machine; the median of the per-slice ratios resists
+    # the noise of a shared machine better than a ratio of two bests.
+    span = min(SLICE_SECONDS, args.seconds)
+    slices = args.rounds * max(1, round(args.seconds / span))
+    raw_rates, claim_rates, ratios = [], [], []
+    before = rate(raw, items, span)
+    for _ in range(slices):
+        claim_rate = rate(full, items, span)
+        after = rate(raw, items, span)
+        raw_rates.append(after)
+        claim_rates.append(claim_rate)
+        ratios.append(claim_rate / ((before + after) / 2))
+        before = after
+    raw_best, claim_best = max(raw_rates), max(claim_rates)
+    ratio = statistics.median(ratios)
     env_bytes = sum(len(i[0]) for i in items) / len(items)
     msg_bytes = sum(len(i[2]) for i in items) / len(items)
 
     print(f"{'measure':<36}{'per second':>14}")
     print(f"{'raw PyNaCl verify (same messages)':<36}{raw_best:>14,.0f}")
     print(f"{'verify_claim end to end':<36}{claim_best:>14,.0f}")
-    print(f"{'ratio (aim >= 0.5)':<36}{ratio:>14.2f}")
+    print(f"{'ratio, median of slices (aim >= 0.5)':<36}{ratio:>14.2f}")
     print(f"envelope {env_bytes:.0f} bytes, signed message {msg_bytes:.0f} bytes, "
           f"{len(registry)} keys in the registry, {args.claims} claims")
     print(json.dumps({
         "benchmark": "claims", "claims_per_s": round(claim_best, 1), "raw_verifies_per_s": round(raw_best, 1),
-        "ratio": round(ratio, 3), "target_ratio": 0.5, "envelope_bytes": round(env_bytes),
+        "ratio": round(ratio, 3), "ratio_min": round(min(ratios), 3), "ratio_max": round(max(ratios), 3),
+        "target_ratio": 0.5, "envelope_bytes": round(env_bytes),
         "message_bytes": round(msg_bytes), "registry_keys": len(registry), "claims": args.claims,
     }))
     return 0
