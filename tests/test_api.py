@@ -579,11 +579,14 @@ def test_demo_creates_and_registers_a_producer(tmp_path):
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     signer = keys.load_signer(key)
     c = application.test_client()
-    assert [p["key_id"] for p in c.get("/v1/keys").json["producers"]] == [signer.key_id]
-    [line] = entries(c, 0, 10)
-    assert json.loads(line)["kind"] == "registry"
-    make_app(tmp_path, demo=True)  # again: nothing new
-    assert len(entries(c, 0, 10)) == 1
+    demo = [p for p in c.get("/v1/keys").json["producers"] if p["key_id"] == signer.key_id]
+    assert len(demo) == 1 and demo[0]["revoked_at"] is None
+    lines = entries(c, 0, 100)
+    added = [json.loads(x) for x in lines if json.loads(x)["kind"] == "registry"
+             and json.loads(x)["producer"]["key_id"] == signer.key_id]
+    assert [e["action"] for e in added] == ["add"]
+    make_app(tmp_path, demo=True)  # a second start (or worker) adds nothing
+    assert len(entries(c, 0, 100)) == len(lines)
     assert keys.load_signer(key).key_id == signer.key_id
     [res] = verify(c, {"claim": claim_for(signer), "content_sha256": MEDIA_SHA})
     assert res["status"] == "verified"

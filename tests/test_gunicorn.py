@@ -137,8 +137,9 @@ def test_scripts_serve_smoke(tmp_path):
     try:
         wait_healthy(base, proc, timeout=60)
         producers = requests.get(base + "/v1/keys", timeout=10).json()["producers"]
-        assert len(producers) == 1 and producers[0]["name"].startswith("labelcheck demo")
-        assert (tmp_path / "data" / "demo-producer.key").exists()
+        demo_key = keys.load_signer(tmp_path / "data" / "demo-producer.key")
+        assert demo_key.key_id in [p["key_id"] for p in producers]
+        assert requests.get(base + "/demo/", timeout=30).status_code == 200
     finally:
         output = stop(proc)
     assert f"http://127.0.0.1:{port}/demo/" in output
