@@ -33,7 +33,7 @@ class Window:
     """Random access to a file through one cached block, so walking many small
     headers near each other costs one read, and skipping costs nothing."""
 
-    def __init__(self, fp: BinaryIO, source: str, block: int = 64 << 10):
+    def __init__(self, fp: BinaryIO, source: str, block: int = 16 << 10):
         self.fp, self.source, self.block = fp, source, block
         self.size = size_of(fp)
         self.base, self.buf = 0, b""

@@ -30,13 +30,14 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
     c2pa, pos = False, 2
     for _ in range(MAX_SEGMENTS):
-        if w.get(pos, 1, "JPEG marker") != b"\xff":
+        head = w.get(pos, 2, "JPEG marker")
+        if head[0] != 0xFF:
             raise Malformed(SOURCE, "bad_marker", f"JPEG marker expected at {pos}")
-        pos += 1
-        while w.get(pos, 1, "JPEG marker") == b"\xff":  # fill bytes (T.81 §B.1.1.2)
+        while head[1] == 0xFF:  # fill bytes before a marker (T.81 §B.1.1.2)
             pos += 1
-        marker = w.get(pos, 1, "JPEG marker")[0]
-        pos += 1
+            head = w.get(pos, 2, "JPEG marker")
+        marker = head[1]
+        pos += 2
         if marker in (0xD9, 0xDA):
             return c2pa
         if marker in STANDALONE:
