@@ -1,0 +1,155 @@
+"""Audit-report generation: entries per second and peak memory.
+
+    scripts/bench audit_report [--entries N] [--workdir DIR]
+
+Builds a real ledger of N realistic verification and registry entries
+(default 100,000), exports it, then measures on the same bundle:
+
+* ``verify``: ``ledger.bundle.verify_bundle`` alone, the ceiling: a report
+  verifies first, so it can never be faster than that;
+* ``report``: ``server.report.build_report``, verification included, then the
+  counting pass and the HTML; its ratio to ``verify`` is what counts (a
+  report costs about two reads of the bundle: aim at least 0.4);
+* peak memory (``tracemalloc``, Python allocations) of ``build_report`` on a
+  bundle of N/10 entries and of N: flat means the counting keeps counters,
+  not entries.
+
+Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from ledger import Ledger, note, verify_bundle  # noqa: E402
+from server.report import build_report  # noqa: E402
+
+ORIGIN = "bench.example/log"
+STATUSES = ["verified"] * 6 + ["invalid", "invalid", "unverified", "declared", "none"]
+REASONS = {"verified": ["signature_ok", "content_match"], "invalid": ["signature_ok", "content_mismatch"],
+           "unverified": ["signature_ok", "fetch_failed"], "declared": [], "none": []}
+
+
+def records(n: int, start: int, rng: random.Random, keys: list[str]):
+    for i in range(start, start + n):
+        if i % 5000 == 0:
+            key = keys[(i // 5000) % len(keys)]
+            yield {"kind": "registry", "action": "add", "time": _time(i, n), "registry_version": "0" * 64,
+                   "producer": {"key_id": key, "name": f"Producer {key[:8]}", "filing": "F-1",
+                                "roles": ["producer"], "revoked_at": None, "vkey": key + "+AQ"}}
+            continue
+        status = rng.choice(STATUSES)
+        yield {"kind": "verification", "time": _time(i, n), "status": status,
+               "category": rng.choice(["confirmed", "possible", "suspected", None]),
+               "reasons": REASONS[status], "key_id": rng.choice(keys),
+               "claim_digest": f"{rng.getrandbits(256):064x}", "claim_id": f"urn:uuid:{rng.getrandbits(128):032x}",
+               "content_sha256": {"claimed": f"{rng.getrandbits(256):064x}", "observed": None},
+               "binding": "client_sha256", "page_origin": "https://news.example", "media_origin": None,
+               "server": "labelcheck/0.1.0", "registry_version": "0" * 64}
+
+
+def _time(i: int, n: int) -> str:
+    day = 1 + (i * 30) // max(n, 1) % 30
+    return f"2025-06-{day:02d}T{i % 24:02d}:{i % 60:02d}:00Z"
+
+
+def export(led: Ledger, path: Path) -> Path:
+    with open(path, "wb") as fp:
+        led.export(fp)
+    return path
+
+
+def build(workdir: Path, n: int) -> tuple[Path, Path, str]:
+    """The ledger of ``n`` entries and its bundles at n/10 and n."""
+    rng = random.Random(1)
+    keys = [f"producer-{k}+{rng.getrandbits(32):08x}" for k in range(200)]
+    small_n = max(1, n // 10)
+    with Ledger.open_dir(workdir / "data", origin=ORIGIN, checkpoint_interval=0) as led:
+        done = 0
+        for target, name in ((small_n, "small.ndjson"), (n, "big.ndjson")):
+            while done < target:
+                batch = min(1000, target - done)
+                led.append(list(records(batch, done, rng, keys)))
+                done += batch
+            path = export(led, workdir / name)
+            if name == "small.ndjson":
+                small = path
+        return small, path, led.verifier_key
+
+
+def timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def peak_mib(fn) -> float:
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--entries", type=int, default=100_000)
+    ap.add_argument("--workdir", type=Path, help="keep the ledger and bundles here (default: a temporary directory)")
+    args = ap.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="labelcheck-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        t_build = time.perf_counter()
+        small, big, vkey = build(workdir, args.entries)
+        t_build = time.perf_counter() - t_build
+        verifier = note.Verifier.from_vkey(vkey)
+
+        def verify_only():
+            with open(big, "rb") as fp:
+                assert verify_bundle(fp, vkey).ok
+
+        html = []
+        t_verify = timed(verify_only)
+        t_report = timed(lambda: html.append(build_report(big, verifier)))
+        peak_small = peak_mib(lambda: build_report(small, verifier))
+        peak_big = peak_mib(lambda: build_report(big, verifier))
+    finally:
+        if args.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    n = args.entries
+    result = {
+        "bench": "audit_report",
+        "entries": n,
+        "verify_entries_per_s": round(n / t_verify),
+        "report_entries_per_s": round(n / t_report),
+        "ratio_report_to_verify": round(t_verify / t_report, 3),
+        "peak_mib": round(peak_big, 2),
+        "peak_mib_at_tenth": round(peak_small, 2),
+        "peak_ratio_n_to_tenth": round(peak_big / peak_small, 2) if peak_small else None,
+        "html_bytes": len(html[0]),
+        "build_seconds": round(t_build, 1),
+    }
+    rows = [("bundle verification (ceiling)", f"{result['verify_entries_per_s']:,}/s", "1.000"),
+            ("report (verify + count + HTML)", f"{result['report_entries_per_s']:,}/s",
+             f"{result['ratio_report_to_verify']:.3f}"),
+            (f"peak Python memory at {max(1, n // 10):,}", f"{peak_small:.2f} MiB", ""),
+            (f"peak Python memory at {n:,}", f"{peak_big:.2f} MiB", f"{result['peak_ratio_n_to_tenth']}")]
+    print(f"{'measure':36} {'value':>16} {'ratio':>8}")
+    for name, value, ratio in rows:
+        print(f"{name:36} {value:>16} {ratio:>8}")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
