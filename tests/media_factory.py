@@ -192,7 +192,7 @@ def _sample_bytes(i: int, size: int) -> bytes:
     return bytes((i * 31 + j * 7) % 256 for j in range(size))
 
 
-def _moov(sample_sizes: list[int], offsets: list[int], udta: bytes = b"") -> bytes:
+def _moov(sample_sizes: list[int], offsets: list[int], udta: bytes = b"", co64: bool = False) -> bytes:
     n = len(sample_sizes)
     mvhd = full(b"mvhd", struct.pack(">IIII", 0, 0, 1000, n * 100) + struct.pack(">IH", 0x00010000, 0x0100) + b"\x00" * 10 + struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000) + b"\x00" * 24 + struct.pack(">I", 2))
     tkhd = full(b"tkhd", struct.pack(">IIIII", 0, 0, 1, 0, n * 100) + b"\x00" * 8 + struct.pack(">HHHH", 0, 0, 0x0100, 0) + struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000) + struct.pack(">II", 0, 0), flags=3)
@@ -206,7 +206,10 @@ def _moov(sample_sizes: list[int], offsets: list[int], udta: bytes = b"") -> byt
     stts = full(b"stts", struct.pack(">III", 1, n, 100))
     stsc = full(b"stsc", struct.pack(">IIII", 1, 1, 1, 1))
     stsz = full(b"stsz", struct.pack(">II", 0, n) + b"".join(struct.pack(">I", s) for s in sample_sizes))
-    stco = full(b"stco", struct.pack(">I", n) + b"".join(struct.pack(">I", o) for o in offsets))
+    if co64:
+        stco = full(b"co64", struct.pack(">I", n) + b"".join(struct.pack(">Q", o) for o in offsets))
+    else:
+        stco = full(b"stco", struct.pack(">I", n) + b"".join(struct.pack(">I", o) for o in offsets))
     stbl = box(b"stbl", stsd + stts + stsc + stsz + stco)
     minf = box(b"minf", smhd + dinf + stbl)
     mdia = box(b"mdia", mdhd + hdlr + minf)
@@ -221,22 +224,22 @@ def ilst_tool_udta(tool: str = "Lavf60.3.100") -> bytes:
     return box(b"udta", full(b"meta", hdlr + box(b"ilst", item)))
 
 
-def mp4(samples: int = 8, sample_size: int = 300, *, moov_first: bool = True, udta: bytes = b"", mdat_padding: int = 0) -> Mp4:
-    """A minimal MP4: ftyp, moov (one audio track, stco offsets), mdat."""
+def mp4(samples: int = 8, sample_size: int = 300, *, moov_first: bool = True, udta: bytes = b"", mdat_padding: int = 0, co64: bool = False) -> Mp4:
+    """A minimal MP4: ftyp, moov (one audio track, stco or co64 offsets), mdat."""
     ftyp = box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isomiso2mp41")
     sample_data = [_sample_bytes(i, sample_size) for i in range(samples)]
     sizes = [len(s) for s in sample_data]
     mdat_payload = b"".join(sample_data) + b"\x00" * mdat_padding
     mdat = box(b"mdat", mdat_payload)
     if moov_first:
-        moov_len = len(_moov(sizes, [0] * samples, udta))
+        moov_len = len(_moov(sizes, [0] * samples, udta, co64))
         first = len(ftyp) + moov_len + 8
         offsets = [first + i * sample_size for i in range(samples)]
-        data = ftyp + _moov(sizes, offsets, udta) + mdat
+        data = ftyp + _moov(sizes, offsets, udta, co64) + mdat
     else:
         first = len(ftyp) + 8
         offsets = [first + i * sample_size for i in range(samples)]
-        data = ftyp + mdat + _moov(sizes, offsets, udta)
+        data = ftyp + mdat + _moov(sizes, offsets, udta, co64)
     return Mp4(data, sample_data)
 
 
@@ -258,10 +261,14 @@ def mp4_samples(data: bytes) -> list[bytes]:
 
     s, e = find(data, 0, len(data), [b"moov", b"trak", b"mdia", b"minf", b"stbl"])
     zs, _ = find(data, s, e, [b"stsz"])
-    cs, _ = find(data, s, e, [b"stco"])
     (_, n) = struct.unpack_from(">II", data, zs + 4)
     sizes = struct.unpack_from(f">{n}I", data, zs + 12)
-    offsets = struct.unpack_from(f">{n}I", data, cs + 8)
+    try:
+        cs, _ = find(data, s, e, [b"stco"])
+        offsets = struct.unpack_from(f">{n}I", data, cs + 8)
+    except KeyError:
+        cs, _ = find(data, s, e, [b"co64"])
+        offsets = struct.unpack_from(f">{n}Q", data, cs + 8)
     return [data[o : o + z] for o, z in zip(offsets, sizes)]
 
 

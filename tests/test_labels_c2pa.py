@@ -140,3 +140,22 @@ def test_concurrent_reads_share_one_context(signed, anchors):
     for t in threads:
         t.join()
     assert statuses == ["trusted"] * 20
+
+
+@pytest.mark.parametrize(
+    "media_type,make",
+    [
+        ("image/png", lambda: mf.png()),
+        ("image/webp", lambda: mf.webp()),
+        ("audio/wav", lambda: mf.wav()),
+        ("audio/mpeg", lambda: mf.mp3()),
+        ("video/mp4", lambda: mf.mp4().data),
+    ],
+)
+def test_every_format_embed_then_sign(media_type, make, anchors):
+    """The documented order works in every container: both signals are read back."""
+    data = mf.c2pa_sign(embed_label(make(), mf.LABEL), media_type)
+    found = read_labels(io.BytesIO(data), c2pa_anchors=anchors)
+    assert sorted(s.status for s in found) == ["declared", "trusted"], [s.to_dict() for s in found]
+    r = merge(None, found)
+    assert (r["status"], r["category"], r["conflicts"]) == ("verified", "confirmed", [])

@@ -107,11 +107,13 @@ def test_mp4_round_trip_keeps_samples(moov_first):
     assert mf.mp4_samples(twice) == original.samples
 
 
-def test_mp4_without_udta():
-    original = mf.mp4()
-    out = embed_label(original.data, LABEL)
-    assert_one(out, LABEL)
-    assert mf.mp4_samples(out) == original.samples
+def test_mp4_without_udta_and_with_co64():
+    for co64 in (False, True):
+        original = mf.mp4(co64=co64)
+        out = embed_label(original.data, LABEL)
+        assert_one(out, LABEL)
+        assert mf.mp4_samples(out) == original.samples
+        assert (b"co64" in out) == co64
 
 
 def test_mp4_refuses_fragmented_with_moov_in_front():
