@@ -9,6 +9,8 @@ import tempfile
 import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import media_factory as mf
 from server.labels import Signal, page_meta_signal, read_labels
@@ -331,3 +333,21 @@ def test_file_position_is_restored():
     fp = io.BytesIO(mf.png(xmp=mf.xmp_packet(aigc=mf.aigc_json())))
     fp.seek(17)
     assert len(read_labels(fp)) == 1 and fp.tell() == 17
+
+MAGICS = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x01\x00\x00WEBP", b"RIFF\x00\x01\x00\x00WAVE", b"\x00\x00\x00\x18ftypisom", b"ID3\x03\x00\x00"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(MAGICS), st.binary(max_size=512))
+def test_arbitrary_bytes_behind_a_magic_never_raise(magic, tail):
+    for s in read(magic + tail):
+        assert s.status in ("declared", "malformed") and s.reasons
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_arbitrary_meta_content_never_raises(text):
+    s = page_meta_signal(text)
+    assert s.status in ("declared", "malformed")
+    if s.status == "declared":
+        assert s.detail["aigc"]["Label"] in ("1", "2", "3")
