@@ -59,7 +59,7 @@ table.data th { text-align:left; font-weight:600; color:var(--muted); border-bot
   padding:6px 8px; white-space:nowrap; }
 table.data td { border-bottom:1px solid #eaeef2; padding:7px 8px; vertical-align:top; }
 table.data tr:nth-child(even) td { background:#fafbfc; }
-td.num { text-align:right; font-variant-numeric:tabular-nums; }
+td.num, table.data th.num { text-align:right; font-variant-numeric:tabular-nums; }
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; color:#fff; font-size:12px; font-weight:600; white-space:nowrap; }
 .chip { display:inline-block; background:#eaeef2; border-radius:4px; padding:0 6px; margin:1px 3px 1px 0; font-size:12px; }
 .chip.fail { background:#ffebe9; color:#a40e26; }

@@ -1,0 +1,309 @@
+"""The checkpoint monitor (``labelcheck ledger watch``) against real servers:
+an honest log is followed; a rolled-back, forked or lying one is caught with
+both signed notes kept as evidence; nothing unproven reaches the state file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import threading
+
+import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
+
+from ledger import checkpoint as ckpt
+from ledger import note
+from server import monitor
+from server.app import create_app
+from server.cli import main
+from server.monitor import FetchError, State, check_once, run_round
+
+
+def make_app(data_dir):
+    return create_app({"data_dir": data_dir, "verify_rate": 0, "checkpoint_interval": 0})
+
+
+def client_fetch(app):
+    """``fetch`` over Flask's test client: the real /v1 endpoints, no sockets."""
+    client = app.test_client()
+
+    def fetch(path, params):
+        r = client.get(path, query_string=params or {})
+        if r.status_code != 200:
+            raise FetchError(f"HTTP {r.status_code} from {path}")
+        return r.data
+
+    return fetch
+
+
+def grow(app, n, tag="x"):
+    ledger = app.extensions["labelcheck"].ledger
+    ledger.append([{"kind": "test", "tag": tag, "n": i} for i in range(n)])
+
+
+def close(app):
+    app.extensions["labelcheck"].close()
+
+
+@pytest.fixture
+def server(tmp_path):
+    app = make_app(tmp_path / "data")
+    yield app
+    close(app)
+
+
+def vkey_of(app):
+    return app.extensions["labelcheck"].ledger.verifier_key
+
+
+def verifier_of(app):
+    return note.Verifier.from_vkey(vkey_of(app))
+
+
+def round_(app, tmp_path, fetch=None):
+    return run_round(fetch or client_fetch(app), verifier_of(app), tmp_path / "state.json", tmp_path / "evidence")
+
+
+def assert_evidence(out, verifier, old_size, new_size):
+    notes = sorted(p for p in out.evidence if p.suffix == ".note")
+    assert len(notes) == 2
+    by_role = {("trusted" if "-trusted-" in p.name else "served"): p for p in notes}
+    old = ckpt.open_checkpoint(by_role["trusted"].read_bytes(), verifier)
+    new = ckpt.open_checkpoint(by_role["served"].read_bytes(), verifier)
+    assert (old.size, new.size) == (old_size, new_size)
+    summary = json.loads(next(p for p in out.evidence if p.suffix == ".json" and "-proof-" not in p.name).read_text())
+    assert summary["kind"] == out.kind and summary["trusted"]["size"] == old_size
+    return old, new
+
+
+# --- an honest log ---------------------------------------------------------------------
+
+
+def test_honest_log_grows_and_the_monitor_follows(server, tmp_path):
+    state = tmp_path / "state.json"
+    out = round_(server, tmp_path)  # the empty log: size 0
+    assert out.kind == "first" and out.exit_code == 0 and out.new.size == 0
+    for total in (1, 2, 7, 64, 100):
+        grow(server, total - out.new.size)
+        out = round_(server, tmp_path)
+        assert out.kind == "grew", out.message
+        assert out.new.size == total
+        assert State.load(state, verifier_of(server)).checkpoint == out.new
+    before = state.read_bytes()
+    out = round_(server, tmp_path)
+    assert out.kind == "same" and out.exit_code == 0 and state.read_bytes() == before
+    assert not (tmp_path / "evidence").exists()
+
+
+# --- a dishonest log -------------------------------------------------------------------------
+
+
+def test_rolled_back_database_is_caught(tmp_path):
+    data, backup = tmp_path / "data", tmp_path / "backup"
+    app = make_app(data)
+    grow(app, 5)
+    assert round_(app, tmp_path).kind == "first"
+    close(app)
+    shutil.copytree(data, backup)  # the operator keeps a copy ...
+    app = make_app(data)
+    grow(app, 5, "later")
+    assert round_(app, tmp_path).kind == "grew"
+    close(app)
+    shutil.rmtree(data)
+    shutil.copytree(backup, data)  # ... and restores it
+    app = make_app(data)
+    state_before = (tmp_path / "state.json").read_bytes()
+    out = round_(app, tmp_path)
+    close(app)
+    assert out.kind == "shrunk" and out.exit_code == 1 and "SHRANK from 10 to 5" in out.message
+    assert_evidence(out, verifier_of(app), 10, 5)
+    assert (tmp_path / "state.json").read_bytes() == state_before
+
+
+def twin_servers(tmp_path):
+    """Two ledgers with the same key and origin: a log that shows each viewer a different history."""
+    a = make_app(tmp_path / "a")
+    vkey = vkey_of(a)
+    (tmp_path / "b").mkdir()
+    shutil.copy(tmp_path / "a" / "ledger.key", tmp_path / "b" / "ledger.key")
+    b = make_app(tmp_path / "b")
+    assert vkey_of(b) == vkey
+    return a, b
+
+
+def test_fork_at_the_same_size_is_caught(tmp_path):
+    a, b = twin_servers(tmp_path)
+    grow(a, 8, "told to alice")
+    grow(b, 8, "told to bob")
+    assert round_(a, tmp_path).kind == "first"
+    out = round_(b, tmp_path)
+    assert out.kind == "forked" and out.exit_code == 1 and "FORKED" in out.message
+    old, new = assert_evidence(out, verifier_of(a), 8, 8)
+    assert old.root != new.root
+    assert State.load(tmp_path / "state.json", verifier_of(a)).checkpoint == old
+    close(a), close(b)
+
+
+def test_fork_at_a_larger_size_fails_the_consistency_proof(tmp_path):
+    a, b = twin_servers(tmp_path)
+    grow(a, 6, "alice")
+    grow(b, 9, "bob")
+    assert round_(a, tmp_path).kind == "first"
+    out = round_(b, tmp_path)
+    assert out.kind == "inconsistent" and out.exit_code == 1 and "NOT consistent" in out.message
+    assert_evidence(out, verifier_of(a), 6, 9)
+    assert any("-proof-6-9" in p.name for p in out.evidence)
+    assert State.load(tmp_path / "state.json", verifier_of(a)).checkpoint.size == 6
+    close(a), close(b)
+
+
+def test_a_bad_consistency_proof_is_caught(server, tmp_path):
+    grow(server, 13)
+    assert round_(server, tmp_path).kind == "first"
+    grow(server, 20)
+    honest = client_fetch(server)
+
+    def lying(path, params):
+        body = honest(path, params)
+        if path == "/v1/proof/consistency":
+            doc = json.loads(body)
+            raw = bytearray(base64.b64decode(doc["hashes"][-1]))
+            raw[0] ^= 1
+            doc["hashes"][-1] = base64.b64encode(bytes(raw)).decode()
+            body = json.dumps(doc).encode()
+        return body
+
+    before = (tmp_path / "state.json").read_bytes()
+    out = round_(server, tmp_path, lying)
+    assert out.kind == "inconsistent" and out.exit_code == 1
+    assert_evidence(out, verifier_of(server), 13, 33)
+    assert (tmp_path / "state.json").read_bytes() == before
+    assert round_(server, tmp_path).kind == "grew"  # the honest proof does hold
+
+
+def test_a_malformed_proof_response_is_an_error_not_a_proof(server, tmp_path):
+    grow(server, 3)
+    round_(server, tmp_path)
+    grow(server, 3)
+    honest = client_fetch(server)
+    for body in (b"<html>proxy error</html>", b'{"from": 3, "to": 6, "hashes": ["!!"]}',
+                 b'{"from": 1, "to": 6, "hashes": []}'):
+        def fetch(path, params, body=body):
+            return body if path == "/v1/proof/consistency" else honest(path, params)
+
+        out = round_(server, tmp_path, fetch)
+        assert out.kind == "bad_response" and out.exit_code == 3 and not out.evidence
+    assert State.load(tmp_path / "state.json", verifier_of(server)).checkpoint.size == 3
+
+
+def test_a_bad_signature_is_refused_and_the_state_kept(server, tmp_path):
+    grow(server, 4)
+    assert round_(server, tmp_path).kind == "first"
+    state = tmp_path / "state.json"
+    before = state.read_bytes()
+    origin = server.extensions["labelcheck"].ledger.origin
+    impostor = note.Signer.generate(origin)  # same name, another key
+    forged = ckpt.sign_checkpoint(ckpt.Checkpoint(origin, 10, bytes(32)), impostor)
+    real = server.extensions["labelcheck"].ledger.checkpoint()
+    broken = real.replace(b"\n4\n", b"\n5\n")  # signed text changed
+    for served in (forged, broken, b"not a note at all"):
+        out = round_(server, tmp_path, lambda path, params, s=served: s)
+        assert out.kind == "bad_signature" and out.exit_code == 3, out.message
+        assert state.read_bytes() == before
+    assert not (tmp_path / "evidence").exists()
+
+
+def test_state_of_another_key_is_refused(server, tmp_path):
+    grow(server, 2)
+    round_(server, tmp_path)
+    other = note.Signer.generate("someone-else").verifier()
+    with pytest.raises(monitor.MonitorError, match="does not verify"):
+        run_round(client_fetch(server), other, tmp_path / "state.json", tmp_path / "evidence")
+    (tmp_path / "junk.json").write_text("{}")
+    with pytest.raises(monitor.MonitorError, match="not a labelcheck monitor state"):
+        State.load(tmp_path / "junk.json", verifier_of(server))
+
+
+def test_the_loop_retries_errors_and_stops_on_an_alarm(server, tmp_path):
+    grow(server, 5)
+    honest = client_fetch(server)
+    shrunk = honest("/v1/checkpoint", None)  # size 5, served again after the log reached 10
+    calls = []
+
+    def flaky(path, params):
+        calls.append(path)
+        if len(calls) == 1:
+            raise FetchError("connection refused")
+        if len(calls) == 4:  # the fourth round sees a shrunk log
+            return shrunk
+        return honest(path, params)
+
+    grow(server, 5)
+    reported, slept = [], []
+    code = monitor.watch(flaky, verifier_of(server), tmp_path / "state.json", tmp_path / "evidence",
+                         interval=7, report=reported.append, sleep=slept.append)
+    assert code == 1
+    assert [o.kind for o in reported] == ["unreachable", "first", "same", "shrunk"]
+    assert slept == [7, 7, 7]
+
+    def interrupt(_):
+        raise KeyboardInterrupt
+
+    code = monitor.watch(honest, verifier_of(server), tmp_path / "s2.json", tmp_path / "evidence", sleep=interrupt)
+    assert code == 0
+
+
+# --- the command, over HTTP on loopback ----------------------------------------------------------
+
+
+@pytest.fixture
+def http_server(server):
+    httpd = make_server("127.0.0.1", 0, server, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield server, f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    thread.join(5)
+
+
+def watch_cli(*args):
+    return CliRunner().invoke(main, ["ledger", "watch", *map(str, args)], catch_exceptions=False)
+
+
+def test_watch_command_over_http(http_server, tmp_path):
+    app, url = http_server
+    vkey_file = tmp_path / "ledger.pub"
+    vkey_file.write_text(vkey_of(app) + "\n")
+    state = tmp_path / "state.json"
+    grow(app, 3)
+    r = watch_cli(url, "--vkey", vkey_file, "--state", state, "--once")
+    assert r.exit_code == 0 and "ok: trusting the first checkpoint seen: size 3" in r.output
+    grow(app, 4)
+    r = watch_cli(url + "/", "--vkey", vkey_of(app), "--state", state, "--once")
+    assert r.exit_code == 0 and "grew from 3 to 7 entries, consistency proven" in r.output
+    assert json.loads(state.read_text())["size"] == 7
+
+
+def test_watch_command_errors(tmp_path, server):
+    vkey = vkey_of(server)
+    state = tmp_path / "state.json"
+    httpd = make_server("127.0.0.1", 0, server)  # bound, then closed: nothing listens on the port
+    port = httpd.server_port
+    httpd.server_close()
+    r = watch_cli(f"http://127.0.0.1:{port}", "--vkey", vkey, "--state", state, "--once")
+    assert r.exit_code == 3 and "cannot connect" in r.output and not state.exists()
+    for bad in ("file:///etc/passwd", "ftp://127.0.0.1/", "127.0.0.1:8080", "http://127.0.0.1/?x=1"):
+        r = watch_cli(bad, "--vkey", vkey, "--state", state, "--once")
+        assert r.exit_code == 2 and "URL" in r.output, bad
+    r = watch_cli("http://127.0.0.1:1", "--vkey", "nonsense+", "--state", state, "--once")
+    assert r.exit_code == 2 and "bad verifier key" in r.output
+
+
+def test_http_fetch_reports_problem_details(http_server):
+    app, url = http_server
+    fetch = monitor.http_fetch(url)
+    with pytest.raises(FetchError, match=r"HTTP 400 .*beyond the ledger's size"):
+        fetch("/v1/proof/consistency", {"from": 1, "to": 99})
+    assert check_once(fetch, verifier_of(app), State()).kind == "first"
