@@ -106,10 +106,13 @@ def xmp_packet(*, aigc: str | None = None, dst: str | None = None, attribute: bo
     ).encode("utf-8")
 
 
-def exif_user_comment(text: str, byte_order: str = "<", prefix: bool = False) -> bytes:
-    """A minimal TIFF block: IFD0 -> Exif IFD -> UserComment (ASCII header)."""
+def exif_user_comment(text: str, byte_order: str = "<", prefix: bool = False, unicode: bool = False) -> bytes:
+    """A minimal TIFF block: IFD0 -> Exif IFD -> UserComment (ASCII or UNICODE header)."""
     bo = byte_order
-    value = b"ASCII\x00\x00\x00" + text.encode("utf-8")
+    if unicode:  # UCS-2 in the TIFF byte order (CIPA DC-008 §4.6.5)
+        value = b"UNICODE\x00" + text.encode("utf-16-le" if bo == "<" else "utf-16-be")
+    else:
+        value = b"ASCII\x00\x00\x00" + text.encode("utf-8")
     header = (b"II*\x00" if bo == "<" else b"MM\x00*") + struct.pack(bo + "I", 8)
     ifd0 = struct.pack(bo + "H", 1) + struct.pack(bo + "HHII", 0x8769, 4, 1, 26) + struct.pack(bo + "I", 0)
     exif_ifd = struct.pack(bo + "H", 1) + struct.pack(bo + "HHII", 0x9286, 7, len(value), 44) + struct.pack(bo + "I", 0)

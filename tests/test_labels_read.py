@@ -58,9 +58,10 @@ def test_png_compressed_itxt_xmp():
     assert only(data).detail["aigc"] == mf.LABEL
 
 
+@pytest.mark.parametrize("unicode", [False, True], ids=["ascii", "unicode"])
 @pytest.mark.parametrize("byte_order", ["<", ">"])
-def test_exif_user_comment_label_in_jpeg(byte_order):
-    exif = mf.exif_user_comment(mf.aigc_json(wrap=True), byte_order, prefix=True)
+def test_exif_user_comment_label_in_jpeg(byte_order, unicode):
+    exif = mf.exif_user_comment(mf.aigc_json(wrap=True), byte_order, prefix=True, unicode=unicode)
     s = only(mf.jpeg(exif=exif))
     assert (s.source, s.status, s.category) == ("gb45438_exif", "declared", "confirmed")
     assert s.detail["aigc"] == mf.LABEL
