@@ -204,3 +204,22 @@ def test_jpeg_xmp_too_big_for_app1():
     packet = mf.xmp_packet(extra="<dc:x>" + "a" * (65440 - base) + "</dc:x>")
     with pytest.raises(LabelError, match="APP1"):
         embed_label(mf.jpeg(xmp=packet), LABEL)
+
+
+def test_mp4_second_udta_label_is_removed_and_other_items_kept():
+    from server.labels import isobmff
+
+    stale = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(mf.aigc_json(dict(mf.LABEL, Label="2")).encode())))
+    udta = mf.ilst_tool_udta() + mf.box(b"udta", stale + b"\x00\x00\x00\x00")
+    original = mf.mp4(udta=udta)
+    assert [s.detail["aigc"]["Label"] for s in labels(original.data)] == ["2"]
+    out = embed_label(original.data, LABEL)
+    assert_one(out, LABEL)
+    assert b"Lavf60.3.100" in out and mf.mp4_samples(out) == original.samples
+
+
+def test_mp4_with_mdta_udta_meta_is_refused():
+    hdlr = mf.full(b"hdlr", b"\x00" * 4 + b"mdta" + b"\x00" * 12 + b"\x00")
+    data = mf.mp4(udta=mf.box(b"udta", mf.box(b"meta", hdlr + mf.box(b"keys", b"\x00" * 8)))).data
+    with pytest.raises(LabelError, match="mdir"):
+        embed_label(data, LABEL)

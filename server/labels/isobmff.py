@@ -187,14 +187,16 @@ def _is_label_item(buf: bytes, itype: bytes, s: int, e: int) -> bool:
     return any(t == b"name" and buf[a + 4 : b] == NAME for t, a, b in _children(buf, s, e))
 
 
-def _new_meta(meta: bytes | None, value: bytes) -> bytes:
+def _handler(meta: bytes) -> bytes | None:
+    kids = _children(meta, _meta_start(meta), len(meta))
+    return next((meta[s + 8 : s + 12] for t, s, e in kids if t == b"hdlr" and e - s >= 12), None)
+
+
+def _new_meta(meta: bytes | None, value: bytes | None) -> bytes:
+    """An ``mdir`` meta box: ``meta``'s items without any AIGC item, plus ``value``'s."""
     if meta is None:
         return box(b"meta", b"\x00\x00\x00\x00" + HDLR_MDIR + box(b"ilst", label_item(value)))
     first = _meta_start(meta)
-    kids = _children(meta, first, len(meta))
-    handler = next((meta[s + 8 : s + 12] for t, s, e in kids if t == b"hdlr" and e - s >= 12), None)
-    if handler != b"mdir":
-        raise Malformed(SOURCE, "unsupported", f"moov/udta/meta has handler {handler!r}, not 'mdir'")
     out, has_ilst = [meta[:first]], False
     for t, start, s, e in _boxes(meta, first, len(meta)):
         if t != b"ilst":
@@ -202,31 +204,39 @@ def _new_meta(meta: bytes | None, value: bytes) -> bytes:
             continue
         has_ilst = True
         items = [meta[b0:b] for it, b0, a, b in _boxes(meta, s, e) if not _is_label_item(meta, it, a, b)]
-        out.append(box(b"ilst", b"".join(items) + label_item(value)))
-    if not has_ilst:
+        out.append(box(b"ilst", b"".join(items) + (label_item(value) if value is not None else b"")))
+    if not has_ilst and value is not None:
         out.append(box(b"ilst", label_item(value)))
     return box(b"meta", b"".join(out))
 
 
 def _new_moov(data: bytes, start: int, end: int, value: bytes) -> bytes:
-    out, has_udta = [], False
+    """``moov`` with the label in the first ``udta``'s ``mdir`` meta; any other
+    AIGC freeform item (in a later ``udta`` or ``meta``) is removed."""
+    out, placed = [], False
     for t, b0, s, e in _boxes(data, start, end):
-        whole = data[b0:e]
         if t != b"udta":
-            out.append(whole)
+            out.append(data[b0:e])
             continue
-        has_udta = True
-        parts, has_meta = [], False
+        parts, tail = [], s
         for ut, ub, us, ue in _boxes(data, s, e):
-            if ut == b"meta" and not has_meta:
-                has_meta = True
-                parts.append(_new_meta(data[us:ue], value))
-            elif ut != b"meta":
+            tail = ue
+            if ut != b"meta":
                 parts.append(data[ub:ue])
-        if not has_meta:
+                continue
+            meta = data[us:ue]
+            if _handler(meta) != b"mdir":
+                if not placed:
+                    raise Malformed(SOURCE, "unsupported", f"moov/udta/meta has handler {_handler(meta)!r}, not 'mdir'")
+                parts.append(data[ub:ue])
+                continue
+            parts.append(_new_meta(meta, None if placed else value))
+            placed = True
+        if not placed:
             parts.append(_new_meta(None, value))
-        out.append(box(b"udta", b"".join(parts)))
-    if not has_udta:
+            placed = True
+        out.append(box(b"udta", b"".join(parts) + data[tail:e]))  # keep a trailing terminator
+    if not placed:
         out.append(box(b"udta", _new_meta(None, value)))
     return box(b"moov", b"".join(out))
 
