@@ -30,19 +30,22 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
     c2pa, pos = False, 2
     for _ in range(MAX_SEGMENTS):
-        head = w.get(pos, 2, "JPEG marker")
+        # Marker and length in one read: FF, marker, length (2 bytes).
+        head = w.get(pos, min(4, w.size - pos) if pos < w.size else 2, "JPEG marker")
         if head[0] != 0xFF:
             raise Malformed(SOURCE, "bad_marker", f"JPEG marker expected at {pos}")
-        while head[1] == 0xFF:  # fill bytes before a marker (T.81 §B.1.1.2)
+        if head[1] == 0xFF:  # fill bytes before a marker (T.81 §B.1.1.2)
             pos += 1
-            head = w.get(pos, 2, "JPEG marker")
+            continue
         marker = head[1]
         pos += 2
         if marker in (0xD9, 0xDA):
             return c2pa
         if marker in STANDALONE:
             continue
-        (length,) = struct.unpack(">H", w.get(pos, 2, "JPEG segment length"))
+        if len(head) < 4:
+            raise Malformed(SOURCE, "truncated", "JPEG segment length is truncated")
+        length = (head[2] << 8) | head[3]
         if length < 2:
             raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has length {length}")
         if marker in (0xE1, 0xEB):
