@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import io
 
-from . import aigc, id3, isobmff, jpeg, png, wav, webp
+from . import aigc as annex_e
+from . import id3, isobmff, jpeg, png, wav, webp
 from .read import detect
 from .signals import Malformed
 
@@ -32,16 +33,22 @@ class LabelError(ValueError):
     """The label or the media cannot be written; the message says why."""
 
 
-def embed_label(data: bytes, label: dict, media_type: str | None = None) -> bytes:
-    """``data`` with ``label`` (Annex E fields, inner object) as its one GB 45438 label."""
+def embed_label(data: bytes, aigc: dict, media_type: str | None = None) -> bytes:
+    """``data`` with ``aigc`` (Annex E fields, inner object or ``{"AIGC": …}``) as its one GB 45438 label.
+
+    The format is sniffed from the bytes (``media_type`` only when they say
+    nothing). Raises LabelError for a label that breaks Annex E's rules (see
+    ``aigc.check_for_writing``), an unsupported or damaged file, or metadata
+    that cannot hold the label.
+    """
     try:
-        clean = aigc.check_for_writing(aigc.unwrap(label))
-    except aigc.AigcError as exc:
+        clean = annex_e.check_for_writing(annex_e.unwrap(aigc))
+    except annex_e.AigcError as exc:
         raise LabelError(f"label: {exc}") from None
     kind = detect(io.BytesIO(data), media_type)
     if kind is None:
         raise LabelError("unrecognised media format (JPEG, PNG, WebP, MP4/MOV, MP3 and WAV are supported)")
-    value = aigc.dumps(clean)
+    value = annex_e.dumps(clean)
     try:
         if kind == "jpeg":
             return jpeg.embed(data, clean)
