@@ -28,6 +28,8 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   const tabs = new Map(); // tabId -> Map key -> {kind, mediaUrl, frameId, labelled, result}
   const waiters = new Map(); // key -> Set "tabId:frameId" waiting for it
   const hashes = new Map(); // media URL -> Promise<sha256 hex | null>
+  // Counters for benchmarks and debugging (read through the worker).
+  const stats = { posts: 0, postedItems: 0, hashed: 0, hashFailed: 0, failures: 0, trace: [] };
   let restored = null;
   let saveTimer = 0;
 
@@ -200,6 +202,8 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   }
 
   async function postBatch(serverUrl, batch) {
+    stats.posts++;
+    stats.postedItems += batch.length;
     const ctrl = new AbortController();
     const timer = setTimeout(() => ctrl.abort(), REQUEST_TIMEOUT_MS);
     let res;
@@ -246,7 +250,9 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
         verdicts.push([e.key, r]);
       });
       deliver(verdicts);
+      trace(`delivered ${batch.length}`);
     } catch (err) {
+      stats.failures++;
       const reason = err instanceof ServerError ? err.reason : "server_refused";
       deliver(batch.map((e) => [e.key, items.uncheckedResult(reason)]));
       const retry = !(err instanceof ServerError) || err.retry;
@@ -259,14 +265,28 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     }
   }
 
+  function trace(what) {
+    if (stats.trace.length < 200) stats.trace.push([what, Math.round(performance.now())]);
+  }
+
   async function process(entries) {
-    // Hash what we can read so the server need not fetch it again.
+    trace(`process ${entries.length}`);
+    // Hash what we can read so the server need not fetch it again. A viewer
+    // who opted into checking unlabelled media asked the server to read the
+    // files' embedded labels, so then the server fetches every item itself.
+    const { checkUnlabelled } = await settings();
     await mapLimit(entries, HASH_CONCURRENCY, async (e) => {
-      if (e.item.media_url && !e.item.content_sha256) {
+      if (!checkUnlabelled && e.item.claim && e.item.media_url && !e.item.content_sha256) {
         const sha = await hashOf(e.item.media_url);
-        if (sha) e.item.content_sha256 = sha;
+        if (sha) {
+          e.item.content_sha256 = sha;
+          stats.hashed++;
+        } else {
+          stats.hashFailed++;
+        }
       }
     });
+    trace("hashed");
     await mapLimit(items.chunk(entries, items.MAX_BATCH), POST_CONCURRENCY, (batch) => verifyBatch(batch));
   }
 
@@ -358,12 +378,13 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   });
 
   chrome.storage.onChanged.addListener((changes, area) => {
-    if (area === "local" && changes.serverUrl) {
-      // Another server may answer differently: forget its verdicts.
+    if (area === "local" && (changes.serverUrl || changes.checkUnlabelled)) {
+      // Another server, or the server reading files itself, may answer
+      // differently: forget the verdicts.
       cache.clear();
       save();
     }
   });
 
-  root.labelcheck.background = { settings, hashOf, postBatch };
+  root.labelcheck.background = { settings, hashOf, postBatch, stats };
 })(typeof globalThis !== "undefined" ? globalThis : this);

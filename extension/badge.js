@@ -47,26 +47,66 @@
     button { margin-top: 8px; font: inherit; padding: 2px 10px; }`;
 
   const shadows = new WeakMap(); // host -> closed shadow root
+  const sheets = new Map(); // css text -> shared CSSStyleSheet (or null: use <style>)
 
+  /** Style a shadow root: one constructable sheet shared by every badge
+   *  (cheap style recalc for thousands), else a <style> element. */
+  function adoptStyle(doc, shadow, css) {
+    if (!sheets.has(css)) {
+      let sheet = null;
+      try {
+        const win = doc.defaultView;
+        sheet = new win.CSSStyleSheet();
+        sheet.replaceSync(css);
+        shadow.adoptedStyleSheets = [sheet];
+      } catch (_) {
+        sheet = null;
+      }
+      sheets.set(css, sheet);
+      if (sheet) return;
+    }
+    const sheet = sheets.get(css);
+    if (sheet) {
+      shadow.adoptedStyleSheets = [sheet];
+    } else {
+      const style = doc.createElement("style");
+      style.textContent = css;
+      shadow.append(style);
+    }
+  }
+
+  // Inline-level before absolutising, so the static position is on the
+  // media's line at its left edge; vertical-align: top puts it at the line's top.
+  const HOST_CSS = {
+    position: "absolute", "z-index": Z, top: "auto", left: "auto", margin: "0",
+    display: "inline-block", "vertical-align": "top", width: "max-content",
+  };
+
+  /** One cssText write (not one call per property: pages may hold thousands). */
   function hostStyle(el, extra) {
-    const s = el.style;
-    s.setProperty("position", "absolute", "important");
-    s.setProperty("z-index", Z, "important");
-    s.setProperty("top", "0px", "important");
-    s.setProperty("left", "0px", "important");
-    s.setProperty("margin", "0", "important");
-    s.setProperty("display", "block", "important");
-    for (const [k, v] of Object.entries(extra || {})) s.setProperty(k, v, "important");
+    const all = Object.assign({}, HOST_CSS, extra || {});
+    el.style.cssText = Object.entries(all).map(([k, v]) => `${k}: ${v} !important`).join("; ");
+  }
+
+  // Messages are looked up once each: a page may show a thousand badges.
+  const messages = new Map();
+
+  function message(name, subs) {
+    const key = subs ? `${name}\u0000${subs.join("\u0000")}` : name;
+    let text = messages.get(key);
+    if (text === undefined) {
+      try {
+        text = (root.chrome && chrome.i18n && chrome.i18n.getMessage(name, subs)) || name;
+      } catch (_) {
+        text = name; // extension context gone (reloaded): keep the page unharmed
+      }
+      if (messages.size < 500) messages.set(key, text);
+    }
+    return text;
   }
 
   function msgFn() {
-    return (name, subs) => {
-      try {
-        return (root.chrome && chrome.i18n && chrome.i18n.getMessage(name, subs)) || name;
-      } catch (_) {
-        return name; // extension context gone (reloaded): keep the page unharmed
-      }
-    };
+    return message;
   }
 
   /** Create a badge host for `result`; `page` marks the page-level badge. */
@@ -74,8 +114,7 @@
     const host = doc.createElement(BADGE_TAG);
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
-    const style = doc.createElement("style");
-    style.textContent = BADGE_CSS;
+    adoptStyle(doc, shadow, BADGE_CSS);
     const box = doc.createElement("span");
     box.className = "b";
     box.setAttribute("part", "badge");
@@ -85,7 +124,7 @@
     const text = doc.createElement("span");
     text.className = "t";
     box.append(mark, text);
-    shadow.append(style, box);
+    shadow.append(box);
     host.setAttribute("role", "button");
     host.setAttribute("tabindex", "0");
     host.setAttribute("aria-haspopup", "dialog");
@@ -177,8 +216,7 @@
     const panel = doc.createElement(PANEL_TAG);
     const shadow = panel.attachShadow({ mode: "closed" });
     shadows.set(panel, shadow);
-    const style = doc.createElement("style");
-    style.textContent = PANEL_CSS;
+    adoptStyle(doc, shadow, PANEL_CSS);
     const box = doc.createElement("div");
     box.className = "p";
     const h = doc.createElement("h2");
@@ -193,7 +231,7 @@
       closeDetails(host);
     });
     box.append(h, dl, close);
-    shadow.append(style, box);
+    shadow.append(box);
     panel.setAttribute("role", "dialog");
     panel.setAttribute("aria-label", msg("details_title"));
     panel.addEventListener("keydown", (e) => {
@@ -206,9 +244,8 @@
     fillDetails(panel, host);
     host.after(panel);
     if (!page) {
-      const top = parseFloat(host.style.top) || 0;
-      panel.style.setProperty("top", `${top + host.offsetHeight + 4}px`, "important");
-      panel.style.setProperty("left", host.style.left || "0px", "important");
+      panel.style.setProperty("margin-top", `${(parseFloat(host.style.marginTop) || 0) + host.offsetHeight + 4}px`, "important");
+      panel.style.setProperty("margin-left", host.style.marginLeft || "0px", "important");
     }
     host.setAttribute("aria-expanded", "true");
     close.focus();
@@ -225,44 +262,58 @@
   }
 
   /**
-   * Keeps badges over their media: each badge is inserted right after its
-   * media element (an absolutely positioned sibling never takes part in
-   * flow, flex or grid layout) and moved by the difference between the two
-   * boxes, which works whatever the containing block is.
+   * Keeps badges over their media without reading layout on the main path.
+   * Each badge is an absolutely positioned sibling inserted just before its
+   * media, with top/left left "auto": the engine then puts it at its static
+   * position, which is the media's top-left corner, and keeps it there
+   * through scrolling and reflow. (An absolutely positioned box never takes
+   * part in flow, flex or grid layout, so the page does not move.) Where the
+   * static position is off (inline media on a taller line), one
+   * IntersectionObserver report, which carries both boxes without forcing a
+   * layout, gives the offset to correct with margins.
    */
   class BadgeLayer {
-    constructor(doc) {
+    constructor(doc, { measure } = {}) {
       this.doc = doc;
+      this.measure = measure || ((name, fn) => fn());
       this.badges = new Map(); // media element -> badge host
       this.pageBadge = null;
+      this._rects = new Map(); // element -> latest reported box
+      this._aligning = new Set(); // media waiting for their boxes
       this._frame = 0;
-      this._observer = typeof ResizeObserver === "function" ? new ResizeObserver(() => this.schedule()) : null;
-      if (this._observer && doc.documentElement) this._observer.observe(doc.documentElement);
       const win = doc.defaultView;
+      this._io = win && typeof win.IntersectionObserver === "function"
+        ? new win.IntersectionObserver((entries) => this.measure("align", () => this._onBoxes(entries)))
+        : null;
+      this._ro = win && typeof win.ResizeObserver === "function"
+        ? new win.ResizeObserver((entries) => this.align(entries.map((e) => e.target).filter((t) => this.badges.has(t))))
+        : null;
       if (win) {
-        win.addEventListener("resize", () => this.schedule(), { passive: true });
-        // Scrolling the document moves badges with their media already; an
-        // inner scroller may not, so those scrolls reposition.
+        win.addEventListener("resize", () => this.align([...this.badges.keys()]), { passive: true });
+        // An inner scroller that is not the badge's containing block moves
+        // the media but not the badge: realign on such scrolls.
         doc.addEventListener("scroll", (e) => {
           if (e.target !== doc) this.schedule();
         }, { capture: true, passive: true });
-        doc.addEventListener("load", () => this.schedule(), { capture: true, passive: true });
       }
     }
 
-    /** Show `result` on `media` (creating its badge), after the next layout. */
+    static anchorBox(media) {
+      const parent = media.parentElement;
+      return parent && parent.tagName === "PICTURE" ? parent : media;
+    }
+
+    /** Show `result` on `media`, creating its badge before it. */
     set(media, result, mediaUrl) {
       let host = this.badges.get(media);
       if (host) update(host, result);
       else {
         host = createBadge(this.doc, result);
-        host._labelcheckMedia = mediaUrl || null;
         this.badges.set(media, host);
-        const after = media.parentElement && media.parentElement.tagName === "PICTURE" ? media.parentElement : media;
-        after.after(host);
-        if (this._observer) this._observer.observe(media);
+        BadgeLayer.anchorBox(media).before(host);
+        if (this._ro) this._ro.observe(media);
       }
-      host._labelcheckMedia = mediaUrl || host._labelcheckMedia;
+      host._labelcheckMedia = mediaUrl || host._labelcheckMedia || null;
       return host;
     }
 
@@ -272,7 +323,12 @@
       closeDetails(host);
       host.remove();
       this.badges.delete(media);
-      if (this._observer) this._observer.unobserve(media);
+      this._aligning.delete(media);
+      if (this._ro) this._ro.unobserve(media);
+      if (this._io) {
+        this._io.unobserve(media);
+        this._io.unobserve(host);
+      }
     }
 
     setPage(result) {
@@ -284,17 +340,63 @@
       return this.pageBadge;
     }
 
+    /** Check the badges of `mediaList` against their media on the next report. */
+    align(mediaList) {
+      if (!this._io) {
+        this.schedule();
+        return;
+      }
+      for (const media of mediaList) {
+        const host = this.badges.get(media);
+        if (!host) continue;
+        this._aligning.add(media);
+        this._io.observe(media);
+        this._io.observe(host);
+      }
+    }
+
+    _onBoxes(entries) {
+      for (const e of entries) this._rects.set(e.target, e.boundingClientRect);
+      for (const media of [...this._aligning]) {
+        const host = this.badges.get(media);
+        const m = this._rects.get(media);
+        const h = host && this._rects.get(host);
+        if (!host || !m || !h) continue;
+        this._aligning.delete(media);
+        this._rects.delete(media);
+        this._rects.delete(host);
+        this._io.unobserve(media);
+        this._io.unobserve(host);
+        this._shift(host, m, h);
+      }
+    }
+
+    /** Move `host` by the offset between the media box `m` and its box `h`. */
+    _shift(host, m, h) {
+      const visible = m.width > 0 || m.height > 0;
+      host.style.setProperty("visibility", visible ? "visible" : "hidden", "important");
+      if (!visible) return;
+      const dy = m.top - h.top;
+      const dx = m.left - h.left;
+      if (Math.abs(dy) < 0.5 && Math.abs(dx) < 0.5) return;
+      const top = (parseFloat(host.style.marginTop) || 0) + dy;
+      const left = (parseFloat(host.style.marginLeft) || 0) + dx;
+      host.style.setProperty("margin-top", `${Math.round(top * 100) / 100}px`, "important");
+      host.style.setProperty("margin-left", `${Math.round(left * 100) / 100}px`, "important");
+    }
+
     schedule() {
       if (this._frame) return;
       const win = this.doc.defaultView;
       const run = () => {
         this._frame = 0;
-        this.reposition();
+        this.measure("reposition", () => this.reposition());
       };
       this._frame = win && win.requestAnimationFrame ? win.requestAnimationFrame(run) : setTimeout(run, 16);
     }
 
-    /** Read every box first, then write every position: one layout pass. */
+    /** Realign every badge now (reads layout: used only after inner scrolls
+     *  or where IntersectionObserver is missing). */
     reposition() {
       const moves = [];
       for (const [media, host] of this.badges) {
@@ -302,25 +404,10 @@
           this.remove(media);
           continue;
         }
-        if (!host.isConnected) (media.parentElement && media.parentElement.tagName === "PICTURE" ? media.parentElement : media).after(host);
-        const m = media.getBoundingClientRect();
-        const h = host.getBoundingClientRect();
-        moves.push([host, m, h]);
+        if (!host.isConnected) BadgeLayer.anchorBox(media).before(host);
+        moves.push([host, media.getBoundingClientRect(), host.getBoundingClientRect()]);
       }
-      for (const [host, m, h] of moves) {
-        const visible = m.width > 0 || m.height > 0;
-        host.style.setProperty("visibility", visible ? "visible" : "hidden", "important");
-        if (!visible) continue;
-        const top = (parseFloat(host.style.top) || 0) + (m.top - h.top);
-        const left = (parseFloat(host.style.left) || 0) + (m.left - h.left);
-        host.style.setProperty("top", `${Math.round(top * 100) / 100}px`, "important");
-        host.style.setProperty("left", `${Math.round(left * 100) / 100}px`, "important");
-        const panel = host._labelcheckPanel;
-        if (panel && panel.isConnected) {
-          panel.style.setProperty("top", `${top + host.offsetHeight + 4}px`, "important");
-          panel.style.setProperty("left", `${left}px`, "important");
-        }
-      }
+      for (const [host, m, h] of moves) this._shift(host, m, h);
     }
   }
 

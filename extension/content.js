@@ -28,12 +28,13 @@
     results: new Map(), // key -> verdict
     pending: new Set(), // keys sent, verdict not yet shown
     pageKey: null,
+    toPlace: [], // media badged from cached verdicts, to be placed after the pass
     layer: null,
     busyMs: 0,
   };
 
   function layer() {
-    if (!state.layer) state.layer = new badge.BadgeLayer(doc);
+    if (!state.layer) state.layer = new badge.BadgeLayer(doc, { measure: timed });
     return state.layer;
   }
 
@@ -113,7 +114,7 @@
       entry.kind = "media";
       entry.mediaUrl = found.mediaUrl;
       if (state.results.has(key)) {
-        show(key);
+        show(key, state.toPlace);
       } else if (!state.pending.has(key)) {
         state.pending.add(key);
         out.push(entry);
@@ -144,6 +145,10 @@
     }
   }
 
+  function placeCached() {
+    if (state.layer && state.toPlace.length) state.layer.align(state.toPlace.splice(0));
+  }
+
   function dispatch(entries) {
     if (!entries.length) return;
     send({ type: "verify", entries }).then((answer) => {
@@ -153,7 +158,7 @@
 
   // --- showing verdicts ---------------------------------------------------
 
-  function show(key) {
+  function show(key, placed) {
     const result = state.results.get(key);
     const targets = state.byKey.get(key);
     if (!result || !targets) return;
@@ -165,20 +170,33 @@
       } else {
         const info = state.media.get(t);
         layer().set(t, result, info && info.mediaUrl);
+        if (placed) placed.push(t);
       }
     }
   }
 
-  /** Verdicts arrived ({key: verdict}): badge them, then place every badge. */
+  /** Verdicts arrived ({key: verdict}): queue them and badge everything
+   *  that arrived by the next animation frame in one pass (one layout). */
+  const arrived = new Map();
+  let renderFrame = 0;
+
   function apply(results) {
-    timed("render", () => {
-      for (const [key, result] of Object.entries(results)) {
+    for (const [key, result] of Object.entries(results)) arrived.set(key, result);
+    if (!renderFrame) renderFrame = requestAnimationFrame(render);
+  }
+
+  function render() {
+    renderFrame = 0;
+    timed("render", () => quietly(() => {
+      const placed = [];
+      for (const [key, result] of arrived) {
         state.results.set(key, result);
         if (result.status !== "unchecked") state.pending.delete(key);
-        show(key);
+        show(key, placed);
       }
-      if (state.layer) state.layer.reposition();
-    });
+      arrived.clear();
+      if (state.layer && placed.length) state.layer.align(placed);
+    }));
     if (state.pending.size === 0) {
       try {
         performance.mark("labelcheck:settled");
@@ -193,6 +211,7 @@
     timed("scan", () => {
       considerPageMeta(out);
       consider(discover.scan(doc, state.index), out);
+      placeCached();
     });
     dispatch(out);
   }
@@ -210,6 +229,22 @@
 
   const queue = new Set();
   let flushTimer = 0;
+  let observer = null;
+  const OBSERVE = { subtree: true, childList: true, attributes: true, attributeFilter: WATCHED_ATTRS };
+
+  /** Run `fn` (which inserts badges) with the observer paused, so our own
+   *  insertions cost no mutation records; the page's are kept. */
+  function quietly(fn) {
+    if (!observer) return fn();
+    const records = observer.takeRecords();
+    observer.disconnect();
+    try {
+      return fn();
+    } finally {
+      observer.observe(doc.documentElement, OBSERVE);
+      if (records.length) onMutations(records);
+    }
+  }
 
   function mediaOf(node) {
     const tag = node.tagName;
@@ -262,6 +297,7 @@
       queue.clear();
       claimsAdded(added, targets);
       consider([...targets].map((el) => discover.examine(el, state.index)), out);
+      placeCached();
     });
     dispatch(out);
   }
@@ -299,9 +335,8 @@
       state.settings.checkUnlabelled = !!stored.checkUnlabelled;
     } catch (_) { /* defaults */ }
     await send({ type: "hello", top: isTop });
-    new MutationObserver(onMutations).observe(doc.documentElement, {
-      subtree: true, childList: true, attributes: true, attributeFilter: WATCHED_ATTRS,
-    });
+    observer = new MutationObserver(onMutations);
+    observer.observe(doc.documentElement, OBSERVE);
     scanAll();
   }
 

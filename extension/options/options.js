@@ -30,19 +30,19 @@
       status.textContent = msg("options_bad_url");
       return;
     }
-    // A server other than the default needs host access unless it sends CORS
-    // headers for the extension (labelcheck's server does). Ask; go on if denied.
+    await chrome.storage.local.set({ serverUrl: url, checkUnlabelled: unlabelled.checked });
+    status.textContent = msg("options_saved");
+    document.body.dataset.saved = String(Date.now());
+    // labelcheck's server answers the extension's origin with CORS headers,
+    // so host access is optional; ask for it (the browser may prompt) but
+    // never hold the saved settings hostage to the answer.
     const origin = `${new URL(url).origin}/*`;
-    let granted = true;
     try {
       if (!(await chrome.permissions.contains({ origins: [origin] }))) {
-        granted = await chrome.permissions.request({ origins: [origin] });
+        if (!(await chrome.permissions.request({ origins: [origin] }))) {
+          status.textContent = `${msg("options_saved")} ${msg("options_denied")}`;
+        }
       }
-    } catch (_) {
-      granted = false; // no user gesture (automation): CORS must do
-    }
-    await chrome.storage.local.set({ serverUrl: url, checkUnlabelled: unlabelled.checked });
-    status.textContent = granted ? msg("options_saved") : `${msg("options_saved")} ${msg("options_denied")}`;
-    document.body.dataset.saved = String(Date.now());
+    } catch (_) { /* not requestable here (e.g. not a user gesture): CORS will do */ }
   });
 })();
