@@ -40,10 +40,23 @@ def _json_body() -> object:
     mimetype = request.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Problem(415, "send the body as application/json")
+    _check_body_size()
     data = request.get_json(silent=True)
     if data is None:
         raise Problem(400, "the body is not valid JSON")
     return data
+
+
+def _check_body_size() -> None:
+    """413 for a body over the limit, also when it came without Content-Length
+    (chunked): werkzeug then stops reading at the limit, so look one byte on."""
+    limit = services().config.max_body
+    if request.content_length:
+        if request.content_length > limit:
+            raise Problem(413, f"the body is over {limit} bytes")
+        return
+    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+        raise Problem(413, f"the body is over {limit} bytes")
 
 
 # --- reading the ledger --------------------------------------------------
@@ -134,8 +147,6 @@ def verify() -> Response:
         seconds = max(1, int(wait + 0.999))
         raise Problem(429, f"this server is busy; retry in {seconds} s",
                       headers={"Retry-After": str(seconds)})
-    if request.content_length is not None and request.content_length > svc.config.max_body:
-        raise Problem(413, f"the body is over {svc.config.max_body} bytes")
     body = _json_body()
     items = pipeline.parse_items(body, max_items=svc.config.max_items)
     results = pipeline.verify_items(items, svc)
@@ -160,7 +171,8 @@ def revoke_producer(key_id: str) -> Response:
     """Revoke a producer key (``{"revoked_at"?: RFC 3339}``, default now)."""
     svc = services()
     tokens.require(request.headers.get("Authorization"), svc.admin_token, "admin")
-    body = _json_body() if request.get_data() else {}
+    _check_body_size()
+    body = _json_body() if request.get_data(cache=True) else {}
     at = parse_revoke(body) or utc_now()
     record, receipt = svc.change_registry(lambda reg: registry_revoke(reg, key_id, at, utc_now()))
     return jsonify(_registry_answer(record, receipt))

@@ -41,7 +41,6 @@ def create_app(config: dict | Config | None = None) -> Flask:
 
     app = Flask("labelcheck")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
-    app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False
     app.extensions[EXTENSION_KEY] = Services(cfg)
     problems.register(app)

@@ -33,6 +33,8 @@ class LabelcheckApplication(BaseApplication):
             "graceful_timeout": 10,
             "proc_name": "labelcheck",
             "worker_exit": _worker_exit,
+            # One shared ~/.gunicorn/gunicorn.ctl would let two servers collide.
+            "control_socket_disable": True,
             **options,
         }
         super().__init__()

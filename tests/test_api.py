@@ -153,6 +153,10 @@ def test_limits_refused_up_front(client):
     r = client.post("/v1/verify", data=b"{}", content_type="application/json",
                     environ_overrides={"CONTENT_LENGTH": str(2 * 1024 * 1024)})
     assert_problem(r, 413)
+    # Chunked, without Content-Length: cut off at the limit all the same.
+    r = client.post("/v1/verify", input_stream=io.BytesIO(big.encode()), content_type="application/json",
+                    environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+    assert_problem(r, 413)
 
 
 def test_rate_limit_gives_429_with_retry_after(tmp_path):

@@ -50,9 +50,9 @@ def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> No
         if proc.poll() is not None:
             raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
         try:
-            if requests.get(base + "/healthz", timeout=1).status_code == 200:
+            if requests.get(base + "/healthz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except requests.RequestException:  # not listening yet, or the worker still loading
             pass
         time.sleep(0.1)
     raise AssertionError("server did not become healthy")
