@@ -7,6 +7,8 @@ import json
 import struct
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import media_factory as mf
 from server.labels import LabelError, embed_label, read_labels
@@ -222,4 +224,42 @@ def test_mp4_with_mdta_udta_meta_is_refused():
     hdlr = mf.full(b"hdlr", b"\x00" * 4 + b"mdta" + b"\x00" * 12 + b"\x00")
     data = mf.mp4(udta=mf.box(b"udta", mf.box(b"meta", hdlr + mf.box(b"keys", b"\x00" * 8)))).data
     with pytest.raises(LabelError, match="mdir"):
+        embed_label(data, LABEL)
+
+
+MAGICS = [b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x00\x01\x00\x00WEBP", b"RIFF\x00\x01\x00\x00WAVE", b"\x00\x00\x00\x18ftypisom", b"ID3\x03\x00\x00"]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(MAGICS), st.binary(max_size=400))
+def test_damaged_media_only_ever_raises_label_error(magic, tail):
+    try:
+        out = embed_label(magic + tail, LABEL)
+    except LabelError:
+        return
+    assert_one(out, LABEL)
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_corrupted_media_embed_is_label_error_or_one_label(seed):
+    import random
+
+    rng = random.Random(seed)
+    bases = [IMAGES["jpeg-with-exif-and-xmp"](), IMAGES["png"](), IMAGES["webp-extended"](), mf.wav(), mf.mp3(tag=mf.id3_tag([mf.id3_frame(b"TIT2", b"\x03x")])), _mp4_with_tool(True).data]
+    data = bytearray(bases[seed % len(bases)])
+    for _ in range(rng.randint(1, 6)):
+        i = rng.randrange(4, min(len(data), 400))
+        data[i] = rng.randrange(256)
+    try:
+        out = embed_label(bytes(data), LABEL)
+    except LabelError:
+        return
+    assert_one(out, LABEL)
+
+
+def test_damaged_exif_is_refused_rather_than_left_beside_the_label():
+    exif = bytearray(mf.exif_user_comment(mf.aigc_json(wrap=True), prefix=True))
+    exif[6 + 8 : 6 + 10] = b"\xff\xff"  # IFD0 entry count runs past the block
+    data = mf.jpeg(exif=bytes(exif))
+    with pytest.raises(LabelError, match="EXIF"):
         embed_label(data, LABEL)

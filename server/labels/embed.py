@@ -22,6 +22,7 @@ change of the bytes breaks both. ``ReservedCode1`` may carry the claim id.
 from __future__ import annotations
 
 import io
+import struct
 
 from . import aigc as annex_e
 from . import id3, isobmff, jpeg, png, wav, webp
@@ -63,6 +64,6 @@ def embed_label(data: bytes, aigc: dict, media_type: str | None = None) -> bytes
         return wav.embed(data, value.encode("ascii"))
     except Malformed as exc:
         raise LabelError(f"{kind}: {exc}") from None
-    except (IndexError, ValueError) as exc:  # struct errors on damaged files
+    except (IndexError, KeyError, ValueError, struct.error) as exc:  # damaged files
         raise LabelError(f"{kind}: damaged file: {exc}") from None
 

@@ -93,12 +93,10 @@ def blank_label(blob: bytes) -> bytes:
     """``blob`` with an AIGC UserComment overwritten by spaces, same length.
 
     Used before writing a new label, so a file never carries two labels
-    that may disagree; the TIFF structure is untouched.
+    that may disagree; the TIFF structure is untouched. Raises Malformed when
+    the EXIF block is too damaged to tell whether it holds a label.
     """
-    try:
-        span = user_comment_span(blob)
-    except Malformed:
-        return blob
+    span = user_comment_span(blob)
     if span is None:
         return blob
     offset, length, bo = span
