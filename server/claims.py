@@ -40,6 +40,7 @@ MAX_ENVELOPE_BYTES = 64 * 1024
 MAX_SIGNATURES = 100
 CLOCK_SKEW = timedelta(minutes=5)  # tolerated drift of a producer's clock
 SYNTHESIS_KINDS = ("text_imitation", "voice", "face", "immersive_scene", "other_generation")
+_SYNTHESIS_SET = frozenset(SYNTHESIS_KINDS)
 CONSENT_KINDS = frozenset({"face", "voice"})  # a real person's biometrics
 AIGC_REQUIRED = ("Label", "ContentProducer", "ProduceID")
 AIGC_OPTIONAL = ("ContentPropagator", "PropagateID", "ReservedCode1", "ReservedCode2")
@@ -232,7 +233,7 @@ def _envelope_size(data: Any) -> int | None:
 
 def _decode_envelope(data: Any) -> _Envelope:
     """Check the DSSE envelope's structure and decode it; raises ClaimError."""
-    size = _envelope_size(data)
+    size = len(data) if type(data) is bytes else _envelope_size(data)
     if size is not None and size > MAX_ENVELOPE_BYTES:
         raise ClaimError(
             "oversized", f"envelope is {size} bytes, over the {MAX_ENVELOPE_BYTES}-byte limit"
@@ -259,20 +260,23 @@ def _decode_envelope(data: Any) -> _Envelope:
     out: list[tuple[str, bytes]] = []
     seen: set[str] = set()
     for i, entry in enumerate(sigs):
-        where = f"signatures[{i}]"
-        if not isinstance(entry, dict):
-            raise _malformed(where, f"must be an object, got {_kind(entry)}")
+        if type(entry) is not dict:
+            raise _malformed(f"signatures[{i}]", f"must be an object, got {_kind(entry)}")
         keyid = entry.get("keyid")
-        if not isinstance(keyid, str) or not _KEY_ID.fullmatch(keyid) or not _is_utf8(keyid):
-            raise _malformed(f"{where}.keyid", f"must be a key id 'name+hash8hex', got {_show(keyid)}")
+        if (
+            type(keyid) is not str
+            or _KEY_ID.fullmatch(keyid) is None
+            or not (keyid.isascii() or _is_utf8(keyid))
+        ):
+            raise _malformed(f"signatures[{i}].keyid", f"must be a key id 'name+hash8hex', got {_show(keyid)}")
         if keyid in seen:
-            raise _malformed(f"{where}.keyid", f"{keyid} signs more than once")
+            raise _malformed(f"signatures[{i}].keyid", f"{keyid} signs more than once")
         seen.add(keyid)
-        sig = _b64decode_strict(entry.get("sig"), f"{where}.sig")
+        sig = _b64decode_strict(entry.get("sig"), "signatures[%d].sig" % i)
         if len(sig) != 64:
-            raise _malformed(f"{where}.sig", f"must be a 64-byte Ed25519 signature, got {len(sig)} bytes")
+            raise _malformed(f"signatures[{i}].sig", f"must be a 64-byte Ed25519 signature, got {len(sig)} bytes")
         out.append((keyid, sig))
-    return _Envelope(ptype, payload, tuple(out), tuple(k for k, _ in out))
+    return _Envelope(ptype, payload, tuple(out), tuple(seen) if len(out) == 1 else tuple(k for k, _ in out))
 
 
 def _is_utf8(text: str) -> bool:
@@ -375,26 +379,28 @@ def _aigc_problems(aigc: Any, parsed: dict[str, Any], bad) -> None:
 
 
 def _synthesis_problems(body: dict[str, Any], bad) -> None:
-    kinds = body.get("synthesis", [])
-    if not isinstance(kinds, list) or not all(isinstance(k, str) for k in kinds):
-        bad("synthesis", f"must be a list of strings, got {_kind(kinds)}")
-        kinds = []
+    kinds = body.get("synthesis", ())
+    if type(kinds) is not list and "synthesis" in body:
+        bad("synthesis", f"must be a list of kinds, got {_kind(kinds)}")
+        kinds = ()
+    needs = set()
     for k in kinds:
-        if k not in SYNTHESIS_KINDS:
+        if type(k) is not str or k not in _SYNTHESIS_SET:
             bad("synthesis", f"{_show(k)} is not one of {', '.join(SYNTHESIS_KINDS)}")
+        elif k in CONSENT_KINDS:
+            needs.add(k)
     consent = body.get("consent")
-    if "consent" in body:
+    if consent is not None or "consent" in body:
         if not isinstance(consent, dict) or not isinstance(consent.get("obtained"), bool):
             bad("consent", 'must be {"obtained": bool, "record_sha256": hex}')
             consent = None
         elif "record_sha256" in consent and not _is_sha256(consent["record_sha256"]):
             bad("consent.record_sha256", "must be 64 lowercase hex digits")
             consent = None
-    needs = sorted(CONSENT_KINDS.intersection(kinds))
     if needs and not (consent and consent.get("obtained") is True and "record_sha256" in consent):
         bad(
             "consent",
-            f"synthesis includes {' and '.join(needs)}: a consent record "
+            f"synthesis includes {' and '.join(sorted(needs))}: a consent record "
             '{"obtained": true, "record_sha256": …} is required',
             "consent_missing",
         )
