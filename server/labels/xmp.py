@@ -8,6 +8,7 @@ only XML's five predefined entities remain.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import xml.etree.ElementTree as ET
@@ -24,7 +25,6 @@ DST_TAG = f"{{{IPTC_EXT_NS}}}DigitalSourceType"
 MAX_XMP = 1 << 20
 XPACKET_ID = "W5M0MpCehiHzreSzNTczkc9d"
 
-DST_PREFIX = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 # IPTC Digital Source Type codes (NewsCodes vocabulary, 2024 edition):
 # which say the content is AI-generated or synthetic, and which say it is not.
 AI_SOURCE_TYPES = frozenset(
@@ -151,22 +151,11 @@ _register_lock = threading.Lock()
 def _namespaces(data: bytes) -> dict[str, str]:
     """prefix -> uri as declared in the packet, to keep its prefixes on output."""
     names: dict[str, str] = {}
-    for _event, (prefix, uri) in ET.iterparse(_BytesReader(data), events=("start-ns",)):
+    stream = io.BytesIO(data.rstrip(b"\x00 \t\r\n"))
+    for _event, (prefix, uri) in ET.iterparse(stream, events=("start-ns",)):
         if prefix and not re.fullmatch(r"ns\d+", prefix):
             names.setdefault(prefix, uri)
     return names
-
-
-class _BytesReader:
-    def __init__(self, data: bytes):
-        self._data = data
-        self._pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        end = len(self._data) if n < 0 else self._pos + n
-        chunk = self._data[self._pos : end]
-        self._pos += len(chunk)
-        return chunk
 
 
 def with_label(existing: bytes | None, label: dict) -> bytes:
