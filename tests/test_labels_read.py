@@ -352,3 +352,8 @@ def test_arbitrary_meta_content_never_raises(text):
     assert s.status in ("declared", "malformed")
     if s.status == "declared":
         assert s.detail["aigc"]["Label"] in ("1", "2", "3")
+
+
+def test_id3v22_tag_is_skipped_not_malformed():
+    tag = b"ID3\x02\x00\x00" + mf._syncsafe(10) + b"TT2\x00\x00\x04\x00abc"
+    assert read(mf.mp3(tag=tag)) == []

@@ -47,7 +47,7 @@ def read_tag(fp: BinaryIO) -> tuple[int, int, bytes, int] | None:
         return None
     major, _rev, flags = head[3], head[4], head[5]
     if major not in (3, 4):
-        raise Malformed(SOURCE, "unsupported", f"ID3v2.{major} tags are not read")
+        raise Malformed(SOURCE, "unsupported", f"ID3v2.{major} tags are not supported")
     size = syncsafe(head[6:10])
     body = read_bounded(fp, size, MAX_TAG, SOURCE, "ID3 tag")
     footer = 10 if major == 4 and flags & 0x10 else 0
@@ -117,6 +117,9 @@ def _frame_payload(major: int, fflags: int, payload: bytes) -> bytes | None:
 
 def scan(fp: BinaryIO, found: list[Signal]) -> bool:
     """Append the labels in the ID3v2 tag; True when a C2PA GEOB frame is present."""
+    fp.seek(0)
+    if fp.read(4)[:4] == b"ID3\x02":
+        return False  # ID3v2.2 (three-letter frames) predates TXXX labels
     tag = read_tag(fp)
     if tag is None:
         return False
