@@ -524,6 +524,12 @@ def build_payload(
     new top-level fields. Raises :class:`ClaimError`.
     """
     issuer_id = getattr(issuer, "key_id", issuer)
+    if now is not None and not isinstance(now, datetime):
+        raise _malformed("issued_at", "now must be a datetime")
+    if expires_at is not None and not isinstance(expires_at, (datetime, timedelta, str)):
+        raise _malformed("expires_at", "must be a datetime, a timedelta or an RFC 3339 string")
+    if synthesis is not None and not isinstance(synthesis, (list, tuple)):
+        raise _malformed("synthesis", f"must be a list of kinds, got {_kind(synthesis)}")
     now = _utc(now) if now else utc_now()
     cid = extra.pop("id", None) or f"urn:uuid:{uuid.uuid4()}"
     aigc_extra = extra.pop("aigc", None) or {}
@@ -581,7 +587,12 @@ def sign_envelope(payload: dict[str, Any] | bytes, *signers: "Signer") -> dict[s
                 f"issuer: {issuer} must sign first, not {signers[0].key_id}",
                 field="issuer",
             )
-        payload = dumps_compact(payload)
+        try:
+            payload = dumps_compact(payload)
+        except (TypeError, ValueError) as exc:
+            raise _malformed("payload", f"cannot be written as JSON: {exc}") from None
+    elif not isinstance(payload, bytes):
+        raise _malformed("payload", f"must be a dict or bytes, got {_kind(payload)}")
     envelope = {"payloadType": PAYLOAD_TYPE, "payload": b64encode(payload), "signatures": []}
     for signer in signers:
         envelope = add_signature(envelope, signer)
@@ -594,6 +605,8 @@ def add_signature(envelope: dict[str, Any], signer: "Signer") -> dict[str, Any]:
     Raises :class:`ClaimError` when the envelope is malformed, the signer has
     already signed, or the result would exceed the size limit.
     """
+    if not isinstance(envelope, dict):
+        raise _malformed(None, f"envelope must be an object, got {_kind(envelope)}")
     env = _decode_envelope(envelope) if envelope.get("signatures") else None
     if env is None:  # a fresh envelope: check the fields we need
         if envelope.get("payloadType") != PAYLOAD_TYPE:

@@ -573,3 +573,22 @@ def test_benchmark_runs_at_tiny_size():
     result = json.loads(out.strip().splitlines()[-1])
     assert result["benchmark"] == "claims"
     assert result["claims_per_s"] > 0 and result["raw_verifies_per_s"] > 0 and result["ratio"] > 0
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: build_payload(SHA, "image/png", "1", issuer=PRODUCER, expires_at=12),
+        lambda: build_payload(SHA, "image/png", "1", issuer=PRODUCER, now="today"),
+        lambda: build_payload(SHA, "image/png", "1", issuer=PRODUCER, synthesis="face"),
+        lambda: build_payload(None, None, None, issuer=None),
+        lambda: sign_envelope({"issuer": PRODUCER.key_id, "x": {1, 2}}, PRODUCER),
+        lambda: sign_envelope("text", PRODUCER),
+        lambda: claims.add_signature("not an envelope", PRODUCER),
+        lambda: claims.add_signature({"payloadType": "x", "payload": "", "signatures": []}, PRODUCER),
+        lambda: claims.claim_digest(b"[]"),
+    ],
+)
+def test_api_misuse_raises_only_claim_error(call):
+    with pytest.raises(ClaimError):
+        call()
