@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import json
+import math
 import re
 import tempfile
 
@@ -16,6 +18,7 @@ from server.problems import Problem
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
 MAX_ENTRIES = 1000  # per GET /v1/entries (DESIGN §8)
+MAX_DEPTH = 64  # JSON nesting; an envelope needs 4
 NDJSON = "application/x-ndjson"
 _INT = re.compile(r"[0-9]{1,19}\Z")
 
@@ -41,10 +44,39 @@ def _json_body() -> object:
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Problem(415, "send the body as application/json")
     _check_body_size()
-    data = request.get_json(silent=True)
-    if data is None:
-        raise Problem(400, "the body is not valid JSON")
+    try:
+        data = json.loads(request.get_data(cache=True), parse_constant=_no_constant, parse_float=_finite)
+    except (ValueError, RecursionError) as exc:
+        raise Problem(400, f"the body is not valid JSON: {str(exc)[:200]}") from None
+    if _too_deep(data, MAX_DEPTH):
+        raise Problem(400, f"the JSON is nested deeper than {MAX_DEPTH} levels")
     return data
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of range")
+    return value
+
+
+def _too_deep(value: object, limit: int) -> bool:
+    """True when ``value`` nests containers deeper than ``limit`` (iterative)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            node = node.values()
+        elif not isinstance(node, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+    return False
 
 
 def _check_body_size() -> None:

@@ -259,19 +259,32 @@ def _verify_one(item: Item, registry) -> dict:
     }
 
 
+def _text(value, limit: int = 512) -> str | None:
+    """A string field of a ledger entry: what a malformed claim put there is
+    kept only if it is short text (never a float or a structure)."""
+    if isinstance(value, str) and len(value) <= limit:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+        return value
+    return None
+
+
 def _record(item: Item, result: dict, registry) -> dict:
     """The ``verification`` ledger entry: what was checked and the result.
     Strings, integers, lists and null only (no floats, DESIGN §4)."""
+    claimed = result["content_sha256"]
     record = {
         "kind": "verification",
         "time": utc_now(),
-        "claim_digest": result["claim_digest"],
-        "claim_id": result["claim_id"],
-        "content_sha256": dict(result["content_sha256"]),
+        "claim_digest": _text(result["claim_digest"]),
+        "claim_id": _text(result["claim_id"]),
+        "content_sha256": {"claimed": _text(claimed["claimed"]), "observed": _text(claimed["observed"])},
         "binding": result["binding"],
-        "key_id": result["key_id"],
+        "key_id": _text(result["key_id"]),
         "status": result["status"],
-        "category": result["category"],
+        "category": _text(result["category"]),
         "reasons": [str(r) for r in result["reasons"]],
         "page_origin": item.page_origin,
         "media_origin": origin_of(item.media_url) if item.media_url else None,

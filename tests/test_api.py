@@ -144,6 +144,26 @@ def test_errors_are_problem_json(app, client):
                                content_type="application/json"), 422, "unicode")
 
 
+def test_hostile_json_is_a_clear_400(client):
+    deep = "[" * 100000 + "]" * 100000
+    assert_problem(client.post("/v1/verify", data=deep, content_type="application/json"), 400, "json")
+    nested = '{"items":[{"signals":{"meta":' + "[" * 100 + "]" * 100 + "}}]}"
+    assert_problem(client.post("/v1/verify", data=nested, content_type="application/json"), 400, "nested")
+    for number in ("NaN", "Infinity", "-Infinity", "1e999"):
+        body = '{"items":[{"claim":{"payload":%s}}]}' % number
+        assert_problem(client.post("/v1/verify", data=body, content_type="application/json"), 400, number)
+
+
+def test_odd_payload_fields_never_reach_the_ledger(client, producer):
+    payload = claims.build_payload(MEDIA_SHA, "image/png", "1", issuer=producer)
+    payload.update(id=1.5, issuer={"x": 1})
+    env = claims.sign_envelope(json.dumps(payload).encode(), producer)
+    [res] = verify(client, {"claim": env, "content_sha256": MEDIA_SHA})
+    assert res["status"] == "invalid" and "malformed" in res["reasons"]
+    entry = json.loads(entries(client, res["receipt"]["index"], res["receipt"]["index"] + 1)[0])
+    assert entry["claim_id"] is None and entry["key_id"] is None
+
+
 def test_limits_refused_up_front(client):
     assert_problem(client.post("/v1/verify", json={"items": [{}] * 101}), 413, "100 items")
     big = json.dumps({"items": [{"page_url": "x" * 8000}] * 140})
