@@ -40,6 +40,11 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
         if ctype not in (b"iTXt", b"eXIf"):
             fp.seek(length + 4, 1)
             continue
+        start = fp.tell()
+        if ctype == b"iTXt" and fp.read(len(XMP_KEYWORD) + 1) != XMP_KEYWORD + b"\x00":
+            fp.seek(start + length + 4)  # another text chunk: not ours to judge
+            continue
+        fp.seek(start)
         body = read_bounded(fp, length, MAX_META, SOURCE, f"PNG {ctype.decode()} chunk")
         (crc,) = struct.unpack(">I", read_exact(fp, 4, SOURCE, "PNG CRC"))
         if zlib.crc32(ctype + body) != crc:
