@@ -146,3 +146,8 @@ def test_no_conflict_when_sources_agree_or_say_nothing():
     assert merge(None, [c2pa("valid", None), gb("2")])["conflicts"] == []
     # An invalid manifest's source type is not evidence either way.
     assert merge(None, [c2pa("invalid", "digitalCapture"), gb("1")])["conflicts"] == []
+
+
+def test_signal_dicts_are_accepted():
+    s = gb("2")
+    assert merge(None, [s.to_dict()]) == merge(None, [s])

@@ -105,7 +105,11 @@ def _best_category(signals) -> str | None:
 
 
 def merge(claim: dict | None, signals: list[Signal]) -> dict:
-    """The final ``status``, ``category``, ``reasons``, ``signals`` and ``conflicts``."""
+    """The final ``status``, ``category``, ``reasons``, ``signals`` and ``conflicts``.
+
+    ``signals`` may be Signal objects or their ``to_dict()`` form.
+    """
+    signals = [s if isinstance(s, Signal) else Signal(**s) for s in signals]
     claim_status = (claim or {}).get("status")
     reasons: list[str] = list((claim or {}).get("reasons") or [])
     for s in signals:
