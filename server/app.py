@@ -25,7 +25,7 @@ from flask import Flask, Response, jsonify
 from flask_cors import CORS
 
 from server import problems, tokens
-from server.config import EXTENSION_ORIGINS, Config
+from server.config import EXTENSION_ORIGINS, Config, ConfigError
 
 EXTENSION_KEY = "labelcheck"
 
@@ -37,6 +37,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
     ``LABELCHECK_*`` environment, or None for the environment alone.
     """
     cfg = config if isinstance(config, Config) else Config.load(config or {})
+    validate(cfg)
     prepare_data_dir(cfg)
 
     app = Flask("labelcheck")
@@ -86,6 +87,24 @@ def utc_now() -> str:
 
 
 # --- the data directory ---------------------------------------------------
+
+
+def validate(cfg: Config) -> None:
+    """Refuse at start-up what would otherwise fail on every request.
+    Raises ConfigError."""
+    from ledger import note
+    from server.fetch import FetchPolicy
+
+    if not note.is_valid_name(cfg.origin):
+        raise ConfigError(f"origin {cfg.origin!r} names the ledger key: no '+', no white space, not empty")
+    try:
+        FetchPolicy(max_bytes=cfg.fetch_max_bytes, allow=tuple(cfg.fetch_allow))
+    except ValueError as exc:
+        raise ConfigError(f"fetch: {exc}") from None
+    if cfg.c2pa_anchors is not None and not cfg.c2pa_anchors.is_file():
+        raise ConfigError(f"c2pa anchors: {cfg.c2pa_anchors} is not a file")
+    if cfg.max_body < 1 or cfg.max_items < 1:
+        raise ConfigError("max_body and max_items must be positive")
 
 
 def prepare_data_dir(cfg: Config) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ledger.log import LedgerError
 from server.config import Config, ConfigError
 
 
@@ -40,9 +41,13 @@ def serve(host, port, data_dir, workers, threads, origin, demo, fetch_allow, c2p
                            "threads": threads, "origin": origin, "demo": demo or None,
                            "fetch_allow": tuple(fetch_allow), "c2pa_anchors": c2pa_anchors,
                            "cors_origins": tuple(cors_origins)})
+        application.validate(cfg)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    vkey = prepare(cfg, application)
+    try:
+        vkey = prepare(cfg, application)
+    except (OSError, ValueError, LedgerError) as exc:  # unreadable data dir, damaged ledger, bad key file
+        raise click.ClickException(f"cannot start: {exc}") from None
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     click.echo(f"labelcheck: serving {url}/ with {cfg.workers} worker(s) x {cfg.threads} thread(s)")
     click.echo(f"  ledger      {cfg.ledger_db} (origin {cfg.origin})")

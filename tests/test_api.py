@@ -124,6 +124,19 @@ def test_config_from_environment(tmp_path, monkeypatch):
     assert mode == 0o600
 
 
+def test_bad_configuration_fails_at_start(tmp_path):
+    from server.config import ConfigError
+
+    with pytest.raises(ConfigError, match="origin"):
+        make_app(tmp_path, origin="has space")
+    with pytest.raises(ConfigError, match="fetch"):
+        make_app(tmp_path, fetch_allow=("not a network/99",))
+    with pytest.raises(ConfigError, match="c2pa"):
+        make_app(tmp_path, c2pa_anchors=tmp_path / "missing.pem")
+    with pytest.raises(ConfigError, match="LABELCHECK_PORT"):
+        create_app({"port": "eighty"})
+
+
 # --- errors are problem+json -------------------------------------------------------
 
 
