@@ -42,18 +42,25 @@ def embed(media, label, producer, produce_id, propagator, propagate_id, reserved
     except LabelError as exc:
         raise click.ClickException(str(exc)) from None
     target = out or media
-    # Write beside the target and rename, so a failure never leaves half a file.
+    try:
+        _write_atomically(target, labelled, mode_from=None if out else media)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"{target}: Label {label} written ({len(data)} -> {len(labelled)} bytes)", err=True)
+
+
+def _write_atomically(target: str, data: bytes, mode_from: str | None) -> None:
+    """Write beside ``target`` and rename, so a failure never leaves half a file."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(target)), prefix=".labelcheck-")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(labelled)
-        if out is None:
-            os.chmod(tmp, os.stat(media).st_mode & 0o777)
+            fh.write(data)
+        if mode_from is not None:
+            os.chmod(tmp, os.stat(mode_from).st_mode & 0o777)
         os.replace(tmp, target)
     except BaseException:
         os.unlink(tmp)
         raise
-    click.echo(f"{target}: Label {label} written ({len(data)} -> {len(labelled)} bytes)", err=True)
 
 
 @click.command("labels")

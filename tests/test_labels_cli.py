@@ -93,3 +93,10 @@ def test_benchmark_smoke(tmp_path):
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "labels" and result["mp4_bytes"] >= 2 << 20
     assert result["mp4_read_labels_s"] > 0 and result["jpeg_ratio"] > 0
+
+
+def test_embed_into_missing_directory_is_a_clear_error(runner, tmp_path):
+    src = tmp_path / "a.png"
+    src.write_bytes(mf.png())
+    r = runner.invoke(main, ["embed", str(src), "--label", "1", "--producer", "p", "--produce-id", "i", "--out", str(tmp_path / "no" / "b.png")])
+    assert r.exit_code == 1 and "cannot write" in r.output
