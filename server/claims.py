@@ -42,8 +42,9 @@ CLOCK_SKEW = timedelta(minutes=5)  # tolerated drift of a producer's clock
 SYNTHESIS_KINDS = ("text_imitation", "voice", "face", "immersive_scene", "other_generation")
 _SYNTHESIS_SET = frozenset(SYNTHESIS_KINDS)
 CONSENT_KINDS = frozenset({"face", "voice"})  # a real person's biometrics
+# GB 45438 Annex E: these three are required; ContentPropagator, PropagateID,
+# ReservedCode1 and ReservedCode2 may follow. Every value is a string.
 AIGC_REQUIRED = ("Label", "ContentProducer", "ProduceID")
-AIGC_OPTIONAL = ("ContentPropagator", "PropagateID", "ReservedCode1", "ReservedCode2")
 
 # Reasons that make a claim invalid; every other reason is a passed check or a note.
 FAILURES = frozenset(
@@ -58,7 +59,9 @@ FAILURES = frozenset(
 _KEY_ID = re.compile(r"[^\s+]{1,200}\+[0-9a-f]{8}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:[Zz]|[+-]00:00)")
+_RFC3339 = re.compile(  # ASCII digits only: \d would admit other scripts' digits
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:[Zz]|[+-]00:00)"
+)
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
@@ -641,6 +644,8 @@ def from_data_attribute(value: str) -> bytes:
 
     Raises :class:`ClaimError` (``malformed``/``not_base64``).
     """
+    if not isinstance(value, str):
+        raise _malformed("data-labelcheck-claim", f"must be a string, got {_kind(value)}")
     text = value.strip()
     if len(text) > MAX_ENVELOPE_BYTES * 2:
         raise ClaimError("oversized", "data-labelcheck-claim value is far over the size limit")

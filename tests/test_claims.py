@@ -233,6 +233,7 @@ def test_payload_not_an_object(registry):
         ({"issued_at": None}, "issued_at"),
         ({"issued_at": "2026-03-01T12:00:00+08:00"}, "issued_at"),
         ({"issued_at": "2026-02-30T12:00:00Z"}, "issued_at"),
+        ({"issued_at": "\u0662\u0660\u0662\u0666-03-01T12:00:00Z"}, "issued_at"),
         ({"expires_at": "2026-03-01T11:00:00Z"}, "expires_at"),
         ({"issuer": 7}, "issuer"),
         ({"content": None}, "content"),
