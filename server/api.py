@@ -27,12 +27,11 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _int_arg(name: str, *, default: int | None = None) -> int:
+def _int_arg(name: str) -> int:
+    """A required non-negative integer query parameter; 400 otherwise."""
     raw = request.args.get(name)
     if raw is None or raw == "":
-        if default is None:
-            raise Problem(400, f"query parameter {name!r} is required (a non-negative integer)")
-        return default
+        raise Problem(400, f"query parameter {name!r} is required (a non-negative integer)")
     if not _INT.match(raw):
         raise Problem(400, f"query parameter {name!r} must be a non-negative integer, not {raw[:40]!r}")
     return int(raw)
@@ -249,6 +248,7 @@ def registry_record(action: str, producer, registry, now: str) -> dict:
 
 
 def registry_add(registry, producer, now: str) -> dict:
+    """Register ``producer``; 409 when its key id already is."""
     if registry.lookup(producer.key_id) is not None:
         raise Problem(409, f"a producer with key id {producer.key_id} is already registered")
     registry.add(producer)
@@ -256,11 +256,12 @@ def registry_add(registry, producer, now: str) -> dict:
 
 
 def registry_revoke(registry, key_id: str, at: str, now: str) -> dict:
+    """Revoke from ``at``; a revocation may move earlier, never later (409)."""
+    from server.claims import format_time, parse_time
+
     producer = registry.lookup(key_id)
     if producer is None:
         raise Problem(404, f"no producer with key id {key_id!r} is registered")
-    from server.claims import format_time, parse_time
-
     if producer.revoked_at is not None and producer.revoked_at <= parse_time(at):
         raise Problem(409, f"{key_id} is already revoked from {format_time(producer.revoked_at)}")
     registry.revoke(key_id, at)

@@ -18,7 +18,7 @@ import base64
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -43,7 +43,6 @@ class Item:
     page_origin: str | None = None
     meta: str | None = None
     fetch: Any = None  # FetchResult, filled in by verify_items
-    signals: list = field(default_factory=list)
 
 
 def parse_items(body: object, *, max_items: int) -> list[Item]:
@@ -246,12 +245,12 @@ def _verify_one(item: Item, registry) -> dict:
         "reasons": reasons,
         "messages": list(verdict.get("messages") or []),
         "producer": verdict.get("producer"),
-        "claim_id": verdict.get("claim_id"),
-        "claim_digest": verdict.get("claim_digest"),
-        "key_id": verdict.get("key_id"),
+        "claim_id": _text(verdict.get("claim_id")),
+        "claim_digest": _text(verdict.get("claim_digest")),
+        "key_id": _text(verdict.get("key_id")),
         "binding": binding,
-        "content_sha256": {"claimed": verdict.get("content_sha256"), "observed": observed},
-        "media_type": verdict.get("media_type") or (fetched.media_type if fetched is not None else None),
+        "content_sha256": {"claimed": _text(verdict.get("content_sha256")), "observed": observed},
+        "media_type": _text(verdict.get("media_type")) or (fetched.media_type if fetched is not None else None),
         "label": verdict.get("label"),
         "signals": list(merged.get("signals") or []),
         "conflicts": list(merged.get("conflicts") or []),
@@ -278,11 +277,11 @@ def _record(item: Item, result: dict, registry) -> dict:
     record = {
         "kind": "verification",
         "time": utc_now(),
-        "claim_digest": _text(result["claim_digest"]),
-        "claim_id": _text(result["claim_id"]),
-        "content_sha256": {"claimed": _text(claimed["claimed"]), "observed": _text(claimed["observed"])},
+        "claim_digest": result["claim_digest"],
+        "claim_id": result["claim_id"],
+        "content_sha256": dict(claimed),
         "binding": result["binding"],
-        "key_id": _text(result["key_id"]),
+        "key_id": result["key_id"],
         "status": result["status"],
         "category": _text(result["category"]),
         "reasons": [str(r) for r in result["reasons"]],
