@@ -38,7 +38,7 @@ def _cleanup():
 
 
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms(case):
     svc = APP.extensions["labelcheck"]
     token = svc.regulator_token if case.operation.path == "/v1/export" else svc.admin_token
