@@ -25,7 +25,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import sqlite3
 import threading
@@ -35,7 +34,7 @@ from typing import BinaryIO, Callable, NamedTuple
 
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
 from .store import Store, StoreError
-from .verify import EntryError, Progress, VerifyReport, check_entry, verify_store
+from .verify import EntryError, Progress, TreeStream, VerifyReport, b64, check_entry, verify_store
 
 DB_NAME = "ledger.db"
 KEY_NAME = "ledger.key"
@@ -244,15 +243,13 @@ class Ledger:
         try:
             with store.write() as conn:
                 n = store.size(conn)
-                pending: dict[int, bytes] = {}
-
-                def read(ids: list[int]) -> list[bytes]:
-                    missing = [i for i in ids if i not in pending]
-                    if missing:
-                        pending.update(zip(missing, store.read_hashes(missing, conn)))
-                    return [pending[i] for i in ids]
-
-                prev = read([merkle.stored_hash_index(0, n - 1)])[0] if n else None
+                # The frontier (and the last leaf, for "prev") is all a batch needs
+                # to read: every later hash is computed here (RFC 9162 §2.1.1).
+                ids = TreeStream.frontier_ids(n)
+                need = [i for _, i in ids] + ([merkle.stored_hash_index(0, n - 1)] if n else [])
+                got = store.read_hashes(need, conn)
+                tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
+                prev = got[-1] if n else None
                 entries: list[tuple[int, bytes]] = []
                 hashes: list[tuple[int, bytes]] = []
                 results = []
@@ -260,13 +257,12 @@ class Ledger:
                     receipts = []
                     for record in req.records:
                         record["index"] = n
-                        record["prev"] = "" if prev is None else base64.b64encode(prev).decode("ascii")
+                        record["prev"] = "" if prev is None else b64(prev)
                         data = canonical.encode(record)
                         leaf = merkle.leaf_hash(data)
                         base = merkle.stored_hash_index(0, n)
-                        for k, h in enumerate(merkle.stored_hashes(n, leaf, read)):
-                            pending[base + k] = h
-                            hashes.append((base + k, h))
+                        stored = tree.add(leaf)
+                        hashes.extend(zip(range(base, base + len(stored)), stored))
                         entries.append((n, data))
                         receipts.append(Receipt(n, leaf))
                         prev, n = leaf, n + 1
@@ -277,9 +273,6 @@ class Ledger:
             error = LedgerError(f"append failed, nothing was written: {exc}")
             error.__cause__ = exc
             for req in batch:
-                for record in req.records:  # leave the caller's copies as given
-                    record.pop("index", None)
-                    record.pop("prev", None)
                 req.error, req.done = error, True
             if not isinstance(exc, Exception):
                 raise

@@ -44,12 +44,8 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
-    """The leaf hash of ``data`` after checking it is entry ``index`` of the chain.
-
-    ``prev_leaf`` is the leaf hash of entry ``index - 1`` (None for entry 0).
-    Raises EntryError naming what is wrong.
-    """
+def parse_entry(data: bytes, index: int) -> dict:
+    """The value of entry ``index`` once it is canonical JSON carrying that index."""
     try:
         value = canonical.parse(data)
     except canonical.CanonicalError as exc:
@@ -59,6 +55,11 @@ def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
     got = value.get("index")
     if type(got) is not int or got != index:
         raise EntryError(index, f"carries index {got!r}: entries are out of order, missing or inserted")
+    return value
+
+
+def check_prev(value: dict, index: int, prev_leaf: bytes | None) -> None:
+    """``prev`` must be the base64 leaf hash of entry ``index - 1`` ("" for entry 0)."""
     want = "" if prev_leaf is None else b64(prev_leaf)
     if value.get("prev") != want:
         raise EntryError(
@@ -66,6 +67,15 @@ def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
             f"prev {value.get('prev')!r} is not the leaf hash of entry {index - 1} ({want!r}): "
             f"the chain is broken (entry {index - 1} or this entry was changed)",
         )
+
+
+def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
+    """The leaf hash of ``data`` after checking it is entry ``index`` of the chain.
+
+    ``prev_leaf`` is the leaf hash of entry ``index - 1`` (None for entry 0).
+    Raises EntryError naming what is wrong.
+    """
+    check_prev(parse_entry(data, index), index, prev_leaf)
     return hashlib.sha256(b"\x00" + data).digest()
 
 
@@ -80,6 +90,20 @@ class TreeStream:
     def __init__(self):
         self.size = 0
         self._frontier: list[bytes | None] = []  # by level: a complete subtree waiting for its sibling
+
+    @staticmethod
+    def frontier_ids(size: int) -> list[tuple[int, int]]:
+        """(level, stored-hash index) of the complete subtrees tiling ``[0, size)``."""
+        return [(level, merkle.stored_hash_index(level, (size >> level) - 1))
+                for level in range(size.bit_length()) if size >> level & 1]
+
+    @classmethod
+    def resume(cls, size: int, frontier: dict[int, bytes]) -> "TreeStream":
+        """Continue a tree of ``size`` leaves from its frontier hashes, by level."""
+        tree = cls()
+        tree.size = size
+        tree._frontier = [frontier.get(level) for level in range(size.bit_length())]
+        return tree
 
     def add(self, leaf: bytes) -> list[bytes]:
         out, h, level, n = [leaf], leaf, 0, self.size
