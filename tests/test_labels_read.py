@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import media_factory as mf
-from server.labels import Signal, page_meta_signal, read_labels
+from server.labels import Signal, embed_label, page_meta_signal, read_labels
 from server.labels.read import sniff
 
 IPTC = mf.IPTC
@@ -254,7 +254,7 @@ def test_id3_absurd_frame_size_and_non_syncsafe_size():
 
 
 def test_id3_tag_size_past_the_end():
-    _malformed(read(b"ID3\x03\x00\x00\x7f\x7f\x7f\x7f" + mf.mp3_frames(1)), "too_large")
+    _malformed(read(b"ID3\x03\x00\x00\x7f\x7f\x7f\x7f" + mf.mp3_frames(1)), "truncated")
     _malformed(read(b"ID3\x03\x00\x00\x00\x01\x00\x00" + mf.mp3_frames(1)), "truncated")
 
 
@@ -357,3 +357,49 @@ def test_arbitrary_meta_content_never_raises(text):
 def test_id3v22_tag_is_skipped_not_malformed():
     tag = b"ID3\x02\x00\x00" + mf._syncsafe(10) + b"TT2\x00\x00\x04\x00abc"
     assert read(mf.mp3(tag=tag)) == []
+
+
+class CountingReader(io.BytesIO):
+    """A BytesIO that counts the bytes handed out."""
+
+    def __init__(self, data: bytes):
+        super().__init__(data)
+        self.bytes_read = 0
+
+    def read(self, n=-1):
+        chunk = super().read(n)
+        self.bytes_read += len(chunk)
+        return chunk
+
+
+@pytest.mark.parametrize("kind", ["mp4-moov-last", "mp4-faststart", "mp3-cover-art", "jpeg", "png", "wav", "webp"])
+def test_only_metadata_is_read(kind):
+    big = 6 << 20
+    label = mf.aigc_json()
+    if kind.startswith("mp4"):
+        from server.labels import isobmff
+
+        meta = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(label.encode())))
+        data = mf.mp4(moov_first=kind == "mp4-faststart", udta=mf.box(b"udta", meta), mdat_padding=big).data
+    elif kind == "mp3-cover-art":
+        art = mf.id3_frame(b"APIC", b"\x00image/jpeg\x00\x03\x00" + bytes(big))
+        data = mf.mp3(tag=mf.id3_tag([art, mf.id3_frame(b"TXXX", mf.txxx("AIGC", label))]))
+    elif kind == "wav":
+        data = embed_label(mf.wav(frames=10) + b"", mf.LABEL)
+        at = data.index(b"data")  # grow the sample chunk to `big` bytes of silence
+        size = struct.unpack_from("<I", data, at + 4)[0]
+        data = data[: at + 4] + struct.pack("<I", size + big) + data[at + 8 : at + 8 + size] + bytes(big) + data[at + 8 + size :]
+        data = data[:4] + struct.pack("<I", len(data) - 8) + data[8:]
+    else:
+        import os
+
+        from PIL import Image
+
+        out = io.BytesIO()
+        Image.frombytes("RGB", (1000, 1000), os.urandom(3_000_000)).save(out, {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}[kind], quality=95)
+        data = embed_label(out.getvalue(), mf.LABEL)
+    assert len(data) > 900 << 10
+    fp = CountingReader(data)
+    [signal] = read_labels(fp)
+    assert signal.status == "declared", signal.to_dict()
+    assert fp.bytes_read < 200 << 10, f"read {fp.bytes_read} of {len(data)} bytes"

@@ -12,13 +12,14 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from ._io import read_bounded
+from ._io import Window, read_bounded
 from .signals import Malformed, Signal
 from .xmp import label_signal
 
 SOURCE = "gb45438_id3"
 DESCRIPTION = "AIGC"
 MAX_TAG = 64 << 20
+MAX_FRAME = 1 << 20
 ENCODINGS = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}
 
 
@@ -116,16 +117,53 @@ def _frame_payload(major: int, fflags: int, payload: bytes) -> bytes | None:
 
 
 def scan(fp: BinaryIO, found: list[Signal]) -> bool:
-    """Append the labels in the ID3v2 tag; True when a C2PA GEOB frame is present."""
-    fp.seek(0)
-    if fp.read(4)[:4] == b"ID3\x02":
-        return False  # ID3v2.2 (three-letter frames) predates TXXX labels
-    tag = read_tag(fp)
-    if tag is None:
-        return False
-    major, flags, body, _length = tag
+    """Append the labels in the ID3v2 tag; True when a C2PA GEOB frame is present.
+
+    Frame headers are walked and only ``TXXX`` and ``GEOB`` frames are read,
+    so cover art and other bulky frames are skipped; a tag-wide
+    unsynchronised ID3v2.3 tag is read whole (bounded by ``MAX_TAG``).
+    """
+    w = Window(fp, SOURCE)
+    head = w.get(0, min(10, w.size), "ID3 header")
+    if len(head) < 10 or head[:3] != b"ID3" or head[3] == 2:
+        return False  # no tag; ID3v2.2 (three-letter frames) predates TXXX labels
+    major, flags = head[3], head[5]
+    if major not in (3, 4):
+        raise Malformed(SOURCE, "unsupported", f"ID3v2.{major} tags are not supported")
+    end = 10 + syncsafe(head[6:10])
+    if major == 3 and flags & 0x80:
+        return _scan_frames(frames(*read_tag(fp)[:3]), major, found)
+    if end > w.size:
+        raise Malformed(SOURCE, "truncated", "ID3 tag runs past the end of the file")
+    pos = 10
+    if flags & 0x40:  # extended header
+        raw = w.get(pos, 4, "ID3 extended header")
+        pos += syncsafe(raw) if major == 4 else struct.unpack(">I", raw)[0] + 4
+    picked = []
+    while pos + 10 <= end:
+        fid, size, fflags = _frame_header(w.get(pos, 10, "ID3 frame header"), major)
+        if fid == b"\x00\x00\x00\x00":
+            break  # padding
+        if pos + 10 + size > end:
+            raise Malformed(SOURCE, "bad_length", f"ID3 frame {fid!r} runs past the tag")
+        if fid == b"GEOB":
+            picked.append((fid, fflags, w.get(pos + 10, min(size, 128), "ID3 GEOB frame"), 0, 0))
+        elif fid == b"TXXX":
+            if size > MAX_FRAME:
+                raise Malformed(SOURCE, "too_large", f"ID3 TXXX frame is {size} bytes, limit {MAX_FRAME}")
+            picked.append((fid, fflags, w.get(pos + 10, size, "ID3 TXXX frame"), 0, 0))
+        pos += 10 + size
+    return _scan_frames(picked, major, found)
+
+
+def _frame_header(raw: bytes, major: int) -> tuple[bytes, int, int]:
+    size = syncsafe(raw[4:8]) if major == 4 else struct.unpack_from(">I", raw, 4)[0]
+    return raw[:4], size, struct.unpack_from(">H", raw, 8)[0]
+
+
+def _scan_frames(items, major: int, found: list[Signal]) -> bool:
     c2pa = False
-    for fid, fflags, raw, _s, _e in frames(major, flags, body):
+    for fid, fflags, raw, _s, _e in items:
         payload = _frame_payload(major, fflags, raw)
         if payload is None:
             continue
