@@ -307,7 +307,7 @@ def test_unreadable_stream_is_no_signal():
     assert read_labels(Broken()) == []
 
 
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_random_corruption_never_raises(seed):
     import random
 
@@ -318,6 +318,7 @@ def test_random_corruption_never_raises(seed):
         mf.webp(xmp=mf.xmp_packet(aigc=mf.aigc_json())),
         mf.mp3(tag=mf.id3_tag([mf.id3_frame(b"TXXX", mf.txxx("AIGC", mf.aigc_json()))])),
         mf.wav(extra_chunks=[(b"AIGC", mf.aigc_json().encode())]),
+        embed_label(mf.mp4(udta=mf.ilst_tool_udta()).data, mf.LABEL),
     ]
     data = bytearray(bases[seed % len(bases)])
     for _ in range(rng.randint(1, 8)):
