@@ -7,7 +7,9 @@ conflicts; ``embed.embed_label`` writes a label losslessly.
 
 Reason codes on signals: ``gb45438_label`` and ``iptc_digital_source_type``
 (declared labels); ``c2pa_trusted``, ``c2pa_untrusted``, ``c2pa_invalid``
-followed by the C2PA failure codes (e.g. ``assertion.dataHash.mismatch``);
+followed by the C2PA failure codes (e.g. ``assertion.dataHash.mismatch``,
+or ``manifest.unreadable`` when the reference library cannot parse the
+store, ``trust_anchors_unreadable`` when the anchors file cannot be read);
 ``malformed`` followed by one of ``label_invalid_json``,
 ``label_not_object``, ``label_invalid``, ``label_too_large``,
 ``xmp_invalid``, ``xmp_dtd_refused``, ``xmp_too_large``, ``exif_invalid``,
