@@ -190,7 +190,7 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
             f"a checkpoint was signed for {next_cp[0]} entries but the log holds only {n}: "
             "entries were removed (truncated log)"
         )
-    if report.checkpoint_size is None and n:
+    if report.checkpoints == 0 and n:
         report.notes.append("no signed checkpoint yet: the entries are chained but not signed")
     elif report.checkpoint_size is not None and n > report.checkpoint_size:
         report.notes.append(f"{n - report.checkpoint_size} entries after the latest checkpoint are not signed yet")

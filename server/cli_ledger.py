@@ -136,7 +136,7 @@ def _export_with_key(db: Path, key: Path, fp, bar) -> None:
     if origin is None:
         raise CliError(f"{db} has no origin recorded: it was never opened by a labelcheck server")
     try:
-        with Ledger(db, key_path=key, origin=origin) as led:
+        with Ledger(db, key_path=key, origin=origin, checkpoint_interval=0) as led:  # export the newest
             led.export(fp, progress=bar)
     except LedgerError as exc:
         raise CliError(str(exc)) from None
@@ -160,7 +160,7 @@ def _export_stored(db: Path, fp, bar) -> None:
 def _output(out: str):
     """Standard output, or a temporary file renamed into place only on success."""
     if out == "-":
-        yield click.get_binary_stream("stdout")
+        yield sys.stdout.buffer
         return
     path = Path(out)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -207,7 +207,7 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
 @contextlib.contextmanager
 def _input(path: str):
     if path == "-":
-        yield click.get_binary_stream("stdin")
+        yield sys.stdin.buffer
         return
     try:
         fp = open(path, "rb")

@@ -1,0 +1,265 @@
+"""Ledger benchmark: ``scripts/bench ledger [--size N] [--batches B] [--proofs P]``.
+
+Each figure is a ratio to a ceiling measured in the same run, since the
+machine is shared and noisy:
+
+* durable appends, batches of 100, against raw sqlite3 inserts of the same
+  entry bytes in batches of 100 with the same pragmas (WAL, synchronous=FULL);
+* single appends from 8 threads with group commit, against one thread without;
+* inclusion and consistency proofs at ``--size`` entries (p50/p99), against
+  the raw SQLite reads of the same stored hashes;
+* bundle verification at ``--size`` entries, entries/s, against SHA-256 of the
+  same lines with hashlib alone.
+
+The big ledger is built once (one transaction) and cached under ``.bench/``.
+Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from ledger import Ledger, canonical, merkle, verify_bundle  # noqa: E402
+from ledger.store import Store, connect  # noqa: E402
+from ledger.verify import TreeStream, b64  # noqa: E402
+
+ORIGIN = "bench.labelcheck.example/log"
+CACHE_VERSION = 1
+
+
+def record(i: int) -> dict:
+    """A verification record shaped like the server's (DESIGN §4)."""
+    h = hashlib.sha256(i.to_bytes(8, "big")).hexdigest()
+    return {
+        "kind": "verification",
+        "time": f"2026-11-25T12:{i // 60 % 60:02d}:{i % 60:02d}Z",
+        "claim_digest": "sha256:" + h,
+        "content_sha256": h[::-1],
+        "key_id": f"producer{i % 17}.example+{i % 65536:08x}",
+        "status": ("verified", "tampered", "mismatch", "declared")[i % 4],
+        "category": "ai-generated",
+        "reasons": ["signature valid", "content bytes match"],
+        "page_origin": f"https://news{i % 97}.example",
+        "server_version": "0.1.0",
+        "registry_version": i % 50,
+    }
+
+
+def timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return time.perf_counter() - t, out
+
+
+# Appends -------------------------------------------------------------------
+
+
+def bench_batches(work: Path, batches: int) -> dict:
+    with Ledger.open_dir(work / "batches", origin=ORIGIN) as led:
+        records = [[record(b * 100 + i) for i in range(100)] for b in range(batches)]
+        t, _ = timed(lambda: [led.append(batch) for batch in records])
+        rows = led.entries(0, led.size())
+    db = connect(work / "raw.db")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE entries(idx INTEGER PRIMARY KEY, data BLOB NOT NULL)")
+
+    def raw():
+        for b in range(batches):
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT INTO entries VALUES (?, ?)", [(b * 100 + i, rows[b * 100 + i]) for i in range(100)])
+            db.execute("COMMIT")
+
+    t_raw, _ = timed(raw)
+    db.close()
+    n = batches * 100
+    return {"ledger_per_s": n / t, "raw_per_s": n / t_raw, "ratio": (n / t) / (n / t_raw)}
+
+
+def bench_group_commit(work: Path, per_thread: int, threads: int = 8) -> dict:
+    with Ledger.open_dir(work / "single", origin=ORIGIN, group_commit=False) as led:
+        n1 = per_thread * 2
+        t1, _ = timed(lambda: [led.append([record(i)]) for i in range(n1)])
+    with Ledger.open_dir(work / "group", origin=ORIGIN) as led:
+        start = threading.Barrier(threads + 1)
+
+        def work_(t):
+            start.wait()
+            for i in range(per_thread):
+                led.append([record(t * per_thread + i)])
+
+        pool = [threading.Thread(target=work_, args=(t,)) for t in range(threads)]
+        for p in pool:
+            p.start()
+        start.wait()
+        t8 = time.perf_counter()
+        for p in pool:
+            p.join()
+        t8 = time.perf_counter() - t8
+        commits = led.commits
+    n8 = per_thread * threads
+    return {"group_per_s": n8 / t8, "single_per_s": n1 / t1, "ratio": (n8 / t8) / (n1 / t1),
+            "appends": n8, "commits": commits}
+
+
+# The big ledger -------------------------------------------------------------
+
+
+def big_ledger(size: int, cache: Path) -> Path:
+    """A ledger of ``size`` entries under ``cache``, built once in one transaction."""
+    d = cache / f"ledger-{size}-v{CACHE_VERSION}"
+    if (d / "complete").exists():
+        return d
+    shutil.rmtree(d, ignore_errors=True)
+    t = time.perf_counter()
+    print(f"building a {size:,}-entry ledger in {d} (cached for later runs)...", file=sys.stderr)
+    Ledger.open_dir(d, origin=ORIGIN).close()
+    store = Store(d / "ledger.db")
+    conn = store.writer()
+    conn.execute("PRAGMA synchronous=OFF")  # a bulk load, redone from scratch if interrupted
+    tree, prev, hid = TreeStream(), "", 0
+    with store.write(conn):
+        for start in range(0, size, 50_000):
+            entries, hashes = [], []
+            for i in range(start, min(size, start + 50_000)):
+                value = record(i)
+                value["index"], value["prev"] = i, prev
+                data = canonical.encode(value)
+                leaf = merkle.leaf_hash(data)
+                for h in tree.add(leaf):
+                    hashes.append((hid, h))
+                    hid += 1
+                entries.append((i, data))
+                prev = b64(leaf)
+            Store.put_entries(conn, entries)
+            Store.put_hashes(conn, hashes)
+    store.close()
+    with Ledger.open_dir(d, origin=ORIGIN, checkpoint_interval=0) as led:
+        led.checkpoint()
+        with open(d / "bundle.ndjson", "wb") as out:
+            led.export(out)
+    (d / "complete").write_text(f"built in {time.perf_counter() - t:.1f} s\n")
+    return d
+
+
+def pct(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(p / 100 * len(values)))]
+
+
+def bench_proofs(d: Path, count: int) -> dict:
+    rng = random.Random(7)
+    out = {}
+    with Ledger.open_dir(d, origin=ORIGIN) as led:
+        size = led.size()
+        store, conn = led._store, led._store.reader()
+        read_ids = []
+
+        def recording(ids):
+            read_ids.append(list(ids))
+            return store.read_hashes(ids, conn)
+
+        for kind in ("inclusion", "consistency"):
+            times, raw = [], []
+            for _ in range(count):
+                a = rng.randrange(size) if kind == "inclusion" else rng.randrange(1, size)
+                prove = led.inclusion_proof if kind == "inclusion" else led.consistency_proof
+                t, proof = timed(prove, a, size)
+                times.append(t)
+                ids = []
+                (merkle.prove_inclusion if kind == "inclusion" else merkle.prove_consistency)(
+                    a, size, lambda i: ids.extend(i) or store.read_hashes(i, conn))
+                marks = ",".join("?" * len(ids))
+                tr, _ = timed(lambda: conn.execute(f"SELECT id, hash FROM hashes WHERE id IN ({marks})", ids).fetchall())
+                raw.append(tr)
+            out[kind] = {
+                "p50_ms": statistics.median(times) * 1e3,
+                "p99_ms": pct(times, 99) * 1e3,
+                "raw_read_p50_ms": statistics.median(raw) * 1e3,
+                "ratio": statistics.median(raw) / statistics.median(times),
+            }
+        # Proofs are right, not just fast.
+        from ledger.checkpoint import open_checkpoint
+        from ledger.note import Verifier
+
+        cp = open_checkpoint(led.checkpoint(), Verifier.from_vkey(led.verifier_key))
+        i = rng.randrange(cp.size)
+        merkle.verify_inclusion(i, cp.size, led.leaf_hash(i), led.inclusion_proof(i, cp.size), cp.root)
+    return out
+
+
+def bench_bundle(d: Path) -> dict:
+    vkey = (d / "ledger.key").read_text()
+    from ledger.note import Signer
+
+    vkey = Signer.from_skey(vkey).vkey
+    path = d / "bundle.ndjson"
+    with open(path, "rb") as fp:
+        t, report = timed(verify_bundle, fp, vkey)
+    assert report.ok, report.summary()
+
+    def hash_only():
+        n = 0
+        with open(path, "rb") as fp:
+            fp.readline()
+            for line in fp:
+                hashlib.sha256(b"\x00" + line[:-1]).digest()
+                n += 1
+        return n
+
+    t_hash, n = timed(hash_only)
+    return {"entries": report.size, "verify_per_s": report.size / t, "hashlib_per_s": n / t_hash,
+            "ratio": (report.size / t) / (n / t_hash), "bundle_mb": path.stat().st_size / 1e6}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size", type=int, default=1_000_000, help="entries in the big ledger (default 1,000,000)")
+    ap.add_argument("--batches", type=int, default=100, help="batches of 100 for the append figure")
+    ap.add_argument("--singles", type=int, default=100, help="single appends per thread (8 threads)")
+    ap.add_argument("--proofs", type=int, default=2000, help="proofs of each kind to time")
+    ap.add_argument("--cache", type=Path, default=REPO / ".bench", help="where the big ledger is kept (default .bench/)")
+    args = ap.parse_args(argv)
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="labelcheck-bench-") as tmp:
+        results["append_batch100"] = bench_batches(Path(tmp), args.batches)
+        results["group_commit_8_threads"] = bench_group_commit(Path(tmp), args.singles)
+    d = big_ledger(args.size, args.cache)
+    results["proofs"] = bench_proofs(d, args.proofs)
+    results["bundle_verify"] = bench_bundle(d)
+
+    a, g, p, b = (results[k] for k in ("append_batch100", "group_commit_8_threads", "proofs", "bundle_verify"))
+    rows = [
+        ("durable appends, batches of 100", f"{a['ledger_per_s']:,.0f}/s", f"raw sqlite3 {a['raw_per_s']:,.0f}/s",
+         f"{a['ratio']:.2f}", ">= 0.5"),
+        ("single appends, 8 threads, group commit", f"{g['group_per_s']:,.0f}/s",
+         f"1 thread, no grouping {g['single_per_s']:,.0f}/s", f"{g['ratio']:.2f}",
+         f"{g['commits']} commits for {g['appends']}"),
+    ]
+    for kind in ("inclusion", "consistency"):
+        q = p[kind]
+        rows.append((f"{kind} proof at {args.size:,}", f"p50 {q['p50_ms']:.3f} ms, p99 {q['p99_ms']:.3f} ms",
+                     f"raw reads p50 {q['raw_read_p50_ms']:.3f} ms", f"{q['ratio']:.2f}", "p99 < 1 ms"))
+    rows.append((f"bundle verify at {b['entries']:,}", f"{b['verify_per_s']:,.0f} entries/s",
+                 f"hashlib only {b['hashlib_per_s']:,.0f}/s", f"{b['ratio']:.3f}", ">= 150,000/s"))
+    widths = [max(len(r[i]) for r in rows + [("figure", "measured", "ceiling", "ratio", "aim")]) for i in range(5)]
+    for r in [("figure", "measured", "ceiling", "ratio", "aim")] + rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)))
+    print(json.dumps({"benchmark": "ledger", "size": args.size, **results}, sort_keys=True))
+
+
+if __name__ == "__main__":
+    main()
