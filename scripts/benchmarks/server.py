@@ -228,18 +228,22 @@ def start_static(body: bytes):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=float, default=5.0, help="seconds of load per measure (default 5)")
+    ap.add_argument("--seconds", type=float, default=6.0, help="seconds of load per measure (default 6)")
+    ap.add_argument("--rounds", type=int, default=3, help="alternating slices per measure; the best counts")
     ap.add_argument("--clients", type=int, default=4, help="client processes, 2 connections each (default 4)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: cores)")
     ap.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
     ap.add_argument("--batch", type=int, default=100, help="items per batch request (default 100)")
     ap.add_argument("--fetch-batch", type=int, default=20, help="media per fetch request (default 20)")
+    ap.add_argument("--tmp", default=None, help="where the ledger lives (default: the system temp dir; "
+                                            "/dev/shm shows the cost of fsync)")
     ap.add_argument("--tiny", action="store_true", help="a smoke run: 0.5 s per measure, 1 client")
     args = ap.parse_args(argv)
     if args.tiny:
-        args.seconds, args.clients, args.batch, args.fetch_batch = 0.5, 1, 10, 4
+        args.seconds, args.rounds, args.clients, args.batch, args.fetch_batch = 0.5, 1, 1, 10, 4
+    slice_s = args.seconds / args.rounds
 
-    with tempfile.TemporaryDirectory(prefix="labelcheck-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="labelcheck-bench-", dir=args.tmp) as tmp:
         data = Path(tmp) / "data"
         proc, base = start_server(data, args.workers, args.threads)
         static = None
@@ -255,11 +259,18 @@ def main(argv=None) -> int:
             check = post_json(base, "/v1/verify", {"items": items[:2]})["results"]
             assert [r["status"] for r in check] == ["verified"] * 2, check
 
-            health_rps, e1 = load(base, [("GET", "/healthz", None)], args.seconds, args.clients)
-            single_rps, e2 = load(base, singles, args.seconds, args.clients)
-            batch_rps, e3 = load(base, batches, args.seconds, args.clients)
-            batch_cps = batch_rps * args.batch
-            raw_vps = raw_verifications(signer.public_key, pairs[:200], args.seconds, processes=2)
+            # Alternating slices, best of each: both sides of a ratio see the same
+            # (shared, noisy) machine, and the best slice is the least disturbed.
+            best = {"health": 0.0, "single": 0.0, "batch": 0.0, "raw": 0.0}
+            errors = 0
+            for _ in range(args.rounds):
+                for name, reqs in (("health", [("GET", "/healthz", None)]), ("single", singles),
+                                   ("batch", batches)):
+                    rps, err = load(base, reqs, slice_s, args.clients)
+                    best[name], errors = max(best[name], rps), errors + err
+                best["raw"] = max(best["raw"], raw_verifications(signer.public_key, pairs[:200], slice_s))
+            health_rps, single_rps, raw_vps = best["health"], best["single"], best["raw"]
+            batch_cps = best["batch"] * args.batch
 
             image = png_of_size(100 * 1024)
             static, media_base = start_static(image)
@@ -271,13 +282,17 @@ def main(argv=None) -> int:
                 return json.dumps({"items": [{"claim": env, "media_url": f"{media_base}/img.png?n={next(counter)}"}
                                              for _ in range(args.fetch_batch)]}).encode()
 
-            fetch_reqs = [("POST", "/v1/verify", fetch_body()) for _ in range(400)]
+            fetch_reqs = [("POST", "/v1/verify", fetch_body()) for _ in range(1000)]
             check = post_json(base, "/v1/verify", json.loads(fetch_body()))["results"]
             assert {r["binding"] for r in check} == {"fetched"} and {r["status"] for r in check} == {"verified"}, check
-            fetch_rps, e4 = load(base, fetch_reqs, args.seconds, args.clients)
+            fetch_rps = direct_rps = 0.0
+            direct = [("GET", f"/img.png?d={i}", None) for i in range(100)]
+            for _ in range(args.rounds):
+                rps, err = load(base, fetch_reqs, slice_s, args.clients)
+                fetch_rps, errors = max(fetch_rps, rps), errors + err
+                rps, err = load(media_base, direct, slice_s, args.clients)
+                direct_rps, errors = max(direct_rps, rps), errors + err
             fetch_cps = fetch_rps * args.fetch_batch
-            direct_rps, e5 = load(media_base, [("GET", f"/img.png?d={i}", None) for i in range(100)],
-                                  args.seconds, args.clients)
         finally:
             if static is not None:
                 static.terminate()
@@ -290,7 +305,6 @@ def main(argv=None) -> int:
     r1 = single_rps / health_rps
     r2 = batch_cps / raw_vps
     r3 = fetch_cps / direct_rps
-    errors = e1 + e2 + e3 + e4 + e5
     print(f"{'measure':<52}{'per second':>12}{'ratio':>8}{'aim':>6}")
     print(f"{'GET /healthz requests':<52}{health_rps:>12,.0f}")
     print(f"{'POST /v1/verify, 1 item, requests':<52}{single_rps:>12,.0f}{r1:>8.2f}{'0.5':>6}")
@@ -299,7 +313,8 @@ def main(argv=None) -> int:
     print(f"{'direct GETs of the 100 KB PNG':<52}{direct_rps:>12,.0f}")
     print(f"{f'claims, server fetches 100 KB PNGs ({args.fetch_batch}/request)':<52}{fetch_cps:>12,.0f}{r3:>8.2f}")
     print(f"{args.workers} worker(s) x {args.threads} threads, {args.clients} client processes x 2 connections, "
-          f"{args.seconds:g} s per measure, {errors} non-200 answers, {os.cpu_count()} cores")
+          f"{args.seconds:g} s per measure in {args.rounds} slices (best counts), {errors} non-200 answers, "
+          f"{os.cpu_count()} cores")
     print(json.dumps({
         "benchmark": "server", "healthz_rps": round(health_rps, 1), "verify1_rps": round(single_rps, 1),
         "verify1_ratio": round(r1, 3), "target_verify1_ratio": 0.5,
@@ -308,6 +323,7 @@ def main(argv=None) -> int:
         "fetch_claims_per_s": round(fetch_cps, 1), "direct_fetch_per_s": round(direct_rps, 1),
         "fetch_ratio": round(r3, 3), "image_bytes": len(image), "errors": errors,
         "workers": args.workers, "threads": args.threads, "clients": args.clients, "seconds": args.seconds,
+        "rounds": args.rounds,
     }))
     return 0 if errors == 0 else 1
 
