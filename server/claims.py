@@ -337,6 +337,8 @@ def _payload_problems(body: dict[str, Any], keyids: tuple[str, ...] | None) -> t
     for name in ("filing", "digital_source_type"):
         if name in body and not isinstance(body[name], str):
             bad(name, f"must be a string, got {_kind(body[name])}")
+        elif name in body:
+            parsed[name] = body[name]
     assessment = body.get("assessment")
     if "assessment" in body:
         if not isinstance(assessment, dict) or not isinstance(assessment.get("ref"), str):
@@ -732,6 +734,7 @@ def _describe(v: Verdict, parsed: dict[str, Any]) -> None:
     v.key_id = parsed.get("issuer")
     v.content_sha256 = parsed.get("content_sha256")
     v.media_type = parsed.get("media_type")
+    v.digital_source_type = parsed.get("digital_source_type")
     label = parsed.get("label")
     if label is not None:
         v.label = label

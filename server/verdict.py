@@ -33,6 +33,7 @@ class Verdict:
     content_sha256: str | None = None
     media_type: str | None = None
     label: dict[str, Any] | None = None
+    digital_source_type: str | None = None
     countersigners: list[str] = field(default_factory=list)
 
     def add(self, reason: str, message: str | None = None) -> None:
@@ -59,5 +60,6 @@ class Verdict:
             "content_sha256": self.content_sha256,
             "media_type": self.media_type,
             "label": dict(self.label) if self.label else None,
+            "digital_source_type": self.digital_source_type,
             "countersigners": list(self.countersigners),
         }
