@@ -153,7 +153,11 @@ class Ledger:
             raise LedgerError(f"ledger {self._store.path} is damaged: {exc}") from exc
 
     def _check_tail(self) -> None:
-        store, conn = self._store, self._store.reader()
+        with self._store.connection() as conn:
+            self._check_tail_with(conn)
+
+    def _check_tail_with(self, conn: sqlite3.Connection) -> None:
+        store = self._store
         size = store.size(conn)
         have = store.hash_count(conn)
         if have != merkle.stored_hash_count(size):
@@ -314,9 +318,9 @@ class Ledger:
         return self._proof(merkle.prove_consistency, old_size, new_size)
 
     def _proof(self, prove, a: int, b: int) -> list[bytes]:
-        conn = self._store.reader()
         try:
-            return prove(a, b, lambda ids: self._store.read_hashes(ids, conn))
+            with self._store.connection() as conn:
+                return prove(a, b, lambda ids: self._store.read_hashes(ids, conn))
         except (merkle.ProofError, StoreError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot build proof: {exc}") from exc
 
@@ -352,8 +356,7 @@ class Ledger:
 
     def _sign_if_due(self) -> bytes:
         # A connection of its own: the append leader may be using the writer.
-        conn = self._store.reader()
-        with self._store.write(conn):
+        with self._store.connection() as conn, self._store.write(conn):
             latest = self._store.latest_checkpoint(conn)
             size = self._store.size(conn)
             if latest is not None and not self._due(latest, size):

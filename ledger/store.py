@@ -74,29 +74,32 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 
 
 class Store:
-    """One ledger database file; one writer connection, one reader per thread."""
+    """One ledger database file: a writer connection and a pool of readers.
+
+    SQLite connections are not used by two threads at once: readers are
+    borrowed from a small pool for the length of one call, so a server that
+    runs each request in a new thread does not leak a connection per thread.
+    """
+
+    POOL_IDLE = 8  # idle reader connections kept open
 
     def __init__(self, path: str | os.PathLike, *, create: bool = True):
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no ledger database at {self.path}")
         self._pid = os.getpid()
-        self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._idle: list[sqlite3.Connection] = []
+        self._closed = False
         try:
-            self.conn = self._open()
+            self.conn = connect(self.path)
             if create:
                 self._init()
             self._check_schema()
         except sqlite3.DatabaseError as exc:
+            if hasattr(self, "conn"):
+                self.conn.close()
             raise StoreError(f"{self.path}: {exc}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        conn = connect(self.path)
-        with self._lock:
-            self._all.append(conn)
-        return conn
 
     def _init(self) -> None:
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
@@ -112,29 +115,45 @@ class Store:
         missing = [t for t in TABLES if t not in have]
         if missing:
             raise StoreError(f"{self.path} is not a labelcheck ledger (no table {', '.join(missing)})")
-        schema = self.meta("schema")
+        schema = self.meta("schema", self.conn)
         if schema != SCHEMA:
             raise StoreError(f"{self.path}: ledger schema {schema!r}, this labelcheck reads {SCHEMA!r}")
 
     # Connections ---------------------------------------------------------
 
-    def reader(self) -> sqlite3.Connection:
-        """This thread's read connection (SQLite connections are not shared)."""
-        if os.getpid() != self._pid:
-            self._after_fork()
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = self._open()
-        return conn
-
     def _after_fork(self) -> None:
         # A connection must never cross fork(): forget the parent's (closing
         # them here could disturb the parent's locks) and start afresh.
         self._pid = os.getpid()
-        self._local = threading.local()
         self._lock = threading.Lock()
-        self._all = []
-        self.conn = self._open()
+        self._idle = []
+        self.conn = connect(self.path)
+
+    @contextlib.contextmanager
+    def connection(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
+        """``conn`` itself, or a reader borrowed from the pool for the block."""
+        if conn is not None:
+            yield conn
+            return
+        if os.getpid() != self._pid:
+            self._after_fork()
+        if self._closed:
+            raise StoreError(f"the ledger database {self.path} is closed")
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = connect(self.path)
+        try:
+            yield conn
+        finally:
+            if conn.in_transaction:  # a failed block must not pin an old snapshot
+                conn.execute("ROLLBACK")
+            with self._lock:
+                if len(self._idle) < self.POOL_IDLE and not self._closed:
+                    self._idle.append(conn)
+                    conn = None
+            if conn is not None:
+                conn.close()
 
     def writer(self) -> sqlite3.Connection:
         if os.getpid() != self._pid:
@@ -156,42 +175,47 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
+            self._closed = True
+            conns, self._idle = self._idle, []
         if os.getpid() == self._pid:
-            for conn in conns:
+            for conn in conns + [self.conn]:
                 conn.close()
 
     # Reads ---------------------------------------------------------------
 
     def meta(self, key: str, conn: sqlite3.Connection | None = None) -> str | None:
-        row = (conn or self.reader()).execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        with self.connection(conn) as c:
+            row = c.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return row[0] if row else None
 
     def size(self, conn: sqlite3.Connection | None = None) -> int:
         """Number of entries: one more than the highest index."""
-        row = (conn or self.reader()).execute("SELECT max(idx) FROM entries").fetchone()
+        with self.connection(conn) as c:
+            row = c.execute("SELECT max(idx) FROM entries").fetchone()
         return 0 if row[0] is None else row[0] + 1
 
     def hash_count(self, conn: sqlite3.Connection | None = None) -> int:
-        row = (conn or self.reader()).execute("SELECT max(id) FROM hashes").fetchone()
+        with self.connection(conn) as c:
+            row = c.execute("SELECT max(id) FROM hashes").fetchone()
         return 0 if row[0] is None else row[0] + 1
 
     def read_hashes(self, ids: list[int], conn: sqlite3.Connection | None = None) -> list[bytes]:
         """Stored hashes by stored-hash index, in the order asked."""
         if not ids:
             return []
-        conn = conn or self.reader()
         marks = ",".join("?" * len(ids))
-        found = dict(conn.execute(f"SELECT id, hash FROM hashes WHERE id IN ({marks})", ids))
+        with self.connection(conn) as c:
+            found = dict(c.execute(f"SELECT id, hash FROM hashes WHERE id IN ({marks})", ids))
         try:
             return [found[i] for i in ids]
         except KeyError as exc:
             raise StoreError(f"stored hash {exc.args[0]} is missing") from None
 
     def entries(self, start: int, end: int, conn: sqlite3.Connection | None = None) -> list[bytes]:
-        rows = (conn or self.reader()).execute(
-            "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
-        ).fetchall()
+        with self.connection(conn) as c:
+            rows = c.execute(
+                "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+            ).fetchall()
         for want, (idx, _) in enumerate(rows, start):
             if idx != want:
                 raise StoreError(f"entry {want} is missing")
@@ -199,32 +223,30 @@ class Store:
             raise StoreError(f"entry {start + len(rows)} is missing")
         return [bytes(data) for _, data in rows]
 
-    def iter_rows(self, table: str, start: int = 0, *, conn: sqlite3.Connection | None = None,
-                  chunk: int = 10_000) -> Iterator[tuple[int, bytes]]:
-        """(key, blob) rows of ``entries``, ``hashes`` or ``checkpoints`` in key order.
+    def iter_rows(self, table: str, start: int = 0, end: int | None = None, *,
+                  conn: sqlite3.Connection | None = None, chunk: int = 10_000) -> Iterator[tuple[int, bytes]]:
+        """(key, blob) rows of ``entries``, ``hashes`` or ``checkpoints`` with
+        ``start <= key < end``, in key order.
 
         Reads in chunks by key range, so memory stays flat and no read
         transaction is held open for the whole scan.
         """
         key, col = {"entries": ("idx", "data"), "hashes": ("id", "hash"), "checkpoints": ("size", "note")}[table]
-        sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? ORDER BY {key} LIMIT {chunk}"
-        conn = conn or self.reader()
-        while True:
-            rows = conn.execute(sql, (start,)).fetchall()
-            yield from rows
-            if len(rows) < chunk:
-                return
-            start = rows[-1][0] + 1
+        sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? AND {key} < ? ORDER BY {key} LIMIT {chunk}"
+        end = 2**63 - 1 if end is None else end
+        with self.connection(conn) as c:
+            while True:
+                rows = c.execute(sql, (start, end)).fetchall()
+                yield from rows
+                if len(rows) < chunk:
+                    return
+                start = rows[-1][0] + 1
 
     def latest_checkpoint(self, conn: sqlite3.Connection | None = None) -> tuple[int, bytes, float] | None:
         """(size, note, signed_at) of the largest signed checkpoint, or None."""
-        row = (conn or self.reader()).execute(
-            "SELECT size, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1"
-        ).fetchone()
+        with self.connection(conn) as c:
+            row = c.execute("SELECT size, note, signed_at FROM checkpoints ORDER BY size DESC LIMIT 1").fetchone()
         return None if row is None else (row[0], bytes(row[1]), row[2])
-
-    def iter_checkpoints(self, conn: sqlite3.Connection | None = None) -> Iterator[tuple[int, bytes]]:
-        yield from (conn or self.reader()).execute("SELECT size, note FROM checkpoints ORDER BY size")
 
     # Writes (inside ``write()``) ----------------------------------------
 

@@ -154,9 +154,11 @@ class VerifyReport:
 def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress: Progress | None = None) -> VerifyReport:
     """Recompute everything in ``store``; see the module docstring."""
     report = VerifyReport()
+    # The scan covers the log as it was when it began: appends made meanwhile
+    # (the server may be running) are left for the next run.
     total = store.size()
-    hashes = store.iter_rows("hashes")
-    cps = store.iter_rows("checkpoints")
+    hashes = store.iter_rows("hashes", 0, merkle.stored_hash_count(total))
+    cps = store.iter_rows("checkpoints", 0, total + 1)
     next_cp = next(cps, None)
     tree, prev, n = TreeStream(), None, 0
 
@@ -167,7 +169,7 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
             next_cp = next(cps, None)
 
     check_checkpoints()
-    for idx, data in store.iter_rows("entries"):
+    for idx, data in store.iter_rows("entries", 0, total):
         if idx != n:
             return _bad(report, n, f"entry {n} is missing (the next stored entry is {idx})")
         try:
@@ -182,12 +184,14 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
         check_checkpoints()
         if progress and n % PROGRESS_EVERY == 0:
             progress(n, total)
-    extra = next(hashes, None)
-    if extra is not None:
-        report.problems.append(f"stored hash {extra[0]} belongs to no entry (the log has {n} entries)")
-    if next_cp is not None:
+    now = store.size()
+    if store.hash_count() > merkle.stored_hash_count(max(n, now)):
+        report.problems.append(f"stored hashes beyond {merkle.stored_hash_count(max(n, now))} belong to no entry")
+    latest = store.latest_checkpoint()
+    if next_cp is not None or (latest is not None and latest[0] > max(n, now)):
+        size = next_cp[0] if next_cp is not None else latest[0]
         report.problems.append(
-            f"a checkpoint was signed for {next_cp[0]} entries but the log holds only {n}: "
+            f"a checkpoint was signed for {size} entries but the log holds only {n}: "
             "entries were removed (truncated log)"
         )
     if report.checkpoints == 0 and n:

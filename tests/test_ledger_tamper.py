@@ -180,3 +180,11 @@ def test_a_replaced_checkpoint_signature_is_caught(data_dir):
     assert code == 1 and "checkpoint row for size 30 holds a note for size 20" in out
     with pytest.raises(LedgerError, match="stored for size 30 is for size 20"):
         Ledger.open_dir(data_dir, origin=ORIGIN)
+
+
+def test_stray_stored_hashes_are_caught(data_dir):
+    edit(data_dir, ("INSERT INTO hashes(id, hash) VALUES (?, ?)", (merkle.stored_hash_count(SIZE), b"\0" * 32)))
+    code, out = cli_verify(data_dir)
+    assert code == 1 and "belong to no entry" in out
+    with pytest.raises(LedgerError, match="30 entries need 56 stored hashes, found 57"):
+        Ledger.open_dir(data_dir, origin=ORIGIN)

@@ -164,7 +164,7 @@ def bench_proofs(d: Path, count: int) -> dict:
     out = {}
     with Ledger.open_dir(d, origin=ORIGIN) as led:
         size = led.size()
-        store, conn = led._store, led._store.reader()
+        store, conn = led._store, led._store.writer()
         read_ids = []
 
         def recording(ids):
