@@ -315,3 +315,29 @@ def test_threads_without_group_commit_stay_contiguous(tmp_path):
         got = _hammer(led, threads=4, each=15)
         assert sorted(got) == list(range(60)) and led.commits == 60
         assert led.verify().ok
+
+
+def test_short_lived_threads_do_not_leak_connections(led):
+    led.append([{"n": 0}])
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(40):
+        t = threading.Thread(target=lambda: (led.size(), led.inclusion_proof(0, 1), led.checkpoint()))
+        t.start()
+        t.join()
+    assert len(os.listdir("/proc/self/fd")) <= fds + 3 * led._store.POOL_IDLE
+
+
+def test_a_ledger_opened_before_fork_works_in_both_processes(led):
+    """As under ``gunicorn --preload``: connections are never shared across fork()."""
+    led.append([{"who": "parent", "n": 0}])
+    pid = os.fork()
+    if pid == 0:
+        try:
+            led.append([{"who": "child", "n": i} for i in range(5)])
+            os._exit(0 if led.size() >= 6 else 1)
+        except BaseException:
+            os._exit(2)
+    led.append([{"who": "parent", "n": 1}])
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert led.size() == 7 and led.verify().ok
