@@ -24,9 +24,9 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
 
   // Session state (also mirrored to storage.session: a service worker may be
   // stopped between events; nothing here outlives the browser session).
-  const cache = new Map(); // key -> verdict from the server
-  const tabs = new Map(); // tabId -> Map key -> {kind, mediaUrl, frameId, labelled, result}
-  const waiters = new Map(); // key -> Set "tabId:frameId" waiting for it
+  const cache = new Map(); // item digest -> verdict from the server
+  const tabs = new Map(); // tabId -> Map page key -> {kind, mediaUrl, frameId, labelled, result}
+  const waiters = new Map(); // item digest -> Map "tabId:frameId" -> Set of page keys
   const hashes = new Map(); // media URL -> Promise<sha256 hex | null>
   // Counters for benchmarks and debugging (read through the worker).
   const stats = { posts: 0, postedItems: 0, hashed: 0, hashFailed: 0, failures: 0, trace: [] };
@@ -112,33 +112,35 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     });
   }
 
-  function setResult(key, result, targets) {
-    const touched = new Set();
-    for (const t of targets) {
-      const [tabId] = t.split(":").map(Number);
-      const m = tabs.get(tabId);
-      const e = m && m.get(key);
-      if (e) {
-        e.result = result;
-        touched.add(tabId);
-      }
-    }
-    return touched;
-  }
-
   // --- delivering verdicts ----------------------------------------------------
 
-  /** Send {key: verdict} to each waiting frame, one message per frame. */
+  function wait(digest, target, key) {
+    if (!waiters.has(digest)) waiters.set(digest, new Map());
+    const byTarget = waiters.get(digest);
+    if (!byTarget.has(target)) byTarget.set(target, new Set());
+    byTarget.get(target).add(key);
+  }
+
+  /** Send each verdict ([digest, verdict]) to every frame waiting for it,
+   *  one message per frame, keyed by that page's own keys. */
   function deliver(verdicts) {
     const perFrame = new Map();
     const touched = new Set();
-    for (const [key, result] of verdicts) {
-      const targets = waiters.get(key) || new Set();
-      if (result.status !== "unchecked") waiters.delete(key);
-      for (const tab of setResult(key, result, targets)) touched.add(tab);
-      for (const t of targets) {
-        if (!perFrame.has(t)) perFrame.set(t, {});
-        perFrame.get(t)[key] = result;
+    for (const [digest, result] of verdicts) {
+      const byTarget = waiters.get(digest) || new Map();
+      if (result.status !== "unchecked") waiters.delete(digest);
+      for (const [target, keys] of byTarget) {
+        const [tabId] = target.split(":").map(Number);
+        if (!perFrame.has(target)) perFrame.set(target, {});
+        const m = tabs.get(tabId);
+        for (const key of keys) {
+          perFrame.get(target)[key] = result;
+          const e = m && m.get(key);
+          if (e) {
+            e.result = result;
+            touched.add(tabId);
+          }
+        }
       }
     }
     for (const [t, results] of perFrame) {
@@ -259,7 +261,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
       if (retry && attempt + 1 < MAX_ATTEMPTS) {
         const delay = Math.max(items.backoff(attempt), (err && err.retryAfterMs) || 0);
         setTimeout(() => verifyBatch(batch, attempt + 1), delay);
-      } else {
+        } else {
         for (const e of batch) waiters.delete(e.key);
       }
     }
@@ -301,25 +303,29 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     const target = `${tabId}:${frameId}`;
     const answered = {};
     const todo = [];
-    for (const e of message.entries || []) {
-      if (!e || typeof e.key !== "string") continue;
+    const entries = (message.entries || []).filter((e) => e && typeof e.key === "string");
+    const digests = await Promise.all(entries.map((e) =>
+      (!e.local && e.item && typeof e.item === "object" ? items.itemDigest(e.item, crypto.subtle) : null)));
+    entries.forEach((e, i) => {
       if (e.local) {
         record(tabId, frameId, e, e.local);
         answered[e.key] = e.local;
-        continue;
+        return;
       }
-      record(tabId, frameId, e, cache.get(e.key));
-      if (cache.has(e.key)) {
-        answered[e.key] = cache.get(e.key);
-        continue;
+      const digest = digests[i];
+      if (!digest) return;
+      const cached = cache.get(digest);
+      record(tabId, frameId, e, cached);
+      if (cached) {
+        answered[e.key] = cached;
+        return;
       }
-      if (!waiters.has(e.key)) waiters.set(e.key, new Set());
-      waiters.get(e.key).add(target);
-      if (!inflight.has(e.key) && e.item && typeof e.item === "object") {
-        inflight.add(e.key);
-        todo.push({ key: e.key, item: e.item });
+      wait(digest, target, e.key);
+      if (!inflight.has(digest)) {
+        inflight.add(digest);
+        todo.push({ key: digest, item: e.item });
       }
-    }
+    });
     if (tabId >= 0) updateToolbar(tabId);
     save();
     if (todo.length) {
@@ -386,5 +392,12 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     }
   });
 
-  root.labelcheck.background = { settings, hashOf, postBatch, stats };
+    /** Forget every verdict and hash (a fresh session, for benchmarks). */
+  function clearCache() {
+    cache.clear();
+    hashes.clear();
+    save();
+  }
+
+  root.labelcheck.background = { settings, hashOf, postBatch, stats, clearCache };
 })(typeof globalThis !== "undefined" ? globalThis : this);

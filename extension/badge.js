@@ -17,13 +17,6 @@
   const BADGE_TAG = "labelcheck-badge";
   const PANEL_TAG = "labelcheck-details";
   const Z = "2147483646";
-  const COLOURS = {
-    ok: ["#5b21b6", "#ffffff", "\u2713"],
-    bad: ["#b91c1c", "#ffffff", "\u26a0"],
-    warn: ["#92400e", "#ffffff", "!"],
-    muted: ["#374151", "#ffffff", "?"],
-    none: ["#374151", "#ffffff", "\u2013"],
-  };
 
   const BADGE_CSS = `
     :host { all: initial; }
@@ -32,7 +25,11 @@
       font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
       box-shadow: 0 1px 4px rgba(0,0,0,.45); cursor: pointer; white-space: nowrap;
       overflow: hidden; text-overflow: ellipsis; }
-    .m { font-size: 13px; }
+    .b::before { font-size: 13px; }
+    .ok { background: #5b21b6; color: #fff; } .ok::before { content: "\\2713"; }
+    .bad { background: #b91c1c; color: #fff; } .bad::before { content: "\\26A0"; }
+    .warn { background: #92400e; color: #fff; } .warn::before { content: "!"; }
+    .muted, .none { background: #374151; color: #fff; } .muted::before { content: "?"; } .none::before { content: "\\2013"; }
     :host(:focus-visible) .b, :host(:focus) .b { outline: 3px solid #facc15; outline-offset: 1px; }`;
 
   const PANEL_CSS = `
@@ -109,21 +106,16 @@
     return message;
   }
 
-  /** Create a badge host for `result`; `page` marks the page-level badge. */
+  /** Create a badge host for `result`; `page` marks the page-level badge.
+   *  Clicks and keys reach it through one listener on the document. */
   function createBadge(doc, result, opts = {}) {
+    listen(doc);
     const host = doc.createElement(BADGE_TAG);
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
     adoptStyle(doc, shadow, BADGE_CSS);
     const box = doc.createElement("span");
-    box.className = "b";
     box.setAttribute("part", "badge");
-    const mark = doc.createElement("span");
-    mark.className = "m";
-    mark.setAttribute("aria-hidden", "true");
-    const text = doc.createElement("span");
-    text.className = "t";
-    box.append(mark, text);
     shadow.append(box);
     host.setAttribute("role", "button");
     host.setAttribute("tabindex", "0");
@@ -136,12 +128,27 @@
       hostStyle(host);
     }
     update(host, result, opts);
-    host.addEventListener("click", (e) => {
+    return host;
+  }
+
+  const listening = new WeakSet();
+
+  /** One click and one keydown listener per document (capture phase, so a
+   *  page handler cannot swallow them first); a closed shadow retargets
+   *  events to the badge host. */
+  function listen(doc) {
+    if (listening.has(doc)) return;
+    listening.add(doc);
+    doc.addEventListener("click", (e) => {
+      const host = e.target;
+      if (!host || host.tagName !== "LABELCHECK-BADGE") return;
       e.preventDefault(); // a badge inside a link must not follow it
       e.stopPropagation();
       toggleDetails(host);
-    });
-    host.addEventListener("keydown", (e) => {
+    }, true);
+    doc.addEventListener("keydown", (e) => {
+      const host = e.target;
+      if (!host || host.tagName !== "LABELCHECK-BADGE") return;
       if (e.key === "Enter" || e.key === " " || e.key === "Spacebar") {
         e.preventDefault();
         e.stopPropagation();
@@ -149,8 +156,7 @@
       } else if (e.key === "Escape") {
         closeDetails(host);
       }
-    });
-    return host;
+    }, true);
   }
 
   /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
@@ -159,22 +165,17 @@
     const msg = msgFn();
     const w = present.wording(result, msg);
     const tone = present.toneOf(w.state);
-    const [bg, fg, mk] = COLOURS[tone];
-    const short = opts.page || host.getAttribute("data-scope") === "page" ? `${msg("page_label")}: ${w.short}` : w.short;
-    const full = msg("badge_full", [short]);
-    const box = shadow.querySelector(".b");
-    box.style.background = bg;
-    box.style.color = fg;
-    shadow.querySelector(".m").textContent = mk;
-    shadow.querySelector(".t").textContent = short;
+    const page = opts.page || host.getAttribute("data-scope") === "page";
+    const short = page ? `${msg("page_label")}: ${w.short}` : w.short;
+    const box = shadow.firstElementChild;
+    box.className = `b ${tone}`;
+    box.textContent = short;
     host.setAttribute("status", (result && result.status) || "unchecked");
     if (w.category) host.setAttribute("category", w.category);
     else host.removeAttribute("category");
     host.setAttribute("data-state", w.state);
-    host.setAttribute("data-tone", tone);
     host.setAttribute("data-label", short);
-    host.setAttribute("aria-label", full);
-    host.setAttribute("title", short);
+    host.setAttribute("aria-label", msg("badge_full", [short]));
     host._labelcheckResult = result;
     const panel = host._labelcheckPanel;
     if (panel && panel.isConnected) fillDetails(panel, host);
@@ -285,9 +286,6 @@
       this._io = win && typeof win.IntersectionObserver === "function"
         ? new win.IntersectionObserver((entries) => this.measure("align", () => this._onBoxes(entries)))
         : null;
-      this._ro = win && typeof win.ResizeObserver === "function"
-        ? new win.ResizeObserver((entries) => this.align(entries.map((e) => e.target).filter((t) => this.badges.has(t))))
-        : null;
       if (win) {
         win.addEventListener("resize", () => this.align([...this.badges.keys()]), { passive: true });
         // An inner scroller that is not the badge's containing block moves
@@ -311,7 +309,6 @@
         host = createBadge(this.doc, result);
         this.badges.set(media, host);
         BadgeLayer.anchorBox(media).before(host);
-        if (this._ro) this._ro.observe(media);
       }
       host._labelcheckMedia = mediaUrl || host._labelcheckMedia || null;
       return host;
@@ -324,7 +321,6 @@
       host.remove();
       this.badges.delete(media);
       this._aligning.delete(media);
-      if (this._ro) this._ro.unobserve(media);
       if (this._io) {
         this._io.unobserve(media);
         this._io.unobserve(host);

@@ -429,10 +429,12 @@ def _mixed() -> Response:
 @case("many", f"A page with {MANY:,} labelled images", "verified x1000")
 def _many() -> Response:
     c = _claims()
+    n = request.args.get("n", type=int, default=MANY)  # ?n= shows fewer (benchmark smoke runs)
+    n = max(0, min(MANY, n))
     tiles = "".join(
         f'<img src="{media_url(f"many/{i}.png")}" width="24" height="24" alt="" '
-        f'data-labelcheck-claim="{attr(c[f"many/{i}.png"])}">' for i in range(MANY))
-    return page(f"{MANY:,} labelled images", f'<div class="grid">{tiles}</div>')
+        f'data-labelcheck-claim="{attr(c[f"many/{i}.png"])}">' for i in range(n))
+    return page(f"{n:,} labelled images", f'<div class="grid">{tiles}</div>')
 
 
 @case("gb45438-png", "A PNG with a GB 45438 implicit label", "declared / confirmed (opt-in)", needs="gb45438.png")

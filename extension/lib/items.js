@@ -26,12 +26,22 @@
     return ((h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff)).toString(36);
   }
 
-  /** The session-cache key of a verification: the claim (its exact JSON)
-   *  and the media URL it is checked against. */
+  /** A page's own key for one verification: a cheap hash of the claim and
+   *  signals, and the media URL verbatim. It only ties verdicts to elements
+   *  inside one page; the session cache is keyed by `itemDigest`. */
   function cacheKey({ envelope = null, mediaUrl = null, signals = null }) {
     const claimPart = envelope ? hashText(JSON.stringify(envelope)) : "-";
     const signalPart = signals ? hashText(JSON.stringify(signals)) : "-";
     return `${claimPart}.${signalPart}|${mediaUrl || ""}`;
+  }
+
+  /** The session-cache key of an item: SHA-256 over exactly what the server
+   *  is asked (claim, media URL, signals), so no page can make two
+   *  different items share a cached verdict. `subtle` is crypto.subtle. */
+  async function itemDigest(item, subtle) {
+    const text = JSON.stringify([item.claim || null, item.media_url || null, item.signals || null]);
+    const digest = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(text)));
+    return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
   }
 
   /**
@@ -88,5 +98,5 @@
     return { status: "unchecked", category: null, reasons: [reason], producer: null, receipt: null };
   }
 
-  return { MAX_BATCH, hashText, cacheKey, mediaItem, pageMetaItem, isFetchable, chunk, backoff, uncheckedResult };
+  return { MAX_BATCH, hashText, cacheKey, itemDigest, mediaItem, pageMetaItem, isFetchable, chunk, backoff, uncheckedResult };
 });

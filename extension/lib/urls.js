@@ -27,13 +27,19 @@
 
   /** Origin (scheme://host[:port]) of an absolute URL, or null. Page URLs
    *  leave the browser only as this: never path, query or fragment. */
+  let lastOrigin = [null, null]; // the page URL is asked for a thousand times a scan
+
   function origin(url) {
+    if (lastOrigin[0] === url) return lastOrigin[1];
+    let o;
     try {
-      const o = new URL(url).origin;
-      return o === "null" ? null : o;
+      o = new URL(url).origin;
+      if (o === "null") o = null;
     } catch (_) {
-      return null;
+      o = null;
     }
+    lastOrigin = [url, o];
+    return o;
   }
 
   const SPACE = /[\t\n\f\r ]/;
@@ -130,7 +136,7 @@
     }
     const seen = new Set();
     const out = [];
-    for (const u of raw) {
+    for (const u of new Set(raw)) {
       const abs = resolve(u, base);
       if (abs && !seen.has(abs)) {
         seen.add(abs);

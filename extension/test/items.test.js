@@ -74,3 +74,19 @@ test("could-not-check results have the verdict shape", () => {
   assert.deepEqual(items.uncheckedResult("server_unreachable"),
     { status: "unchecked", category: null, reasons: ["server_unreachable"], producer: null, receipt: null });
 });
+
+test("the session cache digest covers claim, media URL and signals exactly", async () => {
+  const { webcrypto } = require("node:crypto");
+  const a = claimFor("https://news.example/a.png");
+  const d = (item) => items.itemDigest(item, webcrypto.subtle);
+  const base = await d({ claim: a, media_url: "u1" });
+  assert.match(base, /^[0-9a-f]{64}$/);
+  assert.equal(await d({ claim: JSON.parse(JSON.stringify(a)), media_url: "u1" }), base);
+  const tampered = JSON.parse(JSON.stringify(a));
+  tampered.payload = tampered.payload.slice(0, -4) + "AAAA"; // same signature, other payload
+  assert.notEqual(await d({ claim: tampered, media_url: "u1" }), base);
+  assert.notEqual(await d({ claim: a, media_url: "u2" }), base);
+  assert.notEqual(await d({ claim: a, media_url: "u1", signals: { meta: "x" } }), base);
+  // page_url is not part of what is checked: the same claim on another site shares the verdict
+  assert.equal(await d({ claim: a, media_url: "u1", page_url: "https://other.example" }), base);
+});
