@@ -34,7 +34,7 @@ from typing import BinaryIO, Callable, NamedTuple
 
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
 from .store import Store, StoreError
-from .verify import EntryError, Progress, TreeStream, VerifyReport, b64, check_entry, verify_store
+from .verify import EntryError, Progress, TreeStream, VerifyReport, b64, check_entry, check_hashes, verify_store
 
 DB_NAME = "ledger.db"
 KEY_NAME = "ledger.key"
@@ -104,6 +104,9 @@ class Ledger:
         try:
             self._bind_identity()
             self._startup_check()
+        except sqlite3.Error as exc:
+            self._store.close()
+            raise LedgerError(f"cannot open ledger {self._store.path}: {exc}") from exc
         except BaseException:
             self._store.close()
             raise
@@ -153,8 +156,14 @@ class Ledger:
             raise LedgerError(f"ledger {self._store.path} is damaged: {exc}") from exc
 
     def _check_tail(self) -> None:
+        # One read transaction: a consistent snapshot even while other
+        # processes append (WAL readers see the database as of their first read).
         with self._store.connection() as conn:
-            self._check_tail_with(conn)
+            conn.execute("BEGIN")
+            try:
+                self._check_tail_with(conn)
+            finally:
+                conn.execute("COMMIT")
 
     def _check_tail_with(self, conn: sqlite3.Connection) -> None:
         store = self._store
@@ -177,21 +186,28 @@ class Ledger:
         self._check_entries(conn, start, size)
 
     def _check_entries(self, conn: sqlite3.Connection, start: int, end: int) -> None:
-        """Re-hash and re-chain entries [start, end) against the stored hashes."""
+        """Re-hash and re-chain entries [start, end) against the stored hashes.
+
+        Streams both tables once from ``start``, resuming the tree from its
+        frontier there: O(end - start) work and O(log n) memory.
+        """
         store = self._store
-        read = lambda ids: store.read_hashes(ids, conn)  # noqa: E731
-        prev = read([merkle.stored_hash_index(0, start - 1)])[0] if start else None
+        ids = TreeStream.frontier_ids(start)
+        need = [i for _, i in ids] + ([merkle.stored_hash_index(0, start - 1)] if start else [])
+        got = store.read_hashes(need, conn)
+        tree = TreeStream.resume(start, {level: h for (level, _), h in zip(ids, got)})
+        prev = got[-1] if start else None
+        hashes = store.iter_rows("hashes", merkle.stored_hash_index(0, start), merkle.stored_hash_count(end),
+                                 conn=conn)
         n = start
-        for idx, data in store.iter_rows("entries", start, conn=conn):
+        for idx, data in store.iter_rows("entries", start, end, conn=conn):
             if idx != n:
                 raise StoreError(f"entry {n} is missing")
             try:
                 leaf = check_entry(bytes(data), n, prev)
             except EntryError as exc:
                 raise StoreError(str(exc)) from None
-            want = merkle.stored_hashes(n, leaf, read)
-            base = merkle.stored_hash_index(0, n)
-            if read(list(range(base, base + len(want)))) != want:
+            if check_hashes(n, tree.add(leaf), hashes):
                 raise StoreError(f"entry {n} does not match its stored hashes")
             prev, n = leaf, n + 1
         if n != end:

@@ -176,7 +176,7 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
             leaf = check_entry(bytes(data), n, prev)
         except EntryError as exc:
             return _bad(report, n, str(exc))
-        problem = _check_hashes(n, tree.add(leaf), hashes)
+        problem = check_hashes(n, tree.add(leaf), hashes)
         if problem:
             return _bad(report, n, problem)
         prev, n = leaf, n + 1
@@ -184,10 +184,12 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
         check_checkpoints()
         if progress and n % PROGRESS_EVERY == 0:
             progress(n, total)
-    now = store.size()
-    if store.hash_count() > merkle.stored_hash_count(max(n, now)):
-        report.problems.append(f"stored hashes beyond {merkle.stored_hash_count(max(n, now))} belong to no entry")
+    # Read in this order, so that appends landing meanwhile cannot look like damage.
     latest = store.latest_checkpoint()
+    have = store.hash_count()
+    now = store.size()
+    if have > merkle.stored_hash_count(max(n, now)):
+        report.problems.append(f"stored hashes beyond {merkle.stored_hash_count(max(n, now))} belong to no entry")
     if next_cp is not None or (latest is not None and latest[0] > max(n, now)):
         size = next_cp[0] if next_cp is not None else latest[0]
         report.problems.append(
@@ -209,7 +211,8 @@ def _bad(report: VerifyReport, index: int, problem: str) -> VerifyReport:
     return report
 
 
-def _check_hashes(n: int, want: list[bytes], rows: Iterator[tuple[int, bytes]]) -> str | None:
+def check_hashes(n: int, want: list[bytes], rows: Iterator[tuple[int, bytes]]) -> str | None:
+    """Compare the hashes stored for entry ``n`` (next in ``rows``) with ``want``; a problem or None."""
     base = merkle.stored_hash_index(0, n)
     for level, h in enumerate(want):
         row = next(rows, None)

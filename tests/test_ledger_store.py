@@ -341,3 +341,31 @@ def test_a_ledger_opened_before_fork_works_in_both_processes(led):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert led.size() == 7 and led.verify().ok
+
+
+def test_start_up_check_and_verify_are_not_fooled_by_concurrent_appends(tmp_path):
+    """Another process's appends land mid-check: that must never look like damage."""
+    writer = Ledger.open_dir(tmp_path / "d", origin=ORIGIN, checkpoint_interval=0)
+    writer.append([{"n": 0}])
+    stop = threading.Event()
+
+    def keep_appending():
+        k = 0
+        while not stop.is_set():
+            writer.append([{"n": k}, {"n": k + 1}])
+            if k % 10 == 0:
+                writer.checkpoint()
+            k += 2
+
+    t = threading.Thread(target=keep_appending)
+    t.start()
+    try:
+        for _ in range(4):
+            with Ledger.open_dir(tmp_path / "d", origin=ORIGIN) as reader:
+                report = reader.verify()
+                assert report.ok, report.summary()
+    finally:
+        stop.set()
+        t.join()
+    assert writer.verify().ok
+    writer.close()
