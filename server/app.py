@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import importlib
 import importlib.util
+import logging
 import os
 import re
 import threading
@@ -43,7 +44,8 @@ def create_app(config: dict | Config | None = None) -> Flask:
     app = Flask("labelcheck")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
     app.json.sort_keys = False
-    app.extensions[EXTENSION_KEY] = Services(cfg)
+    app.extensions[EXTENSION_KEY] = svc = Services(cfg)
+    svc.registry  # a damaged trust.json stops the start, not every request
     problems.register(app)
 
     CORS(app, origins=cors_patterns(cfg.cors_origins), allow_headers=["Content-Type", "Authorization"],
@@ -203,9 +205,19 @@ class Services:
         if self._registry is None or stamp != self._registry_stamp:
             with self._lock:
                 if self._registry is None or stamp != self._registry_stamp:
-                    self._registry = load_registry(self.config.trust_path)
-                    self._registry_stamp = stamp
+                    self._reload_registry(stamp)
         return self._registry
+
+    def _reload_registry(self, stamp) -> None:
+        """Read trust.json. A file damaged while serving (a hand edit gone
+        wrong) keeps the last good registry, loudly; at start-up it is fatal."""
+        try:
+            self._registry = load_registry(self.config.trust_path)
+        except ValueError as exc:
+            if self._registry is None:
+                raise
+            logging.getLogger("labelcheck").error("keeping the last good trust registry: %s", exc)
+        self._registry_stamp = stamp
 
     def change_registry(self, mutate: Callable[[Any], dict]) -> tuple[dict, Any]:
         """Apply ``mutate(registry) -> ledger record`` under the registry lock:

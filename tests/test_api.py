@@ -541,6 +541,20 @@ def test_bad_producers_are_422(app, client):
     assert not (app.extensions["labelcheck"].config.trust_path).exists()  # nothing half-written
 
 
+def test_damaged_trust_file(tmp_path, caplog):
+    application = make_app(tmp_path)
+    c = application.test_client()
+    signer = keys.generate_key("kept")
+    assert c.post("/v1/producers", json={"name": "K", "vkey": signer.vkey}, headers=admin(application)).status_code == 201
+    assert len(c.get("/v1/keys").json["producers"]) == 1  # this worker has read the registry
+    trust = tmp_path / "data" / "trust.json"
+    trust.write_text('{"producers": [{"name": "x"}]}')  # a bad hand edit
+    assert [p["key_id"] for p in c.get("/v1/keys").json["producers"]] == [signer.key_id]
+    assert "last good trust registry" in caplog.text
+    with pytest.raises(ValueError):
+        make_app(tmp_path)  # a new start refuses it
+
+
 def test_every_worker_sees_registry_changes(tmp_path):
     """Two apps on one data dir stand for two gunicorn workers."""
     a, b = make_app(tmp_path), make_app(tmp_path)
