@@ -16,6 +16,10 @@ ensure_venv() {  # $1: pip extras, e.g. "" or "[dev]"
   local stamp="$VENV/.installed$extras"
   local want
   want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  # A current [dev] install includes the plain one.
+  if [ -z "$extras" ] && [ "$(cat "$VENV/.installed[dev]" 2>/dev/null)" = "$want" ]; then
+    return 0
+  fi
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     echo "labelcheck: installing the package$extras into .venv" >&2
     "$PY" -m pip install -q -e ".$extras"
