@@ -42,7 +42,7 @@
     } catch (_) {
       return { error: "malformed" };
     }
-    return isEnvelope(obj) ? { envelope: obj } : { error: "malformed" };
+    return isEnvelope(obj) ? { envelope: obj, text: value } : { error: "malformed" };
   }
 
   /** Envelopes in a claim <script>: one envelope or an array of them.
@@ -137,7 +137,7 @@
         const payload = payloadOf(envelope);
         const content = payload && payload.content;
         const url = content && typeof content.url === "string" ? urls.resolve(content.url, this.baseUrl) : null;
-        const rec = { envelope, url, forId: forId || null };
+        const rec = { envelope, url, forId: forId || null, text: JSON.stringify(envelope) };
         if (forId) {
           if (!this.byId.has(forId)) this.byId.set(forId, rec);
         } else if (url && !this.byUrl.has(url)) {
@@ -177,7 +177,10 @@
       found.source = "attribute";
       const parsed = parseAttributeClaim(holder.getAttribute(CLAIM_ATTR));
       if (parsed.error) found.error = parsed.error;
-      else found.envelope = parsed.envelope;
+      else {
+        found.envelope = parsed.envelope;
+        found.claimText = parsed.text;
+      }
       return found;
     }
     const ids = [el.id, el.parentElement && urls.tag(el.parentElement) === "picture" ? el.parentElement.id : null];
@@ -186,6 +189,7 @@
       if (rec) {
         found.source = "script-for";
         found.envelope = rec.envelope;
+        found.claimText = rec.text;
         return found;
       }
     }
@@ -194,6 +198,7 @@
       if (rec) {
         found.source = "script-url";
         found.envelope = rec.envelope;
+        found.claimText = rec.text;
         found.mediaUrl = u;
         return found;
       }

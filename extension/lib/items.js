@@ -13,26 +13,33 @@
 
   const MAX_BATCH = 100; // DESIGN §5: at most 100 items per POST /v1/verify
 
-  /** 53-bit FNV-1a-style hash of a string, as base-36 text. Two 32-bit lanes
-   *  with different offsets; keys also carry the media URL verbatim. */
-  function hashText(text) {
-    let h1 = 0x811c9dc5, h2 = 0x01000193 ^ text.length;
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      h1 = Math.imul(h1 ^ c, 0x01000193);
-      h2 = Math.imul(h2 ^ c, 0x5bd1e995);
-      h2 ^= h2 >>> 15;
+  /**
+   * Short keys for long texts: the same text always gets the same key. A
+   * page's keys tie verdicts to its elements (the session cache is keyed by
+   * `itemDigest`); interning keeps messages small and costs one native
+   * string hash per item.
+   */
+  class KeyTable {
+    constructor(prefix = "k") {
+      this.prefix = prefix;
+      this.ids = new Map();
     }
-    return ((h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff)).toString(36);
+
+    key(text) {
+      let id = this.ids.get(text);
+      if (id === undefined) this.ids.set(text, (id = `${this.prefix}${this.ids.size.toString(36)}`));
+      return id;
+    }
   }
 
-  /** A page's own key for one verification: a cheap hash of the claim and
-   *  signals, and the media URL verbatim. It only ties verdicts to elements
-   *  inside one page; the session cache is keyed by `itemDigest`. */
-  function cacheKey({ envelope = null, mediaUrl = null, signals = null }) {
-    const claimPart = envelope ? hashText(JSON.stringify(envelope)) : "-";
-    const signalPart = signals ? hashText(JSON.stringify(signals)) : "-";
-    return `${claimPart}.${signalPart}|${mediaUrl || ""}`;
+  const defaultKeys = new KeyTable();
+
+  /** A page's key for one verification: the claim's exact text, the
+   *  signals and the media URL, interned in `keys`. */
+  function cacheKey({ envelope = null, claimText = null, mediaUrl = null, signals = null }, keys = defaultKeys) {
+    const claim = claimText || (envelope ? JSON.stringify(envelope) : "-");
+    const signal = signals ? JSON.stringify(signals) : "-";
+    return keys.key(`${claim}\n${signal}\n${mediaUrl || ""}`);
   }
 
   /** The session-cache key of an item: SHA-256 over exactly what the server
@@ -50,27 +57,27 @@
    * turned "check unlabelled media too" on. A page URL leaves only as its
    * origin.
    */
-  function mediaItem(found, pageUrl, { checkUnlabelled = false } = {}) {
+  function mediaItem(found, pageUrl, { checkUnlabelled = false, keys = defaultKeys } = {}) {
     const page = urls.origin(pageUrl);
     if (found.envelope) {
       const item = { claim: found.envelope };
       if (found.mediaUrl && isFetchable(found.mediaUrl)) item.media_url = found.mediaUrl;
       if (page) item.page_url = page;
-      return { key: cacheKey({ envelope: found.envelope, mediaUrl: item.media_url }), item };
+      return { key: cacheKey({ envelope: found.envelope, claimText: found.claimText, mediaUrl: item.media_url }, keys), item };
     }
     if (found.error || !checkUnlabelled || !found.mediaUrl || !isFetchable(found.mediaUrl)) return null;
     const item = { media_url: found.mediaUrl };
     if (page) item.page_url = page;
-    return { key: cacheKey({ mediaUrl: found.mediaUrl }), item };
+    return { key: cacheKey({ mediaUrl: found.mediaUrl }, keys), item };
   }
 
   /** The item of a page-level <meta name="AIGC"> label. */
-  function pageMetaItem(meta, pageUrl) {
+  function pageMetaItem(meta, pageUrl, keys = defaultKeys) {
     const page = urls.origin(pageUrl);
     const signals = { meta: meta.content };
     const item = { signals };
     if (page) item.page_url = page;
-    return { key: cacheKey({ signals, mediaUrl: page }), item };
+    return { key: cacheKey({ signals, mediaUrl: page }, keys), item };
   }
 
   /** Only http(s) media can be fetched by the server (DESIGN §6). */
@@ -98,5 +105,5 @@
     return { status: "unchecked", category: null, reasons: [reason], producer: null, receipt: null };
   }
 
-  return { MAX_BATCH, hashText, cacheKey, itemDigest, mediaItem, pageMetaItem, isFetchable, chunk, backoff, uncheckedResult };
+  return { MAX_BATCH, KeyTable, cacheKey, itemDigest, mediaItem, pageMetaItem, isFetchable, chunk, backoff, uncheckedResult };
 });

@@ -101,12 +101,27 @@
     return el;
   }
 
+  function stripHash(url) {
+    const i = url.indexOf("#");
+    return i < 0 ? url : url.slice(0, i);
+  }
+
   /** Every absolute URL `el` may display, most specific first: currentSrc,
    *  src, srcset candidates, <source> children (and a <picture> parent's),
    *  a video poster. Duplicates removed. */
   function mediaUrls(el, base) {
-    const raw = [];
     const t = tag(el);
+    if (t === "img" && el.getAttribute("srcset") === null &&
+        !(el.parentElement && el.parentElement.tagName === "PICTURE")) {
+      // The common case, kept cheap for pages with thousands of images:
+      // the browser has already resolved currentSrc.
+      const cur = el.currentSrc ? stripHash(el.currentSrc) : null;
+      const src = el.getAttribute("src");
+      const abs = src ? resolve(src, base) : null;
+      if (cur && abs && cur !== abs) return [cur, abs];
+      return cur ? [cur] : abs ? [abs] : [];
+    }
+    const raw = [];
     const addSrcset = (node) => {
       for (const u of parseSrcset(attr(node, "srcset"))) raw.push(u);
     };

@@ -6,6 +6,16 @@ const { claimFor } = require("./helpers.js");
 
 const PAGE = "https://news.example/post/1?utm=private#c";
 
+test("the claim's text (the attribute as written) keys the item when given", () => {
+  const env = claimFor("https://news.example/a.png");
+  const table = new items.KeyTable();
+  const a = items.mediaItem({ envelope: env, claimText: "abc", mediaUrl: "https://news.example/a.png" }, PAGE, { keys: table });
+  const b = items.mediaItem({ envelope: env, claimText: "abc", mediaUrl: "https://news.example/a.png" }, PAGE, { keys: table });
+  const c = items.mediaItem({ envelope: env, claimText: "abd", mediaUrl: "https://news.example/a.png" }, PAGE, { keys: table });
+  assert.equal(a.key, b.key);
+  assert.notEqual(a.key, c.key);
+});
+
 test("a claimed item carries the claim, the media URL and only the page origin", () => {
   const env = claimFor("https://news.example/a.png");
   const { key, item } = items.mediaItem({ envelope: env, mediaUrl: "https://news.example/a.png" }, PAGE);
@@ -44,9 +54,12 @@ test("cache keys: same claim and URL agree; any difference separates", () => {
   assert.notEqual(k(a, "u1"), k(a, "u2"));
   assert.notEqual(k(a, "u1"), k(b, "u1"));
   assert.notEqual(k(a, "u1"), k(null, "u1"));
-  const seen = new Set();
-  for (let i = 0; i < 5000; i++) seen.add(items.hashText(`claim-${i}`));
-  assert.equal(seen.size, 5000);
+  const table = new items.KeyTable();
+  const keys = new Set();
+  for (let i = 0; i < 5000; i++) keys.add(table.key(`claim-${i}`));
+  assert.equal(keys.size, 5000);
+  assert.equal(table.key("claim-7"), table.key("claim-7"));
+  assert.ok([...keys].every((k) => k.length < 8)); // short keys keep messages small
 });
 
 test("batches never exceed 100 items and keep order", () => {
