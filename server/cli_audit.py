@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -94,6 +95,10 @@ def audit() -> None:
 def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: Path | None, top: int) -> None:
     """Verify BUNDLE, then write a single offline HTML report of it.
 
+    BUNDLE is a file from `labelcheck ledger export` or GET /v1/export,
+    complete or filtered; it is read twice (verified, then counted and
+    checked again against the verified checkpoint), so not standard input.
+
     The report charts verifications per day by status, producers ranked by
     invalid and mismatched labels, the share of each category and registry
     events, lists the worst items with their receipts, and states the
@@ -168,14 +173,16 @@ def watch(url: str, vkey: str, state: Path, interval: float, once: bool, evidenc
 
 
 def _say(out: monitor.Outcome) -> None:
+    """One line a round, stamped (UTC), so a long-running watch leaves a readable log."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     if out.trusted:
-        click.echo(f"ok: {out.message}")
+        click.echo(f"{stamp} ok: {out.message}")
     elif out.alarm:
-        click.echo(f"ALARM: {out.message}", err=True)
+        click.echo(f"{stamp} ALARM: {out.message}", err=True)
         for path in out.evidence:
             click.echo(f"  evidence: {path}", err=True)
     else:
-        click.echo(f"error: {out.message}", err=True)
+        click.echo(f"{stamp} error: {out.message}", err=True)
 
 
 ledger_group.add_command(watch)

@@ -307,3 +307,29 @@ def test_http_fetch_reports_problem_details(http_server):
     with pytest.raises(FetchError, match=r"HTTP 400 .*beyond the ledger's size"):
         fetch("/v1/proof/consistency", {"from": 1, "to": 99})
     assert check_once(fetch, verifier_of(app), State()).kind == "first"
+
+
+def test_watch_command_raises_the_alarm_with_evidence(tmp_path):
+    a, b = twin_servers(tmp_path)
+    grow(a, 4, "alice")
+    grow(b, 4, "bob")
+    servers = [make_server("127.0.0.1", 0, app, threaded=True) for app in (a, b)]
+    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
+    for t in threads:
+        t.start()
+    try:
+        state = tmp_path / "mon" / "state.json"
+        state.parent.mkdir()
+        url_a, url_b = (f"http://127.0.0.1:{s.server_port}" for s in servers)
+        assert watch_cli(url_a, "--vkey", vkey_of(a), "--state", state, "--once").exit_code == 0
+        r = watch_cli(url_b, "--vkey", vkey_of(a), "--state", state, "--interval", "0.1")  # loops until the alarm
+        assert r.exit_code == 1 and "ALARM: the log FORKED" in r.output
+        saved = sorted((tmp_path / "mon" / "evidence").iterdir())
+        assert [p.suffix for p in saved] == [".note", ".note", ".json"]
+        assert {ckpt.open_checkpoint(p.read_bytes(), verifier_of(a)).size for p in saved if p.suffix == ".note"} == {4}
+        assert all(str(p) in r.output for p in saved if p.suffix == ".note")
+    finally:
+        for s, t in zip(servers, threads):
+            s.shutdown()
+            t.join(5)
+        close(a), close(b)

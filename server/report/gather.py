@@ -43,7 +43,8 @@ MAX_LINE = 4 << 20  # a filtered line holds an entry (<= 1 MiB, escaped) and its
 MAX_TEXT = 200  # entry strings are cut to this for display
 MAX_REASONS = 24
 PROGRESS_EVERY = 16_384
-_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})T")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}T")
+_DECODER = json.JSONDecoder()
 
 Progress = Callable[[int, int], None]
 
@@ -159,7 +160,7 @@ def _read_header(fp: BinaryIO, verified: checkpoint.Checkpoint, verifier: note.V
 def _gather_complete(fp: BinaryIO, data: AuditData, progress: Progress | None) -> None:
     size = data.checkpoint.size
     tree = merkle.RootBuilder()
-    readline, loads = fp.readline, json.loads
+    readline, loads = fp.readline, _DECODER.decode
     for n in range(size):
         line = readline(MAX_LINE)
         if not line.endswith(b"\n"):
@@ -167,7 +168,7 @@ def _gather_complete(fp: BinaryIO, data: AuditData, progress: Progress | None) -
         entry = line[:-1]
         leaf = tree.append_data(entry)
         try:
-            value = loads(entry)
+            value = loads(entry.decode("utf-8"))
         except ValueError:
             raise GatherError(f"entry {n} is not JSON: the bundle changed after it was verified") from None
         _count(data, n, leaf, value)
@@ -233,18 +234,20 @@ def _text(value, limit: int = MAX_TEXT) -> str | None:
 
 def _count(data: AuditData, index: int, leaf: bytes, value) -> None:
     data.entries += 1
-    if not isinstance(value, dict):
+    if type(value) is not dict:
         _other(data, "?")
         return
     time = value.get("time")
-    if isinstance(time, str) and _DAY.match(time):
+    day = None
+    if type(time) is str and _DAY.match(time):
+        day = time[:10]
         if data.first_time is None or time < data.first_time:
             data.first_time = time
         if data.last_time is None or time > data.last_time:
             data.last_time = time
     kind = value.get("kind")
     if kind == "verification":
-        _count_verification(data, index, leaf, value, time)
+        _count_verification(data, index, leaf, value, time, day or "unknown")
     elif kind == "registry":
         _count_registry(data, index, value, time)
     else:
@@ -259,20 +262,21 @@ def _other(data: AuditData, kind: str) -> None:
         data.other_kinds["…"] += 1
 
 
-def _count_verification(data: AuditData, index: int, leaf: bytes, value: dict, time) -> None:
+def _count_verification(data: AuditData, index: int, leaf: bytes, value: dict, time, day: str) -> None:
     data.verifications += 1
     status = value.get("status")
     status = status if status in STATUSES else "other"
     category = value.get("category")
     category = category if category in CATEGORIES else "none"
     reasons = value.get("reasons")
-    reasons = [r for r in reasons if isinstance(r, str)] if isinstance(reasons, list) else []
+    if type(reasons) is not list:
+        reasons = []
+    elif not all(type(r) is str for r in reasons):
+        reasons = [r for r in reasons if type(r) is str]
     mismatch = "content_mismatch" in reasons
     data.by_status[status] += 1
     data.by_category[category] += 1
     data.mismatches += mismatch
-    m = _DAY.match(time) if isinstance(time, str) else None
-    day = m.group(1) if m else "unknown"
     counts = data.by_day.get(day)
     if counts is None:
         counts = data.by_day[day] = Counter()

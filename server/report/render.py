@@ -63,7 +63,8 @@ td.num, table.data th.num { text-align:right; font-variant-numeric:tabular-nums;
 .badge { display:inline-block; padding:1px 8px; border-radius:10px; color:#fff; font-size:12px; font-weight:600; white-space:nowrap; }
 .chip { display:inline-block; background:#eaeef2; border-radius:4px; padding:0 6px; margin:1px 3px 1px 0; font-size:12px; }
 .chip.fail { background:#ffebe9; color:#a40e26; }
-.receipt { font-size:11.5px; color:var(--muted); word-break:break-all; }
+.receipt { font-size:11.5px; color:var(--muted); word-break:break-all; min-width:190px; }
+td.when { white-space:nowrap; }
 .receipt b { color:var(--fg); }
 .empty { color:var(--muted); font-style:italic; margin:4px 0; }
 footer { color:var(--muted); font-size:12px; text-align:center; margin-top:8px; }
@@ -133,6 +134,13 @@ def _proof(data: AuditData, w: Words) -> str:
             f'data-entries="{data.entries}"><h2>{esc(w("proof_title"))}</h2>'
             f'<p class="verdict">✓ {esc(w("proof_ok"))}</p>'
             f'<table class="kv">{body}</table>{warn}</section>')
+
+
+def _when(time: str) -> str:
+    """``2025-06-01 08:00:00`` for an RFC 3339 UTC time (the column says UTC); anything else as is."""
+    if len(time) == 20 and time[10] == "T" and time.endswith("Z"):
+        return time[:10] + " " + time[11:19]
+    return time
 
 
 def _plain(value) -> str:
@@ -230,7 +238,7 @@ def _timeline(data: AuditData, w: Words) -> str:
     head = "".join(f"<th>{esc(w(k))}</th>" for k in ("col_time", "col_action", "col_producer", "key_id",
                                                      "col_filing", "col_receipt"))
     rows = "".join(
-        f'<tr class="event" data-action="{e.action}" data-index="{e.index}"><td class="mono">{esc(e.time)}</td>'
+        f'<tr class="event" data-action="{e.action}" data-index="{e.index}"><td class="mono when">{esc(_when(e.time))}</td>'
         f'<td><span class="badge" style="background:{svg.ACTION_COLOR[e.action]}">{esc(w("action_" + e.action))}'
         f'</span></td><td>{esc(e.name)}</td><td class="mono">{esc(e.key_id)}</td>'
         f'<td>{esc(e.filing or w("none_value"))}</td><td class="mono">{esc(w("index"))} {e.index}</td></tr>'
@@ -261,7 +269,8 @@ def _worst(data: AuditData, w: Words) -> str:
             f'data-leaf-hash="{esc(item.leaf_hash)}"><td class="num">{rank}</td>'
             f'<td><span class="badge" style="background:{STATUS_COLOR[item.status]}">{esc(w.status(item.status))}'
             f'</span></td><td>{esc(w.category(item.category))}</td><td>{producer}</td><td>{chips}</td>'
-            f'<td class="mono">{esc(item.time)}</td><td class="mono">{esc(item.page_origin or w("none_value"))}</td>'
+            f'<td class="mono when">{esc(_when(item.time))}</td>'
+            f'<td class="mono">{esc(item.page_origin or w("none_value"))}</td>'
             f'<td class="receipt">{esc(w("index"))} <b>{item.index}</b><br>{esc(w("leaf_hash"))} '
             f'<span class="mono">{esc(item.leaf_hash)}</span></td></tr>')
     return (f'<section id="worst">{title}<p class="note" style="margin:0 0 10px">{intro}</p>'
