@@ -22,8 +22,8 @@ CSS = """
 :root { --fg:#1f2328; --muted:#57606a; --line:#d0d7de; --soft:#f6f8fa; --ok:#1a7f37; --bad:#cf222e; }
 * { box-sizing: border-box; }
 body { margin:0; background:#eef1f4; color:var(--fg);
-  font:14px/1.5 -apple-system,"Segoe UI","Noto Sans","Noto Sans CJK SC","Source Han Sans SC","PingFang SC",
-  "Microsoft YaHei","WenQuanYi Micro Hei","Helvetica Neue",Arial,sans-serif; }
+  font:14px/1.5 -apple-system,"Segoe UI","Noto Sans","Helvetica Neue",Arial,"Noto Sans CJK SC",
+  "Source Han Sans SC","PingFang SC","Microsoft YaHei","WenQuanYi Micro Hei",sans-serif; }
 main { max-width:1180px; margin:0 auto; padding:28px 24px 40px; }
 header.top { background:#0d2238; color:#fff; border-radius:10px; padding:22px 26px; margin-bottom:18px; }
 header.top h1 { margin:0 0 2px; font-size:24px; font-weight:650; letter-spacing:.2px; }
@@ -101,7 +101,7 @@ def _head(w: Words) -> str:
 
 
 def _banner(data: AuditData, w: Words, now: datetime) -> str:
-    period = (f"{data.first_time} — {data.last_time}" if data.first_time else w("no_period"))
+    period = (f"{_when(data.first_time)} — {_when(data.last_time)} UTC" if data.first_time else w("no_period"))
     return (f'<header class="top"><h1>{esc(w("title"))}</h1><p>{esc(w("subtitle"))}</p><dl>'
             f'<div><dt>{esc(w("origin"))}</dt><dd class="mono">{esc(data.checkpoint.origin)}</dd></div>'
             f'<div><dt>{esc(w("period"))}</dt><dd>{esc(period)}</dd></div>'
