@@ -20,12 +20,12 @@
 
   const BADGE_CSS = `
     :host { all: initial; }
-    .b { display: inline-flex; align-items: center; gap: 4px; box-sizing: border-box;
-      max-width: 320px; padding: 3px 8px; border-radius: 4px; border: 2px solid #fff;
+    .b { display: inline-block; box-sizing: border-box; max-width: min(320px, 100%);
+      padding: 3px 8px; border-radius: 4px; border: 2px solid #fff;
       font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
       box-shadow: 0 1px 4px rgba(0,0,0,.45); cursor: pointer; white-space: nowrap;
-      overflow: hidden; text-overflow: ellipsis; }
-    .b::before { font-size: 13px; }
+      overflow: hidden; text-overflow: ellipsis; vertical-align: top; }
+    .b::before { font-size: 13px; margin-right: 4px; }
     .ok { background: #5b21b6; color: #fff; } .ok::before { content: "\\2713"; }
     .bad { background: #b91c1c; color: #fff; } .bad::before { content: "\\26A0"; }
     .warn { background: #92400e; color: #fff; } .warn::before { content: "!"; }
@@ -372,6 +372,8 @@
       const visible = m.width > 0 || m.height > 0;
       host.style.setProperty("visibility", visible ? "visible" : "hidden", "important");
       if (!visible) return;
+      // Never wider than the media (the full wording stays in aria-label).
+      host.style.setProperty("max-width", `${Math.max(96, Math.round(m.width))}px`, "important");
       const dy = m.top - h.top;
       const dx = m.left - h.left;
       if (Math.abs(dy) < 0.5 && Math.abs(dx) < 0.5) return;

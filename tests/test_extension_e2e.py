@@ -401,3 +401,14 @@ def test_chinese_wording(playwright_instance, work, server, artifacts_dir):
         assert labels["lazy"].startswith("可能为人工智能生成")
     finally:
         zh.close()
+
+
+def test_benchmark_runs_at_a_tiny_size():
+    """scripts/bench extension cannot rot: 20 images, one run."""
+    run = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmarks" / "extension.py"), "--images", "20",
+                          "--runs", "1"], capture_output=True, text=True, timeout=240, cwd=REPO)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert result["benchmark"] == "extension" and result["images"] == 20
+    assert result["server_requests"] == 1  # 20 items: one batch
+    assert result["main_thread_ms"] > 0 and result["ceiling_walk_ms"] > 0
