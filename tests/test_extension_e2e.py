@@ -32,7 +32,7 @@ CHROMIUM = os.environ.get("LABELCHECK_CHROMIUM", "/usr/bin/chromium")
 LABELCHECK = Path(sys.executable).with_name("labelcheck")
 
 # Only what the browser needs: the unpacked extension without its dev files.
-EXT_SKIP = {"node_modules", "test", "tools", "package.json", "package-lock.json", "README.md", "web-ext-artifacts"}
+EXT_SKIP = {"node_modules", "test", "tools", "docs", "package.json", "package-lock.json", "README.md", "web-ext-artifacts"}
 
 
 def missing() -> str | None:

@@ -15,7 +15,7 @@ import pytest
 EXTENSION = Path(__file__).resolve().parents[1] / "extension"
 NODE = shutil.which("node")
 WEB_EXT = EXTENSION / "node_modules" / ".bin" / "web-ext"
-LINT_IGNORE = ["test", "tools", "package.json", "package-lock.json", "node_modules", "README.md", "web-ext-artifacts"]
+LINT_IGNORE = ["test", "tools", "docs", "package.json", "package-lock.json", "node_modules", "README.md", "web-ext-artifacts"]
 
 
 @pytest.mark.skipif(NODE is None, reason="node is not installed")
