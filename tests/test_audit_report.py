@@ -491,3 +491,41 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["entries"] == 300 and result["report_entries_per_s"] > 0 and result["peak_mib"] > 0
+
+
+# --- long periods and many keys stay readable and bounded ---------------------------------
+
+
+def test_buckets_keep_every_count_and_fill_gaps():
+    from server.report.svg import buckets
+
+    def total(rows):
+        return sum((c for _, c in rows), Counter())
+
+    short = {"2025-06-01": Counter(verified=2), "2025-06-04": Counter(invalid=1)}
+    unit, rows = buckets(short)
+    assert unit == "day" and [k for k, _ in rows] == ["2025-06-01", "2025-06-02", "2025-06-03", "2025-06-04"]
+    assert rows[1][1] == Counter()  # a day with nothing is a real zero, drawn as a gap
+    months = {"2025-01-15": Counter(verified=1), "2025-04-02": Counter(invalid=3), "bad-day": Counter(none=1)}
+    unit, rows = buckets(months)
+    assert unit == "week" and rows[0][0] == "2025-01-13"  # weeks start on Monday
+    assert rows[-1][0] == "unknown" and total(rows) == Counter(verified=1, invalid=3, none=1)
+    years = {"2023-01-31": Counter(verified=1), "2025-06-30": Counter(invalid=2)}
+    unit, rows = buckets(years)
+    assert unit == "month" and rows[0][0] == "2023-01-01" and rows[-1][0] == "2025-06-01" and len(rows) == 30
+    assert total(rows) == Counter(verified=1, invalid=2)
+
+
+def test_distinct_keys_are_capped(tmp_path, monkeypatch):
+    from ledger import note
+    from server.report import gather as gather_module
+
+    records = [{"kind": "verification", "time": "2025-06-01T00:00:00Z", "status": "invalid", "category": None,
+                "reasons": ["unknown_key"], "key_id": f"k{i}+0000000{i}"} for i in range(5)]
+    bundle, vkey = make_bundle(tmp_path, records)
+    monkeypatch.setattr(gather_module, "MAX_KEYS", 2)
+    verifier = note.Verifier.from_vkey(vkey)
+    data = audit_data(bundle, verifier)
+    assert len(data.producers) == 2 and data.keys_overflow == 3 and data.by_status["invalid"] == 5
+    text = Page(render(data, "en")).all_text
+    assert "3 verifications named keys beyond the first 2 distinct ones" in text

@@ -19,7 +19,8 @@ from typing import Callable
 
 from ledger import bundle, note
 
-from .gather import AuditData, GatherError, gather
+from .gather import AuditData, GatherError
+from .gather import gather as count_bundle
 from .render import render
 from .strings import LANGS
 
@@ -49,7 +50,7 @@ def audit_data(path: str | os.PathLike, verifier: note.Verifier, *, trusted_chec
         raise ReportError(result.summary(), result.problems)
     try:
         with open(path, "rb") as fp:
-            return gather(fp, result.checkpoint, verifier, top=top, trusted_size=result.trusted_size,
+            return count_bundle(fp, result.checkpoint, verifier, top=top, trusted_size=result.trusted_size,
                           progress=gather_progress)
     except OSError as exc:
         raise ReportError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
@@ -72,4 +73,4 @@ def build_report(path: str | os.PathLike, verifier: note.Verifier, *, lang: str 
     return render(data, lang, now=now)
 
 
-__all__ = ["LANGS", "AuditData", "GatherError", "ReportError", "audit_data", "build_report", "gather", "render"]
+__all__ = ["LANGS", "AuditData", "GatherError", "ReportError", "audit_data", "build_report", "count_bundle", "render"]
