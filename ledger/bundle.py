@@ -345,6 +345,9 @@ def _verify_parallel(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoin
                 _bad(report, tree.size, _fork(trusted.size))
                 return False
             tree.append(leaves[k : k + 32])
+        if problem is not None and tree.size == trusted_at and tree.root() != trusted.root:
+            _bad(report, tree.size, _fork(trusted.size))  # as the one-process path sees it first
+            return False
         if leaves:
             state["prev"] = leaves[-32:]
         report.size = tree.size
