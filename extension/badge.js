@@ -304,8 +304,11 @@
     /** Show `result` on `media`, creating its badge before it. */
     set(media, result, mediaUrl) {
       let host = this.badges.get(media);
-      if (host) update(host, result);
-      else {
+      if (host) {
+        update(host, result);
+        const anchor = BadgeLayer.anchorBox(media);
+        if (host.nextSibling !== anchor && host._labelcheckPanel !== host.nextSibling) anchor.before(host); // moved
+      } else {
         host = createBadge(this.doc, result);
         this.badges.set(media, host);
         BadgeLayer.anchorBox(media).before(host);

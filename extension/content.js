@@ -27,6 +27,8 @@
     mediaByUrl: new Map(), // absolute URL -> Set of elements, to match late claim scripts
     results: new Map(), // key -> verdict
     pending: new Set(), // keys sent, verdict not yet shown
+    labelled: new Set(), // keys of items that carry a claim or label signal
+    removed: new Set(), // elements taken out of the page since the last flush
     pageKey: null,
     toPlace: [], // media badged from cached verdicts, to be placed after the pass
     layer: null,
@@ -111,6 +113,7 @@
       state.media.set(el, { key, urls: found.urls, mediaUrl: found.mediaUrl });
       if (!entry) continue;
       bind(key, el);
+      if (entry.labelled) state.labelled.add(key);
       entry.kind = "media";
       entry.mediaUrl = found.mediaUrl;
       if (state.results.has(key)) {
@@ -137,6 +140,7 @@
     }
     if (state.pageKey === entry.key) return;
     state.pageKey = entry.key;
+    state.labelled.add(entry.key);
     entry.kind = "page";
     bind(entry.key, "page");
     if (!state.pending.has(entry.key)) {
@@ -265,11 +269,28 @@
           queue.add(t); // a <source> came or went
         }
         for (const n of r.addedNodes) if (n.nodeType === 1 && !OWN_TAGS.has(n.tagName)) queue.add(n);
+        for (const n of r.removedNodes) if (n.nodeType === 1 && !OWN_TAGS.has(n.tagName)) state.removed.add(n);
       } else if (r.type === "attributes" && !OWN_TAGS.has(r.target.tagName)) {
         queue.add(r.target);
       }
     }
-    if (queue.size && !flushTimer) flushTimer = setTimeout(flush, 30);
+    if ((queue.size || state.removed.size) && !flushTimer) flushTimer = setTimeout(flush, 30);
+  }
+
+  /** Media taken out of the page (and not put back) lose their badges. */
+  function forgetRemoved() {
+    for (const node of state.removed) {
+      if (node.isConnected) continue; // moved, not removed
+      for (const el of discover.mediaUnder(node)) {
+        const info = state.media.get(el);
+        if (!info || el.isConnected) continue;
+        if (info.key) unbind(info.key, el);
+        unindexUrls(el, info.urls);
+        state.media.delete(el);
+        if (state.layer) state.layer.remove(el);
+      }
+    }
+    state.removed.clear();
   }
 
   function flush() {
@@ -295,6 +316,7 @@
         }
       }
       queue.clear();
+      forgetRemoved();
       claimsAdded(added, targets);
       consider([...targets].map((el) => discover.examine(el, state.index)), out);
       placeCached();
@@ -316,7 +338,7 @@
         const first = [...targets][0];
         const info = first === "page" ? null : state.media.get(first);
         entries.push({ key, kind: first === "page" ? "page" : "media", mediaUrl: info && info.mediaUrl,
-          labelled: key.startsWith("local:") || !!result && result.status !== "none", known: result || null });
+          labelled: state.labelled.has(key), known: result || null });
       }
       if (entries.length) send({ type: "report", entries });
     }

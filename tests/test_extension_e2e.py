@@ -296,6 +296,15 @@ def test_badge_sits_on_the_corner_without_moving_layout_and_opens_details(page, 
     page.wait_for_selector("labelcheck-details", state="detached", timeout=5000)
     page.click("labelcheck-badge")  # a click opens it too
     page.wait_for_selector("labelcheck-details", timeout=5000)
+    page.keyboard.press("Escape")
+
+    # Media moved elsewhere keeps its badge beside it; media removed loses it.
+    page.evaluate("""() => { const d = document.createElement('div'); d.id = 'elsewhere';
+        document.body.append(d); d.append(document.getElementById('subject')); }""")
+    page.wait_for_function("""() => { const b = document.querySelector('labelcheck-badge');
+        return b && b.parentElement.id === 'elsewhere' && b.nextElementSibling.id === 'subject'; }""", timeout=5000)
+    page.evaluate("document.getElementById('subject').remove()")
+    page.wait_for_selector("labelcheck-badge", state="detached", timeout=5000)
 
 
 def test_toolbar_count_and_popup_list(page, browser, server, artifacts_dir):
