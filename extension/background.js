@@ -179,6 +179,14 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     return hashes.get(url);
   }
 
+  function originOf(url) {
+    try {
+      return new URL(url).origin;
+    } catch (_) {
+      return null;
+    }
+  }
+
   async function mapLimit(list, limit, fn) {
     const out = new Array(list.length);
     let next = 0;
@@ -271,14 +279,23 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     if (stats.trace.length < 200) stats.trace.push([what, Math.round(performance.now())]);
   }
 
-  async function process(entries) {
+  /**
+   * Verify `entries` for a frame whose origin is `pageOrigin`.
+   *
+   * The worker hashes media the page itself could read (same origin), so
+   * the server need not fetch it again. Other media is left to the server:
+   * fetching it from here would use the viewer's network position and the
+   * extension's host access, and the verdict shown on the page would tell
+   * the page something about bytes it cannot read (an intranet image, say).
+   * A viewer who opted into checking unlabelled media asked the server to
+   * read the files' embedded labels, so then the server fetches every item.
+   */
+  async function process(entries, pageOrigin) {
     trace(`process ${entries.length}`);
-    // Hash what we can read so the server need not fetch it again. A viewer
-    // who opted into checking unlabelled media asked the server to read the
-    // files' embedded labels, so then the server fetches every item itself.
     const { checkUnlabelled } = await settings();
     await mapLimit(entries, HASH_CONCURRENCY, async (e) => {
-      if (!checkUnlabelled && e.item.claim && e.item.media_url && !e.item.content_sha256) {
+      if (!checkUnlabelled && e.item.claim && e.item.media_url && !e.item.content_sha256 &&
+          pageOrigin && originOf(e.item.media_url) === pageOrigin) {
         const sha = await hashOf(e.item.media_url);
         if (sha) {
           e.item.content_sha256 = sha;
@@ -329,7 +346,8 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     if (tabId >= 0) updateToolbar(tabId);
     save();
     if (todo.length) {
-      process(todo).finally(() => {
+      const pageOrigin = sender.origin || (sender.url ? originOf(sender.url) : null);
+      process(todo, pageOrigin).finally(() => {
         for (const e of todo) inflight.delete(e.key);
       });
     }
