@@ -21,6 +21,8 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   const POST_CONCURRENCY = 3;
   const MAX_ATTEMPTS = 6;
   const SAVE_DELAY_MS = 250;
+  const MAX_CACHE = 20000; // verdicts kept per session (oldest dropped first)
+  const MAX_HASHES = 5000;
 
   // Session state (also mirrored to storage.session: a service worker may be
   // stopped between events; nothing here outlives the browser session).
@@ -49,6 +51,10 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   }
 
   function save() {
+    for (const k of cache.keys()) {
+      if (cache.size <= MAX_CACHE) break;
+      cache.delete(k); // Map order is insertion order: the oldest go first
+    }
     if (saveTimer) return;
     saveTimer = setTimeout(() => {
       saveTimer = 0;
@@ -156,6 +162,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   /** SHA-256 hex of the bytes at `url`, or null when they cannot be read
    *  (no host access, CORS, too big, slow): the server then fetches them. */
   function hashOf(url) {
+    if (hashes.size >= MAX_HASHES) hashes.clear();
     if (!hashes.has(url)) {
       hashes.set(url, (async () => {
         const ctrl = new AbortController();
@@ -410,7 +417,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     }
   });
 
-    /** Forget every verdict and hash (a fresh session, for benchmarks). */
+  /** Forget every verdict and hash (a fresh session, for benchmarks). */
   function clearCache() {
     cache.clear();
     hashes.clear();
