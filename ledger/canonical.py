@@ -77,7 +77,15 @@ def _check(value, path: str, depth: int) -> None:
                     raise CanonicalError(f"{path}: object keys must be strings (got {type(key).__name__} {key!r})")
             if not key.isascii():
                 _check_str(key, path)
-            _check_scalar_or(item, path, key, depth)
+            t = type(item)  # the common flat cases inline: no call per value
+            if t is str:
+                if not item.isascii():
+                    _check_str(item, _join(path, key))
+            elif t is int:
+                if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
+                    raise CanonicalError(f"{_join(path, key)}: integer {item} is outside ±(2**53 - 1)")
+            elif item is not None and t is not bool:
+                _check_scalar_or(item, path, key, depth)
     elif t is list or t is tuple:
         if depth >= MAX_DEPTH:
             raise CanonicalError(f"{path}: nested deeper than {MAX_DEPTH}")

@@ -29,12 +29,14 @@ import os
 import sqlite3
 import threading
 import time
+from binascii import b2a_base64
+from hashlib import sha256
 from pathlib import Path
 from typing import BinaryIO, Callable, NamedTuple
 
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
 from .store import Store, StoreError
-from .verify import EntryError, Progress, TreeStream, VerifyReport, b64, check_entry, check_hashes, verify_store
+from .verify import EntryError, Progress, TreeStream, VerifyReport, check_entry, check_hashes, verify_store
 
 DB_NAME = "ledger.db"
 KEY_NAME = "ledger.key"
@@ -270,6 +272,7 @@ class Ledger:
                 got = store.read_hashes(need, conn)
                 tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
                 prev = got[-1] if n else None
+                base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
                 entries: list[tuple[int, bytes]] = []
                 hashes: list[tuple[int, bytes]] = []
                 results = []
@@ -277,12 +280,12 @@ class Ledger:
                     receipts = []
                     for record in req.records:
                         record["index"] = n
-                        record["prev"] = "" if prev is None else b64(prev)
+                        record["prev"] = "" if prev is None else b2a_base64(prev, newline=False).decode()
                         data = canonical.encode(record)
-                        leaf = merkle.leaf_hash(data)
-                        base = merkle.stored_hash_index(0, n)
+                        leaf = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
                         stored = tree.add(leaf)
                         hashes.extend(zip(range(base, base + len(stored)), stored))
+                        base += len(stored)
                         entries.append((n, data))
                         receipts.append(Receipt(n, leaf))
                         prev, n = leaf, n + 1
@@ -321,22 +324,28 @@ class Ledger:
 
     def inclusion_proof(self, index: int, size: int) -> list[bytes]:
         """RFC 9162 §2.1.3.1 audit path of entry ``index`` in the tree of ``size``."""
-        have = self.size()
-        if not (_is_int(index) and _is_int(size) and 0 <= index < size <= have):
-            raise LedgerError(f"no inclusion proof for index {index!r} in size {size!r} (the log has {have})")
-        return self._proof(merkle.prove_inclusion, index, size)
+        def valid(have: int) -> bool:
+            return _is_int(index) and _is_int(size) and 0 <= index < size <= have
+
+        return self._proof(merkle.prove_inclusion, index, size, valid,
+                           f"no inclusion proof for index {index!r} in size {size!r}")
 
     def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
         """RFC 9162 §2.1.4.1 proof that tree ``old_size`` is a prefix of ``new_size``."""
-        have = self.size()
-        if not (_is_int(old_size) and _is_int(new_size) and 0 <= old_size <= new_size <= have):
-            raise LedgerError(f"no consistency proof from {old_size!r} to {new_size!r} (the log has {have})")
-        return self._proof(merkle.prove_consistency, old_size, new_size)
+        def valid(have: int) -> bool:
+            return _is_int(old_size) and _is_int(new_size) and 0 <= old_size <= new_size <= have
 
-    def _proof(self, prove, a: int, b: int) -> list[bytes]:
+        return self._proof(merkle.prove_consistency, old_size, new_size, valid,
+                           f"no consistency proof from {old_size!r} to {new_size!r}")
+
+    def _proof(self, prove, a: int, b: int, valid, refusal: str) -> list[bytes]:
+        store = self._store
         try:
-            with self._store.connection() as conn:
-                return prove(a, b, lambda ids: self._store.read_hashes(ids, conn))
+            with store.connection() as conn:  # one borrowed connection for the check and the reads
+                have = store.size(conn)
+                if not valid(have):
+                    raise LedgerError(f"{refusal} (the log has {have} entries)")
+                return prove(a, b, lambda ids: store.read_hashes(ids, conn))
         except (merkle.ProofError, StoreError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot build proof: {exc}") from exc
 
