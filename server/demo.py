@@ -81,8 +81,9 @@ def tile(i: int) -> bytes:
     r, g, b = (i * 37) % 256, (i * 91) % 256, (i * 53 + 80) % 256
     light, dark = bytes((r, g, b)) * 6, bytes((255 - r, g, 255 - b)) * 6
     row_a, row_b = (light + dark) * 2, (dark + light) * 2
-    raster = b"".join((row_a if (y // 6) % 2 else row_b) for y in range(24))
-    return png_rgb(24, 24, raster)
+    raster = bytearray(b"".join((row_a if (y // 6) % 2 else row_b) for y in range(24)))
+    raster[0:3] = bytes((i >> 8 & 255, i & 255, 128))  # one corner pixel makes every tile's bytes unique
+    return png_rgb(24, 24, bytes(raster))
 
 
 def video_bytes() -> bytes:
