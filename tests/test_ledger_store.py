@@ -10,6 +10,8 @@ import stat
 import threading
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import Ledger, LedgerError, canonical, merkle
 from ledger.checkpoint import open_checkpoint
@@ -70,6 +72,29 @@ def test_values_without_canonical_form_are_refused(value, words):
 def test_parse_accepts_only_the_canonical_bytes(data):
     with pytest.raises(canonical.CanonicalError):
         canonical.parse(data)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | st.text(st.characters(blacklist_categories=["Cs"])),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_json)
+def test_canonical_round_trip_property(value):
+    data = canonical.dumps(value)
+    assert canonical.parse(data) == value
+    assert b"\n" not in data  # one entry, one line
+    for other in (b" " + data, data + b" ", data + b"\n"):  # other spellings of the same value
+        with pytest.raises(canonical.CanonicalError):
+            canonical.parse(other)
+    if isinstance(value, dict) and len(value) > 1:
+        backwards = b"{" + b",".join(canonical.dumps(k) + b":" + canonical.dumps(v)
+                                     for k, v in sorted(value.items(), reverse=True)) + b"}"
+        with pytest.raises(canonical.CanonicalError, match="canonical form"):
+            canonical.parse(backwards)
 
 
 # Appending ----------------------------------------------------------------
