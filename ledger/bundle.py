@@ -21,8 +21,9 @@ obtained independently; the ``vkey`` in the header is informational only and
 never trusted. It checks the checkpoint signature and origin; every entry's
 canonical form, ``index`` and ``prev`` link; the RFC 9162 root of all N
 entries against the signed root; and that nothing is missing or extra. It
-streams: memory is O(log N) (a compact range of subtree roots, as
-``merkle.RootBuilder``) whatever the size.
+streams: memory stays flat whatever the size (O(log N) tree state, as
+``merkle.RootBuilder``, plus a few 4 MiB blocks of lines when worker
+processes share the parsing of a large bundle).
 
 Growth only: given an older checkpoint the verifier already trusts (size T),
 the verifier keeps the root of the first T entries as they stream past and
@@ -38,8 +39,11 @@ Reserved for filtered exports (not written by this version, refused by
 and a ``"filter"`` object, followed by lines
 ``{"entry": "<leaf bytes as a JSON string>", "inclusion": ["<b64>", ...],
 "index": i}``, each entry proven included in the checkpoint's tree by its
-RFC 9162 §2.1.3 inclusion proof. Readers must refuse headers whose ``format``
-they do not know.
+RFC 9162 §2.1.3 inclusion proof. A filtered bundle cannot recompute a
+trusted root, so growth is shown there by an RFC 9162 §2.1.4 consistency
+proof in the header (``"consistency": {"from": T, "hashes": [...]}``), made
+for a T the verifier names at export time. Readers must refuse headers whose
+``format`` they do not know.
 """
 
 from __future__ import annotations
