@@ -30,19 +30,19 @@
       status.textContent = msg("options_bad_url");
       return;
     }
+    // labelcheck's server answers the extension's origin with CORS headers,
+    // so host access is optional. Ask for it now, inside the user's gesture
+    // (Firefox requires that), but save without waiting for the answer.
+    let asked;
+    try {
+      asked = chrome.permissions.request({ origins: [`${new URL(url).origin}/*`] });
+    } catch (_) {
+      asked = Promise.resolve(false);
+    }
     await chrome.storage.local.set({ serverUrl: url, checkUnlabelled: unlabelled.checked });
     status.textContent = msg("options_saved");
     document.body.dataset.saved = String(Date.now());
-    // labelcheck's server answers the extension's origin with CORS headers,
-    // so host access is optional; ask for it (the browser may prompt) but
-    // never hold the saved settings hostage to the answer.
-    const origin = `${new URL(url).origin}/*`;
-    try {
-      if (!(await chrome.permissions.contains({ origins: [origin] }))) {
-        if (!(await chrome.permissions.request({ origins: [origin] }))) {
-          status.textContent = `${msg("options_saved")} ${msg("options_denied")}`;
-        }
-      }
-    } catch (_) { /* not requestable here (e.g. not a user gesture): CORS will do */ }
+    const granted = await Promise.resolve(asked).catch(() => false);
+    if (!granted) status.textContent = `${msg("options_saved")} ${msg("options_denied")}`;
   });
 })();
