@@ -79,10 +79,12 @@
     display: "inline-block", "vertical-align": "top", width: "max-content",
   };
 
+  const cssText = (props) => Object.entries(props).map(([k, v]) => `${k}: ${v} !important`).join("; ");
+  const HOST_CSS_TEXT = cssText(HOST_CSS);
+
   /** One cssText write (not one call per property: pages may hold thousands). */
   function hostStyle(el, extra) {
-    const all = Object.assign({}, HOST_CSS, extra || {});
-    el.style.cssText = Object.entries(all).map(([k, v]) => `${k}: ${v} !important`).join("; ");
+    el.style.cssText = extra ? cssText(Object.assign({}, HOST_CSS, extra)) : HOST_CSS_TEXT;
   }
 
   // Messages are looked up once each: a page may show a thousand badges.
@@ -159,23 +161,38 @@
     }, true);
   }
 
+  // What a badge shows depends on status, category and display state only.
+  const looks = new Map();
+
+  function lookOf(result, page) {
+    const state = present.stateOf(result);
+    const status = (result && result.status) || "unchecked";
+    const key = `${status}|${result && result.category}|${state}|${page ? 1 : 0}`;
+    let look = looks.get(key);
+    if (!look) {
+      const msg = msgFn();
+      const w = present.wording(result, msg);
+      const short = page ? `${msg("page_label")}: ${w.short}` : w.short;
+      look = { status, category: w.category, state, short, full: msg("badge_full", [short]),
+        className: `b ${present.toneOf(state)}` };
+      if (looks.size < 200) looks.set(key, look);
+    }
+    return look;
+  }
+
   /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
   function update(host, result, opts = {}) {
     const shadow = shadows.get(host);
-    const msg = msgFn();
-    const w = present.wording(result, msg);
-    const tone = present.toneOf(w.state);
-    const page = opts.page || host.getAttribute("data-scope") === "page";
-    const short = page ? `${msg("page_label")}: ${w.short}` : w.short;
+    const look = lookOf(result, opts.page || host.getAttribute("data-scope") === "page");
     const box = shadow.firstElementChild;
-    box.className = `b ${tone}`;
-    box.textContent = short;
-    host.setAttribute("status", (result && result.status) || "unchecked");
-    if (w.category) host.setAttribute("category", w.category);
+    box.className = look.className;
+    box.textContent = look.short;
+    host.setAttribute("status", look.status);
+    if (look.category) host.setAttribute("category", look.category);
     else host.removeAttribute("category");
-    host.setAttribute("data-state", w.state);
-    host.setAttribute("data-label", short);
-    host.setAttribute("aria-label", msg("badge_full", [short]));
+    host.setAttribute("data-state", look.state);
+    host.setAttribute("data-label", look.short);
+    host.setAttribute("aria-label", look.full);
     host._labelcheckResult = result;
     const panel = host._labelcheckPanel;
     if (panel && panel.isConnected) fillDetails(panel, host);
@@ -376,7 +393,9 @@
       host.style.setProperty("visibility", visible ? "visible" : "hidden", "important");
       if (!visible) return;
       // Never wider than the media (the full wording stays in aria-label).
-      host.style.setProperty("max-width", `${Math.max(96, Math.round(m.width))}px`, "important");
+      if (h.width > m.width + 0.5 || host.style.maxWidth) {
+        host.style.setProperty("max-width", `${Math.max(96, Math.round(m.width))}px`, "important");
+      }
       const dy = m.top - h.top;
       const dx = m.left - h.left;
       if (Math.abs(dy) < 0.5 && Math.abs(dx) < 0.5) return;
