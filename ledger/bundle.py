@@ -34,20 +34,33 @@ proof in the bundle, so an exporter need not know the verifier's T in
 advance. A trusted checkpoint larger than N means the log was truncated or
 rolled back; a different root at T means the log was forked or rewritten.
 
-Reserved for filtered exports (not written by this version, refused by
-``verify_bundle`` with a clear message): a header with ``"complete": false``
-and a ``"filter"`` object, followed by lines
-``{"entry": "<leaf bytes as a JSON string>", "inclusion": ["<b64>", ...],
-"index": i}``, each entry proven included in the checkpoint's tree by its
-RFC 9162 §2.1.3 inclusion proof. A filtered bundle cannot recompute a
-trusted root, so growth is shown there by an RFC 9162 §2.1.4 consistency
-proof in the header (``"consistency": {"from": T, "hashes": [...]}``), made
-for a T the verifier names at export time. Readers must refuse headers whose
-``format`` they do not know.
+Filtered bundles (``write_bundle`` given a non-empty ``filters.Filter``):
+the header says ``"complete": false`` and carries the filter as a
+``"filter"`` object (``Filter.to_json``), then one line per matching entry,
+in increasing index order::
+
+    {"entry": "<leaf bytes as a JSON string>", "inclusion": ["<b64>", ...], "index": i}
+
+each entry proven included in the checkpoint's tree by its RFC 9162 §2.1.3
+inclusion proof. The exporter reads the proofs from the stored tree hashes
+(O(log N) reads each, the hashes shared with the previous proof reused), so
+export streams in one pass with flat memory. The verifier checks the
+signature, each entry's canonical form and ``index``, that indexes strictly
+increase, each inclusion proof against the signed root, and that every
+entry meets the stated filter, so an exporter cannot slip in entries the
+filter excludes. What a filtered bundle cannot prove is that no matching
+entry was left out: only a complete bundle proves completeness.
+
+A filtered bundle cannot recompute a trusted root, so growth is shown there
+by an RFC 9162 §2.1.4 consistency proof in the header (``"consistency":
+{"from": T, "hashes": [...]}``), made for a T the verifier names at export
+time (``consistency_from``). Readers must refuse headers whose ``format``
+they do not know.
 """
 
 from __future__ import annotations
 
+import base64
 import collections
 import hashlib
 import json
@@ -58,6 +71,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
 from . import canonical, checkpoint, merkle, note
+from .filters import Filter, FilterError
 from .store import Store, StoreError
 from .verify import PROGRESS_EVERY, EntryError, Progress, b64, check_entry, check_prev, parse_entry
 
@@ -66,6 +80,8 @@ MAX_HEADER = 1 << 20
 MAX_ENTRY = 1 << 20  # an entry line longer than this is refused, not buffered
 PARALLEL_MIN = 100_000  # below this, starting worker processes costs more than it saves
 BLOCK = 4 << 20  # bytes of whole lines handed to a worker at a time
+MAX_LINE = 4 << 20  # a filtered line: an entry (<= 1 MiB, escaped) and its proof
+_LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 class BundleError(Exception):
@@ -73,8 +89,14 @@ class BundleError(Exception):
 
 
 def write_bundle(out: BinaryIO, store: Store, checkpoint_note: bytes, verifier: note.Verifier,
-                 *, progress: Progress | None = None) -> None:
-    """Stream the bundle of ``store`` at the signed ``checkpoint_note`` to ``out``."""
+                 *, progress: Progress | None = None, filter: Filter | None = None,
+                 consistency_from: int | None = None) -> None:
+    """Stream the bundle of ``store`` at the signed ``checkpoint_note`` to ``out``.
+
+    With a non-empty ``filter``, a filtered bundle of the matching entries and
+    their inclusion proofs; ``consistency_from`` (filtered only) adds the
+    consistency proof from that earlier size to the checkpoint's.
+    """
     try:
         cp = checkpoint.open_checkpoint(checkpoint_note, verifier)
     except (checkpoint.CheckpointError, note.NoteError) as exc:
@@ -87,6 +109,10 @@ def write_bundle(out: BinaryIO, store: Store, checkpoint_note: bytes, verifier: 
         "size": cp.size,
         "vkey": verifier.vkey,
     }
+    if filter is not None and not filter.empty:
+        return _write_filtered(out, store, cp, header, filter, consistency_from, progress)
+    if consistency_from is not None:
+        raise BundleError("a complete bundle needs no consistency proof (it recomputes every root)")
     out.write(canonical.dumps(header) + b"\n")
     n = 0
     for idx, data in store.iter_rows("entries", 0):
@@ -104,6 +130,60 @@ def write_bundle(out: BinaryIO, store: Store, checkpoint_note: bytes, verifier: 
         progress(n, cp.size)
 
 
+class _StoredProofs:
+    """Inclusion proofs from the stored tree hashes over one borrowed connection.
+
+    Proofs of nearby entries share most of their hashes (the higher
+    subtrees), so the hashes of the previous proof are kept (O(log N) of
+    them) and only the others are read.
+    """
+
+    def __init__(self, store: Store, conn):
+        self.store, self.conn, self.cache = store, conn, {}
+
+    def read(self, ids: list[int]) -> list[bytes]:
+        missing = [i for i in ids if i not in self.cache]
+        got = dict(zip(missing, self.store.read_hashes(missing, self.conn))) if missing else {}
+        cache = self.cache
+        self.cache = {i: got[i] if i in got else cache[i] for i in ids}
+        return [bytes(self.cache[i]) for i in ids]
+
+    def inclusion(self, index: int, size: int) -> list[str]:
+        return [b64(h) for h in merkle.prove_inclusion(index, size, self.read)]
+
+    def consistency(self, old: int, new: int) -> list[str]:
+        return [b64(h) for h in merkle.prove_consistency(old, new, self.read)]
+
+
+def _write_filtered(out: BinaryIO, store: Store, cp: checkpoint.Checkpoint, header: dict, filt: Filter,
+                    consistency_from: int | None, progress: Progress | None) -> None:
+    header["complete"], header["filter"] = False, filt.to_json()
+    match, dumps = filt.matcher(), _LINE.encode
+    with store.connection() as conn:
+        proofs = _StoredProofs(store, conn)
+        if consistency_from is not None:
+            if type(consistency_from) is not int or not 0 <= consistency_from <= cp.size:
+                raise BundleError(f"no consistency proof from size {consistency_from!r} to {cp.size}")
+            header["consistency"] = {"from": consistency_from,
+                                     "hashes": proofs.consistency(consistency_from, cp.size)}
+        out.write(canonical.dumps(header) + b"\n")
+        n = 0
+        for idx, data in store.iter_rows("entries", 0, cp.size):
+            if idx != n:
+                raise StoreError(f"entry {n} is missing")
+            n += 1
+            if match(data):
+                line = {"entry": bytes(data).decode("utf-8"), "inclusion": proofs.inclusion(idx, cp.size),
+                        "index": idx}
+                out.write(dumps(line).encode("utf-8") + b"\n")
+            if progress and n % PROGRESS_EVERY == 0:
+                progress(n, cp.size)
+    if n != cp.size:
+        raise StoreError(f"the database holds {n} entries, fewer than its checkpoint's {cp.size}")
+    if progress:
+        progress(n, cp.size)
+
+
 @dataclass
 class BundleReport:
     """What ``verify_bundle`` proved, or the first thing that failed."""
@@ -115,18 +195,25 @@ class BundleReport:
     trusted_size: int | None = None
     problems: list[str] = field(default_factory=list)
     first_bad_index: int | None = None
+    complete: bool = True
+    filter: dict | None = None  # a filtered bundle's filter, as its header states it
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
     def summary(self) -> str:
+        """What was proved: "complete log of N entries" or "M entries, each
+        included in the log of size N" (a filtered bundle), or what failed."""
         if not self.ok:
             return "bundle verification FAILED: " + "; ".join(self.problems)
-        text = (
-            f"complete log of {self.size} entries, origin {self.origin}, "
-            f"root {b64(self.checkpoint.root)} signed by {self.key_id}"
-        )
+        signed = f"origin {self.origin}, root {b64(self.checkpoint.root)} signed by {self.key_id}"
+        if self.complete:
+            text = f"complete log of {self.size} entries, {signed}"
+        else:
+            text = (f"{self.size} entries, each included in the log of size {self.checkpoint.size}, {signed}; "
+                    f"each matches the filter {Filter.parse(self.filter).describe()} (a filtered bundle "
+                    "does not prove that no matching entry was left out)")
         if self.trusted_size is not None:
             text += f"; consistent with the trusted checkpoint at size {self.trusted_size} (the log only grew)"
         return text
@@ -149,11 +236,14 @@ def verify_bundle(fp: BinaryIO, vkey: str, trusted_checkpoint: bytes | None = No
         raise BundleError(f"bad verifier key: {exc}") from exc
     report = BundleReport(key_id=verifier.key_id)
     try:
-        cp = _read_header(fp, verifier, report)
+        cp, header = _read_header(fp, verifier, report)
         if cp is None:
             return report
         trusted = _open_trusted(trusted_checkpoint, verifier, cp, report)
         if not report.ok:
+            return report
+        if not report.complete:
+            _verify_filtered(fp, cp, header, trusted, report, progress)
             return report
         if workers is None:
             workers = min(os.cpu_count() or 1, 4) if cp.size >= PARALLEL_MIN else 1
@@ -168,34 +258,42 @@ def verify_bundle(fp: BinaryIO, vkey: str, trusted_checkpoint: bytes | None = No
     return report
 
 
-def _read_header(fp: BinaryIO, verifier: note.Verifier, report: BundleReport) -> checkpoint.Checkpoint | None:
+def _read_header(fp: BinaryIO, verifier: note.Verifier,
+                 report: BundleReport) -> tuple[checkpoint.Checkpoint | None, dict]:
     line = fp.readline(MAX_HEADER)
     try:
         header = json.loads(line)
     except (ValueError, UnicodeDecodeError):
         report.problems.append("the first line is not a bundle header (JSON object)")
-        return None
+        return None, {}
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         got = header.get("format") if isinstance(header, dict) else None
         report.problems.append(f"unknown bundle format {got!r} (this labelcheck reads {FORMAT})")
-        return None
-    if header.get("complete") is not True:
-        report.problems.append("filtered bundles (\"complete\": false) are not supported by this labelcheck")
-        return None
+        return None, {}
+    if header.get("complete") is False:
+        try:
+            report.filter = Filter.parse(header.get("filter")).to_json()
+        except FilterError as exc:
+            report.problems.append(f"the filtered bundle's filter cannot be checked: {exc}")
+            return None, {}
+        report.complete = False
+    elif header.get("complete") is not True:
+        report.problems.append("the bundle header must say \"complete\": true or false")
+        return None, {}
     text = header.get("checkpoint")
     if not isinstance(text, str):
         report.problems.append("the bundle header has no checkpoint")
-        return None
+        return None, {}
     try:
         cp = checkpoint.open_checkpoint(text.encode("utf-8"), verifier)
     except (checkpoint.CheckpointError, note.NoteError) as exc:
         report.problems.append(f"the bundle's checkpoint does not verify with {verifier.key_id}: {exc}")
-        return None
+        return None, {}
     report.checkpoint, report.origin = cp, cp.origin
     if header.get("size") != cp.size or header.get("origin") != cp.origin:
         report.problems.append("the bundle header's size or origin disagrees with its signed checkpoint")
-        return None
-    return cp
+        return None, {}
+    return cp, header
 
 
 def _open_trusted(data: bytes | None, verifier: note.Verifier, cp: checkpoint.Checkpoint,
@@ -252,6 +350,94 @@ def _verify_entries(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint
     if progress:
         progress(report.size, cp.size)
     return None
+
+
+def _verify_filtered(fp: BinaryIO, cp: checkpoint.Checkpoint, header: dict, trusted: checkpoint.Checkpoint | None,
+                     report: BundleReport, progress: Progress | None) -> None:
+    """Check a filtered bundle's growth proof, then each line; see the module docstring."""
+    if trusted is not None and not _check_growth(header.get("consistency"), trusted, cp, report):
+        return None
+    match, last = Filter.parse(report.filter).matcher(), -1
+    for line in iter(lambda: fp.readline(MAX_LINE + 1), b""):
+        where = f"the line after entry {last}" if last >= 0 else "the first entry line"
+        if not line.endswith(b"\n"):
+            what = "is longer than 4 MiB" if len(line) > MAX_LINE else "is cut short (no newline)"
+            return _bad(report, last + 1, f"{where} {what}")
+        index, data, proof = _filtered_line(line, where)
+        if isinstance(index, str):
+            return _bad(report, last + 1, index)
+        if index <= last:
+            return _bad(report, index, f"entry {index} after entry {last}: indexes must strictly increase "
+                                       "(an entry is repeated or out of order)")
+        if index >= cp.size:
+            return _bad(report, index, f"entry {index} is beyond the log of size {cp.size}")
+        try:
+            parse_entry(data, index)
+        except EntryError as exc:
+            return _bad(report, index, str(exc))
+        if not match(data):
+            return _bad(report, index, f"entry {index} does not match the bundle's filter "
+                                       f"{Filter.parse(report.filter).describe()}")
+        try:
+            merkle.verify_inclusion(index, cp.size, merkle.leaf_hash(data), proof, cp.root)
+        except merkle.ProofError as exc:
+            return _bad(report, index, f"entry {index} is not proven included in the log of size "
+                                       f"{cp.size} (the entry or its proof was changed): {exc}")
+        last, report.size = index, report.size + 1
+        if progress and report.size % PROGRESS_EVERY == 0:
+            progress(index + 1, cp.size)
+    if progress:
+        progress(cp.size, cp.size)
+    return None
+
+
+def _filtered_line(line: bytes, where: str) -> tuple[int | str, bytes, list[bytes]]:
+    """(index, entry bytes, proof) of one filtered line, or (problem, b"", [])."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return f"{where} is not JSON", b"", []
+    if not isinstance(obj, dict) or sorted(obj) != ["entry", "inclusion", "index"]:
+        return f"{where} is not an entry with its inclusion proof (keys entry, inclusion, index)", b"", []
+    index, entry, hashes = obj["index"], obj["entry"], obj["inclusion"]
+    if type(index) is not int or index < 0 or not isinstance(entry, str) or not isinstance(hashes, list):
+        return f"{where} is not an entry with its inclusion proof (index, entry, inclusion)", b"", []
+    proof = _hashes(hashes)
+    if proof is None:
+        return f"entry {index}: its inclusion proof is not a list of base64 SHA-256 hashes", b"", []
+    try:
+        return index, entry.encode("utf-8"), proof
+    except UnicodeEncodeError:
+        return f"entry {index} is not valid Unicode text", b"", []
+
+
+def _hashes(items: list) -> list[bytes] | None:
+    try:
+        out = [base64.b64decode(h, validate=True) for h in items]
+    except (TypeError, ValueError):
+        return None
+    return out if all(len(h) == 32 for h in out) else None
+
+
+def _check_growth(proof, trusted: checkpoint.Checkpoint, cp: checkpoint.Checkpoint, report: BundleReport) -> bool:
+    """RFC 9162 §2.1.4.2: the trusted tree is a prefix of the bundle's (from the header's proof)."""
+    if trusted.size in (0, cp.size):
+        return True  # the empty tree is a prefix of every tree; equal sizes were compared already
+    if not isinstance(proof, dict) or proof.get("from") != trusted.size:
+        report.problems.append(
+            f"a filtered bundle shows growth only by a consistency proof from the trusted size {trusted.size}, "
+            "and this one has none for it (export it again with consistency_from set to that size)")
+        return False
+    hashes = _hashes(proof.get("hashes")) if isinstance(proof.get("hashes"), list) else None
+    try:
+        if hashes is None:
+            raise merkle.ProofError("the hashes are not a list of base64 SHA-256 hashes")
+        merkle.verify_consistency(trusted.size, cp.size, trusted.root, cp.root, hashes)
+    except merkle.ProofError as exc:
+        report.problems.append(f"the log at size {cp.size} is not proven to extend the trusted checkpoint at "
+                               f"size {trusted.size}: the log was rewritten or forked ({exc})")
+        return False
+    return True
 
 
 def _fork(size: int) -> str:

@@ -160,7 +160,9 @@ def test_a_trusted_checkpoint_by_another_key_is_refused(led):
     [
         (b"not json", "not a bundle header"),
         (b'{"format":"labelcheck-bundle/9"}', "unknown bundle format 'labelcheck-bundle/9'"),
-        (b'{"format":"labelcheck-bundle/1","complete":false}', "filtered bundles"),
+        (b'{"format":"labelcheck-bundle/1","complete":false}', "filtered bundle's filter cannot be checked"),
+        (b'{"format":"labelcheck-bundle/1","complete":false,"filter":{"colour":"red"}}', "unknown filter 'colour'"),
+        (b'{"format":"labelcheck-bundle/1","complete":"yes"}', 'must say "complete": true or false'),
         (b'{"format":"labelcheck-bundle/1","complete":true}', "no checkpoint"),
     ],
 )
