@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
-from ledger import bundle, note
+from ledger import bundle, filters, note
 from ledger.log import KEY_NAME, Ledger, LedgerError
 from ledger.store import Store, StoreError
 from ledger.verify import PROGRESS_EVERY, verify_store
@@ -117,17 +118,54 @@ def verify(db: Path, vkey: str | None) -> None:
 @click.option("--key", "key", type=click.Path(path_type=Path),
               help=f"The ledger key, to sign a fresh checkpoint first (default: {KEY_NAME} beside the database, "
               "when present; without it the bundle stops at the latest signed checkpoint).")
-def export(db: Path, out: str, key: Path | None) -> None:
-    """Write a self-contained bundle: the signed checkpoint and every entry it covers."""
+@click.option("--since", metavar="T", help="Only entries whose time is at or after T (RFC 3339).")
+@click.option("--until", metavar="T", help="Only entries whose time is before T (RFC 3339).")
+@click.option("--key-id", "key_id", metavar="K", help="Only entries about producer key K (verifications and registry changes).")
+@click.option("--status", metavar="S", help="Only verifications with status S (verified, invalid, ...).")
+@click.option("--kind", type=click.Choice(filters.KINDS), help="Only entries of this kind.")
+@click.option("--consistency-from", "consistency_from", type=click.IntRange(min=0), metavar="T",
+              help="Filtered only: include the consistency proof from the checkpoint of size T you already "
+              "trust, so verify-bundle --trusted-checkpoint can show the log only grew.")
+def export(db: Path, out: str, key: Path | None, since: str | None, until: str | None, key_id: str | None,
+           status: str | None, kind: str | None, consistency_from: int | None) -> None:
+    """Write a self-contained bundle: the signed checkpoint and every entry it covers.
+
+    With any filter, a filtered bundle instead: only the entries matching
+    every filter given, each with its inclusion proof against the signed
+    checkpoint. A filtered bundle proves each of its entries is in the log,
+    not that no matching entry was left out; only a complete bundle proves
+    completeness.
+    """
+    try:
+        filt = filters.Filter.parse({"since": since, "until": until, "key_id": key_id, "status": status,
+                                     "kind": kind})
+    except filters.FilterError as exc:
+        raise CliError(str(exc)) from None
+    if consistency_from is not None and filt.empty:
+        raise CliError("--consistency-from is for filtered bundles (a complete bundle recomputes every root)")
     key = key or db.with_name(KEY_NAME)
-    with _output(out) as fp, _progress("exporting") as bar:
-        if key.exists():
-            _export_with_key(db, key, fp, bar)
-        else:
-            _export_stored(db, fp, bar)
+    checkpoint_note = _signed_checkpoint(db, key) if key.exists() else None
+    store = _open_store(db)
+    try:
+        if checkpoint_note is None:
+            latest = store.latest_checkpoint()
+            if latest is None:
+                raise CliError(f"{db} has no signed checkpoint yet; pass --key to sign one")
+            checkpoint_note = latest[1]
+        vkey = store.meta("vkey")
+        if vkey is None:
+            raise CliError(f"{db} has no key recorded: it was never opened by a labelcheck server")
+        with _output(out) as fp, _progress("exporting") as bar:
+            bundle.write_bundle(fp, store, checkpoint_note, note.Verifier.from_vkey(vkey), progress=bar,
+                                filter=filt, consistency_from=consistency_from)
+    except (StoreError, bundle.BundleError, note.NoteError, sqlite3.Error) as exc:
+        raise CliError(f"export failed: {exc}") from None
+    finally:
+        store.close()
 
 
-def _export_with_key(db: Path, key: Path, fp, bar) -> None:
+def _signed_checkpoint(db: Path, key: Path) -> bytes:
+    """A checkpoint of the whole log, signed now with the ledger key when due."""
     store = _open_store(db)
     try:
         origin = store.meta("origin")
@@ -137,23 +175,9 @@ def _export_with_key(db: Path, key: Path, fp, bar) -> None:
         raise CliError(f"{db} has no origin recorded: it was never opened by a labelcheck server")
     try:
         with Ledger(db, key_path=key, origin=origin, checkpoint_interval=0) as led:  # export the newest
-            led.export(fp, progress=bar)
+            return led.checkpoint()
     except LedgerError as exc:
         raise CliError(str(exc)) from None
-
-
-def _export_stored(db: Path, fp, bar) -> None:
-    store = _open_store(db)
-    try:
-        latest = store.latest_checkpoint()
-        vkey = store.meta("vkey")
-        if latest is None or vkey is None:
-            raise CliError(f"{db} has no signed checkpoint yet; pass --key to sign one")
-        bundle.write_bundle(fp, store, latest[1], note.Verifier.from_vkey(vkey), progress=bar)
-    except (StoreError, bundle.BundleError, note.NoteError) as exc:
-        raise CliError(f"export failed: {exc}") from None
-    finally:
-        store.close()
 
 
 @contextlib.contextmanager
@@ -185,6 +209,9 @@ def _output(out: str):
 def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
     """Verify a bundle offline: signature, every entry, the chain and the root.
 
+    A filtered bundle: the signature, every entry, its inclusion proof and
+    that it matches the bundle's filter. Prints which was proved: "complete
+    log of N entries" or "M entries, each included in the log of size N".
     BUNDLE is a file, or - for standard input. Exits 0 only when all hold.
     """
     verifier = _read_vkey(vkey)
@@ -201,6 +228,8 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
         raise CliError(str(exc)) from None
     click.echo(report.summary())
     if not report.ok:
+        if report.first_bad_index is not None:
+            click.echo(f"first bad entry: {report.first_bad_index}", err=True)
         sys.exit(1)
 
 
