@@ -15,6 +15,7 @@ HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 B64 = {"type": "string", "contentEncoding": "base64"}
 RFC3339 = {"type": "string", "format": "date-time"}
 NULLABLE_STR = {"type": ["string", "null"]}
+EXPORT_WORD = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}
 
 ERRORS = {
     400: "The request is malformed (a query parameter, the JSON text).",
@@ -53,6 +54,10 @@ def _json(schema_name: str, description: str) -> dict:
 def _query(name: str, description: str) -> dict:
     return {"name": name, "in": "query", "required": True, "description": description,
             "schema": {"type": "integer", "minimum": 0}}
+
+
+def _optional(name: str, description: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
 SCHEMAS = {
@@ -273,12 +278,34 @@ PATHS = {
     }},
     "/v1/export": {"get": {
         "summary": "The ledger bundle for offline verification (regulator).",
+        "description": (
+            "Without filters, a complete bundle (header `\"complete\": true`): the signed checkpoint, then "
+            "every entry 0..N-1, which proves the log is complete. With any filter, a filtered bundle "
+            "(`\"complete\": false` and the `\"filter\"` object): only the entries matching every filter "
+            "given, one line each, `{\"entry\": <leaf bytes as a string>, \"inclusion\": [<b64>...], "
+            "\"index\": i}`, each with its RFC 9162 §2.1.3 inclusion proof against the signed checkpoint. "
+            "`labelcheck ledger verify-bundle` checks every proof and that each entry matches the filter; "
+            "a filtered bundle cannot prove that no matching entry was left out (only a complete one "
+            "proves completeness)."),
         "operationId": "export",
         "security": [{"regulator": []}],
-        "responses": {"200": {"description": "A header line, then every entry.",
+        "parameters": [
+            _optional("since", "Entries whose `time` is at or after this instant (RFC 3339).", RFC3339),
+            _optional("until", "Entries whose `time` is before this instant (RFC 3339); later than `since`.",
+                      RFC3339),
+            _optional("key_id", "Entries about this producer key id: verifications by `key_id`, registry "
+                      "changes by `producer.key_id`.", EXPORT_WORD),
+            _optional("status", "Verifications with this status (`verified`, `invalid`, ...).", EXPORT_WORD),
+            _optional("kind", "Entries of this kind.", {"type": "string", "enum": ["verification", "registry"]}),
+            _optional("consistency_from", "Filtered only: add the RFC 9162 §2.1.4 consistency proof from this "
+                      "earlier tree size, so a verifier holding that checkpoint sees the log only grew.",
+                      {"type": "integer", "minimum": 0}),
+        ],
+        "responses": {"200": {"description": "A header line, then every entry (complete) or each matching "
+                                             "entry with its inclusion proof (filtered).",
                               "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
                               "content": {NDJSON: {"schema": {"type": "string"}}}},
-                      **_errors(401, 403)},
+                      **_errors(400, 401, 403)},
     }},
     "/healthz": {"get": {
         "summary": "Liveness.", "operationId": "healthz",
