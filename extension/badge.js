@@ -18,8 +18,18 @@
   const PANEL_TAG = "labelcheck-details";
   const Z = "2147483646";
 
+  // Host rules marked !important win over the page's own !important rules
+  // (CSS Cascade 5 §6.1: for important declarations the shadow context wins),
+  // and one shared sheet costs nothing per badge. Margins stay overridable:
+  // the badge layer corrects them inline.
+  const HOST_RULES = `position: absolute !important; z-index: ${Z} !important; top: auto !important;
+      left: auto !important; right: auto !important; bottom: auto !important; margin: 0;
+      display: inline-block !important; vertical-align: top !important; width: max-content !important;
+      float: none !important; transform: none !important; opacity: 1 !important;`;
+
   const BADGE_CSS = `
-    :host { all: initial; }
+    :host { all: initial; ${HOST_RULES} }
+    :host([data-scope=page]) { position: fixed !important; top: 8px !important; right: 8px !important; }
     .b { display: inline-block; box-sizing: border-box; max-width: min(320px, 100%);
       padding: 3px 8px; border-radius: 4px; border: 2px solid #fff;
       font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
@@ -33,7 +43,8 @@
     :host(:focus-visible) .b, :host(:focus) .b { outline: 3px solid #facc15; outline-offset: 1px; }`;
 
   const PANEL_CSS = `
-    :host { all: initial; }
+    :host { all: initial; ${HOST_RULES} }
+    :host([data-scope=page]) { position: fixed !important; top: 40px !important; right: 8px !important; }
     .p { box-sizing: border-box; min-width: 220px; max-width: 360px; padding: 10px 12px;
       background: #fff; color: #111827; border: 2px solid #111827; border-radius: 6px;
       font: 13px/1.4 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
@@ -72,21 +83,6 @@
     }
   }
 
-  // Inline-level before absolutising, so the static position is on the
-  // media's line at its left edge; vertical-align: top puts it at the line's top.
-  const HOST_CSS = {
-    position: "absolute", "z-index": Z, top: "auto", left: "auto", margin: "0",
-    display: "inline-block", "vertical-align": "top", width: "max-content",
-  };
-
-  const cssText = (props) => Object.entries(props).map(([k, v]) => `${k}: ${v} !important`).join("; ");
-  const HOST_CSS_TEXT = cssText(HOST_CSS);
-
-  /** One cssText write (not one call per property: pages may hold thousands). */
-  function hostStyle(el, extra) {
-    el.style.cssText = extra ? cssText(Object.assign({}, HOST_CSS, extra)) : HOST_CSS_TEXT;
-  }
-
   // Messages are looked up once each: a page may show a thousand badges.
   const messages = new Map();
 
@@ -123,12 +119,7 @@
     host.setAttribute("tabindex", "0");
     host.setAttribute("aria-haspopup", "dialog");
     host.setAttribute("aria-expanded", "false");
-    if (opts.page) {
-      host.setAttribute("data-scope", "page");
-      hostStyle(host, { position: "fixed", top: "8px", left: "auto", right: "8px" });
-    } else {
-      hostStyle(host);
-    }
+    if (opts.page) host.setAttribute("data-scope", "page");
     update(host, result, opts);
     return host;
   }
@@ -257,7 +248,7 @@
     });
     panel.addEventListener("click", (e) => e.stopPropagation());
     const page = host.getAttribute("data-scope") === "page";
-    hostStyle(panel, page ? { position: "fixed", top: "40px", left: "auto", right: "8px" } : {});
+    if (page) panel.setAttribute("data-scope", "page");
     host._labelcheckPanel = panel;
     fillDetails(panel, host);
     host.after(panel);
