@@ -362,10 +362,14 @@ def _verify_filtered(fp: BinaryIO, cp: checkpoint.Checkpoint, header: dict, trus
         where = f"the line after entry {last}" if last >= 0 else "the first entry line"
         if not line.endswith(b"\n"):
             what = "is longer than 4 MiB" if len(line) > MAX_LINE else "is cut short (no newline)"
-            return _bad(report, last + 1, f"{where} {what}")
-        index, data, proof = _filtered_line(line, where)
-        if isinstance(index, str):
-            return _bad(report, last + 1, index)
+            report.problems.append(f"{where} {what}")
+            return None
+        try:
+            index, data, proof = _filtered_line(line, where)
+        except _LineError as exc:
+            report.problems.append(str(exc))
+            report.first_bad_index = exc.index
+            return None
         if index <= last:
             return _bad(report, index, f"entry {index} after entry {last}: indexes must strictly increase "
                                        "(an entry is repeated or out of order)")
@@ -391,24 +395,35 @@ def _verify_filtered(fp: BinaryIO, cp: checkpoint.Checkpoint, header: dict, trus
     return None
 
 
-def _filtered_line(line: bytes, where: str) -> tuple[int | str, bytes, list[bytes]]:
-    """(index, entry bytes, proof) of one filtered line, or (problem, b"", [])."""
+class _LineError(Exception):
+    """A filtered line that is not an entry with its proof; ``index`` when known."""
+
+    def __init__(self, message: str, index: int | None = None):
+        super().__init__(message)
+        self.index = index
+
+
+def _filtered_line(line: bytes, where: str) -> tuple[int, bytes, list[bytes]]:
+    """(index, entry bytes, proof) of one filtered line; _LineError otherwise."""
     try:
         obj = json.loads(line)
     except (ValueError, UnicodeDecodeError):
-        return f"{where} is not JSON", b"", []
+        raise _LineError(f"{where} is not JSON") from None
     if not isinstance(obj, dict) or sorted(obj) != ["entry", "inclusion", "index"]:
-        return f"{where} is not an entry with its inclusion proof (keys entry, inclusion, index)", b"", []
+        raise _LineError(f"{where} is not an entry with its inclusion proof (keys entry, inclusion, index)")
     index, entry, hashes = obj["index"], obj["entry"], obj["inclusion"]
-    if type(index) is not int or index < 0 or not isinstance(entry, str) or not isinstance(hashes, list):
-        return f"{where} is not an entry with its inclusion proof (index, entry, inclusion)", b"", []
+    if type(index) is not int or index < 0:
+        raise _LineError(f"{where} has no valid index")
+    if not isinstance(entry, str) or not isinstance(hashes, list):
+        raise _LineError(f"entry {index}: the line is not an entry (a string) with its inclusion proof (a list)",
+                         index)
     proof = _hashes(hashes)
     if proof is None:
-        return f"entry {index}: its inclusion proof is not a list of base64 SHA-256 hashes", b"", []
+        raise _LineError(f"entry {index}: its inclusion proof is not a list of base64 SHA-256 hashes", index)
     try:
         return index, entry.encode("utf-8"), proof
     except UnicodeEncodeError:
-        return f"entry {index} is not valid Unicode text", b"", []
+        raise _LineError(f"entry {index} is not valid Unicode text", index) from None
 
 
 def _hashes(items: list) -> list[bytes] | None:
