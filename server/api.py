@@ -333,7 +333,10 @@ def _export_args() -> tuple[filters.Filter, int | None]:
     try:
         filt = filters.Filter.parse({k: request.args[k] for k in filters.FIELDS if k in request.args})
     except filters.FilterError as exc:
-        raise Problem(400, str(exc)) from None
+        hint = ""
+        if " " in request.args.get("key_id", ""):
+            hint = " (a key id's '+' must be sent as %2B in a query string)"
+        raise Problem(400, str(exc) + hint) from None
     consistency_from = _int_arg("consistency_from") if "consistency_from" in request.args else None
     if consistency_from is not None and filt.empty:
         raise Problem(400, "consistency_from is for filtered exports (a complete bundle recomputes every root)")
