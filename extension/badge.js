@@ -30,6 +30,7 @@
   const BADGE_CSS = `
     :host { all: initial; ${HOST_RULES} }
     :host([data-scope=page]) { position: fixed !important; top: 8px !important; right: 8px !important; }
+    :host([data-scope=page]) .b { max-width: min(560px, 90vw); }
     .b { display: inline-block; box-sizing: border-box; max-width: min(320px, 100%);
       padding: 3px 8px; border-radius: 4px; border: 2px solid #fff;
       font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;

@@ -410,7 +410,7 @@ def test_chinese_wording(playwright_instance, work, server, artifacts_dir):
         assert "可能为人工智能生成" in handle.get_attribute("data-label")
         page.goto(f"{server}/demo/revoked-producer")
         [badge] = wait_badges(page, 1)
-        assert badge["label"] == "人工智能生成 · 生成者密钥已吊销"
+        assert badge["label"] == "生成者密钥已吊销 · 人工智能生成"  # a failing label leads with the problem
         page.goto(f"{server}/demo/dynamic")
         labels = {b["media"]: b["label"] for b in wait_badges(page, 3)}
         assert labels["changing"].startswith("疑似人工智能生成")

@@ -55,7 +55,8 @@
     const category = categoryOf(result);
     const cat = category ? msg(`category_${category}`) : "";
     const st = msg(`state_${state}`);
-    const short = cat ? msg("badge_short", [cat, st]) : st;
+    // A failing label leads with the problem, so a narrow badge still shows it.
+    const short = cat ? msg(toneOf(state) === "bad" ? "badge_short_bad" : "badge_short", [cat, st]) : st;
     const full = msg("badge_full", [short]);
     return { state, category, short, full };
   }

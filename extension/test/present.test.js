@@ -42,6 +42,8 @@ test("GB 45438 explicit-label wording in Chinese, plain English otherwise", () =
     [{ status: "declared", category: "suspected" }, "疑似人工智能生成 · 声明标识，未签名", "Suspected AI-generated · declared, unsigned"],
     [{ status: "invalid", category: null, reasons: ["signature_invalid"] }, "标识被篡改", "label tampered"],
     [{ status: "unchecked", reasons: ["server_unreachable"] }, "暂时无法核验", "could not be checked"],
+    [{ status: "invalid", category: "confirmed", reasons: ["revoked_key"] }, "生成者密钥已吊销 · 人工智能生成",
+      "producer key revoked · AI-generated"],
   ];
   for (const [result, zhText, enText] of cases) {
     assert.equal(present.wording(result, zh).short, zhText);
