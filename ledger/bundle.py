@@ -60,13 +60,13 @@ they do not know.
 
 from __future__ import annotations
 
-import base64
 import collections
 import hashlib
 import json
 import multiprocessing
 import os
 import threading
+from binascii import a2b_base64
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -114,16 +114,19 @@ def write_bundle(out: BinaryIO, store: Store, checkpoint_note: bytes, verifier: 
     if consistency_from is not None:
         raise BundleError("a complete bundle needs no consistency proof (it recomputes every root)")
     out.write(canonical.dumps(header) + b"\n")
-    n = 0
-    for idx, data in store.iter_rows("entries", 0):
-        if idx >= cp.size:
-            break
+    n, pending = 0, []
+    for idx, data in store.iter_rows("entries", 0, cp.size):
         if idx != n:
             raise StoreError(f"entry {n} is missing")
-        out.write(bytes(data) + b"\n")
+        pending.append(data)
         n += 1
-        if progress and n % PROGRESS_EVERY == 0:
-            progress(n, cp.size)
+        if n % PROGRESS_EVERY == 0:  # one write per block of lines, not per line
+            out.write(b"\n".join(pending) + b"\n")
+            pending.clear()
+            if progress:
+                progress(n, cp.size)
+    if pending:
+        out.write(b"\n".join(pending) + b"\n")
     if n != cp.size:
         raise StoreError(f"the database holds {n} entries, fewer than its checkpoint's {cp.size}")
     if progress:
@@ -357,7 +360,7 @@ def _verify_filtered(fp: BinaryIO, cp: checkpoint.Checkpoint, header: dict, trus
     """Check a filtered bundle's growth proof, then each line; see the module docstring."""
     if trusted is not None and not _check_growth(header.get("consistency"), trusted, cp, report):
         return None
-    match, last = Filter.parse(report.filter).matcher(), -1
+    match, last = Filter.parse(report.filter).value_matcher(), -1
     for line in iter(lambda: fp.readline(MAX_LINE + 1), b""):
         where = f"the line after entry {last}" if last >= 0 else "the first entry line"
         if not line.endswith(b"\n"):
@@ -376,10 +379,10 @@ def _verify_filtered(fp: BinaryIO, cp: checkpoint.Checkpoint, header: dict, trus
         if index >= cp.size:
             return _bad(report, index, f"entry {index} is beyond the log of size {cp.size}")
         try:
-            parse_entry(data, index)
+            value = parse_entry(data, index)
         except EntryError as exc:
             return _bad(report, index, str(exc))
-        if not match(data):
+        if not match(value):
             return _bad(report, index, f"entry {index} does not match the bundle's filter "
                                        f"{Filter.parse(report.filter).describe()}")
         try:
@@ -427,9 +430,11 @@ def _filtered_line(line: bytes, where: str) -> tuple[int, bytes, list[bytes]]:
 
 
 def _hashes(items: list) -> list[bytes] | None:
+    if not all(type(h) is str for h in items):
+        return None
     try:
-        out = [base64.b64decode(h, validate=True) for h in items]
-    except (TypeError, ValueError):
+        out = [a2b_base64(h, strict_mode=True) for h in items]
+    except ValueError:  # binascii.Error, or a non-ASCII str
         return None
     return out if all(len(h) == 32 for h in out) else None
 

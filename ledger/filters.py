@@ -107,48 +107,89 @@ class Filter:
     def matcher(self):
         """``match(data: bytes) -> bool`` for an entry's exact bytes.
 
-        A cheap byte test rules most entries out before any parsing: a
-        matching entry's canonical JSON must contain the JSON string of the
-        key id, status and kind asked for (canonical JSON writes strings
-        one way only).
+        Cheap byte tests rule most entries out before any parsing. A matching
+        entry's canonical JSON contains the JSON string of the key id, status
+        and kind asked for (canonical JSON writes a string one way only). And
+        ``"time":"`` occurs in it only as an object key (inside a string the
+        quotes are escaped), so when no such key holds a time in range, the
+        entry's own ``time`` is not in range either.
         """
         needles = [json.dumps(v, ensure_ascii=False).encode("utf-8")
                    for v in (self.key_id, self.status, self.kind) if v is not None]
-        since = parse_time(self.since) if self.since else None
-        until = parse_time(self.until) if self.until else None
+        matches = self.value_matcher()
+        timed = self.since is not None or self.until is not None
+        in_range = self._range_test()
         loads = json.JSONDecoder().decode
 
         def match(data: bytes) -> bool:
             for needle in needles:
                 if needle not in data:
                     return False
+            if timed and not _any_time_in_range(data, in_range):
+                return False
             try:
                 value = loads(data.decode("utf-8"))
             except ValueError:
                 return False
-            return type(value) is dict and self._matches(value, since, until)
+            return type(value) is dict and matches(value)
+
+        return match
+
+    def value_matcher(self):
+        """``match(value: dict) -> bool`` for a parsed entry."""
+        in_range = self._range_test()
+        timed = self.since is not None or self.until is not None
+        key_id, status, kind = self.key_id, self.status, self.kind
+
+        def match(value: dict) -> bool:
+            got = value.get("kind")
+            if kind is not None and got != kind:
+                return False
+            if status is not None and (got != "verification" or value.get("status") != status):
+                return False
+            if key_id is not None and entry_key_id(value) != key_id:
+                return False
+            return not timed or in_range(value.get("time"))
 
         return match
 
     def matches(self, value: dict) -> bool:
         """Whether the entry ``value`` (a parsed JSON object) meets every condition."""
+        return self.value_matcher()(value)
+
+    def _range_test(self):
+        """``in_range(text) -> bool``: an RFC 3339 time in [since, until); the
+        last answer is kept, since neighbouring entries share their second."""
         since = parse_time(self.since) if self.since else None
         until = parse_time(self.until) if self.until else None
-        return self._matches(value, since, until)
+        last = [None, False]
 
-    def _matches(self, value: dict, since: datetime | None, until: datetime | None) -> bool:
-        kind = value.get("kind")
-        if self.kind is not None and kind != self.kind:
+        def in_range(text) -> bool:
+            if text == last[0] and text is not None:
+                return last[1]
+            at = parse_time(text)
+            ok = at is not None and (since is None or at >= since) and (until is None or at < until)
+            last[0], last[1] = text, ok
+            return ok
+
+        return in_range
+
+
+def _any_time_in_range(data: bytes, in_range) -> bool:
+    """Whether some ``"time":"…"`` member of the JSON text ``data`` is in range."""
+    at = data.find(b'"time":"')
+    while at >= 0:
+        start = at + 8
+        end = data.find(b'"', start)
+        if end < 0:
             return False
-        if self.status is not None and (kind != "verification" or value.get("status") != self.status):
-            return False
-        if self.key_id is not None and entry_key_id(value) != self.key_id:
-            return False
-        if since is not None or until is not None:
-            at = parse_time(value.get("time"))
-            if at is None or (since is not None and at < since) or (until is not None and at >= until):
-                return False
-        return True
+        try:
+            if in_range(data[start:end].decode("ascii")):
+                return True
+        except UnicodeDecodeError:
+            pass
+        at = data.find(b'"time":"', end)
+    return False
 
 
 def entry_key_id(value: dict) -> str | None:
