@@ -48,8 +48,12 @@ export streams in one pass with flat memory. The verifier checks the
 signature, each entry's canonical form and ``index``, that indexes strictly
 increase, each inclusion proof against the signed root, and that every
 entry meets the stated filter, so an exporter cannot slip in entries the
-filter excludes. What a filtered bundle cannot prove is that no matching
-entry was left out: only a complete bundle proves completeness.
+filter excludes. The ``prev`` chain is not followed (the entries are not
+contiguous): inclusion in the signed tree is what binds each entry. What a
+filtered bundle cannot prove is that no matching entry was left out: only a
+complete bundle proves completeness. ``BundleReport.summary`` says which was
+proved: "complete log of N entries" or "M entries, each included in the log
+of size N".
 
 A filtered bundle cannot recompute a trusted root, so growth is shown there
 by an RFC 9162 §2.1.4 consistency proof in the header (``"consistency":
