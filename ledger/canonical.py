@@ -153,17 +153,66 @@ def parse(data: bytes):
     non-finite number, or is valid JSON written in any other than the
     canonical form. (The integer range is enforced when writing, by
     ``dumps``; a hash check, not this parser, is what catches tampering.)
+
+    Verifiers call this once per entry, so the common case is inline and
+    cheap: text without a backslash is judged without re-encoding (the
+    argument is below); anything else is re-encoded and compared. Failures
+    are re-examined by ``_refuse`` for a precise message.
+
+    Without a backslash every ``"`` delimits a string and no string holds an
+    escape, so each string token is already canonical (the parser refuses raw
+    control characters) and the even pieces of ``text.split('"')`` are all the
+    text outside strings. The parser admits integers only as
+    ``-?(0|[1-9][0-9]*)`` (floats are refused), canonical except ``-0``; and
+    ``true``, ``false``, ``null`` have one spelling. So the text is canonical
+    exactly when, outside strings, there is no white space and no ``-0``, and
+    every object's keys are strictly increasing: the parsed dicts keep text
+    order, so their keys must be sorted, and their count must equal the
+    number of ``:`` outside strings (one per key), so that none was a
+    duplicate collapsed by the parser.
     """
     try:
         text = data.decode("utf-8")
+        value, end = _scan(text, 0)
+    except Exception:  # noqa: BLE001 - any failure is re-examined for its message
+        return _parse_slowly(data)
+    if end == len(text):
+        if "\\" not in text:
+            outside = "".join(text.split('"')[::2])
+            if not (" " in outside or "-0" in outside or "\n" in outside or "\r" in outside or "\t" in outside):
+                objects = outside.count("{")
+                if objects == 1 and type(value) is dict:  # one flat object: the usual entry
+                    keys = list(value)
+                    if (keys == _last_keys[0] or keys == sorted(keys)) and len(keys) == outside.count(":"):
+                        _last_keys[0] = keys  # entries of a log share their keys: no sort next time
+                        return value
+                elif not objects or _keys_in_order(value) == outside.count(":"):
+                    return value
+        elif _encode_str(value) == text:
+            return value
+    return _parse_slowly(data)
+
+
+_last_keys: list[list[str] | None] = [None]  # the keys of an object last found sorted
+
+
+def _parse_slowly(data: bytes):
+    """``parse`` by decoding, re-encoding and comparing: the reference the
+    fast path must agree with, and the source of precise error messages."""
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise CanonicalError(f"not UTF-8 at byte {exc.start}") from exc
+        raise CanonicalError(f"not UTF-8 at byte {exc.start}") from None
     try:
         value, end = _scan(text, 0)
     except StopIteration as exc:
         raise CanonicalError(f"not JSON at character {exc.value}") from None
+    except CanonicalError:
+        raise
     except json.JSONDecodeError as exc:
         raise CanonicalError(f"not JSON: {exc.msg} at character {exc.pos}") from None
+    except ValueError as exc:  # an integer too long to convert
+        raise CanonicalError(f"not JSON: {exc}") from None
     except RecursionError:
         raise CanonicalError("nested too deeply") from None
     if end != len(text):
@@ -172,9 +221,37 @@ def parse(data: bytes):
         again = _encode_str(value)
     except (ValueError, TypeError, RecursionError) as exc:
         raise CanonicalError(f"no canonical form: {exc}") from None
-    if again != text:
-        raise CanonicalError(f"not in canonical form (first difference at character {_diff_at(again, text)})")
-    return value
+    if again == text:
+        return value
+    raise CanonicalError(f"not in canonical form (first difference at character {_diff_at(again, text)})")
+
+
+def _keys_in_order(value, depth: int = 0) -> int:
+    """The number of keys in all objects within ``value``; -1 if one object's
+    keys are not in sorted order or objects are nested deeper than MAX_DEPTH
+    (left to ``_parse_slowly``)."""
+    if depth > MAX_DEPTH:
+        return -1
+    count = 0
+    t = type(value)
+    if t is dict:
+        keys = list(value)
+        if keys != sorted(keys):
+            return -1
+        count = len(keys)
+        items = value.values()
+    elif t is list:
+        items = value
+    else:
+        return 0
+    for item in items:
+        t = type(item)
+        if t is dict or t is list:
+            n = _keys_in_order(item, depth + 1)
+            if n < 0:
+                return -1
+            count += n
+    return count
 
 
 def _diff_at(a: str, b: str) -> int:

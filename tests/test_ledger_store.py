@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import sqlite3
 import stat
@@ -95,6 +96,66 @@ def test_canonical_round_trip_property(value):
                                      for k, v in sorted(value.items(), reverse=True)) + b"}"
         with pytest.raises(canonical.CanonicalError, match="canonical form"):
             canonical.parse(backwards)
+
+
+def _outcome(parse, data):
+    try:
+        return ("ok", parse(data))
+    except canonical.CanonicalError:
+        return ("refused", None)
+
+
+_DEFECTS = ["none", " ", "\n", "\t", "\r", "-0", "escape", "duplicate", "reverse"]
+
+
+def _spell(value, defect: str, where: int) -> str:
+    """A JSON spelling of ``value``, canonical but for ``defect`` applied
+    wherever it can be: white space (placed by ``where``), ``-0`` for 0,
+    needless escapes, a duplicated member, members in reverse order."""
+    ws = defect if defect.isspace() else ""
+
+    def spell(v) -> str:
+        if isinstance(v, bool) or v is None:
+            return json.dumps(v)
+        if isinstance(v, int):
+            return "-0" if v == 0 and defect == "-0" else str(v)
+        if isinstance(v, str):
+            out = json.dumps(v, ensure_ascii=False)
+            return out.replace("a", "\\u0061").replace("/", "\\/") if defect == "escape" else out
+        if isinstance(v, list):
+            return "[" + ",".join(spell(x) for x in v) + (ws if where == 0 else "") + "]"
+        items = sorted(v.items())
+        if items and defect == "duplicate":
+            items.append(items[0])
+        if defect == "reverse":
+            items.reverse()
+        sep = ":" + ws if where == 1 else ws + ":" if where == 2 else ":"
+        return "{" + (ws if where == 3 else "") + ",".join(spell(k) + sep + spell(x) for k, x in items) + "}"
+
+    return spell(value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=3), _json | st.just(0), min_size=1, max_size=5) | _json,
+       st.sampled_from(_DEFECTS), st.integers(0, 3))
+def test_parse_agrees_with_the_reference_re_encoding_check(value, defect, where):
+    """The fast path of ``parse`` accepts exactly what decode, re-encode and compare accepts."""
+    raw = _spell(value, defect, where).encode("utf-8")
+    assert _outcome(canonical.parse, raw) == _outcome(canonical._parse_slowly, raw)
+
+
+@pytest.mark.parametrize("data", [
+    b'{"a":1,"b":{"c":2,"c":3}}', b'{"a":{"y":1,"x":2}}', b'[{"a":1},{"b":2,"a":1}]', b'[1, 2]',
+    b'{"a":[1,-0]}', b'{"t":"x y","u":"-0"} ', b'{"b":"x y","a":2}', b'{"a":"b","a":"b"}', b'{"a" :1}',
+])
+def test_parse_refuses_other_spellings_of_nested_and_flat_values(data):
+    with pytest.raises(canonical.CanonicalError):
+        canonical.parse(data)
+
+
+def test_parse_accepts_white_space_and_minus_zero_inside_strings():
+    for value in ({"a": "x -0 y\t", "b": [{"c": ": ,"}]}, [" ", {"k": "{"}], {"a\\b": "\"q\""}):
+        assert canonical.parse(canonical.dumps(value)) == value
 
 
 # Appending ----------------------------------------------------------------
