@@ -20,28 +20,35 @@
 
   // Host rules marked !important win over the page's own !important rules
   // (CSS Cascade 5 §6.1: for important declarations the shadow context wins),
-  // and one shared sheet costs nothing per badge. Margins stay overridable:
-  // the badge layer corrects them inline.
+  // and one shared sheet costs nothing per badge. Margins and max-width stay
+  // overridable: the badge layer corrects them inline.
   const HOST_RULES = `position: absolute !important; z-index: ${Z} !important; top: auto !important;
       left: auto !important; right: auto !important; bottom: auto !important; margin: 0;
       display: inline-block !important; vertical-align: top !important; width: max-content !important;
-      float: none !important; transform: none !important; opacity: 1 !important;`;
+      float: none !important; transform: none !important; opacity: 1 !important;
+      visibility: visible !important;`;
 
+  // The host itself is the badge's box and its shadow root holds only the
+  // text (icon and wording): no inner element and no ::before box, which
+  // keeps style and layout of a thousand badges close to that of plain spans.
   const BADGE_CSS = `
-    :host { all: initial; ${HOST_RULES} }
-    :host([data-scope=page]) { position: fixed !important; top: 8px !important; right: 8px !important; }
-    :host([data-scope=page]) .b { max-width: min(560px, 90vw); }
-    .b { display: inline-block; box-sizing: border-box; max-width: min(320px, 100%);
-      padding: 3px 8px; border-radius: 4px; border: 2px solid #fff;
-      font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif;
-      box-shadow: 0 1px 4px rgba(0,0,0,.45); cursor: pointer; white-space: nowrap;
-      overflow: hidden; text-overflow: ellipsis; vertical-align: top; }
-    .b::before { font-size: 13px; margin-right: 4px; }
-    .ok { background: #5b21b6; color: #fff; } .ok::before { content: "\\2713"; }
-    .bad { background: #b91c1c; color: #fff; } .bad::before { content: "\\26A0"; }
-    .warn { background: #92400e; color: #fff; } .warn::before { content: "!"; }
-    .muted, .none { background: #374151; color: #fff; } .muted::before { content: "?"; } .none::before { content: "\\2013"; }
-    :host(:focus-visible) .b, :host(:focus) .b { outline: 3px solid #facc15; outline-offset: 1px; }`;
+    :host { all: initial; ${HOST_RULES}
+      box-sizing: border-box !important; max-width: min(320px, 100%);
+      padding: 3px 8px !important; border-radius: 4px !important; border: 2px solid #fff !important;
+      font: 600 12px/1.3 system-ui, "Noto Sans CJK SC", "PingFang SC", sans-serif !important;
+      box-shadow: 0 1px 4px rgba(0,0,0,.45) !important; cursor: pointer !important;
+      white-space: nowrap !important; overflow: hidden !important; text-overflow: ellipsis !important;
+      color: #fff !important; background: #374151 !important; }
+    :host([data-tone=ok]) { background: #5b21b6 !important; }
+    :host([data-tone=bad]) { background: #b91c1c !important; }
+    :host([data-tone=warn]) { background: #92400e !important; }
+    :host([data-scope=page]) { position: fixed !important; top: 8px !important; right: 8px !important;
+      max-width: min(560px, 90vw); }
+    :host([data-hidden]) { visibility: hidden !important; }
+    :host(:focus-visible), :host(:focus) { outline: 3px solid #facc15 !important; outline-offset: 1px !important; }`;
+
+  // The icon before the wording, by tone (colour is never the only cue).
+  const ICON = { ok: "\u2713", bad: "\u26A0", warn: "!", muted: "?", none: "\u2013" };
 
   const PANEL_CSS = `
     :host { all: initial; ${HOST_RULES} }
@@ -106,23 +113,49 @@
   }
 
   /** Create a badge host for `result`; `page` marks the page-level badge.
+   *  The host and its label are cloned from templates prepared once per
+   *  look (cloning copies every attribute natively), so a badge costs a
+   *  clone, a closed shadow root and the shared sheet.
    *  Clicks and keys reach it through one listener on the document. */
   function createBadge(doc, result, opts = {}) {
     listen(doc);
-    const host = doc.createElement(BADGE_TAG);
+    const look = lookOf(result, !!opts.page);
+    const t = templateOf(doc, look);
+    const host = t.host.cloneNode(false);
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
     adoptStyle(doc, shadow, BADGE_CSS);
-    const box = doc.createElement("span");
-    box.setAttribute("part", "badge");
-    shadow.append(box);
+    shadow.append(t.text.cloneNode(false));
+    host._labelcheckResult = result;
+    host._labelcheckLook = look;
+    return host;
+  }
+
+  /** The look's template host (every static and mirrored attribute set)
+   *  and label, made in `doc` on first use. */
+  function templateOf(doc, look) {
+    if (look.doc === doc) return look.template;
+    const host = doc.createElement(BADGE_TAG);
     host.setAttribute("role", "button");
     host.setAttribute("tabindex", "0");
     host.setAttribute("aria-haspopup", "dialog");
     host.setAttribute("aria-expanded", "false");
-    if (opts.page) host.setAttribute("data-scope", "page");
-    update(host, result, opts);
-    return host;
+    if (look.page) host.setAttribute("data-scope", "page");
+    mirror(host, look);
+    look.doc = doc;
+    look.template = { host, text: doc.createTextNode(look.text) };
+    return look.template;
+  }
+
+  /** Status, category and wording onto the host, for assistive technology and tests. */
+  function mirror(host, look) {
+    host.setAttribute("status", look.status);
+    if (look.category) host.setAttribute("category", look.category);
+    else host.removeAttribute("category");
+    host.setAttribute("data-state", look.state);
+    host.setAttribute("data-tone", look.tone);
+    host.setAttribute("data-label", look.short);
+    host.setAttribute("aria-label", look.full);
   }
 
   const listening = new WeakSet();
@@ -165,8 +198,9 @@
       const msg = msgFn();
       const w = present.wording(result, msg);
       const short = page ? `${msg("page_label")}: ${w.short}` : w.short;
-      look = { status, category: w.category, state, short, full: msg("badge_full", [short]),
-        className: `b ${present.toneOf(state)}` };
+      const tone = present.toneOf(state);
+      look = { status, category: w.category, state, tone, short, full: msg("badge_full", [short]),
+        text: `${ICON[tone] || "?"}\u2002${short}`, page: !!page, doc: null, template: null };
       if (looks.size < 200) looks.set(key, look);
     }
     return look;
@@ -174,17 +208,12 @@
 
   /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
   function update(host, result, opts = {}) {
-    const shadow = shadows.get(host);
     const look = lookOf(result, opts.page || host.getAttribute("data-scope") === "page");
-    const box = shadow.firstElementChild;
-    box.className = look.className;
-    box.textContent = look.short;
-    host.setAttribute("status", look.status);
-    if (look.category) host.setAttribute("category", look.category);
-    else host.removeAttribute("category");
-    host.setAttribute("data-state", look.state);
-    host.setAttribute("data-label", look.short);
-    host.setAttribute("aria-label", look.full);
+    if (host._labelcheckLook !== look) {
+      shadows.get(host).textContent = look.text;
+      mirror(host, look);
+      host._labelcheckLook = look;
+    }
     host._labelcheckResult = result;
     const panel = host._labelcheckPanel;
     if (panel && panel.isConnected) fillDetails(panel, host);
@@ -358,14 +387,21 @@
         const host = this.badges.get(media);
         if (!host) continue;
         this._aligning.add(media);
+        host._labelcheckFor = media;
         this._io.observe(media);
         this._io.observe(host);
       }
     }
 
     _onBoxes(entries) {
-      for (const e of entries) this._rects.set(e.target, e.boundingClientRect);
-      for (const media of [...this._aligning]) {
+      const ready = new Set();
+      for (const e of entries) {
+        this._rects.set(e.target, e.boundingClientRect);
+        ready.add(e.target._labelcheckFor || e.target);
+      }
+      const moves = [];
+      for (const media of ready) {
+        if (!this._aligning.has(media)) continue;
         const host = this.badges.get(media);
         const m = this._rects.get(media);
         const h = host && this._rects.get(host);
@@ -375,26 +411,35 @@
         this._rects.delete(host);
         this._io.unobserve(media);
         this._io.unobserve(host);
-        this._shift(host, m, h);
+        moves.push([host, m, h]);
       }
+      for (const [host, m, h] of moves) this._shift(host, m, h);
     }
 
-    /** Move `host` by the offset between the media box `m` and its box `h`. */
+    /** Move `host` by the offset between the media box `m` and its box `h`,
+     *  in one style write (none when nothing changes). */
     _shift(host, m, h) {
-      const visible = m.width > 0 || m.height > 0;
-      host.style.setProperty("visibility", visible ? "visible" : "hidden", "important");
-      if (!visible) return;
-      // Never wider than the media (the full wording stays in aria-label).
-      if (h.width > m.width + 0.5 || host.style.maxWidth) {
-        host.style.setProperty("max-width", `${Math.max(96, Math.round(m.width))}px`, "important");
+      const was = host._labelcheckBox || { top: 0, left: 0, maxWidth: 0, hidden: false };
+      const next = Object.assign({}, was, { hidden: !(m.width > 0 || m.height > 0) });
+      if (!next.hidden) {
+        // Never wider than the media (the full wording stays in aria-label).
+        if (h.width > m.width + 0.5 || was.maxWidth) next.maxWidth = Math.max(96, Math.round(m.width));
+        const dy = m.top - h.top;
+        const dx = m.left - h.left;
+        if (Math.abs(dy) >= 0.5 || Math.abs(dx) >= 0.5) {
+          next.top = Math.round((was.top + dy) * 100) / 100;
+          next.left = Math.round((was.left + dx) * 100) / 100;
+        }
       }
-      const dy = m.top - h.top;
-      const dx = m.left - h.left;
-      if (Math.abs(dy) < 0.5 && Math.abs(dx) < 0.5) return;
-      const top = (parseFloat(host.style.marginTop) || 0) + dy;
-      const left = (parseFloat(host.style.marginLeft) || 0) + dx;
-      host.style.setProperty("margin-top", `${Math.round(top * 100) / 100}px`, "important");
-      host.style.setProperty("margin-left", `${Math.round(left * 100) / 100}px`, "important");
+      if (next.hidden !== was.hidden) host.toggleAttribute("data-hidden", next.hidden);
+      if (next.top === was.top && next.left === was.left && next.maxWidth === was.maxWidth) {
+        host._labelcheckBox = next;
+        return;
+      }
+      host._labelcheckBox = next;
+      let css = `margin-top: ${next.top}px !important; margin-left: ${next.left}px !important;`;
+      if (next.maxWidth) css += ` max-width: ${next.maxWidth}px !important;`;
+      host.style.cssText = css;
     }
 
     schedule() {
