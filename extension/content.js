@@ -210,14 +210,46 @@
 
   // --- scanning -----------------------------------------------------------
 
+  // A scan yields to the page after this much work, so no task of ours
+  // blocks input for long (RAIL: 50 ms tasks); entries go out in whole
+  // batches of the worker's size, so slicing adds no server requests.
+  const SLICE_MS = 25;
+  let scanning = null; // the media left to examine, or null
+
   function scanAll() {
-    const out = [];
     timed("scan", () => {
+      const out = [];
       considerPageMeta(out);
-      consider(discover.scan(doc, state.index), out);
-      placeCached();
+      state.index.addAll(doc);
+      const fresh = !scanning;
+      scanning = discover.mediaUnder(doc);
+      if (fresh) scanSlice(out);
+      else dispatch(out); // the running scan goes on over the new list
     });
-    dispatch(out);
+  }
+
+  /** Examine media until SLICE_MS has passed, then yield; repeats until done. */
+  function scanSlice(out = []) {
+    const t0 = performance.now();
+    const list = scanning;
+    let i = 0;
+    while (i < list.length) {
+      const end = Math.min(list.length, i + 50);
+      const found = [];
+      for (; i < end; i++) if (list[i].isConnected) found.push(discover.examine(list[i], state.index));
+      consider(found, out);
+      if (performance.now() - t0 > SLICE_MS) break;
+    }
+    list.splice(0, i);
+    placeCached();
+    if (list.length) {
+      dispatch(out.splice(0, out.length - (out.length % items.MAX_BATCH)));
+      const pending = out.splice(0);
+      setTimeout(() => timed("scan", () => scanSlice(pending)), 0);
+    } else {
+      scanning = null;
+      dispatch(out.splice(0));
+    }
   }
 
   /** Re-examine media after claim scripts were added or changed. */
@@ -320,8 +352,8 @@
       claimsAdded(added, targets);
       consider([...targets].map((el) => discover.examine(el, state.index)), out);
       placeCached();
+      dispatch(out);
     });
-    dispatch(out);
   }
 
   // --- messages and start-up ----------------------------------------------
