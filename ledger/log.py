@@ -241,7 +241,7 @@ class Ledger:
         req = _Request(records)
         if not self.group_commit:
             with self._write_lock:
-                self._commit([req])
+                self._commit(lambda: [req])
             return req.result()
         with self._cv:
             self._queue.append(req)
@@ -250,20 +250,29 @@ class Ledger:
             if req.done:
                 return req.result()
             self._leader = True
-            batch, self._queue = self._queue, []
         try:
-            self._commit(batch)
+            self._commit(self._take_queue)
         finally:
             with self._cv:
                 self._leader = False
                 self._cv.notify_all()
         return req.result()
 
-    def _commit(self, batch: list[_Request]) -> None:
-        """Write every request in ``batch`` in one transaction; fill in results."""
+    def _take_queue(self) -> list[_Request]:
+        """Everything queued so far: the leader takes it once it holds the
+        write lock, so appends that arrived while it waited share its commit."""
+        with self._cv:
+            batch, self._queue = self._queue, []
+        return batch
+
+    def _commit(self, take: Callable[[], list[_Request]]) -> None:
+        """Write the requests ``take()`` returns, in one transaction; fill in
+        their results. ``take`` runs once the write lock is held."""
         store = self._store
+        batch: list[_Request] = []
         try:
             with store.write() as conn:
+                batch = take()
                 n = store.size(conn)
                 # The frontier (and the last leaf, for "prev") is all a batch needs
                 # to read: every later hash is computed here (RFC 9162 §2.1.1).
@@ -295,6 +304,7 @@ class Ledger:
         except BaseException as exc:
             error = LedgerError(f"append failed, nothing was written: {exc}")
             error.__cause__ = exc
+            batch = batch or take()  # the lock was not had: fail what waits, the caller's own included
             for req in batch:
                 req.error, req.done = error, True
             if not isinstance(exc, Exception):

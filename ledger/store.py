@@ -21,6 +21,16 @@ on ``recursive_triggers`` so that ``INSERT OR REPLACE`` fires them too.
 Durability: WAL journal, ``synchronous=FULL`` (the WAL is fsynced at every
 commit), and a busy timeout so that several processes can share the file;
 writers take the lock up front with ``BEGIN IMMEDIATE``.
+
+Writers queue on a lock of their own first: ``flock`` on the sidecar file
+``<db>.lock`` (and a thread lock inside one process), taken before ``BEGIN
+IMMEDIATE`` and released after ``COMMIT``. SQLite's busy handler polls with
+sleeps of up to 100 ms, so a writer in another process could sleep long after
+the lock was free; a blocked ``flock`` wakes as soon as it is released (the
+kernel releases it too when a holder dies, even by SIGKILL). It only orders
+writers: SQLite's own lock still guards the data, so a writer without it
+(the sqlite3 shell, a read-only user who cannot open the lock file) is still
+safe, merely slower.
 """
 
 from __future__ import annotations
@@ -33,6 +43,11 @@ from pathlib import Path
 from typing import Iterator
 
 import sqlite_utils
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
+    fcntl = None
 
 SCHEMA = "1"
 BUSY_TIMEOUT_MS = 60_000
@@ -87,8 +102,11 @@ class Store:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no ledger database at {self.path}")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._write_turn = threading.Lock()  # writers of this process, before the file lock
+        self._lock_fd: int | None = None
         self._idle: list[sqlite3.Connection] = []
         self._closed = False
         try:
@@ -124,8 +142,12 @@ class Store:
     def _after_fork(self) -> None:
         # A connection must never cross fork(): forget the parent's (closing
         # them here could disturb the parent's locks) and start afresh.
+        # The lock file's descriptor is shared with the parent too: a lock
+        # taken through it would not exclude the parent, so open another.
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._write_turn = threading.Lock()
+        self._lock_fd = None
         self._idle = []
         self.conn = connect(self.path)
 
@@ -163,15 +185,34 @@ class Store:
     @contextlib.contextmanager
     def write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
         """One write transaction, holding the database write lock from the start."""
+        if os.getpid() != self._pid:
+            self._after_fork()
         conn = conn or self.writer()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
+        with self._write_turn:
+            fd = self._writer_lock_fd()
+            if fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without polling; see the module docstring
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _writer_lock_fd(self) -> int | None:
+        """The open lock file, or None where there is none to be had."""
+        if self._lock_fd is None and fcntl is not None and not self._closed:
+            try:
+                self._lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            except OSError:  # read-only directory or file: SQLite's locking alone
+                return None
+        return self._lock_fd
 
     def close(self) -> None:
         with self._lock:
@@ -180,6 +221,10 @@ class Store:
         if os.getpid() == self._pid:
             for conn in conns + [self.conn]:
                 conn.close()
+            with self._write_turn:
+                fd, self._lock_fd = self._lock_fd, None
+            if fd is not None:
+                os.close(fd)
 
     # Reads ---------------------------------------------------------------
 

@@ -104,3 +104,40 @@ def test_processes_creating_a_ledger_at_once_share_one_key(tmp_path):
     assert len(list(data_dir.iterdir())) >= 2 and not [p for p in os.listdir(data_dir) if p.endswith(".tmp")]
     with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
         assert led.size() == 15 and led.verify().ok
+
+
+HOLDER = """
+import sys, time
+from ledger.store import Store
+store = Store(sys.argv[1])
+with store.write():
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_writer_killed_while_holding_the_write_lock_releases_it(tmp_path):
+    """Writers queue on flock(<db>.lock); the kernel frees it when its holder dies."""
+    import fcntl
+
+    data_dir = tmp_path / "data"
+    with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
+        led.append([{"n": 0}])
+        db = data_dir / "ledger.db"
+        child = subprocess.Popen([sys.executable, "-c", HOLDER, str(db)], stdout=subprocess.PIPE,
+                                 cwd=Path(__file__).resolve().parents[1])
+        try:
+            assert child.stdout.readline() == b"holding\n"
+            with open(str(db) + ".lock", "rb") as probe:
+                with pytest.raises(BlockingIOError):
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                child.send_signal(signal.SIGKILL)
+                child.wait(timeout=10)
+                start = time.monotonic()
+                assert [r.index for r in led.append([{"n": 1}])] == [1]
+                assert time.monotonic() - start < 5  # not the 60 s busy timeout
+                fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again
+        finally:
+            child.kill()
+            child.wait()
+        assert led.verify().ok
