@@ -21,61 +21,9 @@ from pathlib import Path
 
 import click
 
-from ledger import note
 from server import monitor, report
+from server.cli_common import CliError, progress_bars, read_vkey
 from server.cli_ledger import ledger as ledger_group
-
-PROGRESS_MIN = 16_384  # entries before a progress bar is worth showing
-
-
-class CliError(click.ClickException):
-    """Bad input: printed as one line, exit status 2."""
-
-    exit_code = 2
-
-
-def read_vkey(value: str) -> note.Verifier:
-    """A verifier key given inline or as the path of a file holding one."""
-    text, path = value, Path(value)
-    if "+" not in value or path.is_file():
-        try:
-            text = path.read_text("utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read verifier key file {value}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        return note.Verifier.from_vkey(text)
-    except note.NoteError as exc:
-        raise CliError(f"bad verifier key {value}: {exc}") from None
-
-
-class _Bar:
-    """A click progress bar on stderr, opened on the first report of a long run."""
-
-    def __init__(self, label: str):
-        self.label, self.bar = label, None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None:
-            if total < PROGRESS_MIN:
-                return
-            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
-@contextlib.contextmanager
-def _bars(*labels: str):
-    bars = [_Bar(label) for label in labels]
-    try:
-        yield bars
-    finally:
-        for bar in bars:
-            bar.close()
-
 
 @click.group()
 def audit() -> None:
@@ -115,7 +63,7 @@ def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: 
     if not bundle_path.is_file():
         raise CliError(f"cannot read bundle {bundle_path}: no such file")
     try:
-        with _bars("verifying bundle", "counting entries") as (check_bar, count_bar):
+        with progress_bars("verifying bundle", "counting entries") as (check_bar, count_bar):
             html = report.build_report(bundle_path, verifier, lang=lang, trusted_checkpoint=trusted_note, top=top,
                                        verify_progress=check_bar, gather_progress=count_bar)
     except report.ReportError as exc:

@@ -19,55 +19,7 @@ from ledger import bundle, filters, note
 from ledger.log import KEY_NAME, Ledger, LedgerError
 from ledger.store import Store, StoreError
 from ledger.verify import PROGRESS_EVERY, verify_store
-
-
-class CliError(click.ClickException):
-    """Bad input: printed as one line, exit status 2."""
-
-    exit_code = 2
-
-
-class _Bar:
-    """A click progress bar on stderr, opened on the first report (so short runs stay quiet)."""
-
-    def __init__(self, label: str):
-        self.label, self.bar = label, None
-
-    def __call__(self, done: int, total: int) -> None:
-        if self.bar is None and total < PROGRESS_EVERY:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=max(total, 1), label=self.label, file=sys.stderr)
-            self.bar.__enter__()
-        self.bar.update(done - self.bar.pos)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-
-
-@contextlib.contextmanager
-def _progress(label: str):
-    bar = _Bar(label)
-    try:
-        yield bar
-    finally:
-        bar.close()
-
-
-def _read_vkey(value: str) -> note.Verifier:
-    """A verifier key given inline or as the path of a file holding one."""
-    text = value
-    path = Path(value)
-    if "+" not in value or path.is_file():
-        try:
-            text = path.read_text("utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read verifier key file {value}: {exc}") from None
-    try:
-        return note.Verifier.from_vkey(text)
-    except note.NoteError as exc:
-        raise CliError(f"bad verifier key {value}: {exc}") from None
+from server.cli_common import CliError, progress_bars, read_vkey
 
 
 def _open_store(db: Path) -> Store:
@@ -96,10 +48,10 @@ def verify(db: Path, vkey: str | None) -> None:
         origin, recorded = store.meta("origin"), store.meta("vkey")
         if origin is None or recorded is None:
             raise CliError(f"{db} has no origin or key recorded: it was never opened by a labelcheck server")
-        verifier = _read_vkey(vkey) if vkey else _read_vkey(recorded)
+        verifier = read_vkey(vkey) if vkey else read_vkey(recorded)
         if not vkey:
             click.echo(f"checking signatures with the key recorded in the database: {verifier.key_id}", err=True)
-        with _progress("verifying ledger") as bar:
+        with progress_bars("verifying ledger", minimum=PROGRESS_EVERY) as (bar,):
             report = verify_store(store, verifier, origin, progress=bar)
     except StoreError as exc:
         raise CliError(f"cannot read {db}: {exc}") from None
@@ -155,7 +107,7 @@ def export(db: Path, out: str, key: Path | None, since: str | None, until: str |
         vkey = store.meta("vkey")
         if vkey is None:
             raise CliError(f"{db} has no key recorded: it was never opened by a labelcheck server")
-        with _output(out) as fp, _progress("exporting") as bar:
+        with _output(out) as fp, progress_bars("exporting", minimum=PROGRESS_EVERY) as (bar,):
             bundle.write_bundle(fp, store, checkpoint_note, note.Verifier.from_vkey(vkey), progress=bar,
                                 filter=filt, consistency_from=consistency_from)
     except (StoreError, bundle.BundleError, note.NoteError, sqlite3.Error) as exc:
@@ -214,7 +166,7 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
     log of N entries" or "M entries, each included in the log of size N".
     BUNDLE is a file, or - for standard input. Exits 0 only when all hold.
     """
-    verifier = _read_vkey(vkey)
+    verifier = read_vkey(vkey)
     trusted_note = None
     if trusted is not None:
         try:
@@ -222,7 +174,7 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
         except OSError as exc:
             raise CliError(f"cannot read trusted checkpoint {trusted}: {exc.strerror or exc}") from None
     try:
-        with _input(bundle_path) as fp, _progress("verifying bundle") as bar:
+        with _input(bundle_path) as fp, progress_bars("verifying bundle", minimum=PROGRESS_EVERY) as (bar,):
             report = bundle.verify_bundle(fp, verifier.vkey, trusted_note, progress=bar)
     except bundle.BundleError as exc:
         raise CliError(str(exc)) from None
