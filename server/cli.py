@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-# Each module defines a ``commands`` list of click commands or groups.
-COMMAND_MODULES = (
-    "server.cli_claims",  # keygen, sign, check
-    "server.cli_ledger",  # ledger verify | export | verify-bundle | watch
-    "server.cli_serve",  # serve
-    "server.cli_labels",  # embed, labels
-    "server.cli_audit",  # audit report
-)
+from server import cli_audit, cli_claims, cli_labels, cli_ledger, cli_serve
+
+# Each module defines a ``commands`` list of click commands or groups:
+# keygen, sign, check | ledger verify, export, verify-bundle, watch | serve |
+# embed, labels | audit report.
+COMMAND_MODULES = (cli_claims, cli_ledger, cli_serve, cli_labels, cli_audit)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,16 +18,6 @@ def main() -> None:
     """labelcheck: sign, check and audit AI-content labels."""
 
 
-def _register() -> None:
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a real missing dependency: say so
-                raise
-            continue
-        for command in module.commands:
-            main.add_command(command)
-
-
-_register()
+for _module in COMMAND_MODULES:
+    for _command in _module.commands:
+        main.add_command(_command)
