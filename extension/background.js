@@ -6,12 +6,12 @@
  * and keeps the toolbar badge and the popup's list per tab.
  */
 if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.items)) {
-  importScripts("lib/base64url.js", "lib/urls.js", "lib/items.js", "lib/present.js");
+  importScripts("lib/base64url.js", "lib/urls.js", "lib/discover.js", "lib/items.js", "lib/present.js");
 }
 
 (function (root) {
   "use strict";
-  const { items, present } = root.labelcheck;
+  const { discover, items, present } = root.labelcheck;
 
   const DEFAULTS = { serverUrl: "http://127.0.0.1:8080", checkUnlabelled: false };
   const REQUEST_TIMEOUT_MS = 15000;
@@ -328,6 +328,8 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     const answered = {};
     const todo = [];
     const entries = (message.entries || []).filter((e) => e && typeof e.key === "string");
+    // Attribute claims arrive undecoded (the page's thread never parses them).
+    for (const e of entries) items.claimEntry(e, discover.parseAttributeClaim);
     const digests = await Promise.all(entries.map((e) =>
       (!e.local && e.item && typeof e.item === "object" ? items.itemDigest(e.item, crypto.subtle) : null)));
     entries.forEach((e, i) => {

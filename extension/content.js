@@ -17,6 +17,8 @@
   const doc = document;
   const isTop = root === root.top;
   const OWN_TAGS = new Set([badge.BADGE_TAG.toUpperCase(), badge.PANEL_TAG.toUpperCase()]);
+  // Attribute claims go to the worker undecoded: it decodes them off the page's thread.
+  const DEFER = { deferAttribute: true };
   const WATCHED_ATTRS = ["src", "srcset", "poster", "id", discover.CLAIM_ATTR, discover.FOR_ATTR];
 
   const state = {
@@ -101,7 +103,7 @@
         entry = { key: `local:${found.error}|${found.mediaUrl || ""}`, local: result, labelled: true };
       } else {
         const made = items.mediaItem(found, location.href, state.settings);
-        if (made) entry = Object.assign(made, { labelled: !!found.envelope });
+        if (made) entry = Object.assign(made, { labelled: !!(found.envelope || found.claimAttr) });
       }
       if (prev) unindexUrls(el, prev.urls);
       indexUrls(el, found.urls);
@@ -236,7 +238,7 @@
     while (i < list.length) {
       const end = Math.min(list.length, i + 50);
       const found = [];
-      for (; i < end; i++) if (list[i].isConnected) found.push(discover.examine(list[i], state.index));
+      for (; i < end; i++) if (list[i].isConnected) found.push(discover.examine(list[i], state.index, DEFER));
       consider(found, out);
       if (performance.now() - t0 > SLICE_MS) break;
     }
@@ -350,7 +352,7 @@
       queue.clear();
       forgetRemoved();
       claimsAdded(added, targets);
-      consider([...targets].map((el) => discover.examine(el, state.index)), out);
+      consider([...targets].map((el) => discover.examine(el, state.index, DEFER)), out);
       placeCached();
       dispatch(out);
     });

@@ -165,17 +165,25 @@
 
   /**
    * What is known about one media element: {el, urls, mediaUrl, source,
-   * envelope?, error?}. `source` is "attribute", "script-for", "script-url"
+   * envelope?, error?}. With `deferAttribute`, an attribute claim is
+   * returned undecoded as `claimAttr` (its text) instead of `envelope`. `source` is "attribute", "script-for", "script-url"
    * or null (unlabelled). The attribute wins over scripts; an id match over
    * a URL match.
    */
-  function examine(el, index) {
+  function examine(el, index, { deferAttribute = false } = {}) {
     const list = urls.mediaUrls(el, index.baseUrl);
     const found = { el, urls: list, mediaUrl: list[0] || null, source: null };
     const holder = attributeHolder(el);
     if (holder) {
       found.source = "attribute";
-      const parsed = parseAttributeClaim(holder.getAttribute(CLAIM_ATTR));
+      const value = holder.getAttribute(CLAIM_ATTR);
+      if (deferAttribute) {
+        // The background worker decodes it (parseAttributeClaim), off the page's thread.
+        found.claimAttr = value;
+        found.claimText = value;
+        return found;
+      }
+      const parsed = parseAttributeClaim(value);
       if (parsed.error) found.error = parsed.error;
       else {
         found.envelope = parsed.envelope;

@@ -59,6 +59,14 @@
    */
   function mediaItem(found, pageUrl, { checkUnlabelled = false, keys = defaultKeys } = {}) {
     const page = urls.origin(pageUrl);
+    if (found.claimAttr !== undefined && found.claimAttr !== null) {
+      // An undecoded attribute claim: the worker decodes it (claimEntry).
+      const item = {};
+      if (found.mediaUrl && isFetchable(found.mediaUrl)) item.media_url = found.mediaUrl;
+      if (page) item.page_url = page;
+      const key = cacheKey({ claimText: found.claimAttr, mediaUrl: item.media_url }, keys);
+      return { key, item, claimAttr: found.claimAttr };
+    }
     if (found.envelope) {
       const item = { claim: found.envelope };
       if (found.mediaUrl && isFetchable(found.mediaUrl)) item.media_url = found.mediaUrl;
@@ -69,6 +77,23 @@
     const item = { media_url: found.mediaUrl };
     if (page) item.page_url = page;
     return { key: cacheKey({ mediaUrl: found.mediaUrl }, keys), item };
+  }
+
+  /**
+   * Complete an entry whose claim came as undecoded attribute text
+   * (`claimAttr`): its item gets the envelope, or the entry gets a local
+   * "invalid / malformed" verdict. `parseAttributeClaim` is discover's.
+   */
+  function claimEntry(entry, parseAttributeClaim) {
+    if (typeof entry.claimAttr !== "string") return entry;
+    const parsed = parseAttributeClaim(entry.claimAttr);
+    delete entry.claimAttr;
+    if (parsed.error) {
+      entry.local = { status: "invalid", category: null, reasons: [parsed.error], producer: null, receipt: null };
+    } else {
+      entry.item = Object.assign({ claim: parsed.envelope }, entry.item);
+    }
+    return entry;
   }
 
   /** The item of a page-level <meta name="AIGC"> label. */
@@ -105,5 +130,5 @@
     return { status: "unchecked", category: null, reasons: [reason], producer: null, receipt: null };
   }
 
-  return { MAX_BATCH, KeyTable, cacheKey, itemDigest, mediaItem, pageMetaItem, isFetchable, chunk, backoff, uncheckedResult };
+  return { MAX_BATCH, KeyTable, cacheKey, itemDigest, mediaItem, claimEntry, pageMetaItem, isFetchable, chunk, backoff, uncheckedResult };
 });

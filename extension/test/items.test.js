@@ -103,3 +103,39 @@ test("the session cache digest covers claim, media URL and signals exactly", asy
   // page_url is not part of what is checked: the same claim on another site shares the verdict
   assert.equal(await d({ claim: a, media_url: "u1", page_url: "https://other.example" }), base);
 });
+
+test("an attribute claim left undecoded by the page is decoded by the worker, keyed as before", () => {
+  const discover = require("../lib/discover.js");
+  const { h } = require("./fakedom.js");
+  const { attrValue } = require("./helpers.js");
+  const env = claimFor("https://news.example/a.png");
+  const text = attrValue(env);
+  const doc = h("html", {}, h("img", { src: "/a.png", "data-labelcheck-claim": text }),
+    h("img", { src: "/b.png", "data-labelcheck-claim": "bm90LWpzb24" }));
+  const index = new discover.ClaimIndex(PAGE);
+  const [good, bad] = discover.mediaUnder(doc).map((el) => discover.examine(el, index, { deferAttribute: true }));
+  assert.equal(good.envelope, undefined);
+  assert.equal(good.claimAttr, text);
+  assert.equal(bad.error, undefined); // not decoded on the page
+
+  const table = new items.KeyTable();
+  const lazy = items.mediaItem(good, PAGE, { keys: table });
+  const eager = items.mediaItem(discover.examine(good.el, index), PAGE, { keys: table });
+  assert.equal(lazy.key, eager.key);
+  assert.equal(lazy.item.claim, undefined);
+
+  // The worker's side: the same item as an eagerly decoded one.
+  items.claimEntry(lazy, discover.parseAttributeClaim);
+  assert.deepEqual(lazy.item, eager.item);
+  assert.deepEqual(Object.keys(lazy.item), Object.keys(eager.item));
+  assert.equal(lazy.claimAttr, undefined);
+  assert.equal(lazy.local, undefined);
+
+  // A malformed one gets the same local verdict the page used to give.
+  const broken = items.claimEntry(items.mediaItem(bad, PAGE, { keys: table }), discover.parseAttributeClaim);
+  assert.deepEqual(broken.local, { status: "invalid", category: null, reasons: ["malformed"], producer: null, receipt: null });
+  assert.equal(broken.item.claim, undefined);
+  // Entries without an undecoded claim pass through untouched.
+  const plain = { key: "k", item: { media_url: "https://news.example/x.png" } };
+  assert.deepEqual(items.claimEntry(plain, discover.parseAttributeClaim), { key: "k", item: { media_url: "https://news.example/x.png" } });
+});
