@@ -130,6 +130,10 @@ class Ledger:
         self._leader = False
         self._write_lock = threading.Lock()  # the writer connection, when not grouping
         self._cp_lock = threading.Lock()
+        # (size, tree, last leaf) as this instance's last commit left the log:
+        # while no other writer has appended since, the next commit starts from
+        # it instead of reading the frontier back. Only the committing thread uses it.
+        self._tail: tuple[int, TreeStream, bytes] | None = None
         self.commits = 0  # append transactions committed by this instance
 
     def _check_fork(self) -> None:
@@ -274,13 +278,17 @@ class Ledger:
             with store.write() as conn:
                 batch = take()
                 n = store.size(conn)
-                # The frontier (and the last leaf, for "prev") is all a batch needs
-                # to read: every later hash is computed here (RFC 9162 §2.1.1).
-                ids = TreeStream.frontier_ids(n)
-                need = [i for _, i in ids] + ([merkle.stored_hash_index(0, n - 1)] if n else [])
-                got = store.read_hashes(need, conn)
-                tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
-                prev = got[-1] if n else None
+                tail, self._tail = self._tail, None
+                if tail is not None and tail[0] == n:  # append-only: same size, same tail
+                    _, tree, prev = tail
+                else:
+                    # The frontier (and the last leaf, for "prev") is all a batch needs
+                    # to read: every later hash is computed here (RFC 9162 §2.1.1).
+                    ids = TreeStream.frontier_ids(n)
+                    need = [i for _, i in ids] + ([merkle.stored_hash_index(0, n - 1)] if n else [])
+                    got = store.read_hashes(need, conn)
+                    tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
+                    prev = got[-1] if n else None
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
                 entries: list[tuple[int, bytes]] = []
                 hashes: list[tuple[int, bytes]] = []
@@ -301,6 +309,8 @@ class Ledger:
                     results.append(receipts)
                 Store.put_entries(conn, entries)
                 Store.put_hashes(conn, hashes)
+            if prev is not None:
+                self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
             error = LedgerError(f"append failed, nothing was written: {exc}")
             error.__cause__ = exc

@@ -455,3 +455,21 @@ def test_start_up_check_and_verify_are_not_fooled_by_concurrent_appends(tmp_path
         t.join()
     assert writer.verify().ok
     writer.close()
+
+
+def test_two_ledgers_on_one_database_continue_each_others_tail(tmp_path):
+    """Each instance starts its next commit from its own last one only while no
+    other writer has appended since."""
+    a = Ledger.open_dir(tmp_path / "data", origin=ORIGIN)
+    b = Ledger.open_dir(tmp_path / "data", origin=ORIGIN)
+    try:
+        got = []
+        for i, size in enumerate([1, 3, 1, 1, 2, 5, 1]):
+            got += [r.index for r in (a if i % 3 else b).append([{"i": i, "k": k} for k in range(size)])]
+        assert got == list(range(14))
+        for led in (a, b):
+            report = led.verify()
+            assert report.ok and report.size == 14, report.summary()
+    finally:
+        a.close()
+        b.close()
