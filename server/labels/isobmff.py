@@ -46,36 +46,55 @@ MAX_MOOV = 256 << 20
 CONTAINERS = (b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf")
 
 
+_HEADER = struct.Struct(">I4s")
+_LARGE = struct.Struct(">Q")
+
+
+def _odd_size(size: int, large: bytes | None, pos: int, end: int, btype: bytes) -> tuple[int, int]:
+    """``(size, header_length)`` of a box whose 32-bit size is not a plain
+    in-range length: 1 (a 64-bit size follows), 0 (to the end) or bad."""
+    header = 8
+    if size == 1:
+        if large is None or len(large) < 8:
+            raise Malformed(SOURCE, "truncated", "MP4 box size is truncated")
+        (size,) = _LARGE.unpack(large[:8])
+        header = 16
+    elif size == 0:
+        size = end - pos
+    if size < header or pos + size > end:
+        raise Malformed(SOURCE, "bad_length", f"MP4 box {btype!r} at {pos} has size {size}")
+    return size, header
+
+
 def _walk(w: Window, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """Yield ``(type, payload_start, box_end)`` of the boxes in ``[start, end)``."""
-    pos = start
-    for _ in range(MAX_BOXES):
-        if pos + 8 > end:
-            return
-        size, btype = struct.unpack(">I4s", w.get(pos, 8, "MP4 box header"))
+    pos, count = start, 0
+    while pos + 8 <= end:
+        size, btype = _HEADER.unpack(w.get(pos, 8, "MP4 box header"))
         header = 8
-        if size == 1:
-            (size,) = struct.unpack(">Q", w.get(pos + 8, 8, "MP4 box size"))
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise Malformed(SOURCE, "bad_length", f"MP4 box {btype!r} at {pos} has size {size}")
+        if size < 8 or pos + size > end:
+            large = w.get(pos + 8, 8, "MP4 box size") if size == 1 else None
+            size, header = _odd_size(size, large, pos, end, btype)
         yield btype, pos + header, pos + size
         pos += size
-    raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
+        count += 1
+        if count == MAX_BOXES:
+            raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
 
 
-def scan(fp: BinaryIO, found: list[Signal]) -> bool:
-    """Append the labels in ``fp``'s ``moov``; True when a C2PA ``uuid`` box is present."""
-    w = Window(fp, SOURCE)
+def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
+    """Append the labels in ``fp``'s ``moov``; True when a C2PA ``uuid`` box is present.
+
+    ``head``: the file's first bytes, when the caller has read them already.
+    """
+    w = Window(fp, SOURCE, head=head)
     c2pa = False
     for btype, start, end in _walk(w, 0, w.size):
         if btype == b"uuid":
             c2pa = c2pa or (end - start >= 16 and w.get(start, 16, "MP4 uuid") == C2PA_UUID)
         elif btype == b"moov":
             for child, cstart, cend in _walk(w, start, end):
-                if child not in (b"udta", b"meta"):
+                if child != b"udta" and child != b"meta":
                     continue
                 if cend - cstart > MAX_META:
                     raise Malformed(SOURCE, "too_large", f"MP4 {child.decode()} box is {cend - cstart} bytes, limit {MAX_META}")
@@ -83,13 +102,25 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
                 metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
                 for mtype, ms, me in metas:
                     if mtype == b"meta":
-                        found.extend(label_signal(SOURCE, v) for v in meta_labels(body[ms:me]))
+                        for value in meta_labels(body[ms:me]):
+                            found.append(label_signal(SOURCE, value))
     return c2pa
 
 
 def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     """``[(type, payload_start, box_end)]`` of the boxes in ``buf[start:end]``."""
-    return [(t, s, e) for t, _b, s, e in _boxes(buf, start, end)]
+    if end - start > 8 * MAX_BOXES:  # room for too many boxes: count them
+        return [(t, s, e) for t, _b, s, e in _boxes(buf, start, end)]
+    out, pos = [], start
+    unpack = _HEADER.unpack_from
+    while pos + 8 <= end:
+        size, btype = unpack(buf, pos)
+        header = 8
+        if size < 8 or pos + size > end:
+            size, header = _odd_size(size, buf[pos + 8 : min(pos + 16, end)] if size == 1 else None, pos, end, btype)
+        out.append((btype, pos + header, pos + size))
+        pos += size
+    return out
 
 
 def _boxes(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:

@@ -23,32 +23,60 @@ MAX_PAYLOAD = 65533
 STANDALONE = {0x01, 0xD8} | set(range(0xD0, 0xD8))
 
 
-def scan(fp: BinaryIO, found: list[Signal]) -> bool:
-    """Append the labels in ``fp``'s APP segments; True when a C2PA store is present."""
-    w = Window(fp, SOURCE)
+# Markers whose segments the reader only steps over: every marker with a
+# length except the APP1 (XMP, EXIF) and APP11 (C2PA) it reads.
+_STEP_OVER = frozenset(range(256)) - STANDALONE - {0xFF, 0xD9, 0xDA, 0xE1, 0xEB}
+
+
+def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
+    """Append the labels in ``fp``'s APP segments; True when a C2PA store is present.
+
+    ``head``: the file's first bytes, when the caller has read them already.
+    """
+    w = Window(fp, SOURCE, head=head)
     if w.get(0, 2, "JPEG SOI") != b"\xff\xd8":
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
-    c2pa, pos = False, 2
-    for _ in range(MAX_SEGMENTS):
+    c2pa, pos, count = False, 2, 0
+    while count < MAX_SEGMENTS:
+        # Step over table segments (DQT, DHT, SOF, APP0...) that begin and end
+        # inside the cached block; anything else takes the checked path below.
+        buf, base = w.buf, w.base
+        end = base + len(buf)
+        while base <= pos and pos + 4 <= end and count < MAX_SEGMENTS:
+            at = pos - base
+            if buf[at] != 0xFF or buf[at + 1] not in _STEP_OVER:
+                break
+            step = 2 + ((buf[at + 2] << 8) | buf[at + 3])
+            if step < 4 or pos + step > end:
+                break
+            pos += step
+            count += 1
+        if count >= MAX_SEGMENTS:
+            break
+        count += 1
         # Marker and length in one read: FF, marker, length (2 bytes).
-        head = w.get(pos, min(4, w.size - pos) if pos < w.size else 2, "JPEG marker")
-        if head[0] != 0xFF:
+        at = pos - base
+        if 0 <= at <= len(buf) - 4:
+            seg = buf[at : at + 4]
+        else:
+            seg = w.get(pos, min(4, w.size - pos) if pos < w.size else 2, "JPEG marker")
+        if seg[0] != 0xFF:
             raise Malformed(SOURCE, "bad_marker", f"JPEG marker expected at {pos}")
-        if head[1] == 0xFF:  # fill bytes before a marker (T.81 §B.1.1.2)
+        marker = seg[1]
+        if marker == 0xFF:  # fill bytes before a marker (T.81 §B.1.1.2)
             pos += 1
             continue
-        marker = head[1]
         pos += 2
-        if marker in (0xD9, 0xDA):
+        if marker == 0xDA or marker == 0xD9:
             return c2pa
         if marker in STANDALONE:
             continue
-        if len(head) < 4:
+        if len(seg) < 4:
             raise Malformed(SOURCE, "truncated", "JPEG segment length is truncated")
-        length = (head[2] << 8) | head[3]
+        length = (seg[2] << 8) | seg[3]
         if length < 2:
             raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has length {length}")
-        if marker in (0xE1, 0xEB):
+        if marker == 0xE1 or marker == 0xEB:
             payload = w.get(pos + 2, length - 2, f"JPEG segment {marker:#04x}")
             if marker == 0xEB:
                 c2pa = c2pa or (payload[:2] == b"JP" and b"jumb" in payload[:16])
@@ -59,7 +87,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
                     found.extend(exif.signals(payload, "jpeg"))
                 except Malformed as exc:
                     found.append(exc.signal())
-        elif pos + length > w.size:
+        elif pos + length > w.base + len(w.buf) and pos + length > w.size:
             raise Malformed(SOURCE, "truncated", f"JPEG segment {marker:#04x} runs past the end")
         pos += length
     raise Malformed(SOURCE, "too_many_segments", f"over {MAX_SEGMENTS} JPEG segments")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import BinaryIO
 
-from . import c2pa_reader, id3, isobmff, jpeg, png, wav, webp
+from . import _io, c2pa_reader, id3, isobmff, jpeg, png, wav, webp
 from .signals import Malformed, Signal, malformed
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,9 @@ FORMATS = {
     "mp3": (id3.scan, "audio/mpeg", "gb45438_id3"),
     "wav": (wav.scan, "audio/wav", "gb45438_wav"),
 }
+# Walkers that take the first block read for the sniff instead of reading it again.
+TAKES_HEAD = frozenset({jpeg.scan, isobmff.scan})
+HEAD = _io.BLOCK  # one read: the sniff, and often every header a JPEG or MP4 walk needs
 MEDIA_TYPES = {
     "image/jpeg": "jpeg",
     "image/jpg": "jpeg",
@@ -67,7 +70,11 @@ def sniff(head: bytes) -> str | None:
 def detect(fp: BinaryIO, media_type: str | None = None) -> str | None:
     """Magic bytes first; the declared media type only when they say nothing."""
     fp.seek(0)
-    kind = sniff(fp.read(16))
+    return _kind(fp.read(16), media_type)
+
+
+def _kind(head: bytes, media_type: str | None) -> str | None:
+    kind = sniff(head)
     if kind is None and media_type:
         kind = MEDIA_TYPES.get(media_type.split(";")[0].strip().lower())
     return kind
@@ -77,12 +84,14 @@ def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: st
     """Every label signal in the seekable binary file ``fp`` (see the package doc)."""
     try:
         start = fp.tell()
-        kind = detect(fp, media_type)
+        fp.seek(0)
+        head = fp.read(HEAD)
+        kind = _kind(head, media_type)
     except Exception as exc:  # an unreadable stream is not a label
         log.info("labels: cannot read the stream: %s", exc)
         return []
     try:
-        return _read(fp, kind, c2pa_anchors) if kind else []
+        return _read(fp, kind, head, c2pa_anchors) if kind else []
     finally:
         try:
             fp.seek(start)  # leave the caller's file where it was
@@ -90,12 +99,12 @@ def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: st
             pass
 
 
-def _read(fp: BinaryIO, kind: str, c2pa_anchors: str | None) -> list[Signal]:
+def _read(fp: BinaryIO, kind: str, head: bytes, c2pa_anchors: str | None) -> list[Signal]:
     scan, mime, source = FORMATS[kind]
     found: list[Signal] = []
     has_c2pa = False
     try:
-        has_c2pa = scan(fp, found)
+        has_c2pa = scan(fp, found, head=head) if scan in TAKES_HEAD else scan(fp, found)
     except Malformed as exc:
         found.append(exc.signal())
     except Exception as exc:  # a walker bug must not lose the verdict
