@@ -2,8 +2,17 @@
 
 Parsing is deliberately narrow for safety: packets over ``MAX_XMP`` bytes and
 any packet with a DTD (``<!DOCTYPE``/``<!ENTITY``) are refused before the
-parser sees them, so external entities and entity-expansion bombs never run;
-only XML's five predefined entities remain.
+parser sees them, and the parser itself refuses a document type declaration
+in any encoding (a UTF-16 packet hides ``<!DOCTYPE`` from a byte search), so
+external entities and entity-expansion bombs never run; only XML's five
+predefined entities and character references remain.
+
+Reading does not build a tree: one expat pass with namespace processing
+collects the two properties' values. A packet is parsed only when it can
+hold them: an element or attribute name is never escaped in XML, so a UTF-8
+packet (the encoding XMP Part 3 §1.1 requires in JPEG, PNG and WebP) without
+the bytes ``AIGC`` or ``DigitalSourceType`` has neither, whatever prefix
+or form declares the namespaces.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import io
 import re
 import threading
 import xml.etree.ElementTree as ET
+from xml.parsers import expat
 
 from . import aigc
 from .signals import Malformed, Signal, malformed
@@ -82,28 +92,103 @@ def _refuse(data: bytes, source: str = "gb45438_xmp") -> None:
         raise Malformed(source, "xmp_dtd_refused", "XMP packet declares a DTD or entities")
 
 
+class _DTDRefused(Exception):
+    pass
+
+
+def _no_dtd(*_args) -> None:
+    raise _DTDRefused
+
+
+def _expat(source: str) -> expat.XMLParserType:
+    """An expat parser with namespace processing ("uri}local" names, as
+    ElementTree's) that refuses a DTD, entity declarations and parameter
+    entities, in whatever encoding the packet is written."""
+    parser = expat.ParserCreate(None, "}")
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    parser.StartDoctypeDeclHandler = _no_dtd
+    parser.EntityDeclHandler = _no_dtd
+    parser.buffer_text = True
+    return parser
+
+
+def _run(parser: expat.XMLParserType, data: bytes, source: str) -> None:
+    try:
+        parser.Parse(data.rstrip(b"\x00 \t\r\n"), True)
+    except _DTDRefused:
+        raise Malformed(source, "xmp_dtd_refused", "XMP packet declares a DTD or entities") from None
+    except expat.ExpatError as exc:
+        raise Malformed(source, "xmp_invalid", f"XMP is not well-formed XML: {exc}") from None
+
+
 def parse_packet(data: bytes, source: str = "gb45438_xmp") -> ET.Element:
     """The packet's root element; Malformed on size, DTD or XML errors."""
     _refuse(data, source)
-    data = data.rstrip(b"\x00 \t\r\n")
+    _run(_expat(source), data, source)  # the DTD check that holds in any encoding
     try:
-        return ET.fromstring(data)
+        return ET.fromstring(data.rstrip(b"\x00 \t\r\n"))
     except ET.ParseError as exc:
         raise Malformed(source, "xmp_invalid", f"XMP is not well-formed XML: {exc}") from None
 
 
-def _values(root: ET.Element, tags: tuple[str, ...]) -> dict[str, list[str]]:
-    """Simple-property values of ``tags``: attribute, element text or rdf:resource."""
-    found: dict[str, list[str]] = {tag: [] for tag in tags}
-    for el in root.iter():
-        if el.attrib:
-            for tag in tags:
-                if tag in el.attrib:
-                    found[tag].append(el.attrib[tag])
-        if el.tag in found:
-            resource = el.attrib.get(f"{{{RDF_NS}}}resource")
-            found[el.tag].append(resource if resource is not None else "".join(el.itertext()))
-    return found
+_AIGC_NAME = f"{TC260_NS}}}AIGC"
+_DST_NAME = f"{IPTC_EXT_NS}}}DigitalSourceType"
+_RESOURCE_NAME = f"{RDF_NS}}}resource"
+
+
+def _values(data: bytes, source: str = "gb45438_xmp") -> tuple[list[str], list[str]]:
+    """``(aigc, digital_source_types)``: every value of the two simple properties,
+    in document order, as attribute, element text (all text inside it) or
+    ``rdf:resource``. Malformed on XML errors or a DTD.
+
+    Text and end-tag handlers are installed only while inside a property
+    element, so the rest of the packet costs one call per start tag.
+    """
+    parser = _expat(source)
+    aigc_values: list[str] = []
+    dst_values: list[str] = []
+    frames: list[tuple[int, list, int, list[str]]] = []  # (depth, values, slot, text parts)
+    depth = 0  # element depth below the outermost open property element
+
+    def start(name: str, attrs: dict) -> None:
+        nonlocal depth
+        if frames:
+            depth += 1
+        if attrs:
+            if _AIGC_NAME in attrs:
+                aigc_values.append(attrs[_AIGC_NAME])
+            if _DST_NAME in attrs:
+                dst_values.append(attrs[_DST_NAME])
+        if name == _AIGC_NAME or name == _DST_NAME:
+            values = aigc_values if name == _AIGC_NAME else dst_values
+            resource = attrs.get(_RESOURCE_NAME)
+            values.append(resource)  # the slot keeps document order
+            if resource is None:
+                if not frames:
+                    depth = 0
+                    parser.CharacterDataHandler, parser.EndElementHandler = text, end
+                frames.append((depth, values, len(values) - 1, []))
+
+    def text(data: str) -> None:
+        for frame in frames:
+            frame[3].append(data)
+
+    def end(_name: str) -> None:
+        nonlocal depth
+        if frames[-1][0] == depth:
+            _depth, values, slot, parts = frames.pop()
+            values[slot] = "".join(parts)
+            if not frames:
+                parser.CharacterDataHandler = parser.EndElementHandler = None
+                return
+        depth -= 1
+
+    parser.StartElementHandler = start
+    try:
+        _run(parser, data, source)
+    finally:  # the handlers refer to the parser: break the cycle, free it now
+        parser.StartElementHandler = parser.CharacterDataHandler = parser.EndElementHandler = None
+    return aigc_values, dst_values
 
 
 def signals(data: bytes, container: str) -> list[Signal]:
@@ -112,12 +197,11 @@ def signals(data: bytes, container: str) -> list[Signal]:
         _refuse(data)
         if b"AIGC" not in data and b"DigitalSourceType" not in data:
             return []  # neither property can be present: skip the parse
-        root = parse_packet(data)
+        aigc_values, dst_values = _values(data)
     except Malformed as exc:
         return [malformed(exc.source, exc.code, str(exc), container=container)]
-    values = _values(root, (AIGC_TAG, DST_TAG))
-    out = [label_signal("gb45438_xmp", value, container=container) for value in values[AIGC_TAG]]
-    for uri in values[DST_TAG]:
+    out = [label_signal("gb45438_xmp", value, container=container) for value in aigc_values]
+    for uri in dst_values:
         uri = uri.strip()
         out.append(
             Signal(
