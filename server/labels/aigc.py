@@ -62,6 +62,11 @@ class AigcError(ValueError):
         self.errors = errors
 
 
+_FIELD_SET = frozenset(FIELDS)
+_decoder = json.JSONDecoder()
+_decode_json, _scan_json = _decoder.decode, _decoder.scan_once
+
+
 def parse(text: str | bytes) -> dict:
     """Parse a label's JSON (inner object or ``{"AIGC": {...}}``) and check it.
 
@@ -76,26 +81,66 @@ def parse(text: str | bytes) -> dict:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise AigcError("label_invalid_json", [f"label is not UTF-8: {exc}"]) from None
-    text = text.strip().lstrip("\ufeff").rstrip("\x00")
-    if len(text.encode("utf-8", "surrogatepass")) > MAX_JSON:
+    if text[:1] != "{" or text[-1:] != "}":  # only then can there be anything to strip
+        text = text.strip().lstrip("\ufeff").rstrip("\x00")
+    # A character is at most 4 UTF-8 bytes: short text needs no encoding to measure.
+    if len(text) > MAX_JSON // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_JSON:
         raise AigcError("label_too_large", [f"label is over {MAX_JSON} bytes"])
     try:
-        obj = json.loads(text)
+        obj = _loads(text)
     except (ValueError, RecursionError) as exc:
         raise AigcError("label_invalid_json", [f"label is not JSON: {exc}"]) from None
     return unwrap(obj)
 
 
+def _loads(text: str):
+    """``json.loads(text)``; an object spanning the whole text is scanned directly."""
+    if text[:1] == "{":
+        try:
+            obj, end = _scan_json(text, 0)
+        except StopIteration:
+            end = -1
+        if end == len(text):
+            return obj
+    return _decode_json(text)  # the general path, with json's own error messages
+
+
 def unwrap(obj) -> dict:
     """Accept the inner object or the ``{"AIGC": {...}}`` wrapper; check it."""
-    if isinstance(obj, dict) and set(obj) == {"AIGC"}:
+    if isinstance(obj, dict) and len(obj) == 1 and "AIGC" in obj:
         obj = obj["AIGC"]
     if not isinstance(obj, dict):
         raise AigcError("label_not_object", ["label is not a JSON object"])
-    errors = problems(obj)
-    if errors:
-        raise AigcError("label_invalid", errors)
+    if not _sound(obj):
+        errors = problems(obj)
+        if errors:
+            raise AigcError("label_invalid", errors)
     return obj
+
+
+def _sound(obj: dict) -> bool:
+    """A quick yes for the common label: the rules of ``problems`` in a few
+    whole-object steps (every value a string, short and free of control
+    characters all together). False only means "look closer": ``problems``
+    then names what is wrong, if anything.
+    """
+    try:
+        joined = "".join(obj.values())
+    except TypeError:  # a value that is not a string
+        return False
+    if len(joined) > MAX_FIELD or CONTROL.search(joined):
+        return False
+    producer, produce_id = obj.get("ContentProducer"), obj.get("ProduceID")
+    return (
+        obj.get("Label") in CATEGORY
+        and producer is not None
+        and produce_id is not None
+        and not producer.isspace()
+        and not produce_id.isspace()
+        and producer != ""
+        and produce_id != ""
+        and bool(obj.get("ContentPropagator")) == bool(obj.get("PropagateID"))
+    )
 
 
 def problems(obj: dict) -> list[str]:
@@ -127,7 +172,9 @@ def problems(obj: dict) -> list[str]:
 
 
 def extra_fields(obj: dict) -> list[str]:
-    return sorted(k for k in obj if k not in FIELDS)
+    if obj.keys() <= _FIELD_SET:
+        return []
+    return sorted(k for k in obj if k not in _FIELD_SET)
 
 
 def category(obj: dict) -> str | None:
