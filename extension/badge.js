@@ -319,6 +319,8 @@
       this.pageBadge = null;
       this._rects = new Map(); // element -> latest reported box
       this._aligning = new Set(); // media waiting for their boxes
+      this._fresh = new Set(); // media whose new badge is not inserted yet
+      this._offsets = new WeakMap(); // parent node -> the offset its last badge needed
       this._frame = 0;
       const win = doc.defaultView;
       this._io = win && typeof win.IntersectionObserver === "function"
@@ -345,14 +347,50 @@
       if (host) {
         update(host, result);
         const anchor = BadgeLayer.anchorBox(media);
-        if (host.nextSibling !== anchor && host._labelcheckPanel !== host.nextSibling) anchor.before(host); // moved
+        if (!this._fresh.has(media) && host.nextSibling !== anchor && host._labelcheckPanel !== host.nextSibling) {
+          anchor.before(host); // moved
+        }
       } else {
+        // Inserted by the next align(), after the boxes of all new badges' media are read.
         host = createBadge(this.doc, result);
         this.badges.set(media, host);
-        BadgeLayer.anchorBox(media).before(host);
+        this._fresh.add(media);
       }
       host._labelcheckMedia = mediaUrl || host._labelcheckMedia || null;
       return host;
+    }
+
+    /**
+     * Insert the new badges in one pass of writes, after one pass of reads:
+     * each media's box (read while the page's layout is still clean, so no
+     * extra layout), giving the badge's max-width on narrow media (badges
+     * are never wider than their media), and the offset last
+     * found for badges in the same parent, so badges in a grid or a list
+     * start where they belong and need no second layout to correct.
+     */
+    _placeFresh() {
+      if (!this._fresh.size) return;
+      const fresh = [...this._fresh];
+      this._fresh.clear();
+      const boxes = fresh.map((media) => media.getBoundingClientRect());
+      fresh.forEach((media, i) => {
+        const host = this.badges.get(media);
+        if (!host) return;
+        const anchor = BadgeLayer.anchorBox(media);
+        const m = boxes[i];
+        const guess = (anchor.parentNode && this._offsets.get(anchor.parentNode)) || { top: 0, left: 0 };
+        const box = { top: guess.top, left: guess.left, maxWidth: m.width > 0 && m.width < 320 ? Math.max(96, Math.round(m.width)) : 0, hidden: false };
+        host._labelcheckBox = box;
+        const css = BadgeLayer.css(box);
+        if (css) host.style.cssText = css;
+        anchor.before(host);
+      });
+    }
+
+    static css(box) {
+      let css = box.top || box.left ? `margin-top: ${box.top}px !important; margin-left: ${box.left}px !important;` : "";
+      if (box.maxWidth) css += ` max-width: ${box.maxWidth}px !important;`;
+      return css;
     }
 
     remove(media) {
@@ -361,6 +399,7 @@
       closeDetails(host);
       host.remove();
       this.badges.delete(media);
+      this._fresh.delete(media);
       this._aligning.delete(media);
       if (this._io) {
         this._io.unobserve(media);
@@ -379,6 +418,7 @@
 
     /** Check the badges of `mediaList` against their media on the next report. */
     align(mediaList) {
+      this._placeFresh();
       if (!this._io) {
         this.schedule();
         return;
@@ -431,15 +471,14 @@
           next.left = Math.round((was.left + dx) * 100) / 100;
         }
       }
+      if (!next.hidden && host.parentNode) this._offsets.set(host.parentNode, { top: next.top, left: next.left });
       if (next.hidden !== was.hidden) host.toggleAttribute("data-hidden", next.hidden);
       if (next.top === was.top && next.left === was.left && next.maxWidth === was.maxWidth) {
         host._labelcheckBox = next;
         return;
       }
       host._labelcheckBox = next;
-      let css = `margin-top: ${next.top}px !important; margin-left: ${next.left}px !important;`;
-      if (next.maxWidth) css += ` max-width: ${next.maxWidth}px !important;`;
-      host.style.cssText = css;
+      host.style.cssText = BadgeLayer.css(next);
     }
 
     schedule() {

@@ -186,9 +186,19 @@
   const arrived = new Map();
   let renderFrame = 0;
 
+  // While more verdicts are on their way (a big page, several batches),
+  // those landing within GATHER_MS share one pass: badges inserted into
+  // the page's flow cost a layout of their container per pass.
+  const GATHER_MS = 150;
+
   function apply(results) {
     for (const [key, result] of Object.entries(results)) arrived.set(key, result);
-    if (!renderFrame) renderFrame = requestAnimationFrame(render);
+    if (renderFrame) return;
+    let waiting = 0;
+    for (const key of state.pending) if (!arrived.has(key) && ++waiting) break;
+    renderFrame = waiting
+      ? setTimeout(() => { renderFrame = requestAnimationFrame(render); }, GATHER_MS)
+      : requestAnimationFrame(render);
   }
 
   function render() {
