@@ -342,3 +342,16 @@ def test_mp4_box_sizes_0_and_64_bit_still_walk():
     broken = data[:at] + mf.box(b"moov", moov.replace(big_udta, struct.pack(">I4s", 3, b"udta") + big_udta[8:])) + data[at + moov_size :]
     [s] = read_labels(io.BytesIO(broken))
     assert s.reasons == ["malformed", "bad_length"]
+
+
+def test_mp4_label_before_a_damaged_moov_child_is_kept():
+    from server.labels import isobmff
+
+    meta = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(mf.aigc_json().encode())))
+    data = mf.mp4(udta=mf.box(b"udta", meta)).data
+    at = data.index(b"moov") - 4
+    moov_size = struct.unpack_from(">I", data, at)[0]
+    damaged = data[at + 8 : at + moov_size] + struct.pack(">I4s", 4, b"free") + b"\x00" * 4
+    found = read_labels(io.BytesIO(data[:at] + mf.box(b"moov", damaged) + data[at + moov_size :]))
+    assert [s.status for s in found] == ["declared", "malformed"]
+    assert found[0].detail["aigc"] == mf.LABEL and found[1].reasons == ["malformed", "bad_length"]

@@ -48,6 +48,7 @@ CONTAINERS = (b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf")
 
 _HEADER = struct.Struct(">I4s")
 _LARGE = struct.Struct(">Q")
+_unpack_header = _HEADER.unpack_from
 
 
 def _odd_size(size: int, large: bytes | None, pos: int, end: int, btype: bytes) -> tuple[int, int]:
@@ -93,18 +94,30 @@ def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
         if btype == b"uuid":
             c2pa = c2pa or (end - start >= 16 and w.get(start, 16, "MP4 uuid") == C2PA_UUID)
         elif btype == b"moov":
-            for child, cstart, cend in _walk(w, start, end):
-                if child != b"udta" and child != b"meta":
-                    continue
-                if cend - cstart > MAX_META:
-                    raise Malformed(SOURCE, "too_large", f"MP4 {child.decode()} box is {cend - cstart} bytes, limit {MAX_META}")
-                body = w.get(cstart, cend - cstart, f"MP4 {child.decode()} box")
-                metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
-                for mtype, ms, me in metas:
-                    if mtype == b"meta":
-                        for value in meta_labels(body[ms:me]):
-                            found.append(label_signal(SOURCE, value))
+            if end - start <= w.block:  # a small moov: one read, walked in memory
+                moov = w.get(start, end - start, "MP4 moov box")
+                try:
+                    children = [(t, start + s, start + e) for t, s, e in _children(moov, 0, len(moov))]
+                except Malformed:  # walk it box by box: labels before the damage are kept
+                    children = _walk(w, start, end)
+            else:  # a big one (sample tables): only its headers and udta/meta are read
+                children = _walk(w, start, end)
+            for child, cstart, cend in children:
+                if child == b"udta" or child == b"meta":
+                    _meta_box(w, child, cstart, cend, found)
     return c2pa
+
+
+def _meta_box(w: Window, child: bytes, start: int, end: int, found: list[Signal]) -> None:
+    """Append the labels in one ``moov/udta`` or ``moov/meta`` box."""
+    if end - start > MAX_META:
+        raise Malformed(SOURCE, "too_large", f"MP4 {child.decode()} box is {end - start} bytes, limit {MAX_META}")
+    body = w.get(start, end - start, f"MP4 {child.decode()} box")
+    metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
+    for mtype, ms, me in metas:
+        if mtype == b"meta":
+            for value in meta_labels(body[ms:me]):
+                found.append(label_signal(SOURCE, value))
 
 
 def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -112,13 +125,13 @@ def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
     if end - start > 8 * MAX_BOXES:  # room for too many boxes: count them
         return [(t, s, e) for t, _b, s, e in _boxes(buf, start, end)]
     out, pos = [], start
-    unpack = _HEADER.unpack_from
     while pos + 8 <= end:
-        size, btype = unpack(buf, pos)
-        header = 8
-        if size < 8 or pos + size > end:
+        size, btype = _unpack_header(buf, pos)
+        if 8 <= size and pos + size <= end:
+            out.append((btype, pos + 8, pos + size))
+        else:
             size, header = _odd_size(size, buf[pos + 8 : min(pos + 16, end)] if size == 1 else None, pos, end, btype)
-        out.append((btype, pos + header, pos + size))
+            out.append((btype, pos + header, pos + size))
         pos += size
     return out
 
@@ -157,6 +170,18 @@ def _data_value(buf: bytes, start: int, end: int) -> bytes | None:
     return None
 
 
+def _freeform(buf: bytes, start: int, end: int) -> tuple[bytes, bytes | None]:
+    """``(name_payload, value)`` of a ``----`` item: its (last) ``name`` box
+    and the value of its first ``data`` box, from one walk of the item."""
+    name, value = b"", None
+    for btype, s, e in _children(buf, start, end):
+        if btype == b"name":
+            name = buf[s:e]
+        elif btype == b"data" and value is None and e - s >= 8:
+            value = buf[s + 8 : e]
+    return name, value
+
+
 def meta_labels(meta: bytes) -> list[bytes]:
     """The AIGC values in one ``meta`` box payload (freeform or ``mdta`` keys)."""
     kids = _children(meta, _meta_start(meta), len(meta))
@@ -179,12 +204,13 @@ def meta_labels(meta: bytes) -> list[bytes]:
             continue
         for itype, istart, iend in _children(meta, s, e):
             if itype == b"----":
-                parts = {t: meta[a:b] for t, a, b in _children(meta, istart, iend) if t in (b"mean", b"name")}
-                if parts.get(b"name", b"")[4:] != NAME:
+                name, value = _freeform(meta, istart, iend)
+                if name[4:] != NAME:
                     continue
             elif keys.get(int.from_bytes(itype, "big")) != NAME:
                 continue
-            value = _data_value(meta, istart, iend)
+            else:
+                value = _data_value(meta, istart, iend)
             if value is not None:
                 values.append(value)
     return values
