@@ -10,9 +10,11 @@ window from the first to the last ``labelcheck:*`` measure, not already
 inside one; the demo page's images have fixed sizes, so layout in that window
 is the badges'). Paint is not counted: the page's own images load and paint
 in the same window. Also reported: the longest main-thread task that holds
-any of that work, the number of POST /v1/verify requests, and the time from
-navigation until every image has its badge (with its verdict). The ceiling, measured in the same run on the same page,
-is a page script that walks the images doing the least any finder must do:
+any of that work (a frame's task also holds the page's own paint), the
+longest single content-script step, the number of POST /v1/verify requests,
+and the time from navigation until every image has its badge (with its
+verdict). The ceiling, measured in the same run on the same page, is a page
+script that walks the images doing the least any finder must do:
 read each claim attribute, decode it (atob + JSON.parse) and read currentSrc;
 and that walk plus the least a mark costs (one positioned <span> inserted per
 image, then one layout).
@@ -150,9 +152,11 @@ def one_run(browser, base: str, images: int) -> dict:
         by_kind[name.split(":", 1)[1]] = by_kind.get(name.split(":", 1)[1], 0.0) + ms
     assert walked == images, f"baseline walked {walked} of {images} images"
     script_ms = sum(by_kind.values())
+    longest_script = max((ms for _, ms in measures), default=0.0)
     by_kind["style+layout"] = window["rendering_ms"]
     return {"main_ms": script_ms + window["rendering_ms"], "script_ms": script_ms, "by_kind": by_kind,
-            "longest_task_ms": window["longest_task_ms"], "settled_ms": milestones["settled"], "baseline_ms": max(baseline_ms, 0.1),
+            "longest_task_ms": window["longest_task_ms"], "longest_script_ms": longest_script,
+            "settled_ms": milestones["settled"], "baseline_ms": max(baseline_ms, 0.1),
             "mark_ms": max(mark_ms + baseline_ms, 0.1),
             "posts": posts, "wall_s": wall}
 
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
 
     main_ms, script_ms, base_ms, mark_ms = med("main_ms"), med("script_ms"), med("baseline_ms"), med("mark_ms")
     longest = max(r["longest_task_ms"] for r in runs)
+    longest_script = max(r["longest_script_ms"] for r in runs)
     posts = max(r["posts"] for r in runs)
     kinds = sorted({k for r in runs for k in r["by_kind"]})
     by_kind = {k: statistics.median(r["by_kind"].get(k, 0) for r in runs) for k in kinds}
@@ -197,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'content script JS (ms)':<40}{script_ms:>10.1f}")
     print(f"{'main thread, JS + style/layout (ms)':<40}{main_ms:>10.1f}   aim < 100")
     print(f"{'longest task holding our work (ms, max)':<40}{longest:>10.1f}   aim <= 50")
+    print(f"{'  longest content-script step (ms, max)':<40}{longest_script:>10.1f}")
     print(f"{'ceiling: page walk + decode (ms)':<40}{base_ms:>10.1f}")
     print(f"{'ceiling: walk + plain marks + layout':<40}{mark_ms:>10.1f}")
     print(f"{'ratio main thread / walk':<40}{main_ms / base_ms:>10.1f}")
@@ -206,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'wall time to last badge (s)':<40}{med('wall_s'):>10.2f}")
     print(json.dumps({"benchmark": "extension", "images": args.images, "runs": args.runs,
                       "main_thread_ms": round(main_ms, 1), "script_ms": round(script_ms, 1),
-                      "longest_task_ms": round(longest, 1), "ceiling_walk_ms": round(base_ms, 2),
+                      "longest_task_ms": round(longest, 1), "longest_script_ms": round(longest_script, 1), "ceiling_walk_ms": round(base_ms, 2),
                       "ceiling_marks_ms": round(mark_ms, 1), "ratio_to_walk": round(main_ms / base_ms, 1),
                       "ratio_to_marks": round(main_ms / mark_ms, 2), "server_requests": posts,
                       "settled_ms": round(med("settled_ms")),
