@@ -246,7 +246,7 @@
     const list = scanning;
     let i = 0;
     while (i < list.length) {
-      const end = Math.min(list.length, i + 50);
+      const end = Math.min(list.length, i + 20); // check the clock every 20 items
       const found = [];
       for (; i < end; i++) if (list[i].isConnected) found.push(discover.examine(list[i], state.index, DEFER));
       consider(found, out);
