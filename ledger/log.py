@@ -293,17 +293,18 @@ class Ledger:
                 entries: list[tuple[int, bytes]] = []
                 hashes: list[tuple[int, bytes]] = []
                 results = []
+                encode, add, put_hash, put_entry = canonical.encode, tree.add, hashes.append, entries.append
                 for req in batch:
                     receipts = []
                     for record in req.records:
                         record["index"] = n
                         record["prev"] = "" if prev is None else b2a_base64(prev, newline=False).decode()
-                        data = canonical.encode(record)
+                        data = encode(record)
                         leaf = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
-                        stored = tree.add(leaf)
-                        hashes.extend(zip(range(base, base + len(stored)), stored))
-                        base += len(stored)
-                        entries.append((n, data))
+                        for h in add(leaf):
+                            put_hash((base, h))
+                            base += 1
+                        put_entry((n, data))
                         receipts.append(Receipt(n, leaf))
                         prev, n = leaf, n + 1
                     results.append(receipts)

@@ -125,7 +125,7 @@ class TreeStream:
     def add(self, leaf: bytes) -> list[bytes]:
         out, h, level, n = [leaf], leaf, 0, self.size
         while n >> level & 1:
-            h = merkle.node_hash(self._frontier[level], h)
+            h = _sha256(b"\x01" + self._frontier[level] + h).digest()  # RFC 9162 §2.1.1 node hash
             self._frontier[level] = None
             out.append(h)
             level += 1
