@@ -291,9 +291,9 @@ class Ledger:
                     prev = got[-1] if n else None
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
                 entries: list[tuple[int, bytes]] = []
-                hashes: list[tuple[int, bytes]] = []
+                hashes: list[bytes] = []  # stored hashes base, base + 1, ...
                 results = []
-                encode, add, put_hash, put_entry = canonical.encode, tree.add, hashes.append, entries.append
+                encode, add, put_hashes, put_entry = canonical.encode, tree.add, hashes.extend, entries.append
                 for req in batch:
                     receipts = []
                     for record in req.records:
@@ -301,15 +301,13 @@ class Ledger:
                         record["prev"] = "" if prev is None else b2a_base64(prev, newline=False).decode()
                         data = encode(record)
                         leaf = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
-                        for h in add(leaf):
-                            put_hash((base, h))
-                            base += 1
+                        put_hashes(add(leaf))
                         put_entry((n, data))
                         receipts.append(Receipt(n, leaf))
                         prev, n = leaf, n + 1
                     results.append(receipts)
                 Store.put_entries(conn, entries)
-                Store.put_hashes(conn, hashes)
+                Store.put_hash_run(conn, base, hashes)
             if prev is not None:
                 self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
