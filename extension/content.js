@@ -193,7 +193,7 @@
 
   function apply(results) {
     for (const [key, result] of Object.entries(results)) arrived.set(key, result);
-    if (renderFrame) return;
+    if (renderFrame || !arrived.size) return; // nothing new: no pass
     let waiting = 0;
     for (const key of state.pending) if (!arrived.has(key) && ++waiting) break;
     renderFrame = waiting
