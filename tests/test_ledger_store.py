@@ -473,3 +473,18 @@ def test_two_ledgers_on_one_database_continue_each_others_tail(tmp_path):
     finally:
         a.close()
         b.close()
+
+
+def test_a_run_of_stored_hashes_must_be_whole_sha256_hashes(tmp_path):
+    from ledger.store import Store, StoreError
+
+    store = Store(tmp_path / "h.db")
+    try:
+        with store.write() as conn:
+            Store.put_hash_run(conn, 0, [bytes([i]) * 32 for i in range(3)])
+        assert store.read_hashes([2, 0, 1]) == [b"\x02" * 32, b"\x00" * 32, b"\x01" * 32]
+        with pytest.raises(StoreError, match="32 bytes"), store.write() as conn:
+            Store.put_hash_run(conn, 3, [b"\x03" * 32, b"short"])
+        assert store.hash_count() == 3  # the failed run left nothing behind
+    finally:
+        store.close()
