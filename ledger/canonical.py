@@ -84,6 +84,10 @@ def _check(value, path: str, depth: int) -> None:
             elif t is int:
                 if not -MAX_SAFE_INT <= item <= MAX_SAFE_INT:
                     raise CanonicalError(f"{_join(path, key)}: integer {item} is outside ±(2**53 - 1)")
+            elif t is list and depth + 1 < MAX_DEPTH:  # a list of ASCII strings inline too
+                for i, x in enumerate(item):
+                    if type(x) is not str or not x.isascii():
+                        _check_scalar_or(x, _join(path, key), i, depth + 1)
             elif item is not None and t is not bool:
                 _check_scalar_or(item, path, key, depth)
     elif t is list or t is tuple:
