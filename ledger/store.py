@@ -191,7 +191,10 @@ class Store:
         with self._write_turn:
             fd = self._writer_lock_fd()
             if fd is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without polling; see the module docstring
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # blocks without polling; see the module docstring
+                except OSError:  # a file system without flock (ENOLCK): SQLite's locking alone
+                    fd = None
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
