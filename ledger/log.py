@@ -412,11 +412,19 @@ class Ledger:
 
     # Export and audit ----------------------------------------------------
 
-    def export(self, out: BinaryIO, *, progress: Progress | None = None) -> None:
-        """Write a bundle (``ledger.bundle``) of the log at its latest checkpoint."""
+    def export(self, out: BinaryIO, *, progress: Progress | None = None, filter=None,
+               consistency_from: int | None = None) -> None:
+        """Write a bundle (``ledger.bundle``) of the log at its latest checkpoint.
+
+        With a non-empty ``filter`` (``ledger.filters.Filter``), a filtered
+        bundle: the matching entries, each with its RFC 9162 §2.1.3 inclusion
+        proof; ``consistency_from`` adds the §2.1.4 consistency proof from
+        that earlier size.
+        """
         data = self.checkpoint()
         try:
-            bundle.write_bundle(out, self._store, data, self._verifier, progress=progress)
+            bundle.write_bundle(out, self._store, data, self._verifier, progress=progress,
+                                filter=filter, consistency_from=consistency_from)
         except (StoreError, sqlite3.Error, bundle.BundleError) as exc:
             raise LedgerError(f"export failed: {exc}") from exc
 

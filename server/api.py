@@ -11,11 +11,9 @@ import tempfile
 from flask import Blueprint, Response, jsonify, request, stream_with_context
 from werkzeug.wsgi import FileWrapper
 
-from ledger import bundle, filters
+from ledger import filters
 from ledger.checkpoint import open_checkpoint
 from ledger.note import Verifier
-from ledger.log import DB_NAME
-from ledger.store import Store
 from server import tokens
 from server.app import services, utc_now
 from server.problems import Problem
@@ -344,15 +342,9 @@ def _export_args() -> tuple[filters.Filter, int | None]:
 
 
 def _export_filtered(svc, out, filt: filters.Filter, consistency_from: int | None) -> None:
-    """A filtered bundle at the latest checkpoint, read through a store of its own."""
+    """A filtered bundle at the latest checkpoint (``Ledger.export``)."""
     ledger = svc.ledger
-    checkpoint_note = ledger.checkpoint()
-    verifier = Verifier.from_vkey(ledger.verifier_key)
-    size = open_checkpoint(checkpoint_note, verifier).size
+    size = open_checkpoint(ledger.checkpoint(), Verifier.from_vkey(ledger.verifier_key)).size
     if consistency_from is not None and consistency_from > size:
         raise Problem(400, f"consistency_from ({consistency_from}) is beyond the checkpoint's size {size}")
-    store = Store(svc.config.data_dir / DB_NAME, create=False)
-    try:
-        bundle.write_bundle(out, store, checkpoint_note, verifier, filter=filt, consistency_from=consistency_from)
-    finally:
-        store.close()
+    ledger.export(out, filter=filt, consistency_from=consistency_from)

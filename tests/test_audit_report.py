@@ -9,7 +9,6 @@ import hashlib
 import io
 import json
 import random
-import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -22,8 +21,9 @@ from click.testing import CliRunner
 
 from ledger import Ledger, verify_bundle
 from ledger import checkpoint as ckpt
+from ledger.filters import Filter
 from server.cli import main
-from server.report import ReportError, audit_data, render
+from server.report import audit_data, render
 from server.report.gather import GatherError, gather
 
 ORIGIN = "audit.example/log"
@@ -373,28 +373,26 @@ def test_empty_log(tmp_path):
 # --- filtered bundles (format reserved in ledger.bundle) -----------------------------------
 
 
-def filtered_bundle(led: Ledger, keep, filt: dict) -> bytes:
-    """A filtered bundle as ledger.bundle documents it: header, then entry + inclusion proof lines."""
-    note_bytes = led.checkpoint()
-    cp = ckpt.Checkpoint.parse(note_bytes.decode().split("\n\n")[0] + "\n")
-    header = {"checkpoint": note_bytes.decode(), "complete": False, "filter": filt, "format": "labelcheck-bundle/1",
-              "origin": cp.origin, "size": cp.size, "vkey": led.verifier_key}
-    out = [json.dumps(header, sort_keys=True, separators=(",", ":"))]
-    for i, raw in enumerate(led.entries(0, cp.size)):
-        if keep(json.loads(raw)):
-            proof = [base64.b64encode(h).decode() for h in led.inclusion_proof(i, cp.size)]
-            out.append(json.dumps({"entry": raw.decode(), "inclusion": proof, "index": i},
-                                  ensure_ascii=False, sort_keys=True, separators=(",", ":")))
-    return ("\n".join(out) + "\n").encode()
+def filtered_bundle(led: Ledger, filt: dict) -> bytes:
+    """A filtered bundle from the ledger's own exporter: entries with inclusion proofs."""
+    out = io.BytesIO()
+    led.export(out, filter=Filter.parse(filt))
+    return out.getvalue()
+
+
+def acme_or_its_registry(e: dict) -> bool:
+    """The key-id filter's meaning: its verifications and its registry history."""
+    if e["kind"] == "registry":
+        return e["producer"]["key_id"] == "acme+01020304"
+    return e.get("key_id") == "acme+01020304"
 
 
 @pytest.fixture
 def filtered(tmp_path):
     led = Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0)
     led.append(sample_records(n=120))
-    keep = lambda e: e.get("key_id") == "acme+01020304" or e["kind"] == "registry"  # noqa: E731
-    data = filtered_bundle(led, keep, {"key_id": "acme+01020304", "kind": ["verification", "registry"]})
-    yield led, data, keep
+    data = filtered_bundle(led, {"key_id": "acme+01020304"})
+    yield led, data, acme_or_its_registry
     led.close()
 
 
@@ -445,19 +443,23 @@ def test_filtered_bundle_proofs_are_checked(filtered):
 
 
 def test_filtered_bundle_through_the_command(tmp_path, filtered):
-    """The command reports on a filtered bundle exactly when verify_bundle accepts it."""
-    led, data, _ = filtered
+    """The command verifies a filtered bundle, then reports on exactly its entries."""
+    led, data, keep = filtered
     path = tmp_path / "filtered.ndjson"
     path.write_bytes(data)
     verdict = verify_bundle(io.BytesIO(data), led.verifier_key)
+    assert verdict.ok and not verdict.complete
     out = tmp_path / "filtered.html"
     r = run("audit", "report", path, "--vkey", led.verifier_key, "--out", out)
-    if verdict.ok:
-        assert r.exit_code == 0 and "filtered:" in out.read_text("utf-8")
-    else:
-        assert r.exit_code == 1 and verdict.problems[0] in r.output and not out.exists()
-        with pytest.raises(ReportError):
-            audit_data(path, __import__("ledger").note.Verifier.from_vkey(led.verifier_key))
+    assert r.exit_code == 0, r.output
+    subset = [raw for raw in led.entries(0, led.size()) if keep(json.loads(raw))]
+    assert f"filtered: {len(subset)} entries" in out.read_text("utf-8")
+    tampered = tmp_path / "tampered.ndjson"
+    tampered.write_bytes(data.replace(b'\\"status\\":\\"verified', b'\\"status\\":\\"invalid', 1))
+    assert tampered.read_bytes() != data
+    bad_out = tmp_path / "tampered.html"
+    r = run("audit", "report", tampered, "--vkey", led.verifier_key, "--out", bad_out)
+    assert r.exit_code == 1 and not bad_out.exists()
 
 
 # --- the rendered page --------------------------------------------------------------------
