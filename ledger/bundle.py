@@ -345,11 +345,18 @@ def _verify_entries(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint
         report.size = n + 1
         if progress and report.size % PROGRESS_EVERY == 0:
             progress(report.size, cp.size)
-    if cp.size == trusted_at and tree.root() != trusted.root:
-        return _bad(report, cp.size, _fork(trusted.size))
-    if readline(1):
+    if readline(1) and not (cp.size == trusted_at and tree.root() != trusted.root):
         report.problems.append(f"data after entry {cp.size - 1}, the last one the checkpoint covers")
         return None
+    return _check_root(tree, cp, trusted, trusted_at, report, progress)
+
+
+def _check_root(tree: merkle.RootBuilder, cp: checkpoint.Checkpoint, trusted: checkpoint.Checkpoint | None,
+                trusted_at: int, report: BundleReport, progress: Progress | None) -> None:
+    """After the last entry: the root at the trusted size (if it is the whole
+    log) and the root of all entries against the signed one (RFC 9162 §2.1.1)."""
+    if cp.size == trusted_at and tree.root() != trusted.root:
+        return _bad(report, cp.size, _fork(trusted.size))
     if tree.root() != cp.root:
         report.problems.append(
             f"the {cp.size} entries hash to root {b64(tree.root())}, not the signed {b64(cp.root)}"
@@ -596,12 +603,4 @@ def _verify_parallel(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoin
             s, r = pending.popleft()
             if not absorb(s, r.get()):
                 return
-    if cp.size == trusted_at and tree.root() != trusted.root:
-        return _bad(report, cp.size, _fork(trusted.size))
-    if tree.root() != cp.root:
-        report.problems.append(
-            f"the {cp.size} entries hash to root {b64(tree.root())}, not the signed {b64(cp.root)}"
-        )
-    if progress:
-        progress(report.size, cp.size)
-    return None
+    return _check_root(tree, cp, trusted, trusted_at, report, progress)

@@ -13,8 +13,6 @@ misbehaviour ends the loop (Ctrl-C ends it with 0).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,7 +20,7 @@ from pathlib import Path
 import click
 
 from server import monitor, report
-from server.cli_common import CliError, progress_bars, read_vkey
+from server.cli_common import CliError, atomic_output, progress_bars, read_vkey
 from server.cli_ledger import ledger as ledger_group
 
 @click.group()
@@ -71,21 +69,9 @@ def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: 
             raise CliError(str(exc)) from None
         click.echo(f"refusing to report: {exc}", err=True)
         sys.exit(1)
-    _write(out, html.encode("utf-8"))
+    with atomic_output(out) as fp:
+        fp.write(html.encode("utf-8"))
     click.echo(f"report written to {out}")
-
-
-def _write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fp:
-            fp.write(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 @click.command("watch")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -62,3 +63,24 @@ def read_vkey(value: str) -> note.Verifier:
         return note.Verifier.from_vkey(text)
     except note.NoteError as exc:
         raise CliError(f"bad verifier key {value}: {exc}") from None
+
+
+@contextlib.contextmanager
+def atomic_output(out: str | Path):
+    """Standard output, or a temporary file renamed into place only on success."""
+    if str(out) == "-":
+        yield sys.stdout.buffer
+        return
+    path = Path(out)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fp:
+            yield fp
+            fp.flush()
+            os.fsync(fp.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()

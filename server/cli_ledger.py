@@ -8,7 +8,6 @@ database that is not a ledger). Errors are one clear line, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import sys
 from pathlib import Path
@@ -19,7 +18,7 @@ from ledger import bundle, filters, note
 from ledger.log import KEY_NAME, Ledger, LedgerError
 from ledger.store import Store, StoreError
 from ledger.verify import PROGRESS_EVERY, verify_store
-from server.cli_common import CliError, progress_bars, read_vkey
+from server.cli_common import CliError, atomic_output, progress_bars, read_vkey
 
 
 def _open_store(db: Path) -> Store:
@@ -107,7 +106,7 @@ def export(db: Path, out: str, key: Path | None, since: str | None, until: str |
         vkey = store.meta("vkey")
         if vkey is None:
             raise CliError(f"{db} has no key recorded: it was never opened by a labelcheck server")
-        with _output(out) as fp, progress_bars("exporting", minimum=PROGRESS_EVERY) as (bar,):
+        with atomic_output(out) as fp, progress_bars("exporting", minimum=PROGRESS_EVERY) as (bar,):
             bundle.write_bundle(fp, store, checkpoint_note, note.Verifier.from_vkey(vkey), progress=bar,
                                 filter=filt, consistency_from=consistency_from)
     except (StoreError, bundle.BundleError, note.NoteError, sqlite3.Error) as exc:
@@ -130,27 +129,6 @@ def _signed_checkpoint(db: Path, key: Path) -> bytes:
             return led.checkpoint()
     except LedgerError as exc:
         raise CliError(str(exc)) from None
-
-
-@contextlib.contextmanager
-def _output(out: str):
-    """Standard output, or a temporary file renamed into place only on success."""
-    if out == "-":
-        yield sys.stdout.buffer
-        return
-    path = Path(out)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fp:
-            yield fp
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 @ledger.command("verify-bundle")
