@@ -89,6 +89,7 @@ class Ledger:
         self.checkpoint_interval = float(checkpoint_interval)
         self.group_commit = group_commit
         self._clock = clock
+        self._seen_size = 0  # the largest log size read so far (it only grows)
         try:
             self._signer = keyfile.load_or_create(key_path, origin)
         except keyfile.KeyFileError as exc:
@@ -361,9 +362,12 @@ class Ledger:
         store = self._store
         try:
             with store.connection() as conn:  # one borrowed connection for the check and the reads
-                have = store.size(conn)
-                if not valid(have):
-                    raise LedgerError(f"{refusal} (the log has {have} entries)")
+                # The log only grows, so a size seen once still holds: most
+                # proofs then cost one read of O(log n) hashes and no size query.
+                if not valid(self._seen_size):
+                    self._seen_size = have = store.size(conn)
+                    if not valid(have):
+                        raise LedgerError(f"{refusal} (the log has {have} entries)")
                 return prove(a, b, lambda ids: store.read_hashes(ids, conn))
         except (merkle.ProofError, StoreError, sqlite3.Error) as exc:
             raise LedgerError(f"cannot build proof: {exc}") from exc
