@@ -20,7 +20,7 @@ from pathlib import Path
 import click
 
 from server import monitor, report
-from server.cli_common import CliError, atomic_output, progress_bars, read_vkey
+from server.cli_common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
 from server.cli_ledger import ledger as ledger_group
 
 @click.group()
@@ -52,12 +52,7 @@ def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: 
     verification is refused and no file is written.
     """
     verifier = read_vkey(vkey)
-    trusted_note = None
-    if trusted is not None:
-        try:
-            trusted_note = trusted.read_bytes()
-        except OSError as exc:
-            raise CliError(f"cannot read trusted checkpoint {trusted}: {exc.strerror or exc}") from None
+    trusted_note = read_trusted_checkpoint(trusted)
     if not bundle_path.is_file():
         raise CliError(f"cannot read bundle {bundle_path}: no such file")
     try:

@@ -65,6 +65,16 @@ def read_vkey(value: str) -> note.Verifier:
         raise CliError(f"bad verifier key {value}: {exc}") from None
 
 
+def read_trusted_checkpoint(path: Path | None) -> bytes | None:
+    """The bytes of an older signed checkpoint the user trusts, if one is given."""
+    if path is None:
+        return None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read trusted checkpoint {path}: {exc.strerror or exc}") from None
+
+
 @contextlib.contextmanager
 def atomic_output(out: str | Path):
     """Standard output, or a temporary file renamed into place only on success."""

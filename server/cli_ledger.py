@@ -18,7 +18,7 @@ from ledger import bundle, filters, note
 from ledger.log import KEY_NAME, Ledger, LedgerError
 from ledger.store import Store, StoreError
 from ledger.verify import PROGRESS_EVERY, verify_store
-from server.cli_common import CliError, atomic_output, progress_bars, read_vkey
+from server.cli_common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
 
 
 def _open_store(db: Path) -> Store:
@@ -145,12 +145,7 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
     BUNDLE is a file, or - for standard input. Exits 0 only when all hold.
     """
     verifier = read_vkey(vkey)
-    trusted_note = None
-    if trusted is not None:
-        try:
-            trusted_note = trusted.read_bytes()
-        except OSError as exc:
-            raise CliError(f"cannot read trusted checkpoint {trusted}: {exc.strerror or exc}") from None
+    trusted_note = read_trusted_checkpoint(trusted)
     try:
         with _input(bundle_path) as fp, progress_bars("verifying bundle", minimum=PROGRESS_EVERY) as (bar,):
             report = bundle.verify_bundle(fp, verifier.vkey, trusted_note, progress=bar)
