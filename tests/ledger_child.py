@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ledger import Ledger  # noqa: E402
+from labelcheck.ledger import Ledger  # noqa: E402
 
 
 def main(argv: list[str]) -> None:

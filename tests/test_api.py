@@ -11,10 +11,11 @@ import stat
 
 import pytest
 
-from ledger import checkpoint as ckpt
-from ledger import merkle, note
-from server import claims, keys
-from server.app import create_app
+from labelcheck.ledger import checkpoint as ckpt
+from labelcheck.ledger import merkle, note
+from labelcheck.claims import core as claims
+from labelcheck.claims import keys
+from labelcheck.web.app import create_app
 
 MEDIA = b"\x89PNG\r\n\x1a\n" + b"labelcheck test media " * 40
 MEDIA_SHA = hashlib.sha256(MEDIA).hexdigest()
@@ -34,7 +35,7 @@ def make_app(tmp_path, **overrides):
 def app(tmp_path):
     application = make_app(tmp_path)
     yield application
-    application.extensions["labelcheck"].close()
+    application.extensions["labelcheck"].services.close()
 
 
 @pytest.fixture
@@ -114,7 +115,7 @@ def test_config_from_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("LABELCHECK_ORIGIN", "ledger.example.test/log")
     monkeypatch.setenv("LABELCHECK_FETCH_ALLOW", "127.0.0.1 10.0.0.0/8")
     application = create_app()
-    cfg = application.extensions["labelcheck"].config
+    cfg = application.extensions["labelcheck"].services.config
     assert cfg.fetch_allow == ("127.0.0.1", "10.0.0.0/8")
     keys_doc = application.test_client().get("/v1/keys").json
     assert keys_doc["origin"] == "ledger.example.test/log"
@@ -125,7 +126,7 @@ def test_config_from_environment(tmp_path, monkeypatch):
 
 
 def test_bad_configuration_fails_at_start(tmp_path):
-    from server.config import ConfigError
+    from labelcheck.pipeline.config import ConfigError
 
     with pytest.raises(ConfigError, match="origin"):
         make_app(tmp_path, origin="has space")
@@ -308,7 +309,7 @@ def labelled_png(label: str) -> bytes:
     """A real PNG carrying a GB 45438 XMP label."""
     from PIL import Image
 
-    from server.labels import embed_label
+    from labelcheck.labels import embed_label
 
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "PNG")
@@ -538,7 +539,7 @@ def test_bad_producers_are_422(app, client):
     assert_problem(client.post("/v1/producers", data="x", headers=h), 415)
     assert_problem(client.post(f"/v1/producers/{signer.key_id}/revoke", json={"revoked_at": "yesterday"},
                                headers=h), 422, "revoked_at")
-    assert not (app.extensions["labelcheck"].config.trust_path).exists()  # nothing half-written
+    assert not (app.extensions["labelcheck"].services.config.trust_path).exists()  # nothing half-written
 
 
 def test_damaged_trust_file(tmp_path, caplog):
@@ -582,7 +583,7 @@ def test_export_tokens_and_bundle_verifies(app, client, producer, tmp_path):
     bundle_path = tmp_path / "bundle.ndjson"
     bundle_path.write_bytes(r.data)
 
-    from ledger import bundle
+    from labelcheck.ledger import bundle
 
     vkey = client.get("/v1/keys").json["ledger_vkey"]
     with open(bundle_path, "rb") as fp:
@@ -591,7 +592,7 @@ def test_export_tokens_and_bundle_verifies(app, client, producer, tmp_path):
 
     from click.testing import CliRunner
 
-    from server.cli import main
+    from labelcheck.cli import main
 
     (tmp_path / "ledger.pub").write_text(vkey + "\n")
     result = CliRunner().invoke(main, ["ledger", "verify-bundle", str(bundle_path), "--vkey", vkey])

@@ -19,12 +19,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger import Ledger, verify_bundle
-from ledger import checkpoint as ckpt
-from ledger.filters import Filter
-from server.cli import main
-from server.report import audit_data, render
-from server.report.gather import GatherError, gather
+from labelcheck.ledger import Ledger, verify_bundle
+from labelcheck.ledger import checkpoint as ckpt
+from labelcheck.ledger.filters import Filter
+from labelcheck.cli import main
+from labelcheck.audit.report import audit_data, render
+from labelcheck.audit.report.gather import GatherError, gather
 
 ORIGIN = "audit.example/log"
 HOSTILE_NAME = '<script>alert("name")</script><img src=x onerror=alert(1)>'
@@ -321,7 +321,7 @@ def test_bad_input_is_a_clear_error(tmp_path, sample):
 def test_bundle_changed_after_verification_is_caught(tmp_path, sample):
     """The second read re-hashes everything against the checkpoint verification accepted."""
     bundle, vkey = sample
-    from ledger import note
+    from labelcheck.ledger import note
 
     verifier = note.Verifier.from_vkey(vkey)
     with open(bundle, "rb") as fp:
@@ -398,7 +398,7 @@ def filtered(tmp_path):
 
 def test_filtered_bundle_counts_only_its_entries(filtered):
     led, data, keep = filtered
-    from ledger import note
+    from labelcheck.ledger import note
 
     verifier = note.Verifier.from_vkey(led.verifier_key)
     cp = ckpt.open_checkpoint(led.checkpoint(), verifier)
@@ -421,7 +421,7 @@ def test_filtered_bundle_counts_only_its_entries(filtered):
 
 def test_filtered_bundle_proofs_are_checked(filtered):
     led, data, _ = filtered
-    from ledger import note
+    from labelcheck.ledger import note
 
     verifier = note.Verifier.from_vkey(led.verifier_key)
     cp = ckpt.open_checkpoint(led.checkpoint(), verifier)
@@ -499,7 +499,7 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
 
 
 def test_buckets_keep_every_count_and_fill_gaps():
-    from server.report.svg import buckets
+    from labelcheck.audit.report.svg import buckets
 
     def total(rows):
         return sum((c for _, c in rows), Counter())
@@ -519,8 +519,8 @@ def test_buckets_keep_every_count_and_fill_gaps():
 
 
 def test_distinct_keys_are_capped(tmp_path, monkeypatch):
-    from ledger import note
-    from server.report import gather as gather_module
+    from labelcheck.ledger import note
+    from labelcheck.audit.report import gather as gather_module
 
     records = [{"kind": "verification", "time": "2025-06-01T00:00:00Z", "status": "invalid", "category": None,
                 "reasons": ["unknown_key"], "key_id": f"k{i}+0000000{i}"} for i in range(5)]

@@ -8,9 +8,9 @@ import json
 import pytest
 from conftest import shared_file
 
-from ledger import merkle
-from ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint
-from ledger.note import NoteError, Signer, UnverifiedNoteError, Verifier
+from labelcheck.ledger import merkle
+from labelcheck.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint, sign_checkpoint
+from labelcheck.ledger.note import NoteError, Signer, UnverifiedNoteError, Verifier
 
 ROOT = base64.b64decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=")
 SPEC_TEXT = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
@@ -139,7 +139,7 @@ def test_open_refuses_wrong_origin_key_or_tampering(signer):
 
 
 def test_a_signed_note_that_is_no_checkpoint_is_refused(signer):
-    from ledger.note import sign
+    from labelcheck.ledger.note import sign
 
     with pytest.raises(CheckpointError):
         open_checkpoint(sign("log\n01\n" + B64 + "\n", signer), signer.verifier())

@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import claims
-from server.claims import ClaimError, build_payload, parse_envelope, sign_envelope, verify_claim
-from server.keys import generate_key
-from server.trust import Producer, TrustRegistry
+from labelcheck.claims import core as claims
+from labelcheck.claims.core import ClaimError, build_payload, parse_envelope, sign_envelope, verify_claim
+from labelcheck.claims.keys import generate_key
+from labelcheck.claims.trust import Producer, TrustRegistry
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

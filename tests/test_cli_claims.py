@@ -15,8 +15,8 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from server import claims
-from server.cli_claims import check, guess_media_type, keygen, sign
+from labelcheck.claims import core as claims
+from labelcheck.cli.claims import check, guess_media_type, keygen, sign
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from server.app import create_app
+from labelcheck.web.app import create_app
 
 EXPECTED = {  # media file -> (status, the failing or passing reason that makes the case)
     "verified.png": ("verified", "content_match"),
@@ -109,5 +109,5 @@ def test_revoked_producer_is_registered_then_revoked_on_the_ledger(client):
     assert [e["action"] for e in revoked] == ["add", "revoke"]
     # A second start (another worker) changes nothing.
     before = len(lines)
-    create_app({"data_dir": client.application.extensions["labelcheck"].config.data_dir, "demo": True})
+    create_app({"data_dir": client.application.extensions["labelcheck"].services.config.data_dir, "demo": True})
     assert len(client.get("/v1/entries?start=0&end=100").get_data(as_text=True).splitlines()) == before

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger import Ledger, LedgerError, merkle, verify_bundle
-from ledger.filters import Filter, FilterError
-from ledger.note import Signer
-from ledger.store import Store
-from server.app import create_app
-from server.cli import main
+from labelcheck.ledger import Ledger, LedgerError, merkle, verify_bundle
+from labelcheck.ledger.filters import Filter, FilterError
+from labelcheck.ledger.note import Signer
+from labelcheck.ledger.store import Store
+from labelcheck.web.app import create_app
+from labelcheck.cli import main
 
 ORIGIN = "filters.example/log"
 ACME, PIXEL, GHOST = "acme+01020304", "pixel-forge+a1b2c3d4", "ghost+deadbeef"
@@ -272,7 +272,7 @@ def test_a_wrong_checkpoint_is_caught(tmp_path, acme, led):
     data, header, lines = acme
     impostor = Signer.generate(ORIGIN)
     body = header["checkpoint"].split("\n\n")[0] + "\n"
-    from ledger.checkpoint import Checkpoint, sign_checkpoint
+    from labelcheck.ledger.checkpoint import Checkpoint, sign_checkpoint
 
     resigned = dict(header, checkpoint=sign_checkpoint(Checkpoint.parse(body), impostor).decode())
     report = check(join(resigned, lines), led.verifier_key)
@@ -321,9 +321,9 @@ def test_growth_from_a_trusted_checkpoint(tmp_path):
 @pytest.fixture
 def app(tmp_path):
     application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0})
-    application.extensions["labelcheck"].ledger.append(records())
+    application.extensions["labelcheck"].services.ledger.append(records())
     yield application
-    application.extensions["labelcheck"].close()
+    application.extensions["labelcheck"].services.close()
 
 
 def regulator(app) -> dict:
@@ -336,7 +336,7 @@ def problem(r, status: int, words: str) -> None:
 
 
 def test_http_export_with_filters(app):
-    client, svc = app.test_client(), app.extensions["labelcheck"]
+    client, svc = app.test_client(), app.extensions["labelcheck"].services
     vkey = client.get("/v1/keys").json["ledger_vkey"]
     problem(client.get("/v1/export?key_id=" + ACME), 401, "regulator")
     problem(client.get("/v1/export?key_id=" + ACME, headers=regulator(app)), 400, "sent as %2B")
@@ -463,7 +463,7 @@ def test_benchmark_runs_at_a_tiny_size(tmp_path):
 
 
 def test_time_parsing_edges():
-    from ledger.filters import parse_time
+    from labelcheck.ledger.filters import parse_time
 
     assert parse_time("2025-06-01t00:00:00z") == datetime(2025, 6, 1, tzinfo=timezone.utc)
     assert parse_time("2025-06-01T00:00:00.123456789Z").microsecond == 123456

@@ -25,8 +25,8 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from server.fetch import REASONS, FetchPolicy, FetchResult, MediaFetcher
-from server.pinned_http import PinnedAdapter
+from labelcheck.fetch.fetcher import REASONS, FetchPolicy, FetchResult, MediaFetcher
+from labelcheck.fetch.pinned import PinnedAdapter
 
 LOCAL = ("127.0.0.1",)
 
@@ -827,7 +827,7 @@ def test_policy_errors_are_reported_at_construction():
 def test_logs_never_hold_the_query_string(site, caplog):
     site.routes["/p.png"] = lambda h: send(h, body=b"x")
     caplog.set_level(logging.INFO)  # urllib3 logs request lines at DEBUG only
-    caplog.set_level(logging.DEBUG, logger="server.fetch")
+    caplog.set_level(logging.DEBUG, logger="labelcheck.fetch.fetcher")
     f = fetcher(resolver=table_resolver(NAMES))
     f.fetch(site.url("/p.png?token=s3cr3t"))
     f.fetch(site.url("/missing?token=s3cr3t"))

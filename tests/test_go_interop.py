@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from ledger import merkle
-from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
-from ledger.note import NoteError, Signer, Verifier, open_note, sign
+from labelcheck.ledger import merkle
+from labelcheck.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from labelcheck.ledger.note import NoteError, Signer, Verifier, open_note, sign
 
 GOCODE = Path("/usr/share/gocode")
 PROGRAM = Path(__file__).resolve().parent / "go" / "interop" / "main.go"

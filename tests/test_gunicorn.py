@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from ledger import checkpoint as ckpt
-from ledger import merkle, note
-from server import claims, keys
+from labelcheck.ledger import checkpoint as ckpt
+from labelcheck.ledger import merkle, note
+from labelcheck.claims import core as claims
+from labelcheck.claims import keys
 
 REPO = Path(__file__).resolve().parents[1]
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))

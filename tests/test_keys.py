@@ -8,8 +8,8 @@ import stat
 import nacl.signing
 import pytest
 
-from ledger import note
-from server import keys
+from labelcheck.ledger import note
+from labelcheck.claims import keys
 
 # RFC 8032 §7.1, TEST 1-3: (secret key, public key, message, signature), hex.
 RFC8032_VECTORS = [

@@ -8,7 +8,7 @@ import pytest
 
 import media_factory as mf
 from conftest import shared_file
-from server.labels import embed_label, merge, read_labels
+from labelcheck.labels import embed_label, merge, read_labels
 
 TRAINED = mf.IPTC + "trainedAlgorithmicMedia"
 

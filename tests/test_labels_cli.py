@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 import media_factory as mf
-from server.cli import main
+from labelcheck.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import media_factory as mf
-from server.labels import LabelError, embed_label, read_labels
-from server.labels import id3 as id3mod
+from labelcheck.labels import LabelError, embed_label, read_labels
+from labelcheck.labels import id3 as id3mod
 
 LABEL = dict(mf.LABEL, ReservedCode1="urn:uuid:5f0c8e5e-3a64-4b8c-9d0e-0b6f7c1d2e3f")
 RELABEL = {"Label": "3", "ContentProducer": "另一家公司", "ProduceID": "p-2", "ContentPropagator": "platform-9", "PropagateID": "v/123"}
@@ -74,7 +74,7 @@ def test_png_idat_is_byte_identical_and_iptc_kept():
 
 
 def test_webp_gains_vp8x_with_xmp_flag():
-    from server.labels import webp
+    from labelcheck.labels import webp
 
     out = embed_label(mf.webp(40, 30, lossless=True, mode="RGBA"), LABEL)
     chunks = webp.chunks(out)
@@ -209,7 +209,7 @@ def test_jpeg_xmp_too_big_for_app1():
 
 
 def test_mp4_second_udta_label_is_removed_and_other_items_kept():
-    from server.labels import isobmff
+    from labelcheck.labels import isobmff
 
     stale = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(mf.aigc_json(dict(mf.LABEL, Label="2")).encode())))
     udta = mf.ilst_tool_udta() + mf.box(b"udta", stale + b"\x00\x00\x00\x00")

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import media_factory as mf
-from server.labels import aigc, read_labels, xmp
-from server.labels.signals import Malformed
+from labelcheck.labels import aigc, read_labels, xmp
+from labelcheck.labels.signals import Malformed
 
 TC260 = xmp.TC260_NS
 IPTC_NS = xmp.IPTC_EXT_NS
@@ -321,7 +321,7 @@ def test_small_jpeg_is_read_in_one_read():
 
 
 def test_mp4_box_sizes_0_and_64_bit_still_walk():
-    from server.labels import isobmff
+    from labelcheck.labels import isobmff
 
     meta = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(mf.aigc_json().encode())))
     udta = mf.box(b"udta", meta)
@@ -345,7 +345,7 @@ def test_mp4_box_sizes_0_and_64_bit_still_walk():
 
 
 def test_mp4_label_before_a_damaged_moov_child_is_kept():
-    from server.labels import isobmff
+    from labelcheck.labels import isobmff
 
     meta = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(mf.aigc_json().encode())))
     data = mf.mp4(udta=mf.box(b"udta", meta)).data

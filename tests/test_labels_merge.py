@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.labels import Signal, merge, page_meta_signal
+from labelcheck.labels import Signal, merge, page_meta_signal
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import media_factory as mf
-from server.labels import Signal, embed_label, page_meta_signal, read_labels
-from server.labels.read import sniff
+from labelcheck.labels import Signal, embed_label, page_meta_signal, read_labels
+from labelcheck.labels.read import sniff
 
 IPTC = mf.IPTC
 
@@ -78,7 +78,7 @@ def test_exif_user_comment_without_label_is_no_signal():
 
 
 def test_mp4_label_both_layouts():
-    from server.labels import isobmff
+    from labelcheck.labels import isobmff
 
     item = isobmff.label_item(mf.aigc_json().encode())
     meta = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", item))
@@ -378,7 +378,7 @@ def test_only_metadata_is_read(kind):
     big = 6 << 20
     label = mf.aigc_json()
     if kind.startswith("mp4"):
-        from server.labels import isobmff
+        from labelcheck.labels import isobmff
 
         meta = mf.full(b"meta", isobmff.HDLR_MDIR + mf.box(b"ilst", isobmff.label_item(label.encode())))
         data = mf.mp4(moov_first=kind == "mp4-faststart", udta=mf.box(b"udta", meta), mdat_padding=big).data

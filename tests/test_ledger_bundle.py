@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from ledger import BundleError, Ledger, bundle, verify_bundle
-from ledger.note import Signer
+from labelcheck.ledger import BundleError, Ledger, bundle, verify_bundle
+from labelcheck.ledger.note import Signer
 
 ORIGIN = "bundle.example/log"
 
@@ -79,7 +79,7 @@ def test_a_bundle_resigned_by_an_impostor_fails(led):
     header = json.loads(parts[0])
     impostor = Signer.generate(ORIGIN)
     text = header["checkpoint"].split("\n\n")[0] + "\n"
-    from ledger import note
+    from labelcheck.ledger import note
 
     header["checkpoint"] = note.sign(text, impostor).decode()
     header["vkey"] = impostor.vkey

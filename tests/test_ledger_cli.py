@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ledger import Ledger, merkle
-from server.cli import main
+from labelcheck.ledger import Ledger, merkle
+from labelcheck.cli import main
 
 ORIGIN = "cli.example/log"
 REPO = Path(__file__).resolve().parents[1]
@@ -122,7 +122,7 @@ def test_bad_input_exits_2_with_one_clear_line(data_dir, tmp_path, args, words):
 
 
 def test_verify_with_an_explicit_key_that_did_not_sign_fails(data_dir):
-    from ledger.note import Signer
+    from labelcheck.ledger.note import Signer
 
     result = run("verify", "--db", data_dir / "ledger.db", "--vkey", Signer.generate(ORIGIN).vkey)
     assert result.exit_code == 1 and "checkpoint for size 12: note has no valid signature" in result.output

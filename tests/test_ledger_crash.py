@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger import Ledger
+from labelcheck.ledger import Ledger
 
 CHILD = Path(__file__).resolve().parent / "ledger_child.py"
 ORIGIN = "crash.example/log"
@@ -108,7 +108,7 @@ def test_processes_creating_a_ledger_at_once_share_one_key(tmp_path):
 
 HOLDER = """
 import sys, time
-from ledger.store import Store
+from labelcheck.ledger.store import Store
 store = Store(sys.argv[1])
 with store.write():
     print("holding", flush=True)

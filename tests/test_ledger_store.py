@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import Ledger, LedgerError, canonical, merkle
-from ledger.checkpoint import open_checkpoint
-from ledger.note import Verifier
+from labelcheck.ledger import Ledger, LedgerError, canonical, merkle
+from labelcheck.ledger.checkpoint import open_checkpoint
+from labelcheck.ledger.note import Verifier
 
 ORIGIN = "test.example/log"
 
@@ -233,7 +233,7 @@ def test_entries_survive_reopening(tmp_path):
 def test_triggers_refuse_update_and_delete(led, tmp_path):
     led.append([{"n": 0}])
     led.checkpoint()
-    from ledger.store import connect
+    from labelcheck.ledger.store import connect
 
     db = connect(tmp_path / "data" / "ledger.db")
     for sql in (
@@ -476,7 +476,7 @@ def test_two_ledgers_on_one_database_continue_each_others_tail(tmp_path):
 
 
 def test_a_run_of_stored_hashes_must_be_whole_sha256_hashes(tmp_path):
-    from ledger.store import Store, StoreError
+    from labelcheck.ledger.store import Store, StoreError
 
     store = Store(tmp_path / "h.db")
     try:

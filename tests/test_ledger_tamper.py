@@ -15,8 +15,8 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from ledger import Ledger, LedgerError, canonical, merkle, verify_bundle
-from server.cli import main
+from labelcheck.ledger import Ledger, LedgerError, canonical, merkle, verify_bundle
+from labelcheck.cli import main
 
 ORIGIN = "tamper.example/log"
 SIZE = 30

@@ -18,8 +18,8 @@ from conftest import shared_file
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import merkle
-from ledger.merkle import (
+from labelcheck.ledger import merkle
+from labelcheck.ledger.merkle import (
     EMPTY_ROOT,
     MemoryHashes,
     ProofError,

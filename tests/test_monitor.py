@@ -13,12 +13,12 @@ import pytest
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from ledger import checkpoint as ckpt
-from ledger import note
-from server import monitor
-from server.app import create_app
-from server.cli import main
-from server.monitor import FetchError, State, check_once, run_round
+from labelcheck.ledger import checkpoint as ckpt
+from labelcheck.ledger import note
+from labelcheck.audit import monitor
+from labelcheck.web.app import create_app
+from labelcheck.cli import main
+from labelcheck.audit.monitor import FetchError, State, check_once, run_round
 
 
 def make_app(data_dir):
@@ -39,12 +39,12 @@ def client_fetch(app):
 
 
 def grow(app, n, tag="x"):
-    ledger = app.extensions["labelcheck"].ledger
+    ledger = app.extensions["labelcheck"].services.ledger
     ledger.append([{"kind": "test", "tag": tag, "n": i} for i in range(n)])
 
 
 def close(app):
-    app.extensions["labelcheck"].close()
+    app.extensions["labelcheck"].services.close()
 
 
 @pytest.fixture
@@ -55,7 +55,7 @@ def server(tmp_path):
 
 
 def vkey_of(app):
-    return app.extensions["labelcheck"].ledger.verifier_key
+    return app.extensions["labelcheck"].services.ledger.verifier_key
 
 
 def verifier_of(app):
@@ -203,10 +203,10 @@ def test_a_bad_signature_is_refused_and_the_state_kept(server, tmp_path):
     assert round_(server, tmp_path).kind == "first"
     state = tmp_path / "state.json"
     before = state.read_bytes()
-    origin = server.extensions["labelcheck"].ledger.origin
+    origin = server.extensions["labelcheck"].services.ledger.origin
     impostor = note.Signer.generate(origin)  # same name, another key
     forged = ckpt.sign_checkpoint(ckpt.Checkpoint(origin, 10, bytes(32)), impostor)
-    real = server.extensions["labelcheck"].ledger.checkpoint()
+    real = server.extensions["labelcheck"].services.ledger.checkpoint()
     broken = real.replace(b"\n4\n", b"\n5\n")  # signed text changed
     for served in (forged, broken, b"not a note at all"):
         out = round_(server, tmp_path, lambda path, params, s=served: s)

@@ -10,7 +10,7 @@ import ipaddress
 import pytest
 from hypothesis import given, strategies as st
 
-from server.netguard import (
+from labelcheck.fetch.netguard import (
     IPV4_REFUSED, METADATA, AddressRefused, Allowlist, check_addresses, normalize_host, parse_ip, refusal,
 )
 

@@ -9,8 +9,8 @@ import struct
 import pytest
 from conftest import shared_file
 
-from ledger import note
-from ledger.note import NoteError, Signer, UnverifiedNoteError, Verifier, open_note, sign
+from labelcheck.ledger import note
+from labelcheck.ledger.note import NoteError, Signer, UnverifiedNoteError, Verifier, open_note, sign
 
 # From C2SP signed-note.md (Verifier keys / Example).
 C2SP_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"

@@ -13,7 +13,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
-from server.app import create_app
+from labelcheck.web.app import create_app
 
 # The schema is loaded at collection time, so the app (on a throw-away data
 # directory, removed by the module fixture below) is built then too.
@@ -33,7 +33,7 @@ CHECKS = [
 @pytest.fixture(scope="module", autouse=True)
 def _cleanup():
     yield
-    APP.extensions["labelcheck"].close()
+    APP.extensions["labelcheck"].services.close()
     shutil.rmtree(DATA, ignore_errors=True)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from server.cli import main
-from server.config import Config, ConfigError
+from labelcheck.cli import main
+from labelcheck.pipeline.config import Config, ConfigError
 
 
 def test_defaults_follow_the_design():

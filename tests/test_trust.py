@@ -10,8 +10,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from server.keys import generate_key
-from server.trust import Producer, TrustError, TrustRegistry
+from labelcheck.claims.keys import generate_key
+from labelcheck.claims.trust import Producer, TrustError, TrustRegistry
 
 ACME = generate_key("acme-ai")
 SITE = generate_key("video-site")

@@ -39,9 +39,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from ledger import Ledger, note, verify_bundle  # noqa: E402
-from server.report import build_report  # noqa: E402
-from server.report.gather import gather  # noqa: E402
+from labelcheck.ledger import Ledger, note, verify_bundle  # noqa: E402
+from labelcheck.audit.report import build_report  # noqa: E402
+from labelcheck.audit.report.gather import gather  # noqa: E402
 
 ORIGIN = "bench.example/log"
 STATUSES = ["verified"] * 6 + ["invalid", "invalid", "unverified", "declared", "none"]

@@ -35,10 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ledger import bundle, verify_bundle  # noqa: E402
-from ledger.filters import Filter  # noqa: E402
-from ledger.note import Signer, Verifier  # noqa: E402
-from ledger.store import Store  # noqa: E402
+from labelcheck.ledger import bundle, verify_bundle  # noqa: E402
+from labelcheck.ledger.filters import Filter  # noqa: E402
+from labelcheck.ledger.note import Signer, Verifier  # noqa: E402
+from labelcheck.ledger.store import Store  # noqa: E402
 
 PERIOD = 3600  # the benchmark ledger's entry times cycle through one hour, a second apiece
 

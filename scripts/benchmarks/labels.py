@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import media_factory as mf  # noqa: E402
 
-from server.labels import embed_label, read_labels  # noqa: E402
+from labelcheck.labels import embed_label, read_labels  # noqa: E402
 
 LABEL = dict(mf.LABEL, ReservedCode1="urn:uuid:00000000-0000-4000-8000-000000000000")
 HEAD = 64 << 10

@@ -33,11 +33,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from ledger import Ledger, canonical, merkle, verify_bundle  # noqa: E402
-from ledger.store import Store, connect  # noqa: E402
-from ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint  # noqa: E402
-from ledger.note import Signer, Verifier  # noqa: E402
-from ledger.verify import TreeStream, b64  # noqa: E402
+from labelcheck.ledger import Ledger, canonical, merkle, verify_bundle  # noqa: E402
+from labelcheck.ledger.store import Store, connect  # noqa: E402
+from labelcheck.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint  # noqa: E402
+from labelcheck.ledger.note import Signer, Verifier  # noqa: E402
+from labelcheck.ledger.verify import TreeStream, b64  # noqa: E402
 
 ORIGIN = "bench.labelcheck.example/log"
 CACHE_VERSION = 1

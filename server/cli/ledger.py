@@ -1,0 +1,174 @@
+"""``labelcheck ledger verify | export | verify-bundle``: audit the ledger offline.
+
+Exit codes: 0 everything verified (or the export was written), 1 a ledger or
+bundle that fails verification, 2 bad input (missing files, bad keys, a
+database that is not a ledger). Errors are one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import sys
+from pathlib import Path
+
+import click
+
+from labelcheck.ledger import bundle, filters, note
+from labelcheck.ledger.log import KEY_NAME, Ledger, LedgerError
+from labelcheck.ledger.store import Store, StoreError
+from labelcheck.ledger.verify import PROGRESS_EVERY, verify_store
+from labelcheck.cli.common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
+
+
+def _open_store(db: Path) -> Store:
+    try:
+        return Store(db, create=False)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+
+
+@click.group()
+def ledger() -> None:
+    """Verify the audit ledger and export or check offline bundles."""
+
+
+@ledger.command()
+@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--vkey", help="Verifier key (or a file holding it) to check checkpoints against; "
+              "default: the key recorded in the database.")
+def verify(db: Path, vkey: str | None) -> None:
+    """Recompute every entry, chain link, stored hash and signed checkpoint.
+
+    Exits 0 only when all of them hold.
+    """
+    store = _open_store(db)
+    try:
+        origin, recorded = store.meta("origin"), store.meta("vkey")
+        if origin is None or recorded is None:
+            raise CliError(f"{db} has no origin or key recorded: it was never opened by a labelcheck server")
+        verifier = read_vkey(vkey) if vkey else read_vkey(recorded)
+        if not vkey:
+            click.echo(f"checking signatures with the key recorded in the database: {verifier.key_id}", err=True)
+        with progress_bars("verifying ledger", minimum=PROGRESS_EVERY) as (bar,):
+            report = verify_store(store, verifier, origin, progress=bar)
+    except StoreError as exc:
+        raise CliError(f"cannot read {db}: {exc}") from None
+    finally:
+        store.close()
+    for line in report.notes:
+        click.echo(f"note: {line}", err=True)
+    click.echo(report.summary())
+    if not report.ok:
+        sys.exit(1)
+
+
+@ledger.command()
+@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--out", "out", required=True, help="Bundle file to write, or - for standard output.")
+@click.option("--key", "key", type=click.Path(path_type=Path),
+              help=f"The ledger key, to sign a fresh checkpoint first (default: {KEY_NAME} beside the database, "
+              "when present; without it the bundle stops at the latest signed checkpoint).")
+@click.option("--since", metavar="T", help="Only entries whose time is at or after T (RFC 3339).")
+@click.option("--until", metavar="T", help="Only entries whose time is before T (RFC 3339).")
+@click.option("--key-id", "key_id", metavar="K", help="Only entries about producer key K (verifications and registry changes).")
+@click.option("--status", metavar="S", help="Only verifications with status S (verified, invalid, ...).")
+@click.option("--kind", type=click.Choice(filters.KINDS), help="Only entries of this kind.")
+@click.option("--consistency-from", "consistency_from", type=click.IntRange(min=0), metavar="T",
+              help="Filtered only: include the consistency proof from the checkpoint of size T you already "
+              "trust, so verify-bundle --trusted-checkpoint can show the log only grew.")
+def export(db: Path, out: str, key: Path | None, since: str | None, until: str | None, key_id: str | None,
+           status: str | None, kind: str | None, consistency_from: int | None) -> None:
+    """Write a self-contained bundle: the signed checkpoint and every entry it covers.
+
+    With any filter, a filtered bundle instead: only the entries matching
+    every filter given, each with its inclusion proof against the signed
+    checkpoint. A filtered bundle proves each of its entries is in the log,
+    not that no matching entry was left out; only a complete bundle proves
+    completeness.
+    """
+    try:
+        filt = filters.Filter.parse({"since": since, "until": until, "key_id": key_id, "status": status,
+                                     "kind": kind})
+    except filters.FilterError as exc:
+        raise CliError(str(exc)) from None
+    if consistency_from is not None and filt.empty:
+        raise CliError("--consistency-from is for filtered bundles (a complete bundle recomputes every root)")
+    key = key or db.with_name(KEY_NAME)
+    checkpoint_note = _signed_checkpoint(db, key) if key.exists() else None
+    store = _open_store(db)
+    try:
+        if checkpoint_note is None:
+            latest = store.latest_checkpoint()
+            if latest is None:
+                raise CliError(f"{db} has no signed checkpoint yet; pass --key to sign one")
+            checkpoint_note = latest[1]
+        vkey = store.meta("vkey")
+        if vkey is None:
+            raise CliError(f"{db} has no key recorded: it was never opened by a labelcheck server")
+        with atomic_output(out) as fp, progress_bars("exporting", minimum=PROGRESS_EVERY) as (bar,):
+            bundle.write_bundle(fp, store, checkpoint_note, note.Verifier.from_vkey(vkey), progress=bar,
+                                filter=filt, consistency_from=consistency_from)
+    except (StoreError, bundle.BundleError, note.NoteError, sqlite3.Error) as exc:
+        raise CliError(f"export failed: {exc}") from None
+    finally:
+        store.close()
+
+
+def _signed_checkpoint(db: Path, key: Path) -> bytes:
+    """A checkpoint of the whole log, signed now with the ledger key when due."""
+    store = _open_store(db)
+    try:
+        origin = store.meta("origin")
+    finally:
+        store.close()
+    if origin is None:
+        raise CliError(f"{db} has no origin recorded: it was never opened by a labelcheck server")
+    try:
+        with Ledger(db, key_path=key, origin=origin, checkpoint_interval=0) as led:  # export the newest
+            return led.checkpoint()
+    except LedgerError as exc:
+        raise CliError(str(exc)) from None
+
+
+@ledger.command("verify-bundle")
+@click.argument("bundle_path", metavar="BUNDLE")
+@click.option("--vkey", required=True, help="The ledger's verifier key, or a file holding it (obtained independently).")
+@click.option("--trusted-checkpoint", "trusted", type=click.Path(path_type=Path),
+              help="An older signed checkpoint you already trust: also prove the log only grew since.")
+def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
+    """Verify a bundle offline: signature, every entry, the chain and the root.
+
+    A filtered bundle: the signature, every entry, its inclusion proof and
+    that it matches the bundle's filter. Prints which was proved: "complete
+    log of N entries" or "M entries, each included in the log of size N".
+    BUNDLE is a file, or - for standard input. Exits 0 only when all hold.
+    """
+    verifier = read_vkey(vkey)
+    trusted_note = read_trusted_checkpoint(trusted)
+    try:
+        with _input(bundle_path) as fp, progress_bars("verifying bundle", minimum=PROGRESS_EVERY) as (bar,):
+            report = bundle.verify_bundle(fp, verifier.vkey, trusted_note, progress=bar)
+    except bundle.BundleError as exc:
+        raise CliError(str(exc)) from None
+    click.echo(report.summary())
+    if not report.ok:
+        if report.first_bad_index is not None:
+            click.echo(f"first bad entry: {report.first_bad_index}", err=True)
+        sys.exit(1)
+
+
+@contextlib.contextmanager
+def _input(path: str):
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        fp = open(path, "rb")
+    except OSError as exc:
+        raise CliError(f"cannot read bundle {path}: {exc.strerror or exc}") from None
+    with fp:
+        yield fp
+
+
+commands = [ledger]

@@ -1,0 +1,99 @@
+"""The Flask application factory (``create_app``), after Flask's own pattern:
+each gunicorn worker builds its app after the fork; the per-process services
+(:class:`labelcheck.pipeline.services.Services`) hang off ``app.extensions``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from flask import Flask, Response, current_app, jsonify
+from flask_cors import CORS
+
+from labelcheck.demo import site as demo_site
+from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
+from labelcheck.pipeline.services import Services, validate
+from labelcheck.web import api, openapi, problems, tokens
+from labelcheck.web.ratelimit import TokenBucket
+
+EXTENSION_KEY = "labelcheck"
+
+
+@dataclass
+class WebState:
+    """What the HTTP layer keeps beside the services: bearer tokens and the
+    verify rate limit."""
+
+    services: Services
+    admin_token: str
+    regulator_token: str
+    bucket: TokenBucket
+
+
+def create_app(config: dict | Config | None = None) -> Flask:
+    """Build the labelcheck server.
+
+    ``config``: a Config, or a dict of Config fields layered over the
+    ``LABELCHECK_*`` environment, or None for the environment alone.
+    """
+    cfg = config if isinstance(config, Config) else Config.load(config or {})
+    validate(cfg)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    svc = Services(cfg)
+    svc.registry  # a damaged trust.json stops the start, not every request
+
+    app = Flask("labelcheck")
+    app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
+    app.json.sort_keys = False
+    app.extensions[EXTENSION_KEY] = WebState(
+        services=svc,
+        admin_token=tokens.ensure_token(cfg.admin_token_path),
+        regulator_token=tokens.ensure_token(cfg.regulator_token_path),
+        bucket=TokenBucket(cfg.verify_rate, cfg.verify_burst))
+    problems.register(app)
+    CORS(app, origins=cors_patterns(cfg.cors_origins), allow_headers=["Content-Type", "Authorization"],
+         methods=["GET", "POST", "OPTIONS"], max_age=600, vary_header=True)
+
+    app.register_blueprint(api.bp)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/openapi.json", "openapi", openapi.serve)
+    if cfg.demo:
+        demo_site.register(app, svc)
+    return app
+
+
+def prepare(cfg: Config) -> str:
+    """Before forking workers: data dir, tokens, ledger key and (with demo)
+    the demo producer. Returns the ledger's verifier key. The ledger is
+    closed again so no SQLite handle is inherited by the workers."""
+    validate(cfg)
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    tokens.ensure_token(cfg.admin_token_path)
+    tokens.ensure_token(cfg.regulator_token_path)
+    svc = Services(cfg)
+    try:
+        vkey = svc.ledger.verifier_key
+        if cfg.demo:
+            demo_site.ensure_demo_producer(svc)
+    finally:
+        svc.close()
+    return vkey
+
+
+def state(app: Flask | None = None) -> WebState:
+    """The web state of ``app`` (default: the current app)."""
+    return (app or current_app).extensions[EXTENSION_KEY]
+
+
+def _healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+def cors_patterns(extra: tuple[str, ...]) -> list[re.Pattern]:
+    """Allowed CORS origins as anchored regexes; ``*`` is one DNS label or
+    extension id (letters, digits, dashes), so it never spans a dot or a slash."""
+    out = []
+    for pattern in (*EXTENSION_ORIGINS, *extra):
+        parts = [re.escape(p) for p in pattern.split("*")]
+        out.append(re.compile("^" + "[A-Za-z0-9-]+".join(parts) + "$"))
+    return out

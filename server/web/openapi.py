@@ -1,0 +1,347 @@
+"""The OpenAPI 3.1 description of the labelcheck server (DESIGN §5), served at
+``GET /openapi.json``. It states what the server really answers: every
+status code an operation can give, and problem+json (RFC 9457) for errors."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from flask import Response, jsonify
+
+from labelcheck.pipeline.verify import server_version
+
+PROBLEM = "application/problem+json"
+NDJSON = "application/x-ndjson"
+
+HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+B64 = {"type": "string", "contentEncoding": "base64"}
+RFC3339 = {"type": "string", "format": "date-time"}
+NULLABLE_STR = {"type": ["string", "null"]}
+EXPORT_WORD = {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[!-~]+$"}
+
+ERRORS = {
+    400: "The request is malformed (a query parameter, the JSON text).",
+    401: "A bearer token is required.",
+    403: "The bearer token is not the right one.",
+    404: "No such resource.",
+    405: "The method is not allowed on this path.",
+    409: "The change conflicts with the registry's state.",
+    413: "The body is over 1 MiB or has over 100 items.",
+    415: "The body must be application/json.",
+    422: "The JSON is well formed but not a valid request.",
+    429: "Too many requests; retry after the Retry-After seconds.",
+    500: "The server failed; no client input should cause this.",
+}
+
+
+def _error(code: int) -> dict:
+    response = {"description": ERRORS[code],
+                "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+    if code == 429:
+        response["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
+    if code == 401:
+        response["headers"] = {"WWW-Authenticate": {"schema": {"type": "string"}}}
+    return response
+
+
+def _errors(*codes: int) -> dict:
+    return {str(c): {"$ref": f"#/components/responses/E{c}"} for c in (*codes, 405, 500)}
+
+
+def _json(schema_name: str, description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
+
+
+def _query(name: str, description: str) -> dict:
+    return {"name": name, "in": "query", "required": True, "description": description,
+            "schema": {"type": "integer", "minimum": 0}}
+
+
+def _optional(name: str, description: str, schema: dict) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+SCHEMAS = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+        },
+    },
+    "Envelope": {
+        "type": "object",
+        "description": "A DSSE v1 envelope holding a label claim (DESIGN §2).",
+        "properties": {
+            "payloadType": {"type": "string"},
+            "payload": {"type": "string"},
+            "signatures": {"type": "array", "items": {
+                "type": "object", "properties": {"keyid": {"type": "string"}, "sig": {"type": "string"}}}},
+        },
+    },
+    "VerifyItem": {
+        "type": "object",
+        "description": "One media item; unknown members are ignored.",
+        "properties": {
+            "claim": {"description": "The envelope, its JSON text, or base64url of its JSON "
+                                     "(a data-labelcheck-claim value).",
+                      "oneOf": [{"$ref": "#/components/schemas/Envelope"},
+                                {"type": "string", "maxLength": 65536}, {"type": "null"}]},
+            "media_url": {"type": ["string", "null"], "maxLength": 8192,
+                          "description": "The server fetches it when no content_sha256 is given."},
+            "content_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-fA-F]{64}$",
+                               "description": "SHA-256 of the bytes, as the client saw them."},
+            "page_url": {"type": ["string", "null"], "maxLength": 8192,
+                         "description": "Only scheme://host[:port] of it is kept."},
+            "signals": {"type": ["object", "null"], "properties": {
+                "meta": {"description": 'The content of <meta name="AIGC">.',
+                         "oneOf": [{"type": "string", "maxLength": 16384}, {"type": "object"}, {"type": "null"}]},
+            }},
+        },
+    },
+    "VerifyRequest": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "maxItems": 100,
+                                 "items": {"$ref": "#/components/schemas/VerifyItem"}}},
+    },
+    "Receipt": {
+        "type": "object",
+        "required": ["index", "leaf_hash"],
+        "properties": {"index": {"type": "integer", "minimum": 0}, "leaf_hash": B64},
+    },
+    "ProducerRef": {
+        "type": ["object", "null"],
+        "properties": {"name": {"type": "string"}, "key_id": {"type": "string"},
+                       "filing": NULLABLE_STR},
+    },
+    "Signal": {
+        "type": "object",
+        "required": ["source", "status"],
+        "properties": {"source": {"type": "string"}, "status": {"type": "string"},
+                       "category": NULLABLE_STR, "reasons": {"type": "array", "items": {"type": "string"}},
+                       "detail": {"type": "object"}},
+    },
+    "Result": {
+        "type": "object",
+        "required": ["status", "category", "reasons", "binding", "content_sha256", "receipt"],
+        "properties": {
+            "status": {"enum": ["verified", "invalid", "unverified", "declared", "none"]},
+            "category": {"enum": ["confirmed", "possible", "suspected", None]},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+            "messages": {"type": "array", "items": {"type": "string"}},
+            "producer": {"$ref": "#/components/schemas/ProducerRef"},
+            "claim_id": NULLABLE_STR,
+            "claim_digest": {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"},
+            "key_id": NULLABLE_STR,
+            "binding": {"enum": ["client_sha256", "fetched", "none"]},
+            "content_sha256": {"type": "object", "required": ["claimed", "observed"], "properties": {
+                "claimed": {"type": ["string", "null"]}, "observed": {"type": ["string", "null"]}}},
+            "media_type": NULLABLE_STR,
+            "label": {"type": ["object", "null"]},
+            "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signal"}},
+            "conflicts": {"type": "array"},
+            "fetch": {"type": ["object", "null"], "properties": {
+                "ok": {"type": "boolean"}, "reason": NULLABLE_STR, "detail": NULLABLE_STR,
+                "size": {"type": ["integer", "null"]}, "media_type": NULLABLE_STR}},
+            "receipt": {"$ref": "#/components/schemas/Receipt"},
+        },
+    },
+    "VerifyResponse": {
+        "type": "object",
+        "required": ["results"],
+        "properties": {"results": {"type": "array", "items": {"$ref": "#/components/schemas/Result"}}},
+    },
+    "InclusionProof": {
+        "type": "object",
+        "required": ["index", "size", "hashes"],
+        "properties": {"index": {"type": "integer"}, "size": {"type": "integer"},
+                       "hashes": {"type": "array", "items": B64}},
+    },
+    "ConsistencyProof": {
+        "type": "object",
+        "required": ["from", "to", "hashes"],
+        "properties": {"from": {"type": "integer"}, "to": {"type": "integer"},
+                       "hashes": {"type": "array", "items": B64}},
+    },
+    "Producer": {
+        "type": "object",
+        "description": "A trust.json producer (DESIGN §8).",
+        "required": ["name", "vkey", "key_id", "filing", "roles", "revoked_at"],
+        "properties": {
+            "name": {"type": "string"}, "vkey": {"type": "string"}, "key_id": {"type": "string"},
+            "filing": NULLABLE_STR,
+            "roles": {"type": "array", "items": {"enum": ["producer", "propagator"]}},
+            "revoked_at": {"type": ["string", "null"]},
+        },
+    },
+    "ProducerInput": {
+        "type": "object",
+        "required": ["name", "vkey"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+            "vkey": {"type": "string", "description": "C2SP verifier key name+hash+base64(0x01||pub32)."},
+            "key_id": {"type": "string"},
+            "filing": {"type": ["string", "null"], "maxLength": 200},
+            "roles": {"type": "array", "minItems": 1, "uniqueItems": True,
+                      "items": {"enum": ["producer", "propagator"]}},
+            "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+        },
+    },
+    "RevokeInput": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"revoked_at": {"type": ["string", "null"], "format": "date-time"}},
+    },
+    "RegistryChange": {
+        "type": "object",
+        "required": ["producer", "key_id", "receipt"],
+        "properties": {"producer": {"$ref": "#/components/schemas/Producer"},
+                       "key_id": {"type": "string"},
+                       "receipt": {"$ref": "#/components/schemas/Receipt"}},
+    },
+    "Keys": {
+        "type": "object",
+        "required": ["ledger_vkey", "origin", "producers"],
+        "properties": {"ledger_vkey": {"type": "string"}, "origin": {"type": "string"},
+                       "producers": {"type": "array", "items": {"$ref": "#/components/schemas/Producer"}},
+                       "registry_version": {"type": "string"}},
+    },
+    "Health": {
+        "type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}},
+    },
+}
+
+PATHS = {
+    "/v1/verify": {"post": {
+        "summary": "Verify media items; each result is appended to the ledger and carries its receipt.",
+        "operationId": "verify",
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/VerifyRequest"}}}},
+        "responses": {"200": _json("VerifyResponse", "One result per item, in order."),
+                      **_errors(400, 413, 415, 422, 429)},
+    }},
+    "/v1/checkpoint": {"get": {
+        "summary": "The latest signed checkpoint (C2SP tlog-checkpoint).",
+        "operationId": "checkpoint",
+        "responses": {"200": {"description": "A signed note.",
+                              "content": {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}},
+                      **_errors()},
+    }},
+    "/v1/entries": {"get": {
+        "summary": "Entries start (inclusive) to end (exclusive), at most 1000; clients page.",
+        "operationId": "entries",
+        "parameters": [_query("start", "First index."), _query("end", "One past the last index.")],
+        "responses": {"200": {"description": "One entry a line, exactly the Merkle leaf bytes.",
+                              "content": {NDJSON: {"schema": {"type": "string"}}}},
+                      **_errors(400)},
+    }},
+    "/v1/proof/inclusion": {"get": {
+        "summary": "RFC 9162 §2.1.3 inclusion proof.",
+        "operationId": "proofInclusion",
+        "parameters": [_query("index", "Entry index."), _query("size", "Tree size (≤ the ledger's).")],
+        "responses": {"200": _json("InclusionProof", "The audit path, leaf to root."), **_errors(400)},
+    }},
+    "/v1/proof/consistency": {"get": {
+        "summary": "RFC 9162 §2.1.4 consistency proof.",
+        "operationId": "proofConsistency",
+        "parameters": [_query("from", "Older tree size (> 0)."), _query("to", "Newer tree size.")],
+        "responses": {"200": _json("ConsistencyProof", "The consistency proof."), **_errors(400)},
+    }},
+    "/v1/keys": {"get": {
+        "summary": "The ledger's verifier key, its origin and the producer registry.",
+        "operationId": "keys",
+        "responses": {"200": _json("Keys", "Keys."), **_errors()},
+    }},
+    "/v1/producers": {"post": {
+        "summary": "Register a producer key (admin).",
+        "operationId": "addProducer",
+        "security": [{"admin": []}],
+        "requestBody": {"required": True, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/ProducerInput"}}}},
+        "responses": {"201": _json("RegistryChange", "Registered and recorded on the ledger."),
+                      **_errors(400, 401, 403, 409, 413, 415, 422)},
+    }},
+    "/v1/producers/{key_id}/revoke": {"post": {
+        "summary": "Revoke a producer key (admin).",
+        "operationId": "revokeProducer",
+        "security": [{"admin": []}],
+        "parameters": [{"name": "key_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+        "requestBody": {"required": False, "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/RevokeInput"}}}},
+        "responses": {"200": _json("RegistryChange", "Revoked and recorded on the ledger."),
+                      **_errors(400, 401, 403, 404, 409, 413, 415, 422)},
+    }},
+    "/v1/export": {"get": {
+        "summary": "The ledger bundle for offline verification (regulator).",
+        "description": (
+            "Without filters, a complete bundle (header `\"complete\": true`): the signed checkpoint, then "
+            "every entry 0..N-1, which proves the log is complete. With any filter, a filtered bundle "
+            "(`\"complete\": false` and the `\"filter\"` object): only the entries matching every filter "
+            "given, one line each, `{\"entry\": <leaf bytes as a string>, \"inclusion\": [<b64>...], "
+            "\"index\": i}`, each with its RFC 9162 §2.1.3 inclusion proof against the signed checkpoint. "
+            "`labelcheck ledger verify-bundle` checks every proof and that each entry matches the filter; "
+            "a filtered bundle cannot prove that no matching entry was left out (only a complete one "
+            "proves completeness)."),
+        "operationId": "export",
+        "security": [{"regulator": []}],
+        "parameters": [
+            _optional("since", "Entries whose `time` is at or after this instant (RFC 3339).", RFC3339),
+            _optional("until", "Entries whose `time` is before this instant (RFC 3339); later than `since`.",
+                      RFC3339),
+            _optional("key_id", "Entries about this producer key id: verifications by `key_id`, registry "
+                      "changes by `producer.key_id`.", EXPORT_WORD),
+            _optional("status", "Verifications with this status (`verified`, `invalid`, ...).", EXPORT_WORD),
+            _optional("kind", "Entries of this kind.", {"type": "string", "enum": ["verification", "registry"]}),
+            _optional("consistency_from", "Filtered only: add the RFC 9162 §2.1.4 consistency proof from this "
+                      "earlier tree size, so a verifier holding that checkpoint sees the log only grew.",
+                      {"type": "integer", "minimum": 0}),
+        ],
+        "responses": {"200": {"description": "A header line, then every entry (complete) or each matching "
+                                             "entry with its inclusion proof (filtered).",
+                              "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+                              "content": {NDJSON: {"schema": {"type": "string"}}}},
+                      **_errors(400, 401, 403)},
+    }},
+    "/healthz": {"get": {
+        "summary": "Liveness.", "operationId": "healthz",
+        "responses": {"200": _json("Health", "Alive."), **_errors()},
+    }},
+    "/openapi.json": {"get": {
+        "summary": "This document.", "operationId": "openapi",
+        "responses": {"200": {"description": "OpenAPI 3.1.",
+                              "content": {"application/json": {"schema": {"type": "object"}}}},
+                      **_errors()},
+    }},
+}
+
+
+@lru_cache(maxsize=1)
+def document() -> dict:
+
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "labelcheck", "version": server_version().partition("/")[2],
+                 "description": "Checkable AI-content labels: verify label claims against the "
+                                "producer registry and the served bytes; every verification is "
+                                "recorded on a verifiable audit ledger (RFC 9162, C2SP checkpoints)."},
+        "paths": PATHS,
+        "components": {
+            "schemas": SCHEMAS,
+            "responses": {f"E{c}": _error(c) for c in ERRORS},
+            "securitySchemes": {
+                "admin": {"type": "http", "scheme": "bearer", "description": "data/admin.token"},
+                "regulator": {"type": "http", "scheme": "bearer", "description": "data/regulator.token"},
+            },
+        },
+    }
+
+
+def serve() -> Response:
+    return jsonify(document())

@@ -1,0 +1,62 @@
+"""Run the labelcheck app under gunicorn, programmatically.
+
+gthread workers (a few threads each) so that concurrent verifications in one
+worker can share a ledger group commit; the app is built in each worker after
+the fork (no preload), so no SQLite connection crosses a fork. No access log:
+it would hold viewers' IP addresses.
+"""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from labelcheck.pipeline.config import Config
+from labelcheck.web.app import EXTENSION_KEY, create_app
+
+
+def bind_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class LabelcheckApplication(BaseApplication):
+    def __init__(self, config: Config, **options) -> None:
+        self.labelcheck_config = config
+        self.options = {
+            "bind": bind_address(config.host, config.port),
+            "workers": max(1, config.workers),
+            "worker_class": "gthread",
+            "threads": max(1, config.threads),
+            "preload_app": False,
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "info",
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "proc_name": "labelcheck",
+            "worker_exit": _worker_exit,
+            # One shared ~/.gunicorn/gunicorn.ctl would let two servers collide.
+            "control_socket_disable": True,
+            **options,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings and value is not None:
+                self.cfg.set(key, value)
+
+    def load(self):
+        return create_app(self.labelcheck_config)
+
+
+def _worker_exit(server, worker) -> None:
+    """Close this worker's ledger so its last checkpoint and commits are flushed."""
+    app = getattr(worker, "wsgi", None)
+    ext = getattr(app, "extensions", {}) if app is not None else {}
+    state = ext.get(EXTENSION_KEY)
+    if state is not None:
+        state.services.close()
+
+
+def run(config: Config, **options) -> None:
+    LabelcheckApplication(config, **options).run()
