@@ -1,5 +1,5 @@
 /*
- * The content script: finds claims and label signals (DESIGN §2), hands
+ * The content script: finds claims and label signals (docs/protocol.md §2), hands
  * them to the background worker in one message per scan, and badges each
  * labelled media item when its verdict arrives. New and changed media are
  * handled from MutationObserver records, never by rescanning the page.

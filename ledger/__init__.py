@@ -1,5 +1,5 @@
 """labelcheck's audit ledger: an append-only, hash-chained RFC 9162 Merkle log
-with C2SP signed checkpoints and offline-verifiable bundles (DESIGN §4).
+with C2SP signed checkpoints and offline-verifiable bundles (docs/protocol.md §4).
 
 Modules: ``canonical`` (entry encoding), ``merkle`` (hashing and proofs),
 ``note`` and ``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the

@@ -1,4 +1,4 @@
-"""Canonical JSON for ledger entries (DESIGN §4).
+"""Canonical JSON for ledger entries (docs/protocol.md §4).
 
 An entry is one line of canonical JSON and its exact bytes are the Merkle leaf
 data, so there must be exactly one byte string for each value:

@@ -1,4 +1,4 @@
-"""The audit ledger: an append-only, hash-chained, Merkle-tree log (DESIGN §4).
+"""The audit ledger: an append-only, hash-chained, Merkle-tree log (docs/protocol.md §4).
 
 ``Ledger`` is what the server embeds. Its promises:
 

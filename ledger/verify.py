@@ -5,7 +5,7 @@ flat memory, and checks:
 
 * each entry is canonical JSON (``canonical.parse``) carrying its own
   ``index`` and, as ``prev``, the base64 leaf hash of the entry before it
-  (DESIGN §4);
+  (docs/protocol.md §4);
 * each stored hash equals the one recomputed from the entries: the leaf hash
   ``SHA-256(0x00 ‖ entry)`` and every interior hash of a complete subtree
   ``SHA-256(0x01 ‖ l ‖ r)`` (RFC 9162 §2.1.1), at the stored-hash index of Go's

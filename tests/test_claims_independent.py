@@ -1,4 +1,4 @@
-"""DESIGN §2 implemented a second time, from the text alone, against the project.
+"""docs/protocol.md §2 implemented a second time, from the text alone, against the project.
 
 The ``ind_*`` functions below use only PyNaCl, base64, json and hashlib: their
 own key hash and key ids, their own PAE, their own envelope. Claims they make
@@ -82,7 +82,7 @@ def ind_claim(key: IndKey, *, label="1", sha=MEDIA_SHA, issued_at=None, counters
 
 
 def ind_verify(envelope: bytes | dict, trusted_vkeys: list[str], served_sha: str) -> dict:
-    """Verify a claim as DESIGN §2 describes; returns the payload or raises AssertionError."""
+    """Verify a claim as docs/protocol.md §2 describes; returns the payload or raises AssertionError."""
     env = json.loads(envelope) if isinstance(envelope, bytes) else envelope
     assert env["payloadType"] == PAYLOAD_TYPE
     payload = base64.b64decode(env["payload"], validate=True)

@@ -1,4 +1,4 @@
-"""merge(): one DESIGN §3 result from a claim verdict and the label signals."""
+"""merge(): one docs/protocol.md §3 result from a claim verdict and the label signals."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 /*
- * Finding label claims and label signals on a page (DESIGN §2): the
+ * Finding label claims and label signals on a page (docs/protocol.md §2): the
  * data-labelcheck-claim attribute, claim <script> elements matched by
  * content.url or data-labelcheck-for, and the page-level <meta name="AIGC">.
  * Works on any DOM-like tree (querySelectorAll, getAttribute, tagName,

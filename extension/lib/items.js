@@ -1,6 +1,6 @@
 /*
  * What goes to the server and how it is keyed, chunked and retried: the
- * POST /v1/verify items of DESIGN §5, result-cache keys per (claim, media
+ * POST /v1/verify items of docs/protocol.md §5, result-cache keys per (claim, media
  * URL), batches of at most 100, and exponential back-off.
  */
 (function (root, factory) {
@@ -11,7 +11,7 @@
 })(typeof globalThis !== "undefined" ? globalThis : this, function (urls) {
   "use strict";
 
-  const MAX_BATCH = 100; // DESIGN §5: at most 100 items per POST /v1/verify
+  const MAX_BATCH = 100; // docs/protocol.md §5: at most 100 items per POST /v1/verify
 
   /**
    * Short keys for long texts: the same text always gets the same key. A
@@ -105,7 +105,7 @@
     return { key: cacheKey({ signals, mediaUrl: page }, keys), item };
   }
 
-  /** Only http(s) media can be fetched by the server (DESIGN §6). */
+  /** Only http(s) media can be fetched by the server (docs/protocol.md §6). */
   function isFetchable(url) {
     return /^https?:\/\//i.test(url);
   }

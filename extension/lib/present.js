@@ -1,5 +1,5 @@
 /*
- * How a verdict (DESIGN §3) is shown: a display state, a colour and the
+ * How a verdict (docs/protocol.md §3) is shown: a display state, a colour and the
  * wording from _locales (GB 45438 explicit-label wording for categories).
  * `msg(name, subs)` is chrome.i18n.getMessage or a test double.
  */

@@ -44,7 +44,7 @@ CACHE_VERSION = 1
 
 
 def record(i: int) -> dict:
-    """A verification record shaped like the server's (DESIGN §4)."""
+    """A verification record shaped like the server's (docs/protocol.md §4)."""
     h = hashlib.sha256(i.to_bytes(8, "big")).hexdigest()
     return {
         "kind": "verification",

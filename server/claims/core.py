@@ -1,4 +1,4 @@
-"""Signed label claims: DSSE v1 envelopes around a JSON payload (DESIGN §2).
+"""Signed label claims: DSSE v1 envelopes around a JSON payload (docs/protocol.md §2).
 
 The envelope (https://github.com/secure-systems-lab/dsse, envelope.md)::
 
@@ -66,7 +66,7 @@ _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
 
 
 class ClaimError(ValueError):
-    """A claim that cannot be accepted, with the reason code of DESIGN §3.
+    """A claim that cannot be accepted, with the reason code of docs/protocol.md §3.
 
     ``code`` is the verdict reason (``malformed``, ``oversized``,
     ``issuer_not_signer``, ``label_invalid``, ``consent_missing``);
@@ -294,7 +294,7 @@ def _is_utf8(text: str) -> bool:
 
 
 def _payload_problems(body: dict[str, Any], keyids: tuple[str, ...] | None) -> tuple[dict[str, Any], list[ClaimError]]:
-    """Check a decoded payload against DESIGN §2.
+    """Check a decoded payload against docs/protocol.md §2.
 
     Returns the fields found well formed (``id``, ``issuer``, ``issued_at``
     and ``expires_at`` as datetimes, ``content_sha256``, ``media_type``,
@@ -517,7 +517,7 @@ def build_payload(
     now: datetime | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A claim payload (DESIGN §2), checked before it is returned.
+    """A claim payload (docs/protocol.md §2), checked before it is returned.
 
     ``issuer`` is the producer's key id (or its Signer). ``consent`` is the
     consent dict or just the record's sha256 (then ``obtained`` is true);
@@ -637,7 +637,7 @@ def add_signature(envelope: dict[str, Any], signer: "Signer") -> dict[str, Any]:
 
 
 def to_data_attribute(envelope: dict[str, Any]) -> str:
-    """base64url (no padding) of the compact envelope JSON (DESIGN §2, place 1)."""
+    """base64url (no padding) of the compact envelope JSON (docs/protocol.md §2, place 1)."""
     return base64.urlsafe_b64encode(dumps_compact(envelope)).rstrip(b"=").decode("ascii")
 
 

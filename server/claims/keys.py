@@ -1,4 +1,4 @@
-"""Producer key files in the C2SP signed-note key formats (DESIGN §2, §8).
+"""Producer key files in the C2SP signed-note key formats (docs/protocol.md §2, §8).
 
 ``NAME.key`` holds the signer key of Go's ``golang.org/x/mod/sumdb/note``
 (``PRIVATE+KEY+name+hash+base64(0x01||seed)``), ``NAME.pub`` the verifier key

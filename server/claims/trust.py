@@ -1,6 +1,6 @@
 """The trust registry: which producer and propagator keys labelcheck believes.
 
-``trust.json`` (DESIGN §8)::
+``trust.json`` (docs/protocol.md §8)::
 
     {"producers": [{"name": str, "vkey": "<C2SP verifier key>",
                     "filing": str | null, "roles": ["producer" | "propagator", …],

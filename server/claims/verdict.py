@@ -1,4 +1,4 @@
-"""The verdict on one media item (DESIGN §3): status, category, reasons.
+"""The verdict on one media item (docs/protocol.md §3): status, category, reasons.
 
 A verdict records every check that ran, passed or failed, so a viewer sees
 what was established and what was not. ``reasons`` holds machine codes;

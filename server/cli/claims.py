@@ -184,7 +184,7 @@ def sign(media: Path, key_file: Path, label: str, synthesis: tuple[str, ...], co
 
 
 def html_snippet(envelope: dict, src: str, media_type: str) -> str:
-    """An element for the media with the claim in ``data-labelcheck-claim`` (DESIGN §2)."""
+    """An element for the media with the claim in ``data-labelcheck-claim`` (docs/protocol.md §2)."""
     attr = html.escape(claims.to_data_attribute(envelope), quote=True)
     src = html.escape(src, quote=True)
     if media_type.startswith("video/"):

@@ -1,4 +1,4 @@
-"""``labelcheck serve``: the verification server under gunicorn (DESIGN §8)."""
+"""``labelcheck serve``: the verification server under gunicorn (docs/protocol.md §8)."""
 
 from __future__ import annotations
 

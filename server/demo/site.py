@@ -4,7 +4,7 @@
 Media is generated at start-up (PNGs with zlib and struct, so nothing but the
 standard library is needed at run time). Claims are signed lazily for each
 host the pages are requested on, because a claim's ``content.url`` must be
-the absolute URL the browser loads (DESIGN §2). Keys:
+the absolute URL the browser loads (docs/protocol.md §2). Keys:
 
 - the demo producer (``data/demo-producer.key``, registered by the server);
 - ``data/demo/unknown-producer.key``: never registered;
@@ -562,7 +562,7 @@ def index() -> Response:
     rows = "".join(
         f'<li><a href="/demo/{name}">{html.escape(title)}</a> <small>({html.escape(expect)})</small></li>'
         for name, (title, expect, _fn, needs) in CASES.items() if needs is None or needs in have)
-    body = (f"<p>Each page holds one case of DESIGN §2. Load the extension from <code>extension/</code> and point "
+    body = (f"<p>Each page holds one case of docs/protocol.md §2. Load the extension from <code>extension/</code> and point "
             f"its server at <code>{html.escape(request.host_url.rstrip('/'))}</code>.</p><ul>{rows}</ul>")
     return page("labelcheck demo", body)
 

@@ -2,7 +2,7 @@
 
 ``read_labels`` finds every label a file carries and returns one ``Signal``
 each; ``page_meta_signal`` reads a page's ``<meta name="AIGC">``; ``merge``
-folds a claim verdict and the signals into the DESIGN §3 result, naming
+folds a claim verdict and the signals into the docs/protocol.md §3 result, naming
 conflicts; ``embed.embed_label`` writes a label losslessly.
 
 Reason codes on signals: ``gb45438_label`` and ``iptc_digital_source_type``
@@ -31,7 +31,7 @@ MAX_META_CONTENT = aigc.MAX_JSON
 
 
 def page_meta_signal(content: str) -> Signal:
-    """The signal of a page's ``<meta name="AIGC" content=…>`` (DESIGN §2 item 3).
+    """The signal of a page's ``<meta name="AIGC" content=…>`` (docs/protocol.md §2 item 3).
 
     Accepts the inner object and the ``{"AIGC": {...}}`` wrapper; anything
     else gives a ``malformed`` signal.

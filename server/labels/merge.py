@@ -1,4 +1,4 @@
-"""Merge a claim verdict with the label signals into one DESIGN §3 result.
+"""Merge a claim verdict with the label signals into one docs/protocol.md §3 result.
 
 Status, first rule that applies:
 

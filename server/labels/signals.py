@@ -1,4 +1,4 @@
-"""The signal type every label reader returns (DESIGN §3 ``signals``)."""
+"""The signal type every label reader returns (docs/protocol.md §3 ``signals``)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Server configuration: one frozen value built from defaults, the environment
 (``LABELCHECK_<FLAG>``) and explicit overrides (command-line flags, tests).
 
-Names follow DESIGN §8: ``LABELCHECK_DATA_DIR``, ``LABELCHECK_ORIGIN``,
+Names follow docs/protocol.md §8: ``LABELCHECK_DATA_DIR``, ``LABELCHECK_ORIGIN``,
 ``LABELCHECK_FETCH_ALLOW`` (space or comma separated), ``LABELCHECK_DEMO`` …
 """
 

@@ -1,4 +1,4 @@
-"""The verification pipeline behind ``POST /v1/verify`` (DESIGN §3, §4).
+"""The verification pipeline behind ``POST /v1/verify`` (docs/protocol.md §3, §4).
 
 For each item: check the claim (signature, registry, content binding), where
 the binding is either the hash the client reported or the hash of bytes the
@@ -130,7 +130,7 @@ def decode_claim(claim: dict | str) -> dict | bytes:
 
 def origin_of(url: str) -> str | None:
     """``scheme://host[:port]`` of an http(s) URL, else None: never the path,
-    query, fragment or user info (DESIGN §4: no full page URLs)."""
+    query, fragment or user info (docs/protocol.md §4: no full page URLs)."""
     try:
         parts = urlsplit(url.strip())
         host, port = parts.hostname, parts.port
@@ -271,7 +271,7 @@ def _text(value, limit: int = 512) -> str | None:
 
 def _record(item: Item, result: dict, registry) -> dict:
     """The ``verification`` ledger entry: what was checked and the result.
-    Strings, integers, lists and null only (no floats, DESIGN §4)."""
+    Strings, integers, lists and null only (no floats, docs/protocol.md §4)."""
     claimed = result["content_sha256"]
     record = {
         "kind": "verification",

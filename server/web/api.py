@@ -1,4 +1,4 @@
-"""The /v1 HTTP API of DESIGN §5 (paths fixed; outside clients depend on them)."""
+"""The /v1 HTTP API of docs/protocol.md §5 (paths fixed; outside clients depend on them)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from labelcheck.web.problems import Problem
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
 
-MAX_ENTRIES = 1000  # per GET /v1/entries (DESIGN §8)
+MAX_ENTRIES = 1000  # per GET /v1/entries (docs/protocol.md §8)
 MAX_DEPTH = 64  # JSON nesting; an envelope needs 4
 NDJSON = "application/x-ndjson"
 _INT = re.compile(r"[0-9]{1,19}\Z")
@@ -194,7 +194,7 @@ def verify() -> Response:
 
 @bp.post("/producers")
 def add_producer() -> tuple[Response, int]:
-    """Register a producer (one trust.json producer object, DESIGN §8)."""
+    """Register a producer (one trust.json producer object, docs/protocol.md §8)."""
     svc = services()
     tokens.require(request.headers.get("Authorization"), _state().admin_token, "admin")
     producer = parse_producer(_json_body())

@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of the labelcheck server (DESIGN §5), served at
+"""The OpenAPI 3.1 description of the labelcheck server (docs/protocol.md §5), served at
 ``GET /openapi.json``. It states what the server really answers: every
 status code an operation can give, and problem+json (RFC 9457) for errors."""
 
@@ -76,7 +76,7 @@ SCHEMAS = {
     },
     "Envelope": {
         "type": "object",
-        "description": "A DSSE v1 envelope holding a label claim (DESIGN §2).",
+        "description": "A DSSE v1 envelope holding a label claim (docs/protocol.md §2).",
         "properties": {
             "payloadType": {"type": "string"},
             "payload": {"type": "string"},
@@ -171,7 +171,7 @@ SCHEMAS = {
     },
     "Producer": {
         "type": "object",
-        "description": "A trust.json producer (DESIGN §8).",
+        "description": "A trust.json producer (docs/protocol.md §8).",
         "required": ["name", "vkey", "key_id", "filing", "roles", "revoked_at"],
         "properties": {
             "name": {"type": "string"}, "vkey": {"type": "string"}, "key_id": {"type": "string"},

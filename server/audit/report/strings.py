@@ -141,7 +141,7 @@ CATEGORY: dict[str, dict[str, str]] = {
     "none": {"en": "no category", "zh-CN": "无类别"},
 }
 
-# Machine reason codes (DESIGN §3); unknown codes are shown as recorded.
+# Machine reason codes (docs/protocol.md §3); unknown codes are shown as recorded.
 REASON: dict[str, dict[str, str]] = {
     "signature_ok": {"en": "signature valid", "zh-CN": "签名有效"},
     "signature_invalid": {"en": "bad signature", "zh-CN": "签名无效"},
