@@ -14,7 +14,6 @@ misbehaviour ends the loop (Ctrl-C ends it with 0).
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 
 import click
@@ -23,6 +22,8 @@ from labelcheck.audit import monitor
 from labelcheck.audit import report
 from labelcheck.cli.common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
 from labelcheck.cli.ledger import ledger as ledger_group
+from labelcheck.util.times import now_text
+
 
 @click.group()
 def audit() -> None:
@@ -104,7 +105,7 @@ def watch(url: str, vkey: str, state: Path, interval: float, once: bool, evidenc
 
 def _say(out: monitor.Outcome) -> None:
     """One line a round, stamped (UTC), so a long-running watch leaves a readable log."""
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    stamp = now_text()
     if out.trusted:
         click.echo(f"{stamp} ok: {out.message}")
     elif out.alarm:

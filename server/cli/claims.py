@@ -21,6 +21,7 @@ from labelcheck.claims import core as claims
 from labelcheck.claims import keys
 from labelcheck.claims.core import ClaimError
 from labelcheck.claims.trust import TrustError, TrustRegistry
+from labelcheck.cli.common import CliError
 
 MAX_CLAIM_FILE_BYTES = 4 * claims.MAX_ENVELOPE_BYTES
 _DATA_ATTR = re.compile(r"""data-labelcheck-claim\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -40,12 +41,6 @@ _SNIFF = (
     (b"fLaC", "audio/flac"),
     (b"%PDF-", "application/pdf"),
 )
-
-
-class CliError(click.ClickException):
-    """Bad input: printed as one line, exit status 2."""
-
-    exit_code = 2
 
 
 def _open_error(path: Path, exc: OSError, what: str) -> CliError:
