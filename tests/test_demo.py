@@ -52,8 +52,11 @@ def test_index_links_every_case(client):
                  "dynamic", "video", "many", "mixed", "gb45438-png", "gb45438-jpeg", "c2pa", "conflict"):
         assert case in links
         assert client.get(f"/demo/{case}").status_code == 200
-    assert client.get("/demo/no-such-case").status_code == 404
-    assert client.get("/demo/media/no-such.png").status_code == 404
+    for path, detail in (("/demo/no-such-case", "no demo page named 'no-such-case'"),
+                         ("/demo/media/no-such.png", "no demo media named 'no-such.png'")):
+        r = client.get(path)
+        assert r.status_code == 404 and r.mimetype == "application/problem+json"
+        assert r.json["detail"] == detail
 
 
 @pytest.mark.parametrize("case", ["verified", "tampered", "other-bytes", "unknown-producer", "revoked-producer",

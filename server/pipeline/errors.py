@@ -16,7 +16,11 @@ class TooManyItems(PipelineError):
     """More items than one request may carry (HTTP 413)."""
 
 
-class NotRegistered(PipelineError):
+class NotFound(PipelineError):
+    """No such resource (HTTP 404)."""
+
+
+class NotRegistered(NotFound):
     """No producer with that key id is registered (HTTP 404)."""
 
 

@@ -13,13 +13,12 @@ from http import HTTPStatus
 from flask import Flask, Response, current_app
 from werkzeug.exceptions import HTTPException
 
-from labelcheck.pipeline.errors import (InvalidRequest, NotRegistered, PipelineError, RegistryConflict,
-                                        TooManyItems)
+from labelcheck.pipeline.errors import InvalidRequest, NotFound, PipelineError, RegistryConflict, TooManyItems
 
 MEDIA_TYPE = "application/problem+json"
 
 # The one place domain errors become HTTP statuses.
-STATUS_OF = {InvalidRequest: 422, TooManyItems: 413, NotRegistered: 404, RegistryConflict: 409}
+STATUS_OF = {InvalidRequest: 422, TooManyItems: 413, NotFound: 404, RegistryConflict: 409}
 
 
 class Problem(HTTPException):
