@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from pathlib import Path
 
 import click
 
 from labelcheck.ledger import note
+from labelcheck.util.atomic import atomic_writer
 
 PROGRESS_MIN = 16_384  # items before a progress bar is worth showing
 
@@ -77,20 +77,15 @@ def read_trusted_checkpoint(path: Path | None) -> bytes | None:
 
 @contextlib.contextmanager
 def atomic_output(out: str | Path):
-    """Standard output, or a temporary file renamed into place only on success."""
+    """Standard output for ``-``; otherwise a file that replaces ``out`` only
+    when the block ends cleanly (:func:`labelcheck.util.atomic.atomic_writer`:
+    an exclusive, unpredictable temporary name, so a symlink planted beside
+    ``out`` is never followed). A file system error is one line, exit 2."""
     if str(out) == "-":
         yield sys.stdout.buffer
         return
-    path = Path(out)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fp:
+        with atomic_writer(out) as fp:
             yield fp
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
     except OSError as exc:
         raise CliError(f"cannot write {out}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
