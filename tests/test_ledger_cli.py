@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from labelcheck.ledger import Ledger, merkle
+from labelcheck.ledger.note import Signer
 from labelcheck.cli import main
 
 ORIGIN = "cli.example/log"
@@ -85,8 +87,6 @@ def test_a_trusted_checkpoint_catches_a_rolled_back_log(data_dir, tmp_path):
     with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
         (tmp_path / "trusted.cp").write_bytes(led.checkpoint())
         key = led.verifier_key
-    import sqlite3
-
     db = sqlite3.connect(data_dir / "ledger.db")
     db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete; DROP TRIGGER checkpoints_no_delete;"
                      f"DELETE FROM entries WHERE idx >= 8; DELETE FROM hashes WHERE id >= {merkle.stored_hash_count(8)};"
@@ -122,8 +122,6 @@ def test_bad_input_exits_2_with_one_clear_line(data_dir, tmp_path, args, words):
 
 
 def test_verify_with_an_explicit_key_that_did_not_sign_fails(data_dir):
-    from labelcheck.ledger.note import Signer
-
     result = run("verify", "--db", data_dir / "ledger.db", "--vkey", Signer.generate(ORIGIN).vkey)
     assert result.exit_code == 1 and "checkpoint for size 12: note has no valid signature" in result.output
 
