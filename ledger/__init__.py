@@ -1,7 +1,8 @@
 """labelcheck's audit ledger: an append-only, hash-chained RFC 9162 Merkle log
 with C2SP signed checkpoints and offline-verifiable bundles (docs/protocol.md §4).
 
-Modules: ``canonical`` (entry encoding), ``merkle`` (hashing and proofs),
+Modules: ``canonical`` (entry encoding), ``tree`` (RFC 9162 hashing over the
+stored-hash layout), ``merkle`` (proofs; re-exports ``tree``),
 ``note`` and ``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the
 Ledger), ``verify`` (full recompute), ``bundle`` (export and offline check).
 """
