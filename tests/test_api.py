@@ -13,7 +13,7 @@ import pytest
 
 from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger import merkle, note
-from labelcheck.claims import core as claims
+from labelcheck import claims
 from labelcheck.claims import keys
 from labelcheck.web.app import create_app
 
@@ -97,6 +97,32 @@ def test_healthz_and_openapi(client):
                  "/v1/proof/consistency", "/v1/keys", "/v1/producers",
                  "/v1/producers/{key_id}/revoke", "/v1/export", "/healthz", "/openapi.json"):
         assert path in doc["paths"], path
+
+
+def test_openapi_states_the_default_limits(client):
+    doc = client.get("/openapi.json").json
+    assert doc["components"]["responses"]["E413"]["description"] == "The body is over 1 MiB or has over 100 items."
+    assert doc["components"]["schemas"]["VerifyRequest"]["properties"]["items"]["maxItems"] == 100
+
+
+def test_openapi_states_the_configured_limits(tmp_path):
+    application = make_app(tmp_path, max_body=64 * 1024, max_items=7)
+    c = application.test_client()
+    doc = c.get("/openapi.json").json
+    assert doc["components"]["responses"]["E413"]["description"] == "The body is over 64 KiB or has over 7 items."
+    assert doc["components"]["schemas"]["VerifyRequest"]["properties"]["items"]["maxItems"] == 7
+    # ... and they are the limits the server enforces.
+    assert c.post("/v1/verify", json={"items": [{}] * 7}).status_code == 200
+    assert_problem(c.post("/v1/verify", json={"items": [{}] * 8}), 413, "7 items")
+    big = json.dumps({"items": [{"page_url": "x" * 8000}] * 9})
+    assert 64 * 1024 < len(big) < 1024 * 1024
+    assert_problem(c.post("/v1/verify", data=big, content_type="application/json"), 413)
+    other = make_app(tmp_path / "other", max_body=1000, max_items=1)  # one process, two apps: no mixing
+    doc2 = other.test_client().get("/openapi.json").json
+    assert doc2["components"]["responses"]["E413"]["description"] == "The body is over 1000 bytes or has over 1 item."
+    assert c.get("/openapi.json").json == doc
+    application.extensions["labelcheck"].services.close()
+    other.extensions["labelcheck"].services.close()
 
 
 def test_data_dir_tokens_are_private_and_stable(tmp_path):

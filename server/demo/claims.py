@@ -9,7 +9,7 @@ import json
 import threading
 from dataclasses import dataclass
 
-from labelcheck.claims.core import build_payload, sign_envelope
+from labelcheck.claims import build_payload, sign_envelope
 from labelcheck.demo.media import MANY
 from labelcheck.demo.producers import REVOKED_FILING
 from labelcheck.ledger import note

@@ -52,10 +52,6 @@ class Config:
         return self.data_dir / "ledger.db"
 
     @property
-    def ledger_key(self) -> Path:
-        return self.data_dir / "ledger.key"
-
-    @property
     def trust_path(self) -> Path:
         return self.data_dir / "trust.json"
 
@@ -88,9 +84,6 @@ class Config:
             if value is not None and value != ():
                 values[key] = value
         return cls(**{k: _coerce(k, v) for k, v in values.items()})
-
-    def replace(self, **changes: Any) -> "Config":
-        return dataclasses.replace(self, **{k: _coerce(k, v) for k, v in changes.items()})
 
 
 _FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(Config)}

@@ -56,7 +56,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
 
     app.register_blueprint(api.bp)
     app.add_url_rule("/healthz", "healthz", _healthz)
-    app.add_url_rule("/openapi.json", "openapi", openapi.serve)
+    app.add_url_rule("/openapi.json", "openapi", openapi.view(cfg))
     if cfg.demo:
         demo_site.register(app, svc)
     return app

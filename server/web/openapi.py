@@ -4,16 +4,18 @@ status code an operation can give, and problem+json (RFC 9457) for errors."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from functools import lru_cache
 
 from flask import Response, jsonify
 
+from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.verify import server_version
 
 PROBLEM = "application/problem+json"
 NDJSON = "application/x-ndjson"
 
-HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
 B64 = {"type": "string", "contentEncoding": "base64"}
 RFC3339 = {"type": "string", "format": "date-time"}
 NULLABLE_STR = {"type": ["string", "null"]}
@@ -26,7 +28,7 @@ ERRORS = {
     404: "No such resource.",
     405: "The method is not allowed on this path.",
     409: "The change conflicts with the registry's state.",
-    413: "The body is over 1 MiB or has over 100 items.",
+    413: "The body is over {max_body} or has over {max_items}.",
     415: "The body must be application/json.",
     422: "The JSON is well formed but not a valid request.",
     429: "Too many requests; retry after the Retry-After seconds.",
@@ -34,8 +36,8 @@ ERRORS = {
 }
 
 
-def _error(code: int) -> dict:
-    response = {"description": ERRORS[code],
+def _error(code: int, limits: dict[str, str]) -> dict:
+    response = {"description": ERRORS[code].format(**limits),
                 "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
     if code == 429:
         response["headers"] = {"Retry-After": {"schema": {"type": "string"}}}
@@ -107,7 +109,7 @@ SCHEMAS = {
     "VerifyRequest": {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "maxItems": 100,
+        "properties": {"items": {"type": "array", "maxItems": 100,  # document() sets Config.max_items
                                  "items": {"$ref": "#/components/schemas/VerifyItem"}}},
     },
     "Receipt": {
@@ -322,9 +324,25 @@ PATHS = {
 }
 
 
-@lru_cache(maxsize=1)
-def document() -> dict:
+def size_text(n: int) -> str:
+    """A byte count as people write it: "1 MiB", "64 KiB", "1000 bytes"."""
+    for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size} {unit}"
+    return f"{n} byte" if n == 1 else f"{n} bytes"
 
+
+def _schemas(max_items: int) -> dict:
+    schemas = copy.deepcopy(SCHEMAS)
+    schemas["VerifyRequest"]["properties"]["items"]["maxItems"] = max_items
+    return schemas
+
+
+@lru_cache(maxsize=8)
+def document(max_body: int, max_items: int) -> dict:
+    """The document for a server refusing bodies over ``max_body`` bytes and
+    verify requests over ``max_items`` items (its Config's limits)."""
+    limits = {"max_body": size_text(max_body), "max_items": "1 item" if max_items == 1 else f"{max_items} items"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "labelcheck", "version": server_version().partition("/")[2],
@@ -333,8 +351,8 @@ def document() -> dict:
                                 "recorded on a verifiable audit ledger (RFC 9162, C2SP checkpoints)."},
         "paths": PATHS,
         "components": {
-            "schemas": SCHEMAS,
-            "responses": {f"E{c}": _error(c) for c in ERRORS},
+            "schemas": _schemas(max_items),
+            "responses": {f"E{c}": _error(c, limits) for c in ERRORS},
             "securitySchemes": {
                 "admin": {"type": "http", "scheme": "bearer", "description": "data/admin.token"},
                 "regulator": {"type": "http", "scheme": "bearer", "description": "data/regulator.token"},
@@ -343,5 +361,10 @@ def document() -> dict:
     }
 
 
-def serve() -> Response:
-    return jsonify(document())
+def view(cfg: Config) -> Callable[[], Response]:
+    """The ``GET /openapi.json`` view of an app built from ``cfg``."""
+
+    def serve() -> Response:
+        return jsonify(document(cfg.max_body, cfg.max_items))
+
+    return serve
