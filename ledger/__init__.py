@@ -4,11 +4,12 @@ with C2SP signed checkpoints and offline-verifiable bundles (docs/protocol.md §
 Modules: ``canonical`` (entry encoding), ``tree`` (RFC 9162 hashing over the
 stored-hash layout), ``merkle`` (proofs; re-exports ``tree``),
 ``note`` and ``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the
-Ledger), ``verify`` (full recompute), ``bundle`` (export and offline check).
+Ledger), ``commit`` (appends, group commit), ``verify`` (full recompute), ``bundle`` (export and offline check).
 """
 
 from .bundle import BundleError, BundleReport, verify_bundle
-from .log import Ledger, LedgerError, Receipt
+from .commit import Receipt
+from .log import Ledger, LedgerError
 from .verify import VerifyReport
 
 __all__ = [
