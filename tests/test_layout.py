@@ -4,10 +4,10 @@ small modules, imports at the top.
 Layers, highest first (a module may import its own sub-package and any lower
 layer, never a higher one, never a peer)::
 
-    cli > web > demo > pipeline > {claims, labels, fetch, audit} > ledger > util
+    cli > web > demo > pipeline > {claims, labels, fetch, audit, witness} > ledger > util
 
-``audit`` (the regulators' tools) stands beside claims, labels and fetch: it
-needs the ledger and nothing of the server.
+``audit`` (the regulators' tools) and ``witness`` (a C2SP tlog-witness) stand
+beside claims, labels and fetch: they need the ledger and nothing of the server.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 # Repository folder -> import name (pyproject.toml's package-dir).
 ROOTS = {REPO / "server": "labelcheck", REPO / "ledger": "labelcheck.ledger"}
-RANK = {"util": 0, "ledger": 1, "claims": 2, "labels": 2, "fetch": 2, "audit": 2,
+RANK = {"util": 0, "ledger": 1, "claims": 2, "labels": 2, "fetch": 2, "audit": 2, "witness": 2,
         "pipeline": 3, "demo": 4, "web": 5, "cli": 6}
 OPTIONAL = {"c2pa", "cryptography", "pdqhash", "psycopg", "psycopg_pool", "atheris"}
 MAX_LINES = 420  # "about 400"

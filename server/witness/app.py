@@ -1,0 +1,51 @@
+"""The witness over HTTP: ``POST <prefix>/add-checkpoint`` (C2SP tlog-witness),
+served by gunicorn (``labelcheck witness serve``) with keep-alive."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, request
+from gunicorn.app.base import BaseApplication
+
+from .protocol import Witness
+
+MAX_BODY = 64 * 1024  # 63 proof lines and a checkpoint with its signatures fit many times over
+
+
+def create_witness_app(witness: Witness) -> Flask:
+    app = Flask("labelcheck-witness")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+
+    @app.post("/add-checkpoint")
+    def add_checkpoint() -> Response:
+        answer = witness.add_checkpoint(request.get_data())
+        return Response(answer.body, status=answer.status, content_type=answer.content_type)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return Response("ok\n", content_type="text/plain; charset=utf-8")
+
+    @app.errorhandler(413)
+    def too_large(_exc) -> Response:
+        return Response(f"the body is over {MAX_BODY} bytes\n", status=413, content_type="text/plain; charset=utf-8")
+
+    return app
+
+
+class WitnessServer(BaseApplication):
+    """gunicorn running one witness app (gthread: keep-alive connections)."""
+
+    def __init__(self, app: Flask, host: str, port: int, threads: int = 4) -> None:
+        self.app = app
+        bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.options = {"bind": bind, "workers": 1, "worker_class": "gthread", "threads": threads,
+                        "accesslog": None, "errorlog": "-", "keepalive": 30, "timeout": 30,
+                        "control_socket_disable": True, "proc_name": "labelcheck-witness"}
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if key in self.cfg.settings:
+                self.cfg.set(key, value)
+
+    def load(self) -> Flask:
+        return self.app
