@@ -14,7 +14,7 @@ import pytest
 from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger import merkle, note
 from labelcheck import claims
-from labelcheck.claims import keys
+from labelcheck.ledger import keyfile as keys
 from labelcheck.web.app import create_app
 
 MEDIA = b"\x89PNG\r\n\x1a\n" + b"labelcheck test media " * 40

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labelcheck.claims import core as claims
-from labelcheck.claims.core import ClaimError, build_payload, parse_envelope, sign_envelope, verify_claim
-from labelcheck.claims.keys import generate_key
+from labelcheck import claims
+from labelcheck.claims import ClaimError, build_payload, parse_envelope, sign_envelope, verify_claim
+from labelcheck.ledger.keyfile import generate_key
 from labelcheck.claims.trust import Producer, TrustRegistry
 
 REPO = Path(__file__).resolve().parents[1]

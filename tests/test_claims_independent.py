@@ -111,7 +111,7 @@ def project_registry(*entries):
 
 
 def test_independent_claim_verifies_with_project():
-    from labelcheck.claims.core import verify_claim
+    from labelcheck.claims import verify_claim
 
     key = IndKey("ind-producer")
     registry = project_registry({"name": "Independent", "vkey": key.vkey, "filing": "IND-F"})
@@ -124,7 +124,7 @@ def test_independent_claim_verifies_with_project():
 
 
 def test_independent_countersignature_counts_with_project():
-    from labelcheck.claims.core import verify_claim
+    from labelcheck.claims import verify_claim
 
     producer, platform = IndKey("ind-producer"), IndKey("ind-platform")
     registry = project_registry({"name": "P", "vkey": producer.vkey},
@@ -134,7 +134,7 @@ def test_independent_countersignature_counts_with_project():
 
 
 def test_project_rejects_independent_claims_that_are_wrong():
-    from labelcheck.claims.core import verify_claim
+    from labelcheck.claims import verify_claim
 
     key = IndKey("ind-producer")
     registry = project_registry({"name": "Independent", "vkey": key.vkey})
@@ -147,7 +147,7 @@ def test_project_rejects_independent_claims_that_are_wrong():
 
 
 def test_independent_key_files_load_in_project(tmp_path):
-    from labelcheck.claims.keys import load_signer, load_verifier
+    from labelcheck.ledger.keyfile import load_signer, load_verifier
 
     key = IndKey("ind-file")
     (tmp_path / "ind-file.key").write_text(key.skey + "\n")
@@ -157,8 +157,8 @@ def test_independent_key_files_load_in_project(tmp_path):
 
 
 def test_project_claim_verifies_with_independent(tmp_path):
-    from labelcheck.claims.core import build_payload, sign_envelope
-    from labelcheck.claims.keys import generate_key, write_key_pair
+    from labelcheck.claims import build_payload, sign_envelope
+    from labelcheck.ledger.keyfile import generate_key, write_key_pair
 
     signer = generate_key("proj-producer")
     _, pub_path = write_key_pair(signer, tmp_path)
@@ -172,8 +172,8 @@ def test_project_claim_verifies_with_independent(tmp_path):
 
 
 def test_project_countersigned_claim_verifies_with_independent(tmp_path):
-    from labelcheck.claims.core import build_payload, sign_envelope
-    from labelcheck.claims.keys import generate_key
+    from labelcheck.claims import build_payload, sign_envelope
+    from labelcheck.ledger.keyfile import generate_key
 
     producer, platform = generate_key("proj-producer"), generate_key("proj-platform")
     envelope = sign_envelope(build_payload(MEDIA_SHA, "image/gif", "1", issuer=producer), producer, platform)
@@ -187,8 +187,8 @@ def test_project_countersigned_claim_verifies_with_independent(tmp_path):
 
 
 def test_independent_rejects_tampered_project_claim():
-    from labelcheck.claims.core import build_payload, sign_envelope
-    from labelcheck.claims.keys import generate_key
+    from labelcheck.claims import build_payload, sign_envelope
+    from labelcheck.ledger.keyfile import generate_key
 
     signer = generate_key("proj-producer")
     envelope = sign_envelope(build_payload(MEDIA_SHA, "image/gif", "1", issuer=signer), signer)
@@ -200,7 +200,7 @@ def test_independent_rejects_tampered_project_claim():
 
 
 def test_pae_agrees_on_the_dsse_example():
-    from labelcheck.claims.core import pae
+    from labelcheck.claims import pae
 
     example = ("http://example.com/HelloWorld", b"hello world")
     assert ind_pae(*example) == pae(*example) == b"DSSEv1 29 http://example.com/HelloWorld 11 hello world"

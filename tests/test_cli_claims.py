@@ -15,8 +15,9 @@ from datetime import timedelta
 import pytest
 from click.testing import CliRunner
 
-from labelcheck.claims import core as claims
+from labelcheck import claims
 from labelcheck.cli.claims import check, guess_media_type, keygen, sign
+from labelcheck.util.times import format_time, parse_time
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 40
 
@@ -118,7 +119,7 @@ def test_check_expired_claim_with_at(world, run):
                  "--expires-in", "1")
     (world / "claim.json").write_text(signed.stdout)
     issued = json.loads(base64.b64decode(json.loads(signed.stdout)["payload"]))["issued_at"]
-    later = claims.format_time(claims.parse_time(issued) + timedelta(days=2))
+    later = format_time(parse_time(issued) + timedelta(days=2))
     result = run(check, world / "picture.png", "--claim", world / "claim.json", "--trust", world / "trust.json",
                  "--at", later)
     assert result.exit_code == 1 and "expired" in result.output

@@ -19,8 +19,8 @@ import requests
 
 from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger import merkle, note
-from labelcheck.claims import core as claims
-from labelcheck.claims import keys
+from labelcheck import claims
+from labelcheck.ledger import keyfile as keys
 
 REPO = Path(__file__).resolve().parents[1]
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))

@@ -9,7 +9,7 @@ import nacl.signing
 import pytest
 
 from labelcheck.ledger import note
-from labelcheck.claims import keys
+from labelcheck.ledger import keyfile as keys
 
 # RFC 8032 §7.1, TEST 1-3: (secret key, public key, message, signature), hex.
 RFC8032_VECTORS = [

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from labelcheck.claims.keys import generate_key
+from labelcheck.ledger.keyfile import generate_key
 from labelcheck.claims.trust import Producer, TrustError, TrustRegistry
 
 ACME = generate_key("acme-ai")

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import nacl.signing  # noqa: E402
 
 from labelcheck import claims  # noqa: E402
-from labelcheck.claims.keys import generate_key  # noqa: E402
+from labelcheck.ledger.keyfile import generate_key  # noqa: E402
 from labelcheck.claims.trust import Producer, TrustRegistry  # noqa: E402
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=timezone.utc)

@@ -43,8 +43,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from labelcheck.claims import core as claims
-from labelcheck.claims import keys  # noqa: E402
+from labelcheck import claims
+from labelcheck.ledger import keyfile as keys  # noqa: E402
 
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
 

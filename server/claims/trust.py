@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -29,11 +28,15 @@ import nacl.exceptions
 import nacl.signing
 
 from labelcheck.ledger import note
-from labelcheck.claims.core import ClaimError, _utc, format_time, loads_strict, parse_time, utc_now
+from labelcheck.claims.errors import ClaimError
+from labelcheck.claims.strictjson import loads_strict
+from labelcheck.util.atomic import write_text
+from labelcheck.util.times import as_utc, format_time, parse_time, utc_now
 
 ROLES = ("producer", "propagator")
 PRODUCER_FIELDS = ("name", "vkey", "filing", "roles", "revoked_at")
 MAX_TRUST_FILE_BYTES = 16 * 1024 * 1024
+MAX_TEXT = 200  # characters of a name or a filing number
 
 
 class TrustError(ValueError):
@@ -64,36 +67,22 @@ class Producer:
     _verify_key: nacl.signing.VerifyKey = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
-            raise TrustError("invalid", "name: must be a non-empty string of at most 200 characters", field="name")
-        if any(ord(c) < 0x20 for c in self.name):
-            raise TrustError("invalid", "name: must not hold control characters", field="name")
+        _check_text("name", self.name, required=True)
         try:
             verifier = note.Verifier.from_vkey(self.vkey)
         except note.NoteError as exc:
             raise TrustError("invalid", f"vkey: {exc}", field="vkey") from None
-        if self.filing is not None and not isinstance(self.filing, str):
-            raise TrustError("invalid", "filing: must be a string or null", field="filing")
+        if self.filing is not None:
+            _check_text("filing", self.filing, required=False)
         roles = self.roles
         if isinstance(roles, str) or not isinstance(roles, (list, tuple)) or not roles:
             raise TrustError("invalid", f"roles: must be a non-empty list of {ROLES}", field="roles")
         for role in roles:
             if role not in ROLES:
-                raise TrustError("invalid", f"roles: {role!r} is not one of {', '.join(ROLES)}", field="roles")
+                raise TrustError("invalid", f"roles: {_quote(role)} is not one of {', '.join(ROLES)}", field="roles")
         if len(set(roles)) != len(roles):
             raise TrustError("invalid", "roles: lists a role twice", field="roles")
-        revoked = self.revoked_at
-        if revoked is not None:
-            if isinstance(revoked, str):
-                try:
-                    revoked = parse_time(revoked)
-                except ValueError as exc:
-                    raise TrustError("invalid", f"revoked_at: {exc}", field="revoked_at") from None
-            elif isinstance(revoked, datetime):
-                revoked = _utc(revoked)
-            else:
-                raise TrustError("invalid", "revoked_at: must be an RFC 3339 time or null", field="revoked_at")
-            revoked = revoked.replace(microsecond=0)  # whole seconds, as written back
+        revoked = None if self.revoked_at is None else revocation_time(self.revoked_at)
         object.__setattr__(self, "vkey", verifier.vkey)
         object.__setattr__(self, "roles", tuple(roles))
         object.__setattr__(self, "revoked_at", revoked)
@@ -212,33 +201,11 @@ class TrustRegistry:
             raise TrustError(exc.code, f"{path}: {exc.message}", field=exc.field) from None
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write atomically: a temporary file, fsync, rename, fsync the directory.
-
-        An existing file keeps its mode; a new one gets 0644 (the registry is
-        public). Readers see the old file or the new one, never a mix.
-        """
-        path = Path(path)
-        try:
-            mode = path.stat().st_mode & 0o7777
-        except FileNotFoundError:
-            mode = 0o644
+        """Write atomically (:mod:`labelcheck.util.atomic`): readers see the
+        old file or the new one, never a mix. An existing file keeps its
+        mode; a new one gets 0644 (the registry is public)."""
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(text)
-                f.flush()
-                os.fchmod(f.fileno(), mode)
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        write_text(path, text, default_mode=0o644)
 
     # --- queries -------------------------------------------------------------------
 
@@ -293,15 +260,7 @@ class TrustRegistry:
         moved earlier, never later: revoking again with a later time keeps
         the earlier one. Raises :class:`TrustError` (``unknown``/``invalid``).
         """
-        if isinstance(at, str):
-            try:
-                at = parse_time(at)
-            except ValueError as exc:
-                raise TrustError("invalid", f"revoked_at: {exc}", field="revoked_at") from None
-        elif at is not None and not isinstance(at, datetime):
-            raise TrustError("invalid", "revoked_at: must be an RFC 3339 time", field="revoked_at")
-        when = _utc(at) if at else utc_now()
-        when = when.replace(microsecond=0)  # the file keeps whole seconds
+        when = utc_now().replace(microsecond=0) if at is None else revocation_time(at)
         with self._lock:
             current = self._by_id.get(key_id)
             if current is None:
@@ -315,3 +274,43 @@ class TrustRegistry:
     def _set(self, producer: Producer) -> None:
         self._by_id[producer.key_id] = producer
         self._version = None
+
+
+def revocation_time(value: Any) -> datetime:
+    """``revoked_at`` as an aware UTC datetime in whole seconds (the file's
+    precision): an RFC 3339 UTC string (RFC 3339 §5.6) or a datetime.
+    Raises :class:`TrustError` (``invalid``)."""
+    if isinstance(value, str):
+        try:
+            when = parse_time(value, utc_only=True)
+        except ValueError as exc:
+            raise TrustError("invalid", f"revoked_at: {exc}", field="revoked_at") from None
+    elif isinstance(value, datetime):
+        try:
+            when = as_utc(value)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+            raise TrustError("invalid", "revoked_at: out of range in UTC", field="revoked_at") from None
+    else:
+        raise TrustError("invalid", "revoked_at: must be an RFC 3339 time or null", field="revoked_at")
+    return when.replace(microsecond=0)
+
+
+def _check_text(name: str, value: Any, *, required: bool) -> None:
+    """A name or filing: Unicode text (no lone surrogates, which UTF-8 cannot
+    carry) of at most MAX_TEXT characters, without control characters."""
+    if not isinstance(value, str) or (required and not value.strip()) or len(value) > MAX_TEXT:
+        empty = "non-empty " if required else ""
+        null = " or null" if not required else ""
+        raise TrustError("invalid", f"{name}: must be a {empty}string of at most {MAX_TEXT} characters{null}",
+                         field=name)
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise TrustError("invalid", f"{name}: must not hold control characters", field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise TrustError("invalid", f"{name}: must be Unicode text (it holds a lone surrogate)", field=name) from None
+
+
+def _quote(value: Any) -> str:
+    """``value`` for a message, safe to print whatever it holds."""
+    return ascii(value)[:60] if isinstance(value, str) else type(value).__name__

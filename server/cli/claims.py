@@ -17,10 +17,11 @@ from pathlib import Path
 
 import click
 
-from labelcheck.claims import core as claims
-from labelcheck.claims import keys
-from labelcheck.claims.core import ClaimError
+from labelcheck import claims
+from labelcheck.claims import ClaimError
 from labelcheck.claims.trust import TrustError, TrustRegistry
+from labelcheck.ledger import keyfile as keys
+from labelcheck.util.times import parse_time
 from labelcheck.cli.common import CliError
 
 MAX_CLAIM_FILE_BYTES = 4 * claims.MAX_ENVELOPE_BYTES
@@ -238,7 +239,7 @@ def check(media: Path, claim_file: Path, trust_file: Path, as_json: bool, at_tim
     now = None
     if at_time:
         try:
-            now = claims.parse_time(at_time)
+            now = parse_time(at_time, utc_only=True)
         except ValueError as exc:
             raise CliError(f"--at: {exc}") from None
     data = read_claim_file(claim_file)

@@ -10,7 +10,7 @@ ones; each is created once under the registry lock:
 
 from __future__ import annotations
 
-from labelcheck.claims import keys
+from labelcheck.ledger import keyfile as keys
 from labelcheck.claims.trust import Producer
 from labelcheck.ledger import note
 from labelcheck.pipeline.config import Config
