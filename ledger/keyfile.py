@@ -111,11 +111,13 @@ def key_pair_paths(name: str, out_dir: str | os.PathLike) -> tuple[Path, Path]:
     """
     if "\0" in name:
         raise KeyFileError(f"key name {name!r} holds a NUL character, which no file name can")
+    if name.startswith("/"):
+        raise KeyFileError(f"key name {name!r} is an absolute path; its files must stay inside {out_dir}")
     parts = name.split("/")
     for part in parts:
         if part in ("", ".", ".."):
-            why = "an empty part" if not part else repr(part)
-            raise KeyFileError(f"key name {name!r} has {why} between '/'; its files must stay inside {out_dir}")
+            why = "an empty part" if not part else f"a {part!r} part"
+            raise KeyFileError(f"key name {name!r} has {why}; its files must stay inside {out_dir}")
     folder = Path(out_dir).joinpath(*parts[:-1])
     return folder / f"{parts[-1]}{KEY_SUFFIX}", folder / f"{parts[-1]}{PUB_SUFFIX}"
 

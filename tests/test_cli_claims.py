@@ -67,6 +67,34 @@ def test_keygen_writes_go_compatible_key_files(tmp_path, run):
     assert run(keygen, "bad name", "--out", tmp_path).exit_code == 2
 
 
+
+def test_keygen_name_with_slashes_lands_inside_out(tmp_path, run):
+    result = run(keygen, "example.com/acme", "--out", tmp_path / "keys")
+    assert result.exit_code == 0, result.output
+    vkey = (tmp_path / "keys/example.com/acme.pub").read_text().strip()
+    assert vkey.startswith("example.com/acme+") and vkey in result.output
+    assert stat.S_IMODE((tmp_path / "keys/example.com/acme.key").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize("name", ["../x", "a/../../x", "./x", "a//x", "{abs}/x", ".."])
+def test_keygen_never_writes_outside_out(tmp_path, run, name):
+    out = tmp_path / "work/keys"
+    result = run(keygen, name.format(abs=tmp_path / "abs"), "--out", out)
+    assert result.exit_code == 2
+    assert result.output.startswith("Error: key name") and result.output.count("\n") == 1
+    assert not any(p.suffix in (".key", ".pub") for p in tmp_path.rglob("*"))
+
+
+def test_keygen_refuses_a_symlink_in_out_that_leads_outside(tmp_path, run):
+    out, outside = tmp_path / "keys", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    (out / "example.com").symlink_to(outside)
+    result = run(keygen, "example.com/acme", "--out", out)
+    assert result.exit_code == 2 and "outside" in result.output
+    assert result.output.count("\n") == 1
+    assert list(outside.iterdir()) == []
+
 def test_sign_then_check_verified(world, run):
     signed = run(sign, world / "picture.png", "--key", world / "keys/acme-ai.key", "--label", "1",
                  "--synthesis", "face", "--consent-record", world / "consent.pdf", "--filing", "F-1",

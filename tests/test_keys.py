@@ -145,3 +145,70 @@ def test_load_verifier_errors_are_clear(tmp_path):
         keys.load_verifier("other" + signer.vkey[4:])
     with pytest.raises(keys.KeyFileError, match="does not exist"):
         keys.load_verifier(tmp_path / "none.pub")
+
+
+# --- key names with '/' (C2SP names such as example.com/acme) ---------------------
+
+
+def test_a_name_with_slashes_makes_folders_inside_out(tmp_path):
+    signer = keys.generate_key("example.com/acme")
+    key_path, pub_path = keys.write_key_pair(signer, tmp_path / "keys")
+    assert key_path == tmp_path / "keys/example.com/acme.key"
+    assert pub_path == tmp_path / "keys/example.com/acme.pub"
+    assert keys.load_signer(key_path).key_id == signer.key_id
+    assert keys.load_verifier(pub_path).key_id == signer.key_id
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    # A second key in the same folder, and the same name refused.
+    keys.write_key_pair(keys.generate_key("example.com/other"), tmp_path / "keys")
+    with pytest.raises(keys.KeyFileError, match="already exists"):
+        keys.write_key_pair(keys.generate_key("example.com/acme"), tmp_path / "keys")
+
+
+@pytest.mark.parametrize("name, why", [
+    ("../x", "'..'"), ("a/../../x", "'..'"), ("./x", "'.'"), ("a//b", "empty"), ("a/", "empty"),
+    ("/tmp/x", "absolute"), ("..", "'..'"),
+])
+def test_names_that_leave_out_are_refused(tmp_path, name, why):
+    out = tmp_path / "keys"
+    with pytest.raises(keys.KeyFileError, match=why):
+        keys.write_key_pair(keys.generate_key(name), out)
+    assert not any(p.suffix in (".key", ".pub") for p in tmp_path.rglob("*"))
+    assert not (tmp_path / "x.key").exists()
+
+
+def test_a_symlink_inside_out_that_points_outside_is_refused(tmp_path):
+    out, outside = tmp_path / "keys", tmp_path / "elsewhere"
+    out.mkdir()
+    outside.mkdir()
+    (out / "example.com").symlink_to(outside)
+    with pytest.raises(keys.KeyFileError, match="outside"):
+        keys.write_key_pair(keys.generate_key("example.com/acme"), out)
+    with pytest.raises(keys.KeyFileError, match="outside"):  # no folder is made through it either
+        keys.write_key_pair(keys.generate_key("example.com/deeper/acme"), out)
+    assert list(outside.iterdir()) == []
+
+
+def test_a_symlink_inside_out_that_stays_inside_is_followed(tmp_path):
+    out = tmp_path / "keys"
+    (out / "real").mkdir(parents=True)
+    (out / "alias").symlink_to(out / "real")
+    key_path, _ = keys.write_key_pair(keys.generate_key("alias/acme"), out)
+    assert (out / "real/acme.key").read_text() == key_path.read_text()
+
+
+def test_a_key_file_name_that_is_a_dangling_symlink_is_not_followed(tmp_path):
+    target = tmp_path / "stolen"
+    (tmp_path / "acme.key").symlink_to(target)
+    with pytest.raises(keys.KeyFileError, match="already exists"):
+        keys.write_key_pair(keys.generate_key("acme"), tmp_path)
+    assert not target.exists()
+
+
+def test_the_ledger_key_and_producer_keys_share_one_error(tmp_path):
+    path = tmp_path / "ledger.key"
+    keys.load_or_create(path, "log.example")
+    path.chmod(0o644)
+    with pytest.raises(keys.KeyFileError, match="readable by others"):
+        keys.load(path)
+    with pytest.raises(ValueError):  # one KeyFileError, a ValueError like the others
+        keys.load_or_create(tmp_path / "new.key", "bad name")

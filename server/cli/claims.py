@@ -99,8 +99,9 @@ def keygen(name: str, out_dir: Path) -> None:
     """Create an Ed25519 key pair NAME.key (mode 0600) and NAME.pub.
 
     The files hold C2SP signed-note keys, the format of Go's sumdb/note.
-    Give NAME.pub (the verifier key) to the operators of a labelcheck
-    server; keep NAME.key secret.
+    A NAME like example.com/acme writes OUT/example.com/acme.key; files
+    never land outside --out. Give NAME.pub (the verifier key) to the
+    operators of a labelcheck server; keep NAME.key secret.
     """
     try:
         signer = keys.generate_key(name)
