@@ -10,8 +10,12 @@ Two pieces the media fetcher needs and requests does not offer:
   name (the Host header is the caller's).
 - :class:`Deadline` bounds a whole exchange. Socket timeouts bound each
   read, but a server dripping a byte just inside the read timeout could hold
-  a request for ever; when the deadline passes a timer shuts down every
-  socket opened under it, which wakes the blocked read.
+  a request for ever; when the deadline passes an alarm shuts down every
+  socket used under it (opened or taken from the keep-alive pool), which
+  wakes the blocked read.
+- :class:`PinnedPools` keeps adapters, and so their kept-alive connections,
+  per (scheme, host, address) for reuse by later fetches: a connection is
+  reused only for the very address that was checked for this fetch.
 """
 
 from __future__ import annotations
@@ -20,39 +24,42 @@ import contextvars
 import socket
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from labelcheck.fetch import netguard
+from labelcheck.fetch import alarm, netguard
 
 _ACTIVE: contextvars.ContextVar["Deadline | None"] = contextvars.ContextVar(
     "labelcheck_http_deadline", default=None)
 
 
 class Deadline:
-    """A time budget for the connections opened inside ``with Deadline(s):``."""
+    """A time budget for the connections used inside ``with Deadline(s):``.
+    ``reason`` names the limit it stands for when it passes."""
 
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float, reason: str = "timeout"):
         self.end = time.monotonic() + seconds
+        self.reason = reason
         self.expired = False
+        self.reused = False  # the last request went on a kept-alive connection
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._alarm: alarm.Alarm | None = None
 
     def remaining(self) -> float:
         return self.end - time.monotonic()
 
     def __enter__(self) -> "Deadline":
         self._token = _ACTIVE.set(self)
-        self._timer.start()
+        self._alarm = alarm.at(self.end, self._expire)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        self._alarm.cancel()
         _ACTIVE.reset(self._token)
 
     def track(self, sock: socket.socket) -> None:
@@ -88,16 +95,36 @@ def _track(conn: HTTPConnection) -> None:
         deadline.track(conn.sock)
 
 
+def _note_request(conn: HTTPConnection) -> None:
+    """Before a request: a socket that carried an earlier request is a
+    kept-alive one, which this deadline must also be able to shut down."""
+    deadline = _ACTIVE.get()
+    if deadline is not None:
+        deadline.reused = conn.sock is not None and conn.sock is getattr(conn, "labelcheck_used", None)
+        if deadline.reused:
+            deadline.track(conn.sock)
+
+
 class _DeadlineHTTPConnection(HTTPConnection):
     def connect(self) -> None:
         super().connect()
         _track(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _note_request(self)
+        super().request(*args, **kwargs)
+        self.labelcheck_used = self.sock
 
 
 class _DeadlineHTTPSConnection(HTTPSConnection):
     def connect(self) -> None:
         super().connect()
         _track(self)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _note_request(self)
+        super().request(*args, **kwargs)
+        self.labelcheck_used = self.sock
 
 
 class _DeadlineHTTPPool(HTTPConnectionPool):
@@ -115,10 +142,10 @@ class PinnedAdapter(HTTPAdapter):
     requests reports as InvalidURL), so a stray URL cannot reuse the pin.
     """
 
-    def __init__(self, scheme: str, host: str, ip: netguard.IPAddress):
+    def __init__(self, scheme: str, host: str, ip: netguard.IPAddress, keep: int = 1):
         self.scheme, self.host, self.ip = scheme, host, ip
         self.tls_name = None if netguard.parse_ip(host) is not None else host
-        super().__init__(pool_connections=1, pool_maxsize=1, max_retries=0)
+        super().__init__(pool_connections=4, pool_maxsize=max(1, keep), max_retries=0)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -133,3 +160,44 @@ class PinnedAdapter(HTTPAdapter):
             pool_kwargs["server_hostname"] = self.tls_name  # SNI
             pool_kwargs["assert_hostname"] = self.tls_name  # certificate check
         return host_params, pool_kwargs
+
+
+class PinnedPools:
+    """Adapters per (scheme, host, address), least recently used first out,
+    each keeping up to ``keep`` idle connections per port. An adapter left
+    unused for ``idle`` seconds is closed when next looked at, so sockets
+    the servers have long closed do not pile up."""
+
+    def __init__(self, capacity: int = 16, keep: int = 8, idle: float = 30.0):
+        self.capacity, self.keep, self.idle = max(1, capacity), keep, idle
+        self._items: OrderedDict[tuple, tuple[PinnedAdapter, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, scheme: str, host: str, ip: netguard.IPAddress) -> PinnedAdapter:
+        key, now, stale = (scheme, host, str(ip)), time.monotonic(), []
+        with self._lock:
+            held = self._items.pop(key, None)
+            adapter = held[0] if held is not None and now - held[1] < self.idle else None
+            if held is not None and adapter is None:
+                stale.append(held[0])
+            if adapter is None:
+                adapter = PinnedAdapter(scheme, host, ip, keep=self.keep)
+            self._items[key] = (adapter, now)
+            while len(self._items) > self.capacity:
+                stale.append(self._items.popitem(last=False)[1][0])
+        for old in stale:
+            old.close()
+        return adapter
+
+    def drop(self, scheme: str, host: str, ip: netguard.IPAddress) -> None:
+        """Forget (and close) the connections to one address, after a failure."""
+        with self._lock:
+            held = self._items.pop((scheme, host, str(ip)), None)
+        if held is not None:
+            held[0].close()
+
+    def close(self) -> None:
+        with self._lock:
+            items, self._items = list(self._items.values()), OrderedDict()
+        for adapter, _ in items:
+            adapter.close()
