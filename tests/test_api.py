@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.server
 import io
 import json
 import os
 import stat
+import threading
 
 import pytest
+from click.testing import CliRunner
+from PIL import Image
 
-from labelcheck.ledger import checkpoint as ckpt
-from labelcheck.ledger import merkle, note
 from labelcheck import claims
+from labelcheck.cli import main
+from labelcheck.labels import embed_label
+from labelcheck.ledger import bundle, merkle, note
+from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger import keyfile as keys
+from labelcheck.pipeline.config import ConfigError
 from labelcheck.web.app import create_app
 
 MEDIA = b"\x89PNG\r\n\x1a\n" + b"labelcheck test media " * 40
@@ -152,8 +159,6 @@ def test_config_from_environment(tmp_path, monkeypatch):
 
 
 def test_bad_configuration_fails_at_start(tmp_path):
-    from labelcheck.pipeline.config import ConfigError
-
     with pytest.raises(ConfigError, match="origin"):
         make_app(tmp_path, origin="has space")
     with pytest.raises(ConfigError, match="fetch"):
@@ -333,10 +338,6 @@ def test_empty_batch_appends_nothing(client):
 
 def labelled_png(label: str) -> bytes:
     """A real PNG carrying a GB 45438 XMP label."""
-    from PIL import Image
-
-    from labelcheck.labels import embed_label
-
     out = io.BytesIO()
     Image.new("RGB", (8, 8), (200, 10, 10)).save(out, "PNG")
     return embed_label(out.getvalue(), {"Label": label, "ContentProducer": "p", "ProduceID": "i"}, "image/png")
@@ -348,9 +349,6 @@ SERVED = {"/media.png": MEDIA}
 @pytest.fixture(scope="module")
 def media_server():
     """A static file server on 127.0.0.1 serving SERVED."""
-    import http.server
-    import threading
-
     SERVED["/labelled.png"] = labelled_png("2")
 
     class Handler(http.server.BaseHTTPRequestHandler):
@@ -608,18 +606,10 @@ def test_export_tokens_and_bundle_verifies(app, client, producer, tmp_path):
     assert "attachment" in r.headers["Content-Disposition"] and ".ndjson" in r.headers["Content-Disposition"]
     bundle_path = tmp_path / "bundle.ndjson"
     bundle_path.write_bytes(r.data)
-
-    from labelcheck.ledger import bundle
-
     vkey = client.get("/v1/keys").json["ledger_vkey"]
     with open(bundle_path, "rb") as fp:
         report = bundle.verify_bundle(fp, vkey)
     assert report is not None
-
-    from click.testing import CliRunner
-
-    from labelcheck.cli import main
-
     (tmp_path / "ledger.pub").write_text(vkey + "\n")
     result = CliRunner().invoke(main, ["ledger", "verify-bundle", str(bundle_path), "--vkey", vkey])
     assert result.exit_code == 0, result.output
