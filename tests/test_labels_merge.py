@@ -37,7 +37,7 @@ def claim(status="verified", label="1", reasons=None, **extra) -> dict:
 
 def test_nothing_is_none():
     r = merge(None, [])
-    assert r == {"status": "none", "category": None, "reasons": [], "signals": [], "conflicts": []}
+    assert r == {"status": "none", "category": None, "reasons": [], "signals": [], "conflicts": [], "signals_omitted": 0}
 
 
 def test_verified_claim_alone_and_with_agreeing_label():

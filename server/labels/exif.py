@@ -6,8 +6,10 @@ against the blob, so a hostile EXIF block costs at most one pass over it.
 
 from __future__ import annotations
 
+import json
 import struct
 
+from . import aigc
 from .signals import Malformed, Signal
 from .xmp import label_signal
 
@@ -16,11 +18,6 @@ EXIF_IFD_POINTER = 0x8769
 USER_COMMENT = 0x9286
 MAX_ENTRIES = 1024
 TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
-
-
-def _tiff(blob: bytes) -> bytes:
-    """Strip the ``Exif\\0\\0`` prefix JPEG APP1 and some WebP writers use."""
-    return blob[6:] if blob.startswith(b"Exif\x00\x00") else blob
 
 
 def user_comment_span(blob: bytes) -> tuple[int, int, str] | None:
@@ -33,6 +30,8 @@ def user_comment_span(blob: bytes) -> tuple[int, int, str] | None:
         bo = ">"
     else:
         raise Malformed(SOURCE, "exif_invalid", "EXIF block has no TIFF header")
+    if len(t) < 8:
+        raise Malformed(SOURCE, "truncated", "EXIF TIFF header is truncated")
 
     def entries(offset: int):
         if offset + 2 > len(t):
@@ -73,12 +72,25 @@ def decode_comment(raw: bytes, byte_order: str) -> str:
 
 
 def _looks_like_label(text: str) -> bool:
+    """A GB 45438 label: the ``{"AIGC": {...}}`` wrapper, or the bare object
+    (a JSON object with ``Label`` and ``ContentProducer`` or ``ProduceID``),
+    as the page meta tag accepts. Other comments are not labels."""
     text = text.strip().strip("\x00").strip()
-    return text.startswith("{") and "AIGC" in text
+    if not text.startswith("{"):
+        return False
+    if "AIGC" in text:
+        return True
+    if '"Label"' not in text or len(text) > aigc.MAX_JSON:
+        return False
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and "Label" in obj and ("ContentProducer" in obj or "ProduceID" in obj)
 
 
 def signals(blob: bytes, container: str) -> list[Signal]:
-    """A GB 45438 signal when UserComment holds ``{"AIGC": {...}}``."""
+    """A GB 45438 signal when UserComment holds a label (either form)."""
     span = user_comment_span(blob)
     if span is None:
         return []

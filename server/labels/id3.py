@@ -13,13 +13,15 @@ import struct
 from typing import BinaryIO
 
 from ._io import Window, read_bounded
-from .signals import Malformed, Signal
+from .budget import Found
+from .signals import Malformed, malformed
 from .xmp import label_signal
 
 SOURCE = "gb45438_id3"
 DESCRIPTION = "AIGC"
 MAX_TAG = 64 << 20
 MAX_FRAME = 1 << 20
+MAX_FRAMES = 1 << 16  # frames in one tag
 ENCODINGS = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}
 
 
@@ -77,6 +79,8 @@ def frames(major: int, flags: int, body: bytes) -> list[tuple[bytes, int, bytes,
         end = pos + 10 + size
         if end > len(body):
             raise Malformed(SOURCE, "bad_length", f"ID3 frame {fid!r} runs past the tag")
+        if len(out) >= MAX_FRAMES:
+            raise Malformed(SOURCE, "too_many_segments", f"over {MAX_FRAMES} ID3 frames")
         out.append((fid, fflags, body[pos + 10 : end], pos, end))
         pos = end
     return out
@@ -116,13 +120,14 @@ def _frame_payload(major: int, fflags: int, payload: bytes) -> bytes | None:
     return payload[1:] if fflags & 0x0020 else payload
 
 
-def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+def scan(fp: BinaryIO, found: Found) -> bool:
     """Append the labels in the ID3v2 tag; True when a C2PA GEOB frame is present.
 
     Frame headers are walked and only ``TXXX`` and ``GEOB`` frames are read,
     so cover art and other bulky frames are skipped; a tag-wide
     unsynchronised ID3v2.3 tag is read whole (bounded by ``MAX_TAG``).
     """
+    budget = found.budget
     w = Window(fp, SOURCE)
     head = w.get(0, min(10, w.size), "ID3 header")
     if len(head) < 10 or head[:3] != b"ID3" or head[3] == 2:
@@ -132,6 +137,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
         raise Malformed(SOURCE, "unsupported", f"ID3v2.{major} tags are not supported")
     end = 10 + syncsafe(head[6:10])
     if major == 3 and flags & 0x80:
+        budget.spend_bytes(min(end - 10, MAX_TAG), SOURCE, "ID3 unsynchronised tag")
         return _scan_frames(frames(*read_tag(fp)[:3]), major, found)
     if end > w.size:
         raise Malformed(SOURCE, "truncated", "ID3 tag runs past the end of the file")
@@ -139,8 +145,12 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
     if flags & 0x40:  # extended header
         raw = w.get(pos, 4, "ID3 extended header")
         pos += syncsafe(raw) if major == 4 else struct.unpack(">I", raw)[0] + 4
-    picked = []
+    picked, count = [], 0
     while pos + 10 <= end:
+        count += 1
+        if count > MAX_FRAMES:
+            raise Malformed(SOURCE, "too_many_segments", f"over {MAX_FRAMES} ID3 frames")
+        budget.tick(SOURCE)
         fid, size, fflags = _frame_header(w.get(pos, 10, "ID3 frame header"), major)
         if fid == b"\x00\x00\x00\x00":
             break  # padding
@@ -151,6 +161,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
         elif fid == b"TXXX":
             if size > MAX_FRAME:
                 raise Malformed(SOURCE, "too_large", f"ID3 TXXX frame is {size} bytes, limit {MAX_FRAME}")
+            budget.spend_bytes(size, SOURCE, "ID3 TXXX frame")
             picked.append((fid, fflags, w.get(pos + 10, size, "ID3 TXXX frame"), 0, 0))
         pos += 10 + size
     return _scan_frames(picked, major, found)
@@ -161,7 +172,7 @@ def _frame_header(raw: bytes, major: int) -> tuple[bytes, int, int]:
     return raw[:4], size, struct.unpack_from(">H", raw, 8)[0]
 
 
-def _scan_frames(items, major: int, found: list[Signal]) -> bool:
+def _scan_frames(items, major: int, found: Found) -> bool:
     c2pa = False
     for fid, fflags, raw, _s, _e in items:
         payload = _frame_payload(major, fflags, raw)
@@ -170,7 +181,11 @@ def _scan_frames(items, major: int, found: list[Signal]) -> bool:
         if fid == b"GEOB":
             c2pa = c2pa or b"c2pa" in payload[:64].lower()
         elif fid == b"TXXX":
-            desc, value, enc = _split(payload)
+            parts = _split(payload)
+            if parts is None:  # a frame is at least one byte (ID3v2.4 §4)
+                found.append(malformed(SOURCE, "truncated", "ID3 TXXX frame is empty"))
+                continue
+            desc, value, enc = parts
             if desc == DESCRIPTION:
                 text = value.decode(ENCODINGS[enc], "replace").lstrip("\ufeff").rstrip("\x00")
                 found.append(label_signal(SOURCE, text))

@@ -33,7 +33,8 @@ import struct
 from typing import BinaryIO, Iterator
 
 from ._io import Window
-from .signals import Malformed, Signal
+from .budget import Found
+from .signals import Malformed
 from .xmp import label_signal
 
 SOURCE = "gb45438_mp4"
@@ -83,7 +84,7 @@ def _walk(w: Window, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
             raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
 
 
-def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
+def scan(fp: BinaryIO, found: Found, head: bytes = b"") -> bool:
     """Append the labels in ``fp``'s ``moov``; True when a C2PA ``uuid`` box is present.
 
     ``head``: the file's first bytes, when the caller has read them already.
@@ -103,21 +104,23 @@ def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
             else:  # a big one (sample tables): only its headers and udta/meta are read
                 children = _walk(w, start, end)
             for child, cstart, cend in children:
+                found.budget.tick(SOURCE)
                 if child == b"udta" or child == b"meta":
                     _meta_box(w, child, cstart, cend, found)
     return c2pa
 
 
-def _meta_box(w: Window, child: bytes, start: int, end: int, found: list[Signal]) -> None:
+def _meta_box(w: Window, child: bytes, start: int, end: int, found: Found) -> None:
     """Append the labels in one ``moov/udta`` or ``moov/meta`` box."""
     if end - start > MAX_META:
         raise Malformed(SOURCE, "too_large", f"MP4 {child.decode()} box is {end - start} bytes, limit {MAX_META}")
+    found.budget.spend_bytes(end - start, SOURCE, f"MP4 {child.decode()} box")
     body = w.get(start, end - start, f"MP4 {child.decode()} box")
     metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
     for mtype, ms, me in metas:
         if mtype == b"meta":
             for value in meta_labels(body[ms:me]):
-                found.append(label_signal(SOURCE, value))
+                found.append(label_signal(SOURCE, value))  # each spends an item: a Limit ends the walk
 
 
 def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
@@ -182,8 +185,9 @@ def _freeform(buf: bytes, start: int, end: int) -> tuple[bytes, bytes | None]:
     return name, value
 
 
-def meta_labels(meta: bytes) -> list[bytes]:
-    """The AIGC values in one ``meta`` box payload (freeform or ``mdta`` keys)."""
+def meta_labels(meta: bytes) -> Iterator[bytes]:
+    """The AIGC values in one ``meta`` box payload (freeform or ``mdta`` keys),
+    yielded one by one so a caller can stop early."""
     kids = _children(meta, _meta_start(meta), len(meta))
     keys: dict[int, bytes] = {}
     for btype, s, e in kids:
@@ -198,7 +202,6 @@ def meta_labels(meta: bytes) -> list[bytes]:
                     raise Malformed(SOURCE, "bad_length", "MP4 keys entry has a bad size")
                 keys[index] = meta[pos + 8 : pos + ksize]
                 pos += ksize
-    values = []
     for btype, s, e in kids:
         if btype != b"ilst":
             continue
@@ -212,8 +215,7 @@ def meta_labels(meta: bytes) -> list[bytes]:
             else:
                 value = _data_value(meta, istart, iend)
             if value is not None:
-                values.append(value)
-    return values
+                yield value
 
 
 # --- writing -----------------------------------------------------------------

@@ -13,7 +13,8 @@ from typing import BinaryIO
 
 from . import exif, xmp
 from ._io import Window
-from .signals import Malformed, Signal
+from .budget import Found
+from .signals import Malformed
 
 SOURCE = "gb45438_xmp"
 XMP_HEADER = b"http://ns.adobe.com/xap/1.0/\x00"
@@ -28,11 +29,12 @@ STANDALONE = {0x01, 0xD8} | set(range(0xD0, 0xD8))
 _STEP_OVER = frozenset(range(256)) - STANDALONE - {0xFF, 0xD9, 0xDA, 0xE1, 0xEB}
 
 
-def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
+def scan(fp: BinaryIO, found: Found, head: bytes = b"") -> bool:
     """Append the labels in ``fp``'s APP segments; True when a C2PA store is present.
 
     ``head``: the file's first bytes, when the caller has read them already.
     """
+    budget = found.budget
     w = Window(fp, SOURCE, head=head)
     if w.get(0, 2, "JPEG SOI") != b"\xff\xd8":
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
@@ -58,8 +60,10 @@ def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
         at = pos - base
         if 0 <= at <= len(buf) - 4:
             seg = buf[at : at + 4]
+        elif pos + 2 > w.size:
+            raise Malformed(SOURCE, "truncated", "JPEG ends before its image data")
         else:
-            seg = w.get(pos, min(4, w.size - pos) if pos < w.size else 2, "JPEG marker")
+            seg = w.get(pos, min(4, w.size - pos), "JPEG marker")
         if seg[0] != 0xFF:
             raise Malformed(SOURCE, "bad_marker", f"JPEG marker expected at {pos}")
         marker = seg[1]
@@ -77,11 +81,12 @@ def scan(fp: BinaryIO, found: list[Signal], head: bytes = b"") -> bool:
         if length < 2:
             raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has length {length}")
         if marker == 0xE1 or marker == 0xEB:
+            budget.spend_bytes(length - 2, SOURCE, f"JPEG segment {marker:#04x}")
             payload = w.get(pos + 2, length - 2, f"JPEG segment {marker:#04x}")
             if marker == 0xEB:
                 c2pa = c2pa or (payload[:2] == b"JP" and b"jumb" in payload[:16])
             elif payload.startswith(XMP_HEADER):
-                found.extend(xmp.signals(payload[len(XMP_HEADER) :], "jpeg"))
+                found.extend(xmp.signals(payload[len(XMP_HEADER) :], "jpeg", budget))
             elif payload.startswith(EXIF_HEADER):
                 try:
                     found.extend(exif.signals(payload, "jpeg"))

@@ -45,6 +45,10 @@ PRIORITY = {
     "iptc_dst": 2,
     "gb45438_meta": 3,
 }
+MAX_SIGNALS = 8  # signals listed in one result
+MAX_CONFLICTS = 8  # conflict lines in one result
+MAX_OPINIONS = 64  # distinct (source, Label, AI) opinions compared; readers give a few
+MAX_REASONS = 32  # distinct reason codes taken from the signals
 LABEL_TO_CATEGORY = aigc.CATEGORY
 CATEGORY_TO_LABEL = {v: k for k, v in aigc.CATEGORY.items()}
 
@@ -78,25 +82,62 @@ def _opinions(claim: dict | None, signals: list[Signal]) -> list[tuple[str, str 
     return out
 
 
+def _name(name: str, count: int) -> str:
+    return name if count == 1 else f"{name} (x{count})"
+
+
+def _said(names: dict[str, int]) -> str:
+    """``a says`` or ``a and b say``, each name once with its count."""
+    parts = [_name(n, c) for n, c in names.items()]
+    verb = "says" if len(parts) == 1 and sum(names.values()) == 1 else "say"
+    return f"{' and '.join(parts)} {verb}"
+
+
 def conflicts(claim: dict | None, signals: list[Signal]) -> list[str]:
-    """Human-readable lines naming each pair of signals that disagree."""
+    """Human-readable lines naming the sources that disagree.
+
+    Sources that say the same thing are grouped (one name, with a count
+    when it says it more than once), so the lines grow with the number of
+    distinct sources, never with the number of pairs of signals; at most
+    ``MAX_CONFLICTS`` lines, the rest counted on a last line.
+    """
+    groups: dict[tuple[str, str | None, bool | None], int] = {}
+    for op in _opinions(claim, signals):
+        groups[op] = groups.get(op, 0) + 1
+    ops = list(groups)[:MAX_OPINIONS]
     lines = []
-    ops = _opinions(claim, signals)
     for i, (name_a, label_a, ai_a) in enumerate(ops):
         for name_b, label_b, ai_b in ops[i + 1 :]:
+            a, b = _said({name_a: groups[name_a, label_a, ai_a]}), _said({name_b: groups[name_b, label_b, ai_b]})
             if label_a and label_b and label_a != label_b:
                 lines.append(
-                    f'{name_a} says Label "{label_a}" ({LABEL_TO_CATEGORY[label_a]}) '
-                    f'but {name_b} says Label "{label_b}" ({LABEL_TO_CATEGORY.get(label_b, "?")})'
+                    f'{a} Label "{label_a}" ({LABEL_TO_CATEGORY.get(label_a, "?")}) '
+                    f'but {b} Label "{label_b}" ({LABEL_TO_CATEGORY.get(label_b, "?")})'
                 )
             elif ai_a is not None and ai_b is not None and ai_a != ai_b:
                 say = {True: "AI-generated", False: "not AI-generated"}
-                lines.append(f"{name_a} says {say[ai_a]} but {name_b} says {say[ai_b]}")
+                lines.append(f"{a} {say[ai_a]} but {b} {say[ai_b]}")
     if claim and "content_mismatch" in (claim.get("reasons") or []):
+        bound = {}
         for s in signals:
             if s.source == "c2pa" and s.status in ("trusted", "valid"):
-                lines.append(f"the claim is for other bytes (content_mismatch) but the c2pa manifest ({s.status}) binds these bytes")
+                bound[s.status] = bound.get(s.status, 0) + 1
+        for status, count in bound.items():
+            lines.append(f"the claim is for other bytes (content_mismatch) but {_name('the c2pa manifest', count)} ({status}) binds these bytes")
+    if len(lines) > MAX_CONFLICTS:
+        lines[MAX_CONFLICTS - 1 :] = [f"and {len(lines) - MAX_CONFLICTS + 1} more disagreements"]
     return lines
+
+
+def listed(signals: list[Signal]) -> tuple[list[Signal], int]:
+    """``(shown, omitted)``: at most ``MAX_SIGNALS`` signals in their order,
+    failing ones first to be kept (they decide an ``invalid`` status), and
+    how many were left out."""
+    if len(signals) <= MAX_SIGNALS:
+        return signals, 0
+    rank = {"invalid": 0, "malformed": 0, "trusted": 1, "valid": 1}
+    keep = sorted(sorted(range(len(signals)), key=lambda i: (rank.get(signals[i].status, 2), i))[:MAX_SIGNALS])
+    return [signals[i] for i in keep], len(signals) - MAX_SIGNALS
 
 
 def _best_category(signals) -> str | None:
@@ -105,15 +146,23 @@ def _best_category(signals) -> str | None:
 
 
 def merge(claim: dict | None, signals: list[Signal]) -> dict:
-    """The final ``status``, ``category``, ``reasons``, ``signals`` and ``conflicts``.
+    """The final ``status``, ``category``, ``reasons``, ``signals``, ``conflicts``
+    and ``signals_omitted``.
 
-    ``signals`` may be Signal objects or their ``to_dict()`` form.
+    ``signals`` may be Signal objects or their ``to_dict()`` form. All of
+    them decide the status, category, reasons and conflicts; at most
+    ``MAX_SIGNALS`` are listed (see ``listed``) and ``signals_omitted``
+    counts the others, so a result stays a few KB whatever a file holds.
     """
     signals = [s if isinstance(s, Signal) else Signal(**s) for s in signals]
     claim_status = (claim or {}).get("status")
     reasons: list[str] = list((claim or {}).get("reasons") or [])
+    seen = set(reasons)
     for s in signals:
-        reasons.extend(r for r in s.reasons if r not in reasons)
+        for r in s.reasons:
+            if r not in seen and len(seen) < MAX_REASONS:
+                seen.add(r)
+                reasons.append(r)
     failing = [s for s in signals if s.status in ("invalid", "malformed")]
     trusted = [s for s in signals if s.status == "trusted"]
     declaring = [s for s in signals if s.status in ("declared", "valid")]
@@ -135,10 +184,12 @@ def merge(claim: dict | None, signals: list[Signal]) -> dict:
     found = conflicts(claim, signals)
     if found and "signals_conflict" not in reasons:
         reasons.append("signals_conflict")
+    shown, omitted = listed(signals)
     return {
         "status": status,
         "category": category,
         "reasons": reasons,
-        "signals": [s.to_dict() for s in signals],
+        "signals": [s.to_dict() for s in shown],
         "conflicts": found,
+        "signals_omitted": omitted,
     }

@@ -13,7 +13,8 @@ from typing import BinaryIO
 
 from . import exif, xmp
 from ._io import read_bounded, read_exact, size_of
-from .signals import Malformed, Signal
+from .budget import Budget, Found, Limit
+from .signals import Malformed
 
 SOURCE = "gb45438_xmp"
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -22,14 +23,16 @@ MAX_CHUNKS = 1 << 20
 MAX_META = xmp.MAX_XMP + 4096
 
 
-def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+def scan(fp: BinaryIO, found: Found) -> bool:
     """Append the labels in ``fp``'s chunks; True when a C2PA store is present."""
+    budget = found.budget
     total = size_of(fp)
     fp.seek(0)
     if fp.read(8) != SIGNATURE:
         raise Malformed(SOURCE, "bad_signature", "not a PNG")
     c2pa = False
     for _ in range(MAX_CHUNKS):
+        budget.tick(SOURCE)
         length, ctype = struct.unpack(">I4s", read_exact(fp, 8, SOURCE, "PNG chunk header"))
         if length > 0x7FFFFFFF or fp.tell() + length + 4 > total:
             raise Malformed(SOURCE, "bad_length", f"PNG chunk {ctype!r} claims {length} bytes")
@@ -46,6 +49,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
             continue
         fp.seek(start)
         body = read_bounded(fp, length, MAX_META, SOURCE, f"PNG {ctype.decode()} chunk")
+        budget.spend_bytes(length, SOURCE, f"PNG {ctype.decode()} chunk")
         (crc,) = struct.unpack(">I", read_exact(fp, 4, SOURCE, "PNG CRC"))
         if zlib.crc32(ctype + body) != crc:
             found.append(Malformed(SOURCE, "bad_crc", f"PNG {ctype.decode()} chunk CRC mismatch").signal())
@@ -57,14 +61,17 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
                 found.append(exc.signal())
         elif body.startswith(XMP_KEYWORD + b"\x00"):
             try:
-                found.extend(xmp.signals(itxt_text(body), "png"))
+                found.extend(xmp.signals(itxt_text(body, budget), "png", budget))
+            except Limit:
+                raise  # the file's budget is spent: stop reading
             except Malformed as exc:
                 found.append(exc.signal())
     raise Malformed(SOURCE, "too_many_segments", "too many PNG chunks")
 
 
-def itxt_text(body: bytes) -> bytes:
-    """The text of an iTXt chunk body, inflated (bounded) when compressed."""
+def itxt_text(body: bytes, budget: Budget | None = None) -> bytes:
+    """The text of an iTXt chunk body, inflated when compressed: at most
+    ``xmp.MAX_XMP`` bytes, and the inflated bytes are charged to ``budget``."""
     try:
         keyword_end = body.index(b"\x00")
         flag, method = body[keyword_end + 1], body[keyword_end + 2]
@@ -77,13 +84,16 @@ def itxt_text(body: bytes) -> bytes:
         return text
     if method != 0:
         raise Malformed(SOURCE, "bad_encoding", f"PNG iTXt compression method {method}")
+    budget = budget or Budget()
+    room = min(xmp.MAX_XMP, budget.bytes_left)
     inflater = zlib.decompressobj()
     try:
-        out = inflater.decompress(text, xmp.MAX_XMP + 1)
+        out = inflater.decompress(text, room + 1)  # never more than room + 1 bytes in memory
     except zlib.error as exc:
         raise Malformed(SOURCE, "bad_encoding", f"PNG iTXt does not inflate: {exc}") from None
     if len(out) > xmp.MAX_XMP:
         raise Malformed(SOURCE, "xmp_too_large", "compressed XMP inflates past the limit")
+    budget.spend_bytes(len(out), SOURCE, "PNG iTXt inflated text")
     return out
 
 

@@ -12,6 +12,7 @@ import logging
 from typing import BinaryIO
 
 from . import _io, c2pa_reader, id3, isobmff, jpeg, png, wav, webp
+from .budget import Budget, Found, Limit
 from .signals import Malformed, Signal, malformed
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,13 @@ def _kind(head: bytes, media_type: str | None) -> str | None:
     return kind
 
 
-def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: str | None = None) -> list[Signal]:
-    """Every label signal in the seekable binary file ``fp`` (see the package doc)."""
+def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: str | None = None,
+                budget: Budget | None = None) -> list[Signal]:
+    """Every label signal in the seekable binary file ``fp`` (see the package doc).
+
+    ``budget``: what the reading may cost (default: ``budget.Budget()``'s
+    limits); when it runs out the last signal is a ``limit`` one.
+    """
     try:
         start = fp.tell()
         fp.seek(0)
@@ -91,7 +97,7 @@ def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: st
         log.info("labels: cannot read the stream: %s", exc)
         return []
     try:
-        return _read(fp, kind, head, c2pa_anchors) if kind else []
+        return _read(fp, kind, head, c2pa_anchors, budget or Budget()) if kind else []
     finally:
         try:
             fp.seek(start)  # leave the caller's file where it was
@@ -99,23 +105,28 @@ def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: st
             pass
 
 
-def _read(fp: BinaryIO, kind: str, head: bytes, c2pa_anchors: str | None) -> list[Signal]:
+def _read(fp: BinaryIO, kind: str, head: bytes, c2pa_anchors: str | None, budget: Budget) -> list[Signal]:
     scan, mime, source = FORMATS[kind]
-    found: list[Signal] = []
+    found = Found(budget)
     has_c2pa = False
     try:
         has_c2pa = scan(fp, found, head=head) if scan in TAKES_HEAD else scan(fp, found)
     except Malformed as exc:
-        found.append(exc.signal())
-    except Exception as exc:  # a walker bug must not lose the verdict
+        found.signals.append(exc.signal())  # past the item budget: this one says why reading stopped
+    except Exception:  # a walker bug must not lose the verdict, nor show its text
         log.exception("labels: %s walker failed", kind)
-        found.append(malformed(source, "unreadable", f"{kind} metadata could not be read: {exc}"))
+        found.signals.append(malformed(source, "unreadable", f"{kind} metadata could not be read"))
     if has_c2pa:
-        try:
-            signal = c2pa_reader.read(fp, mime, c2pa_anchors)
-        except Exception as exc:
-            log.exception("labels: C2PA reader failed")
-            signal = Signal("c2pa", "invalid", None, ["c2pa_invalid", "manifest.unreadable"], {"c2pa": {"error": str(exc)[:500]}})
-        if signal is not None:
-            found.append(signal)
-    return found
+        found.signals.append(_c2pa(fp, mime, c2pa_anchors, budget))
+    return [s for s in found.signals if s is not None]
+
+
+def _c2pa(fp: BinaryIO, mime: str, c2pa_anchors: str | None, budget: Budget) -> Signal | None:
+    try:
+        budget.tick("c2pa")
+        return c2pa_reader.read(fp, mime, c2pa_anchors)
+    except Limit as exc:
+        return exc.signal()
+    except Exception:
+        log.exception("labels: C2PA reader failed")
+        return Signal("c2pa", "invalid", None, ["c2pa_invalid", "manifest.unreadable"], {"c2pa": {"error": "the manifest store could not be read"}})

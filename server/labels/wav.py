@@ -12,7 +12,8 @@ import struct
 from typing import BinaryIO
 
 from ._io import read_bounded, read_exact, size_of
-from .signals import Malformed, Signal
+from .budget import Found
+from .signals import Malformed
 from .xmp import label_signal
 
 SOURCE = "gb45438_wav"
@@ -21,8 +22,9 @@ MAX_CHUNKS = 1 << 16
 MAX_LABEL = 64 << 10
 
 
-def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+def scan(fp: BinaryIO, found: Found) -> bool:
     """Append the labels in ``fp``'s chunks; True when a C2PA chunk is present."""
+    budget = found.budget
     total = size_of(fp)
     fp.seek(0)
     head = read_exact(fp, 12, SOURCE, "WAV header")
@@ -33,6 +35,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
     for _ in range(MAX_CHUNKS):
         if fp.tell() + 8 > end:
             return c2pa
+        budget.tick(SOURCE)
         fourcc, size = struct.unpack("<4sI", read_exact(fp, 8, SOURCE, "WAV chunk header"))
         if fp.tell() + size > end:
             raise Malformed(SOURCE, "bad_length", f"WAV chunk {fourcc!r} runs past the end")
@@ -42,6 +45,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
             fp.seek(size + (size & 1), 1)
             continue
         body = read_bounded(fp, size, MAX_LABEL, SOURCE, "WAV AIGC chunk")
+        budget.spend_bytes(size, SOURCE, "WAV AIGC chunk")
         fp.seek(size & 1, 1)
         found.append(label_signal(SOURCE, body))
     raise Malformed(SOURCE, "too_many_segments", "too many WAV chunks")

@@ -14,7 +14,8 @@ from typing import BinaryIO
 
 from . import exif, xmp
 from ._io import read_bounded, read_exact, size_of
-from .signals import Malformed, Signal
+from .budget import Found
+from .signals import Malformed
 
 SOURCE = "gb45438_xmp"
 MAX_CHUNKS = 1 << 16
@@ -24,8 +25,9 @@ ALPHA_FLAG = 0x10
 IMAGE_CHUNKS = (b"VP8 ", b"VP8L", b"ALPH", b"ANIM", b"ANMF", b"ICCP")
 
 
-def scan(fp: BinaryIO, found: list[Signal]) -> bool:
+def scan(fp: BinaryIO, found: Found) -> bool:
     """Append the labels in ``fp``'s chunks; True when a C2PA store is present."""
+    budget = found.budget
     total = size_of(fp)
     fp.seek(0)
     head = read_exact(fp, 12, SOURCE, "WebP header")
@@ -36,6 +38,7 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
     for _ in range(MAX_CHUNKS):
         if fp.tell() + 8 > end:
             return c2pa
+        budget.tick(SOURCE)
         fourcc, size = struct.unpack("<4sI", read_exact(fp, 8, SOURCE, "WebP chunk header"))
         if fp.tell() + size > end:
             raise Malformed(SOURCE, "bad_length", f"WebP chunk {fourcc!r} runs past the end")
@@ -45,9 +48,10 @@ def scan(fp: BinaryIO, found: list[Signal]) -> bool:
             fp.seek(size + (size & 1), 1)
             continue
         body = read_bounded(fp, size, MAX_META, SOURCE, f"WebP {fourcc.decode().strip()} chunk")
+        budget.spend_bytes(size, SOURCE, f"WebP {fourcc.decode().strip()} chunk")
         fp.seek(size & 1, 1)
         if fourcc == b"XMP ":
-            found.extend(xmp.signals(body, "webp"))
+            found.extend(xmp.signals(body, "webp", budget))
         else:
             try:
                 found.extend(exif.signals(body, "webp"))

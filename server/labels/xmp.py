@@ -24,6 +24,7 @@ import xml.etree.ElementTree as ET
 from xml.parsers import expat
 
 from . import aigc
+from .budget import Budget, Limit
 from .signals import Malformed, Signal, malformed
 
 TC260_NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
@@ -136,50 +137,77 @@ _DST_NAME = f"{IPTC_EXT_NS}}}DigitalSourceType"
 _RESOURCE_NAME = f"{RDF_NS}}}resource"
 
 
-def _values(data: bytes, source: str = "gb45438_xmp") -> tuple[list[str], list[str]]:
+MAX_NESTED = 8  # property elements open inside one another (XMP simple values have none)
+MAX_VALUE = aigc.MAX_JSON  # characters kept of one value: a longer one is refused as too large
+
+
+def _values(data: bytes, source: str = "gb45438_xmp", budget: Budget | None = None) -> tuple[list[str], list[str]]:
     """``(aigc, digital_source_types)``: every value of the two simple properties,
     in document order, as attribute, element text (all text inside it) or
-    ``rdf:resource``. Malformed on XML errors or a DTD.
+    ``rdf:resource``. Malformed on XML errors or a DTD; Limit when the
+    budget's elements or items run out or property elements nest over
+    ``MAX_NESTED`` deep.
 
+    Linear in the packet: text goes to one list shared by the open property
+    elements, each remembering where its text starts, and a value keeps at
+    most ``MAX_VALUE + 1`` characters (enough to be refused as too large).
     Text and end-tag handlers are installed only while inside a property
     element, so the rest of the packet costs one call per start tag.
     """
+    budget = budget or Budget()
     parser = _expat(source)
     aigc_values: list[str] = []
     dst_values: list[str] = []
-    frames: list[tuple[int, list, int, list[str]]] = []  # (depth, values, slot, text parts)
+    frames: list[tuple[int, list, int, int, int]] = []  # (depth, values, slot, first part, first char)
+    parts: list[str] = []  # text seen since the outermost open property element began
+    chars = 0  # characters in ``parts``
     depth = 0  # element depth below the outermost open property element
+    elements = budget.elements_left
+    values_left = budget.items_left
 
     def start(name: str, attrs: dict) -> None:
-        nonlocal depth
+        nonlocal depth, elements, values_left
+        elements -= 1
+        if elements < 0:
+            raise Limit(source, "elements", "XMP holds too many elements")
         if frames:
             depth += 1
         if attrs:
             if _AIGC_NAME in attrs:
-                aigc_values.append(attrs[_AIGC_NAME])
+                aigc_values.append(attrs[_AIGC_NAME][: MAX_VALUE + 1])
+                values_left -= 1
             if _DST_NAME in attrs:
-                dst_values.append(attrs[_DST_NAME])
+                dst_values.append(attrs[_DST_NAME][: MAX_VALUE + 1])
+                values_left -= 1
         if name == _AIGC_NAME or name == _DST_NAME:
             values = aigc_values if name == _AIGC_NAME else dst_values
             resource = attrs.get(_RESOURCE_NAME)
-            values.append(resource)  # the slot keeps document order
+            values.append(resource if resource is None else resource[: MAX_VALUE + 1])  # the slot keeps order
+            values_left -= 1
             if resource is None:
                 if not frames:
                     depth = 0
                     parser.CharacterDataHandler, parser.EndElementHandler = text, end
-                frames.append((depth, values, len(values) - 1, []))
+                elif len(frames) >= MAX_NESTED:
+                    raise Limit(source, "depth", f"XMP property elements nest over {MAX_NESTED} deep")
+                frames.append((depth, values, len(values) - 1, len(parts), chars))
+        if values_left < 0:
+            raise Limit(source, "items", "XMP holds too many label values")
 
     def text(data: str) -> None:
-        for frame in frames:
-            frame[3].append(data)
+        nonlocal chars
+        parts.append(data)
+        chars += len(data)
 
     def end(_name: str) -> None:
-        nonlocal depth
+        nonlocal depth, chars
         if frames[-1][0] == depth:
-            _depth, values, slot, parts = frames.pop()
-            values[slot] = "".join(parts)
+            _depth, values, slot, first, first_char = frames.pop()
+            values[slot] = _joined(parts, first, chars - first_char)
             if not frames:
                 parser.CharacterDataHandler = parser.EndElementHandler = None
+                parts.clear()
+                chars = 0
                 return
         depth -= 1
 
@@ -188,16 +216,41 @@ def _values(data: bytes, source: str = "gb45438_xmp") -> tuple[list[str], list[s
         _run(parser, data, source)
     finally:  # the handlers refer to the parser: break the cycle, free it now
         parser.StartElementHandler = parser.CharacterDataHandler = parser.EndElementHandler = None
+        budget.elements_left = max(elements, 0)
     return aigc_values, dst_values
 
 
-def signals(data: bytes, container: str) -> list[Signal]:
-    """Signals from one XMP packet found in ``container`` (``jpeg``, ``png``, ``webp``)."""
+def _joined(parts: list[str], first: int, length: int) -> str:
+    """The text of ``parts[first:]`` (``length`` characters), cut after ``MAX_VALUE + 1``."""
+    if length <= MAX_VALUE:
+        return "".join(parts[first:])
+    kept, size = [], 0
+    for part in parts[first:]:
+        kept.append(part)
+        size += len(part)
+        if size > MAX_VALUE:
+            break
+    return "".join(kept)[: MAX_VALUE + 1]
+
+
+def signals(data: bytes, container: str, budget: Budget | None = None) -> list[Signal]:
+    """Signals from one XMP packet found in ``container`` (``jpeg``, ``png``, ``webp``).
+
+    A packet that is damaged, too big or too deep gives one ``malformed``
+    signal; a Limit for the whole file (``bytes``, ``elements``, ``items``,
+    ``time``) is raised to the caller, which stops reading.
+    """
+    budget = budget or Budget()
     try:
         _refuse(data)
         if b"AIGC" not in data and b"DigitalSourceType" not in data:
             return []  # neither property can be present: skip the parse
-        aigc_values, dst_values = _values(data)
+        budget.tick("gb45438_xmp")
+        aigc_values, dst_values = _values(data, budget=budget)
+    except Limit as exc:
+        if exc.what != "depth":
+            raise
+        return [exc.signal()]
     except Malformed as exc:
         return [malformed(exc.source, exc.code, str(exc), container=container)]
     out = [label_signal("gb45438_xmp", value, container=container) for value in aigc_values]
