@@ -15,19 +15,25 @@ store, ``trust_anchors_unreadable`` when the anchors file cannot be read);
 ``xmp_invalid``, ``xmp_dtd_refused``, ``xmp_too_large``, ``exif_invalid``,
 ``truncated``, ``bad_length``, ``bad_marker``, ``bad_signature``,
 ``bad_crc``, ``bad_encoding``, ``too_large``, ``too_many_segments``,
-``unsupported``, ``unreadable``.
+``unsupported``, ``unreadable``, or ``limit`` (the file's reading budget
+ran out: ``detail.limit`` is ``bytes``, ``items``, ``elements``, ``time``,
+or ``depth`` for XMP property elements nested too deep; see ``budget``).
+
+Bounds: reading one file is linear in the metadata it reads and stops at
+the budget in ``budget`` (32 MB of metadata read or inflated, 64 signals,
+200,000 XML elements, 2 s). ``merge`` lists at most ``merge.MAX_SIGNALS``
+(8) signals, failing ones first, and counts the others in the result's
+``signals_omitted``; conflicts are grouped by source, at most
+``merge.MAX_CONFLICTS`` (8) lines.
 """
 
 from __future__ import annotations
 
-from . import aigc
 from .embed import LabelError, embed_label
 from .merge import merge
 from .read import read_labels
 from .signals import Signal
 from .xmp import label_signal
-
-MAX_META_CONTENT = aigc.MAX_JSON
 
 
 def page_meta_signal(content: str) -> Signal:

@@ -53,10 +53,6 @@ class Window:
             self._size = size_of(self.fp)
         return self._size
 
-    def known_end(self) -> int | None:
-        """The file size when already known (no lookup), else None."""
-        return self._size
-
     def get(self, pos: int, n: int, what: str) -> bytes:
         at = pos - self.base
         if at >= 0 and at + n <= len(self.buf):  # cached: within the file by construction

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# Signal.source values.
-SOURCES = (
-    "gb45438_xmp",  # XMP TC260:AIGC in JPEG, PNG or WebP
-    "gb45438_exif",  # EXIF UserComment holding {"AIGC": {...}}
-    "gb45438_mp4",  # MP4/MOV moov/udta/meta item AIGC
-    "gb45438_id3",  # MP3 ID3v2 TXXX described AIGC
-    "gb45438_wav",  # WAV RIFF chunk AIGC
-    "gb45438_meta",  # a page's <meta name="AIGC">
-    "iptc_dst",  # XMP Iptc4xmpExt:DigitalSourceType
-    "c2pa",  # a C2PA manifest store
-)
 # Signal.status values.
 STATUSES = ("declared", "trusted", "valid", "invalid", "malformed")
 
@@ -22,6 +11,13 @@ STATUSES = ("declared", "trusted", "valid", "invalid", "malformed")
 @dataclass
 class Signal:
     """One label seen in or beside a media item.
+
+    ``source``: ``gb45438_xmp`` (XMP ``TC260:AIGC`` in JPEG, PNG or WebP),
+    ``gb45438_exif`` (EXIF UserComment), ``gb45438_mp4`` (``moov/udta/meta``
+    item AIGC), ``gb45438_id3`` (ID3v2 ``TXXX`` described AIGC),
+    ``gb45438_wav`` (RIFF chunk AIGC), ``gb45438_meta`` (a page's
+    ``<meta name="AIGC">``), ``iptc_dst`` (XMP ``Iptc4xmpExt:DigitalSourceType``)
+    or ``c2pa`` (a C2PA manifest store).
 
     ``status``: ``declared`` (a readable unsigned label), ``trusted`` (C2PA,
     signer chains to a configured anchor), ``valid`` (C2PA valid, signer not
