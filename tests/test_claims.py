@@ -255,6 +255,39 @@ def test_payload_field_malformed(registry, changes, field):
     assert err.value.code == "malformed" and err.value.field == field
 
 
+
+@pytest.mark.parametrize("when, says", [
+    ("2026-03-01T12:00:00+08:00", "in UTC (Z), not offset +08:00"),
+    ("2026-03-01 12:00:00Z", "RFC 3339 time like 2025-09-01T12:00:00Z, got '2026-03-01 12:00:00Z'"),
+    ("2026-02-30T12:00:00Z", "not a valid date and time"),
+    (20260301, "RFC 3339 time string"),
+])
+def test_time_problems_say_what_is_wrong(registry, when, says):
+    v = check(envelope_bytes(body(issued_at=when)), registry)
+    assert any(m.startswith("issued_at: ") and says in m for m in v.messages), v.messages
+
+
+def test_claims_in_early_years_are_written_with_four_digit_years(registry):
+    then = datetime(999, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    b = build_payload(SHA, "image/png", "1", issuer=PRODUCER, now=then, expires_at=timedelta(days=1))
+    assert (b["issued_at"], b["expires_at"]) == ("0999-01-02T03:04:05Z", "0999-01-03T03:04:05Z")
+    v = verify_claim(sign_envelope(b, PRODUCER), registry, content_sha256=SHA, now=then)
+    assert v.status == "verified", v.messages
+    later = verify_claim(sign_envelope(b, PRODUCER), registry, content_sha256=SHA, now=NOW)
+    assert "expired" in later.reasons and any("0999-01-03T03:04:05Z" in m for m in later.messages)
+
+
+def test_the_public_api_is_explicit():
+    import importlib
+
+    assert sorted(claims.__all__) == sorted(set(claims.__all__))
+    for name in claims.__all__:
+        assert getattr(claims, name) is not None, name
+    for gone in ("labelcheck.claims.core", "labelcheck.claims.keys"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(gone)
+    assert claims.parse_envelope(claims.sign_envelope(body(), PRODUCER)).issuer == PRODUCER.key_id
+
 def test_signature_invalid(registry):
     env = sign_envelope(body(), PRODUCER)
     tampered = body(aigc__Label="3")  # same signature, different bytes

@@ -6,7 +6,7 @@ import json
 import os
 import stat
 import threading
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -86,6 +86,15 @@ def test_add_refuses_duplicates_and_bad_keys():
         ({"name": "A", "vkey": ACME.vkey, "filing": 5}, "filing"),
         ({"name": "A", "vkey": ACME.vkey, "revoked_at": "yesterday"}, "revoked_at"),
         ({"name": "A", "vkey": ACME.vkey, "revoked": "2026-01-01T00:00:00Z"}, "revoked"),
+        ({"name": "\ud800", "vkey": ACME.vkey}, "name"),
+        ({"name": "a\x7fb", "vkey": ACME.vkey}, "name"),
+        ({"name": "A" * 201, "vkey": ACME.vkey}, "name"),
+        ({"name": "A", "vkey": ACME.vkey, "filing": "F\udfff"}, "filing"),
+        ({"name": "A", "vkey": ACME.vkey, "filing": "F\n1"}, "filing"),
+        ({"name": "A", "vkey": ACME.vkey, "filing": "F" * 201}, "filing"),
+        ({"name": "A", "vkey": ACME.vkey, "revoked_at": "2026-01-01T00:00:00+01:00"}, "revoked_at"),
+        ({"name": "A", "vkey": ACME.vkey, "revoked_at": "0000-01-01T00:00:00Z"}, "revoked_at"),
+        ({"name": "A", "vkey": ACME.vkey, "revoked_at": 20260101}, "revoked_at"),
     ],
 )
 def test_bad_entries_name_the_field(entry, field):
@@ -185,3 +194,36 @@ def test_file_written_by_save_is_plain_trust_json(tmp_path):
     data = json.loads(path.read_text())
     assert set(data) == {"producers"}
     assert set(data["producers"][0]) == {"name", "vkey", "filing", "roles", "revoked_at"}
+
+
+@pytest.mark.parametrize("year", [1, 9, 99, 999, 1000, 9999])
+def test_revocations_in_any_year_survive_a_save_and_load(tmp_path, year):
+    path = tmp_path / "trust.json"
+    reg = TrustRegistry.from_dict(trust_dict())
+    when = datetime(year, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    reg.revoke(ACME.key_id, when)
+    reg.save(path)
+    text = f"{year:04d}-01-02T03:04:05Z"
+    assert json.loads(path.read_text())["producers"][0]["revoked_at"] == text
+    again = TrustRegistry.load(path)
+    assert again.lookup(ACME.key_id).revoked_at == when
+    assert again.version == reg.version
+
+
+def test_revocation_datetimes_are_utc_whole_seconds():
+    east = timezone(timedelta(hours=1))
+    p = Producer(name="A", vkey=ACME.vkey, revoked_at=datetime(2026, 1, 1, 1, 0, 0, 999, tzinfo=east))
+    assert p.revoked_at == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    assert Producer(name="A", vkey=ACME.vkey, revoked_at=datetime(2026, 1, 1)).revoked_at.tzinfo == timezone.utc
+    with pytest.raises(TrustError, match="revoked_at"):  # before year 1 once in UTC
+        Producer(name="A", vkey=ACME.vkey, revoked_at=datetime(1, 1, 1, tzinfo=east))
+    with pytest.raises(TrustError, match="revoked_at"):
+        TrustRegistry.from_dict(trust_dict()).revoke(ACME.key_id, "2026-01-01T00:00:00+02:00")
+
+
+def test_names_and_filings_in_any_script_are_kept(tmp_path):
+    path = tmp_path / "trust.json"
+    reg = TrustRegistry([Producer(name="生成AI \U0001F600", vkey=ACME.vkey, filing="网信算备-1")])
+    reg.save(path)
+    p = TrustRegistry.load(path).lookup(ACME.key_id)
+    assert (p.name, p.filing) == ("生成AI \U0001F600", "网信算备-1")
