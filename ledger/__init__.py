@@ -4,7 +4,9 @@ with C2SP signed checkpoints and offline-verifiable bundles (docs/protocol.md §
 Modules: ``canonical`` (entry encoding), ``tree`` (RFC 9162 hashing over the
 stored-hash layout), ``merkle`` (proofs; re-exports ``tree``),
 ``note`` and ``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the
-Ledger), ``commit`` (appends, group commit), ``verify`` (full recompute), ``bundle`` (export and offline check).
+Ledger), ``commit`` (appends, group commit), ``verify`` (full recompute), ``bundle`` (the bundle format and its offline
+check; ``bundle_write``, ``bundle_complete``, ``bundle_filtered`` and
+``bundle_report`` hold its parts).
 """
 
 from .bundle import BundleError, BundleReport, verify_bundle

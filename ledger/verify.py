@@ -69,8 +69,8 @@ def check_prev(value: dict, index: int, prev_leaf: bytes | None) -> None:
         )
 
 
-def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
-    """The leaf hash of ``data`` after checking it is entry ``index`` of the chain.
+def check_value(data: bytes, index: int, prev_leaf: bytes | None) -> dict:
+    """The value of ``data`` after checking it is entry ``index`` of the chain.
 
     ``prev_leaf`` is the leaf hash of entry ``index - 1`` (None for entry 0).
     Raises EntryError naming what is wrong. (Verifiers call this once per
@@ -87,8 +87,15 @@ def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
         and type(value["index"]) is int
         and value.get("prev") == ("" if prev_leaf is None else b2a_base64(prev_leaf, newline=False).decode("ascii"))
     ):
-        return _sha256(b"\x00" + data).digest()
-    check_prev(parse_entry(data, index), index, prev_leaf)  # raises, naming the problem
+        return value
+    value = parse_entry(data, index)  # from here on, raises naming the problem
+    check_prev(value, index, prev_leaf)
+    return value
+
+
+def check_entry(data: bytes, index: int, prev_leaf: bytes | None) -> bytes:
+    """The RFC 9162 §2.1.1 leaf hash of ``data`` once ``check_value`` accepts it."""
+    check_value(data, index, prev_leaf)
     return _sha256(b"\x00" + data).digest()
 
 

@@ -95,7 +95,19 @@ def export(led, consistency_from=None, **filt) -> bytes:
 
 
 def check(data: bytes, vkey: str, trusted: bytes | None = None):
-    return verify_bundle(io.BytesIO(data), vkey, trusted)
+    """verify_bundle, checking too what it hands to ``on_entry``: the bundle's
+    entries in order, all of them when it verifies, none from the first bad line on."""
+    seen = []
+    report = verify_bundle(io.BytesIO(data), vkey, trusted, on_entry=lambda *e: seen.append(e))
+    parts = data.split(b"\n")[1:-1]
+    if report.ok:
+        assert len(seen) == len(parts)
+    for (index, leaf, value), part in zip(seen, parts):
+        raw = part if report.complete else json.loads(part)["entry"].encode()
+        assert (leaf, value) == (merkle.leaf_hash(raw), json.loads(raw)) and value["index"] == index
+    if report.first_bad_index is not None:  # the bad entry was not handed over
+        assert len(seen) <= report.first_bad_index if report.complete else len(seen) < len(parts)
+    return report
 
 
 def split(data: bytes) -> tuple[dict, list[dict]]:

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from labelcheck.ledger import BundleError, Ledger, bundle, verify_bundle
+from labelcheck.ledger import BundleError, Ledger, bundle, bundle_complete, merkle, verify_bundle
 from labelcheck.ledger.note import Signer
 
 ORIGIN = "bundle.example/log"
@@ -25,16 +25,25 @@ def export(led) -> bytes:
     return out.getvalue()
 
 
-def check(data: bytes, vkey: str, trusted: bytes | None = None, workers: int = 1):
-    return verify_bundle(io.BytesIO(data), vkey, trusted, workers=workers)
+def check(data: bytes, vkey: str, trusted: bytes | None = None, workers: int = 1, on_entry=None):
+    return verify_bundle(io.BytesIO(data), vkey, trusted, workers=workers, on_entry=on_entry)
 
 
 def both(data: bytes, vkey: str, trusted: bytes | None = None, monkeypatch=None):
-    """Verify sequentially and with two worker processes over small blocks; both must agree."""
-    one = check(data, vkey, trusted)
-    monkeypatch.setattr(bundle, "BLOCK", 700)  # several blocks even for a small bundle
-    two = check(data, vkey, trusted, workers=2)
+    """Verify sequentially and with two worker processes over small blocks; both must agree,
+    on the verdict and on the entries handed to ``on_entry``."""
+    seen_one, seen_two = [], []
+    one = check(data, vkey, trusted, on_entry=lambda *e: seen_one.append(e))
+    monkeypatch.setattr(bundle_complete, "BLOCK", 700)  # several blocks even for a small bundle
+    two = check(data, vkey, trusted, workers=2, on_entry=lambda *e: seen_two.append(e))
     assert (one.problems, one.first_bad_index, one.ok) == (two.problems, two.first_bad_index, two.ok)
+    entries = [(i, merkle.leaf_hash(raw), json.loads(raw)) for i, raw in enumerate(lines(data)[1:])]
+    if one.ok:  # every entry, in order, with its leaf hash
+        assert seen_one == seen_two == entries
+    else:  # a failure may stop either path a little earlier: never past the first bad entry
+        for seen in (seen_one, seen_two):
+            assert seen == entries[: len(seen)]
+            assert one.first_bad_index is None or len(seen) <= one.first_bad_index
     return one
 
 
