@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import json
 import subprocess
 import sys
@@ -278,8 +279,6 @@ def test_claims_in_early_years_are_written_with_four_digit_years(registry):
 
 
 def test_the_public_api_is_explicit():
-    import importlib
-
     assert sorted(claims.__all__) == sorted(set(claims.__all__))
     for name in claims.__all__:
         assert getattr(claims, name) is not None, name
