@@ -15,9 +15,16 @@ PROGRESS_MIN = 16_384  # items before a progress bar is worth showing
 
 
 class CliError(click.ClickException):
-    """Bad input: printed as one line, exit status 2."""
+    """The one error of the ``labelcheck`` commands: printed as one line,
+    never a traceback. Exit status 2 (bad input) unless ``exit_code`` says
+    otherwise (``serve`` exits 1 when the server cannot start)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        if exit_code is not None:
+            self.exit_code = exit_code
 
 
 class ProgressBar:

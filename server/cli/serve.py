@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from labelcheck.cli.common import CliError
 from labelcheck.ledger.log import LedgerError
 from labelcheck.pipeline.config import Config, ConfigError
 from labelcheck.pipeline.services import validate
@@ -47,7 +48,7 @@ def serve(host, port, data_dir, workers, threads, origin, demo, fetch_allow, c2p
     try:
         vkey = prepare(cfg)
     except (OSError, ValueError, LedgerError) as exc:  # unreadable data dir, damaged ledger, bad key file
-        raise click.ClickException(f"cannot start: {exc}") from None
+        raise CliError(f"cannot start: {exc}", exit_code=1) from None
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     click.echo(f"labelcheck: serving {url}/ with {cfg.workers} worker(s) x {cfg.threads} thread(s)")
     click.echo(f"  ledger      {cfg.ledger_db} (origin {cfg.origin})")
