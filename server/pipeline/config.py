@@ -36,10 +36,14 @@ class Config:
     fetch_max_bytes: int = 50 * MIB
     c2pa_anchors: Path | None = None  # PEM trust anchors for C2PA
     demo: bool = False
-    # Per-process token bucket on POST /v1/verify (requests per second, burst);
-    # keyed by nothing about the client. 0 turns it off.
-    verify_rate: float = 1000.0
-    verify_burst: int = 2000
+    # Token bucket per client address on POST /v1/verify (requests per second,
+    # burst), kept in memory only. 0 turns it off.
+    verify_rate: float = 10.0
+    verify_burst: int = 50
+    # Peers (addresses or CIDRs) whose X-Forwarded-For / X-Real-IP name the
+    # client: the front server, such as nginx on the same host.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
+    fetch_deadline: float = 20.0  # seconds all media fetches of one verify request share
     checkpoint_interval: float = 1.0
     # Serving (labelcheck serve)
     host: str = "127.0.0.1"

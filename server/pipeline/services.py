@@ -37,6 +37,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"c2pa anchors: {cfg.c2pa_anchors} is not a file")
     if cfg.max_body < 1 or cfg.max_items < 1:
         raise ConfigError("max_body and max_items must be positive")
+    if not 0 < cfg.fetch_deadline < float("inf"):
+        raise ConfigError("fetch_deadline must be a positive number of seconds")
 
 
 def fetch_policy(cfg: Config) -> FetchPolicy:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -24,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labelcheck.claims import ClaimError, from_data_attribute, verify_claim
+from labelcheck.fetch import fetch_all
 from labelcheck.labels import merge, page_meta_signal, read_labels
 from labelcheck.pipeline.errors import InvalidRequest, TooManyItems
 from labelcheck.util import b64
@@ -175,20 +175,15 @@ def receipt_json(receipt) -> dict:
 
 
 def _fetch_all(items: list[Item], svc) -> None:
-    """Fetch media (bounded concurrency), reading embedded labels while the
-    body is spooled."""
+    """Fetch media, reading embedded labels while the body is spooled: all
+    fetches of the request share ``fetch_deadline`` seconds and run at most
+    FETCH_THREADS at a time; late ones answer ``fetch_failed`` (``deadline``)."""
     if not items:
         return
-    fetcher, analyze = svc.fetcher, svc.analyzer
-
-    def one(item: Item) -> None:
-        item.fetch = fetcher.fetch(item.media_url, analyze=analyze)
-
-    if len(items) == 1:
-        one(items[0])
-        return
-    with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(items))) as pool:
-        list(pool.map(one, items))
+    results = fetch_all(svc.fetcher, [i.media_url for i in items], svc.analyzer,
+                        seconds=svc.config.fetch_deadline, per_request=FETCH_THREADS)
+    for item, result in zip(items, results):
+        item.fetch = result
 
 
 class LabelReader:

@@ -178,10 +178,10 @@ def verify() -> Response:
     """Verify up to 100 items; every result is appended to the ledger in one
     batch and carries its receipt."""
     svc = services()
-    wait = _state().bucket.take()
+    wait = _state().bucket.take(request.remote_addr, request.headers)
     if wait:
         seconds = max(1, int(wait + 0.999))
-        raise Problem(429, f"this server is busy; retry in {seconds} s",
+        raise Problem(429, f"too many requests from your address; retry in {seconds} s",
                       headers={"Retry-After": str(seconds)})
     body = _json_body()
     items = pipeline.parse_items(body, max_items=svc.config.max_items)

@@ -14,7 +14,7 @@ from labelcheck.demo import site as demo_site
 from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
 from labelcheck.pipeline.services import Services, validate
 from labelcheck.web import api, openapi, problems, tokens
-from labelcheck.web.ratelimit import TokenBucket
+from labelcheck.web.ratelimit import ClientRateLimiter
 
 EXTENSION_KEY = "labelcheck"
 
@@ -27,7 +27,7 @@ class WebState:
     services: Services
     admin_token: str
     regulator_token: str
-    bucket: TokenBucket
+    bucket: ClientRateLimiter
 
 
 def create_app(config: dict | Config | None = None) -> Flask:
@@ -49,7 +49,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
         services=svc,
         admin_token=tokens.ensure_token(cfg.admin_token_path),
         regulator_token=tokens.ensure_token(cfg.regulator_token_path),
-        bucket=TokenBucket(cfg.verify_rate, cfg.verify_burst))
+        bucket=ClientRateLimiter(cfg.verify_rate, cfg.verify_burst, trusted_proxies=cfg.trusted_proxies))
     problems.register(app)
     CORS(app, origins=cors_patterns(cfg.cors_origins), allow_headers=["Content-Type", "Authorization"],
          methods=["GET", "POST", "OPTIONS"], max_age=600, vary_header=True)
