@@ -91,7 +91,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     if (m) {
       for (const e of m.values()) {
         if (!isLabelled(e)) continue;
-        if (e.result && e.result.status === "none") continue;
+        if (e.result && present.stateOf(e.result) === "none") continue;
         count++;
         if (e.result && present.toneOf(present.stateOf(e.result)) === "bad") bad = true;
       }

@@ -45,10 +45,25 @@
     :host([data-scope=page]) { position: fixed !important; top: 8px !important; right: 8px !important;
       max-width: min(560px, 90vw); }
     :host([data-hidden]) { visibility: hidden !important; }
+    /* The four failures differ in shape as well as icon and wording. */
+    :host([data-state=tampered]) { border-radius: 0 !important; border-style: double !important; border-width: 3px !important; }
+    :host([data-state=mismatch]) { border-style: dashed !important; }
+    :host([data-state=unknown]) { border-style: dotted !important; border-radius: 10px !important; }
+    :host([data-state=revoked]) { background: repeating-linear-gradient(135deg, #b91c1c 0 6px, #7f1d1d 6px 12px) !important; }
+    /* Label sources disagree: a yellow frame and the ⇄ mark. */
+    :host([conflict]) { box-shadow: 0 0 0 2px #facc15, 0 1px 4px rgba(0,0,0,.45) !important; }
+    /* On small media only the icon chip shows; the wording on hover and focus. */
+    :host([data-compact]) { width: 20px !important; height: 20px !important; max-width: none !important;
+      padding: 0 !important; border-width: 1px !important; text-align: center !important;
+      font-size: 12px !important; line-height: 18px !important; overflow: hidden !important; }
+    :host([data-compact]) span { display: none; }
+    :host([data-compact]:hover), :host([data-compact]:focus) { width: max-content !important; height: auto !important;
+      padding: 2px 6px !important; }
+    :host([data-compact]:hover) span, :host([data-compact]:focus) span { display: inline; }
     :host(:focus-visible), :host(:focus) { outline: 3px solid #facc15 !important; outline-offset: 1px !important; }`;
 
-  // The icon before the wording, by tone (colour is never the only cue).
-  const ICON = { ok: "\u2713", bad: "\u26A0", warn: "!", muted: "?", none: "\u2013" };
+  // Media narrower or lower than this gets the compact icon chip.
+  const COMPACT_PX = 120;
 
   const PANEL_CSS = `
     :host { all: initial; ${HOST_RULES} }
@@ -156,6 +171,8 @@
     host.setAttribute("data-tone", look.tone);
     host.setAttribute("data-label", look.short);
     host.setAttribute("aria-label", look.full);
+    host.setAttribute("title", look.full);
+    host.toggleAttribute("conflict", look.conflict);
   }
 
   const listening = new WeakSet();
@@ -166,16 +183,22 @@
   function listen(doc) {
     if (listening.has(doc)) return;
     listening.add(doc);
+    // A badge inside a web component's open shadow root reaches the
+    // document retargeted to the component: the path's first node is ours.
+    const badgeOf = (e) => {
+      const first = e.composedPath ? e.composedPath()[0] : e.target;
+      return first && first.tagName === "LABELCHECK-BADGE" ? first : null;
+    };
     doc.addEventListener("click", (e) => {
-      const host = e.target;
-      if (!host || host.tagName !== "LABELCHECK-BADGE") return;
+      const host = badgeOf(e);
+      if (!host) return;
       e.preventDefault(); // a badge inside a link must not follow it
       e.stopPropagation();
       toggleDetails(host);
     }, true);
     doc.addEventListener("keydown", (e) => {
-      const host = e.target;
-      if (!host || host.tagName !== "LABELCHECK-BADGE") return;
+      const host = badgeOf(e);
+      if (!host) return;
       if (e.key === "Enter" || e.key === " " || e.key === "Spacebar") {
         e.preventDefault();
         e.stopPropagation();
@@ -192,27 +215,50 @@
   function lookOf(result, page) {
     const state = present.stateOf(result);
     const status = (result && result.status) || "unchecked";
-    const key = `${status}|${result && result.category}|${state}|${page ? 1 : 0}`;
+    const conflict = present.hasConflict(result);
+    const key = `${status}|${result && result.category}|${state}|${page ? 1 : 0}|${conflict ? 1 : 0}`;
     let look = looks.get(key);
     if (!look) {
       const msg = msgFn();
       const w = present.wording(result, msg);
-      const short = page ? `${msg("page_label")}: ${w.short}` : w.short;
+      const short = page ? msg("page_badge", [msg("page_label"), w.short]) : w.short;
       const tone = present.toneOf(state);
-      look = { status, category: w.category, state, tone, short, full: msg("badge_full", [short]),
-        text: `${ICON[tone] || "?"}\u2002${short}`, page: !!page, doc: null, template: null };
+      const full = msg("badge_full", [conflict ? `${short} (${msg("conflict_mark")})` : short]);
+      const icon = `${present.iconOf(state)}${conflict ? "\u21C4" : ""}`;
+      look = { status, category: w.category, state, tone, short, full, conflict, icon,
+        text: `${icon}\u2002${short}`, page: !!page, doc: null, template: null };
       if (looks.size < 200) looks.set(key, look);
     }
     return look;
+  }
+
+  /** Show the icon chip only (small media) or the full wording. */
+  function setCompact(host, compact) {
+    if (host.hasAttribute("data-compact") === compact) return;
+    const look = host._labelcheckLook;
+    host.toggleAttribute("data-compact", compact);
+    fillText(host, look);
+  }
+
+  function fillText(host, look) {
+    const shadow = shadows.get(host);
+    if (!host.hasAttribute("data-compact")) {
+      shadow.textContent = look.text;
+      return;
+    }
+    const span = host.ownerDocument.createElement("span");
+    span.textContent = `\u2002${look.short}`;
+    shadow.textContent = look.icon;
+    shadow.append(span);
   }
 
   /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
   function update(host, result, opts = {}) {
     const look = lookOf(result, opts.page || host.getAttribute("data-scope") === "page");
     if (host._labelcheckLook !== look) {
-      shadows.get(host).textContent = look.text;
       mirror(host, look);
       host._labelcheckLook = look;
+      fillText(host, look);
     }
     host._labelcheckResult = result;
     const panel = host._labelcheckPanel;
@@ -311,6 +357,19 @@
    * IntersectionObserver report, which carries both boxes without forcing a
    * layout, gives the offset to correct with margins.
    */
+  /** Is a box small enough for the compact icon chip? */
+  function isSmall(box) {
+    return box.width > 0 && box.height > 0 && (box.width < COMPACT_PX || box.height < COMPACT_PX);
+  }
+
+  /** Has the media its final box (image decoded, video metadata known)? */
+  function isSettled(media) {
+    const tag = media.tagName;
+    if (tag === "IMG") return media.complete && media.naturalWidth > 0;
+    if (tag === "VIDEO") return media.readyState >= 1;
+    return true;
+  }
+
   class BadgeLayer {
     constructor(doc, { measure } = {}) {
       this.doc = doc;
@@ -322,7 +381,14 @@
       this._fresh = new Set(); // media whose new badge is not inserted yet
       this._offsets = new WeakMap(); // parent node -> the offset its last badge needed
       this._frame = 0;
+      this._watched = new WeakSet(); // media whose box may still change (loading, no box yet)
+      this._sizes = new WeakMap(); // media -> last size ResizeObserver reported
       const win = doc.defaultView;
+      // A badge placed before its media had a box (lazy, slow or cached
+      // verdicts) is aligned again when the media gets or changes its box.
+      this._ro = win && typeof win.ResizeObserver === "function"
+        ? new win.ResizeObserver((entries) => this.measure("resize", () => this._onResize(entries)))
+        : null;
       this._io = win && typeof win.IntersectionObserver === "function"
         ? new win.IntersectionObserver((entries) => this.measure("align", () => this._onBoxes(entries)))
         : null;
@@ -379,7 +445,10 @@
         const anchor = BadgeLayer.anchorBox(media);
         const m = boxes[i];
         const guess = (anchor.parentNode && this._offsets.get(anchor.parentNode)) || { top: 0, left: 0 };
-        const box = { top: guess.top, left: guess.left, maxWidth: m.width > 0 && m.width < 320 ? Math.max(96, Math.round(m.width)) : 0, hidden: false };
+        const compact = isSmall(m);
+        if (compact) setCompact(host, true);
+        const box = { top: guess.top, left: guess.left, hidden: false,
+          maxWidth: !compact && m.width > 0 && m.width < 320 ? Math.round(m.width) : 0 };
         host._labelcheckBox = box;
         const css = BadgeLayer.css(box);
         if (css) host.style.cssText = css;
@@ -401,6 +470,7 @@
       this.badges.delete(media);
       this._fresh.delete(media);
       this._aligning.delete(media);
+      this._unwatch(media);
       if (this._io) {
         this._io.unobserve(media);
         this._io.unobserve(host);
@@ -451,19 +521,54 @@
         this._rects.delete(host);
         this._io.unobserve(media);
         this._io.unobserve(host);
-        moves.push([host, m, h]);
+        moves.push([host, m, h, media]);
       }
-      for (const [host, m, h] of moves) this._shift(host, m, h);
+      for (const [host, m, h, media] of moves) this._shift(host, m, h, media);
+    }
+
+    _onResize(entries) {
+      const again = [];
+      for (const e of entries) {
+        const r = e.contentRect;
+        const was = this._sizes.get(e.target);
+        this._sizes.set(e.target, [r.width, r.height]);
+        if (was && was[0] === r.width && was[1] === r.height) continue;
+        if (this.badges.has(e.target)) again.push(e.target);
+      }
+      if (again.length) this.align(again);
+    }
+
+    /** Keep watching `media`'s size while it may still change. */
+    _watch(media, unsettled) {
+      if (!this._ro) return;
+      if (unsettled && !this._watched.has(media)) {
+        this._watched.add(media);
+        this._ro.observe(media);
+      } else if (!unsettled) {
+        this._unwatch(media);
+      }
+    }
+
+    _unwatch(media) {
+      if (this._ro && this._watched.has(media)) {
+        this._watched.delete(media);
+        this._sizes.delete(media);
+        this._ro.unobserve(media);
+      }
     }
 
     /** Move `host` by the offset between the media box `m` and its box `h`,
      *  in one style write (none when nothing changes). */
-    _shift(host, m, h) {
+    _shift(host, m, h, media) {
       const was = host._labelcheckBox || { top: 0, left: 0, maxWidth: 0, hidden: false };
-      const next = Object.assign({}, was, { hidden: !(m.width > 0 || m.height > 0) });
+      const next = Object.assign({}, was, { hidden: !(m.width > 0 && m.height > 0) });
+      if (media) this._watch(media, next.hidden || !isSettled(media));
       if (!next.hidden) {
+        const compact = isSmall(m);
+        setCompact(host, compact);
         // Never wider than the media (the full wording stays in aria-label).
-        if (h.width > m.width + 0.5 || was.maxWidth) next.maxWidth = Math.max(96, Math.round(m.width));
+        if (compact) next.maxWidth = 0;
+        else if (h.width > m.width + 0.5 || was.maxWidth) next.maxWidth = Math.round(m.width);
         const dy = m.top - h.top;
         const dx = m.left - h.left;
         if (Math.abs(dy) >= 0.5 || Math.abs(dx) >= 0.5) {
@@ -501,11 +606,11 @@
           continue;
         }
         if (!host.isConnected) BadgeLayer.anchorBox(media).before(host);
-        moves.push([host, media.getBoundingClientRect(), host.getBoundingClientRect()]);
+        moves.push([host, media.getBoundingClientRect(), host.getBoundingClientRect(), media]);
       }
-      for (const [host, m, h] of moves) this._shift(host, m, h);
+      for (const [host, m, h, media] of moves) this._shift(host, m, h, media);
     }
   }
 
-  ns.badge = { BADGE_TAG, PANEL_TAG, createBadge, update, BadgeLayer };
+  ns.badge = { BADGE_TAG, PANEL_TAG, COMPACT_PX, createBadge, update, BadgeLayer };
 })(typeof globalThis !== "undefined" ? globalThis : this);

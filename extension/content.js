@@ -18,7 +18,8 @@
   const isTop = root === root.top;
   const OWN_TAGS = new Set([badge.BADGE_TAG.toUpperCase(), badge.PANEL_TAG.toUpperCase()]);
   // Attribute claims go to the worker undecoded: it decodes them off the page's thread.
-  const DEFER = { deferAttribute: true };
+  // Elements shown through CSS background-image name their URL in the computed style.
+  const DEFER = { deferAttribute: true, backgroundOf: (el) => getComputedStyle(el).backgroundImage };
   const WATCHED_ATTRS = ["src", "srcset", "poster", "id", discover.CLAIM_ATTR, discover.FOR_ATTR];
 
   const state = {
@@ -31,6 +32,8 @@
     pending: new Set(), // keys sent, verdict not yet shown
     labelled: new Set(), // keys of items that carry a claim or label signal
     removed: new Set(), // elements taken out of the page since the last flush
+    awaitLoad: new WeakSet(), // responsive images whose shown candidate is not chosen yet
+    roots: new Set(), // open shadow roots being observed
     pageKey: null,
     toPlace: [], // media badged from cached verdicts, to be placed after the pass
     layer: null,
@@ -97,6 +100,14 @@
     for (const found of foundList) {
       const el = found.el;
       const prev = state.media.get(el);
+      if (choosing(el)) {
+        // A lazy responsive image has not chosen its candidate: a verdict
+        // now would speak about bytes that may never be shown. Its load
+        // event brings it back.
+        state.awaitLoad.add(el);
+        continue;
+      }
+      state.awaitLoad.delete(el);
       let entry = null;
       if (found.error) {
         const result = { status: "invalid", category: null, reasons: [found.error], producer: null, receipt: null };
@@ -125,6 +136,12 @@
         out.push(entry);
       }
     }
+  }
+
+  /** An <img> with candidates (srcset, <picture>) whose shown one is not known yet. */
+  function choosing(el) {
+    if (el.tagName !== "IMG" || el.currentSrc) return false;
+    return el.hasAttribute("srcset") || (el.parentElement && el.parentElement.tagName === "PICTURE");
   }
 
   function considerPageMeta(out) {
@@ -171,7 +188,7 @@
     for (const t of targets) {
       if (t === "page") {
         layer().setPage(result);
-      } else if (result.status === "none") {
+      } else if (ns.present.stateOf(result) === "none") {
         layer().remove(t);
       } else {
         const info = state.media.get(t);
@@ -235,6 +252,11 @@
       state.index.addAll(doc);
       const fresh = !scanning;
       scanning = discover.mediaUnder(doc);
+      for (const r of discover.shadowRootsUnder(doc)) {
+        watchRoot(r);
+        state.index.addAll(r);
+        scanning.push(...discover.mediaUnder(r));
+      }
       if (fresh) scanSlice(out);
       else dispatch(out); // the running scan goes on over the new list
     });
@@ -290,7 +312,40 @@
       return fn();
     } finally {
       observer.observe(doc.documentElement, OBSERVE);
+      for (const r of state.roots) observer.observe(r, OBSERVE);
       if (records.length) onMutations(records);
+    }
+  }
+
+  /** Follow mutations inside an open shadow root (web components). */
+  function watchRoot(r) {
+    if (state.roots.has(r)) return;
+    state.roots.add(r);
+    if (observer) observer.observe(r, OBSERVE);
+    r.addEventListener("load", onLoad, true); // load events stay inside their shadow tree
+  }
+
+  /** Media of `node` and of the open shadow roots under it. */
+  function mediaDeep(node, claims) {
+    const list = discover.mediaUnder(node);
+    for (const r of discover.shadowRootsUnder(node)) {
+      watchRoot(r);
+      if (claims) claims.push(...state.index.addAll(r));
+      list.push(...discover.mediaUnder(r));
+    }
+    return list;
+  }
+
+  /** A media element finished loading: if the bytes it shows changed (a
+   *  responsive candidate chosen or switched), examine it again. */
+  function onLoad(e) {
+    const el = e.target;
+    if (!el || (el.tagName !== "IMG" && el.tagName !== "VIDEO")) return;
+    const info = state.media.get(el);
+    const shown = el.currentSrc ? el.currentSrc.split("#")[0] : null;
+    if (state.awaitLoad.has(el) || (info && info.key && shown && shown !== info.mediaUrl)) {
+      queue.add(el);
+      if (!flushTimer) flushTimer = setTimeout(flush, 30);
     }
   }
 
@@ -354,7 +409,7 @@
           continue;
         }
         const direct = mediaOf(node);
-        for (const m of direct.length ? direct : discover.mediaUnder(node)) targets.add(m);
+        for (const m of direct.length ? direct : mediaDeep(node, added)) targets.add(m);
         if (node.querySelectorAll) {
           for (const s of node.querySelectorAll(discover.SCRIPT_SELECTOR)) added.push(...state.index.addScript(s));
         }
@@ -403,6 +458,8 @@
     await send({ type: "hello", top: isTop });
     observer = new MutationObserver(onMutations);
     observer.observe(doc.documentElement, OBSERVE);
+    // load does not bubble: listen in the capture phase, for every image at once.
+    doc.addEventListener("load", onLoad, true);
     scanAll();
   }
 

@@ -170,9 +170,20 @@
    * or null (unlabelled). The attribute wins over scripts; an id match over
    * a URL match.
    */
-  function examine(el, index, { deferAttribute = false } = {}) {
-    const list = urls.mediaUrls(el, index.baseUrl);
-    const found = { el, urls: list, mediaUrl: list[0] || null, source: null };
+  function examine(el, index, { deferAttribute = false, backgroundOf = null } = {}) {
+    const t = urls.tag(el);
+    const isMedia = t === "img" || t === "video" || t === "audio";
+    let list;
+    if (isMedia) list = urls.mediaUrls(el, index.baseUrl);
+    else {
+      const bg = backgroundOf ? backgroundUrl(backgroundOf(el)) : null;
+      const abs = bg ? urls.resolve(bg, index.baseUrl) : null;
+      list = abs ? [abs] : [];
+    }
+    // An image shows exactly one candidate (currentSrc, once chosen): a
+    // claim is matched against those bytes, never a fallback not on screen.
+    const shown = t === "img" && el.currentSrc ? urls.resolve(el.currentSrc, index.baseUrl) : null;
+    const found = { el, urls: list, mediaUrl: shown || list[0] || null, source: null };
     const holder = attributeHolder(el);
     if (holder) {
       found.source = "attribute";
@@ -201,7 +212,7 @@
         return found;
       }
     }
-    for (const u of list) {
+    for (const u of shown ? [shown] : list) {
       const rec = index.byUrl.get(u);
       if (rec) {
         found.source = "script-url";
@@ -214,17 +225,62 @@
     return found;
   }
 
-  /** Media elements at or under `node` (an element or a document). */
+  /** The first url(...) of a computed background-image value, or null. */
+  function backgroundUrl(value) {
+    if (typeof value !== "string") return null;
+    const m = /url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([^)\s]*))\s*\)/.exec(value);
+    if (!m) return null;
+    const url = (m[1] !== undefined ? m[1] : m[2] !== undefined ? m[2] : m[3]).replace(/\\(.)/g, "$1");
+    return url || null;
+  }
+
+  const MEDIA_TAGS = new Set(["img", "video", "audio"]);
+  const ANY_SELECTOR = `${MEDIA_SELECTOR}, [${CLAIM_ATTR}]`;
+
+  /** An element carrying a claim attribute that is not media itself
+   *  (shown through CSS background-image); <picture> is reached by its <img>. */
+  function isClaimedBox(el) {
+    const t = urls.tag(el);
+    return !MEDIA_TAGS.has(t) && t !== "picture" && t !== "source" && el.getAttribute(CLAIM_ATTR) !== null;
+  }
+
+  /** Media elements at or under `node` (an element, a document or a shadow
+   *  root), including elements with a claim attribute shown as a background. */
   function mediaUnder(node) {
     const t = urls.tag(node);
     const out = [];
-    if (t === "img" || t === "video" || t === "audio") out.push(node);
+    if (MEDIA_TAGS.has(t)) out.push(node);
     else if (t === "picture") {
       const img = urls.anchorOf(node);
       if (img !== node) out.push(img);
       return out;
+    } else if (t && node.getAttribute && isClaimedBox(node)) out.push(node);
+    if (node.querySelectorAll) {
+      for (const m of node.querySelectorAll(ANY_SELECTOR)) {
+        if (MEDIA_TAGS.has(urls.tag(m)) || isClaimedBox(m)) out.push(m);
+      }
     }
-    if (node.querySelectorAll) for (const m of node.querySelectorAll(MEDIA_SELECTOR)) out.push(m);
+    return out;
+  }
+
+  /** Open shadow roots at or under `node`, nested ones included (closed
+   *  roots are private to their page and stay so). */
+  function shadowRootsUnder(node) {
+    const out = [];
+    const visit = (n) => {
+      if (n.shadowRoot) {
+        out.push(n.shadowRoot);
+        visit(n.shadowRoot);
+      }
+      if (!n.querySelectorAll) return;
+      for (const el of n.querySelectorAll("*")) {
+        if (el.shadowRoot) {
+          out.push(el.shadowRoot);
+          visit(el.shadowRoot);
+        }
+      }
+    };
+    visit(node);
     return out;
   }
 
@@ -237,6 +293,6 @@
   return {
     CLAIM_TYPE, CLAIM_ATTR, FOR_ATTR, MEDIA_SELECTOR, SCRIPT_SELECTOR,
     isEnvelope, parseAttributeClaim, parseClaimScript, payloadOf,
-    parseAigcMeta, categoryOf, findPageMeta, ClaimIndex, examine, mediaUnder, scan,
+    parseAigcMeta, categoryOf, findPageMeta, ClaimIndex, examine, mediaUnder, shadowRootsUnder, backgroundUrl, scan,
   };
 });

@@ -17,6 +17,8 @@
   function stateOf(result) {
     const status = result && result.status;
     const reasons = (result && result.reasons) || [];
+    if (isFetchFailureOnly(result)) return "none";
+    if (status === "declared" && isC2paSigned(result)) return "signed";
     if (status === "invalid") {
       if (reasons.includes("signature_invalid")) return "tampered";
       if (reasons.includes("content_mismatch")) return "mismatch";
@@ -29,8 +31,40 @@
     return "unchecked";
   }
 
+  /** Unlabelled media the server could not fetch (403, timeout): there is
+   *  no label to speak of, so nothing to show or count. */
+  function isFetchFailureOnly(result) {
+    if (!result || result.status !== "unverified") return false;
+    const reasons = result.reasons || [];
+    return reasons.includes("fetch_failed") && !result.category && !result.producer &&
+      !result.claim_digest && !(result.signals || []).length;
+  }
+
+  /** A C2PA manifest that validates but whose signer is not a configured
+   *  trust anchor (the server says "declared"): signed, not unsigned. */
+  function isC2paSigned(result) {
+    return (result.signals || []).some((s) => s && s.source === "c2pa" && s.status === "valid");
+  }
+
+  /** Do the label sources of this item disagree (docs/protocol.md §3 conflicts)? */
+  function hasConflict(result) {
+    if (!result) return false;
+    return (result.reasons || []).includes("signals_conflict") || (result.conflicts || []).length > 0;
+  }
+
+  // Icons tell the states apart without colour or text (WCAG 1.4.1).
+  const ICON = {
+    verified: "\u2713", unverified: "!", declared: "!", signed: "!", none: "\u2013", unchecked: "?",
+    tampered: "\u2717", mismatch: "\u2260", revoked: "\u2298", unknown: "?", expired: "\u231B", invalid: "\u2717",
+  };
+
+  /** The single-character icon of a display state. */
+  function iconOf(state) {
+    return ICON[state] || "?";
+  }
+
   const TONE = {
-    verified: "ok", unverified: "warn", declared: "warn", none: "none", unchecked: "muted",
+    verified: "ok", unverified: "warn", declared: "warn", signed: "warn", none: "none", unchecked: "muted",
     tampered: "bad", mismatch: "bad", revoked: "bad", unknown: "bad", expired: "bad", invalid: "bad",
   };
 
@@ -41,7 +75,7 @@
 
   /** Is this result a label the toolbar should count? */
   function isLabelled(result) {
-    return !!result && result.status !== "none";
+    return !!result && stateOf(result) !== "none";
   }
 
   function categoryOf(result) {
@@ -69,6 +103,7 @@
     if (p && p.filing) rows.push(["details_filing", p.filing]);
     const reasons = (result && result.reasons) || [];
     if (reasons.length) rows.push(["details_reasons", reasons.join(", ")]);
+    for (const c of (result && result.conflicts) || []) rows.push(["details_conflict", String(c)]);
     const r = result && result.receipt;
     if (r && r.index !== undefined && r.index !== null) {
       rows.push(["details_receipt_index", String(r.index)]);
@@ -77,5 +112,5 @@
     return rows;
   }
 
-  return { CATEGORIES, stateOf, toneOf, isLabelled, categoryOf, wording, details };
+  return { CATEGORIES, stateOf, toneOf, iconOf, hasConflict, isLabelled, categoryOf, wording, details };
 });

@@ -156,3 +156,44 @@ test("mediaUnder finds media at or below a node, and a picture's img", () => {
   assert.deepEqual(discover.mediaUnder(pic), [pic.children[0]]);
   assert.equal(discover.mediaUnder(div).length, 3);
 });
+
+test("an image matches claims by the candidate it shows (currentSrc), never a fallback", () => {
+  const png = claimFor("https://news.example/fallback.png");
+  const doc = h("body", {}, h("script", { type: "application/vnd.labelcheck.claim+json" }, JSON.stringify(png)),
+    h("picture", {}, h("source", { srcset: "/shown.webp", type: "image/webp" }), h("img", { id: "p", src: "/fallback.png" })));
+  const img = doc.getElementById("p");
+  const index = new discover.ClaimIndex("https://news.example/a");
+  index.addAll(doc);
+  // Nothing chosen yet: the fallback is one of the candidates.
+  assert.equal(discover.examine(img, index).source, "script-url");
+  img.currentSrc = "https://news.example/shown.webp";
+  const found = discover.examine(img, index);
+  assert.equal(found.source, null);
+  assert.equal(found.mediaUrl, "https://news.example/shown.webp");
+});
+
+test("an element shown through background-image with a claim attribute is media", () => {
+  const env = claimFor("https://news.example/bg.png");
+  const box = h("div", { id: "hero", "data-labelcheck-claim": attrValue(env) });
+  const doc = h("body", {}, box, h("div", { id: "plain" }));
+  assert.deepEqual(discover.mediaUnder(doc).map((e) => e.id), ["hero"]);
+  const index = new discover.ClaimIndex("https://news.example/a");
+  const found = discover.examine(box, index, { backgroundOf: () => 'url("/bg.png"), linear-gradient(red, blue)' });
+  assert.equal(found.mediaUrl, "https://news.example/bg.png");
+  assert.ok(found.envelope);
+  assert.equal(discover.backgroundUrl("none"), null);
+  assert.equal(discover.backgroundUrl("url('x.png')"), "x.png");
+});
+
+test("open shadow roots are searched, nested ones too", () => {
+  const inner = h("div", {}, h("img", { id: "deep", src: "/d.png" }));
+  const host2 = h("x-inner", {});
+  host2.shadowRoot = inner;
+  const outer = h("div", {}, h("img", { id: "shadowed", src: "/s.png" }), host2);
+  const host = h("x-card", {});
+  host.shadowRoot = outer;
+  const doc = h("body", {}, host);
+  const roots = discover.shadowRootsUnder(doc);
+  assert.deepEqual(roots, [outer, inner]);
+  assert.deepEqual(roots.flatMap((r) => discover.mediaUnder(r)).map((e) => e.id), ["shadowed", "deep"]);
+});

@@ -45,11 +45,11 @@ class FakeElement {
 }
 
 function parseSimple(sel) {
-  const m = /^([a-z]+)(?:\[([a-z-]+)(?:="([^"]*)")?\])?$/i.exec(sel);
-  if (!m) throw new Error(`fakedom: unsupported selector ${sel}`);
+  const m = /^([a-z]*|\*)(?:\[([a-z-]+)(?:="([^"]*)")?\])?$/i.exec(sel);
+  if (!m || (!m[1] && !m[2])) throw new Error(`fakedom: unsupported selector ${sel}`);
   const [, tag, attr, value] = m;
   return (el) =>
-    el.tagName === tag.toUpperCase() &&
+    (!tag || tag === "*" || el.tagName === tag.toUpperCase()) &&
     (!attr || (el.getAttribute(attr) !== null && (value === undefined || el.getAttribute(attr) === value)));
 }
 

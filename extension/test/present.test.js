@@ -37,19 +37,19 @@ test("GB 45438 explicit-label wording in Chinese, plain English otherwise", () =
   const zh = localeMsg("zh_CN");
   const en = localeMsg("en");
   const cases = [
-    [{ status: "verified", category: "confirmed" }, "人工智能生成 · 标识已验证", "AI-generated · verified"],
-    [{ status: "declared", category: "possible" }, "可能为人工智能生成 · 声明标识，未签名", "Possibly AI-generated · declared, unsigned"],
-    [{ status: "declared", category: "suspected" }, "疑似人工智能生成 · 声明标识，未签名", "Suspected AI-generated · declared, unsigned"],
+    [{ status: "verified", category: "confirmed" }, "人工智能生成·标识已验证", "AI-generated · label verified"],
+    [{ status: "declared", category: "possible" }, "可能为人工智能生成·声明标识，未签名", "Possibly AI-generated · declared, unsigned"],
+    [{ status: "declared", category: "suspected" }, "疑似人工智能生成·声明标识，未签名", "Suspected AI-generated · declared, unsigned"],
     [{ status: "invalid", category: null, reasons: ["signature_invalid"] }, "标识被篡改", "label tampered"],
     [{ status: "unchecked", reasons: ["server_unreachable"] }, "暂时无法核验", "could not be checked"],
-    [{ status: "invalid", category: "confirmed", reasons: ["revoked_key"] }, "生成者密钥已吊销 · 人工智能生成",
+    [{ status: "invalid", category: "confirmed", reasons: ["revoked_key"] }, "生成者密钥已吊销·人工智能生成",
       "producer key revoked · AI-generated"],
   ];
   for (const [result, zhText, enText] of cases) {
     assert.equal(present.wording(result, zh).short, zhText);
     assert.equal(present.wording(result, en).short, enText);
   }
-  assert.equal(present.wording(cases[0][0], en).full, "labelcheck: AI-generated · verified. Press for details.");
+  assert.equal(present.wording(cases[0][0], en).full, "labelcheck: AI-generated · label verified. Press for details.");
 });
 
 test("details list producer, filing, reasons and the receipt", () => {
@@ -63,4 +63,46 @@ test("details list producer, filing, reasons and the receipt", () => {
     ["details_receipt_index", "0"], ["details_receipt_leaf", "abc="],
   ]);
   assert.deepEqual(present.details({ status: "unchecked" }), []);
+});
+
+test("unlabelled media the server could not fetch shows and counts as no label", () => {
+  const failed = { status: "unverified", category: null, reasons: ["fetch_failed"], producer: null, claim_digest: null, signals: [] };
+  assert.equal(present.stateOf(failed), "none");
+  assert.equal(present.isLabelled(failed), false);
+  // A claim whose bytes could not be fetched is still a label: signed, bytes not checked.
+  const claimed = { status: "unverified", category: "confirmed", reasons: ["signature_ok", "fetch_failed"],
+    producer: { name: "acme" }, claim_digest: "abc" };
+  assert.equal(present.stateOf(claimed), "unverified");
+  assert.equal(present.isLabelled(claimed), true);
+});
+
+test("a valid C2PA manifest is worded as signed, never as unsigned", () => {
+  const en = localeMsg("en");
+  const zh = localeMsg("zh_CN");
+  const c2pa = { status: "declared", category: "confirmed", reasons: [], signals: [{ source: "c2pa", status: "valid" }] };
+  assert.equal(present.stateOf(c2pa), "signed");
+  assert.equal(present.wording(c2pa, en).short, "AI-generated · C2PA-signed, signer not trusted");
+  assert.ok(!present.wording(c2pa, zh).short.includes("未签名"));
+  const xmp = { status: "declared", category: "confirmed", signals: [{ source: "gb45438_xmp", status: "declared" }] };
+  assert.equal(present.stateOf(xmp), "declared");
+});
+
+test("conflicts are flagged and listed in the details", () => {
+  const r = { status: "declared", category: "confirmed", reasons: ["signals_conflict"], conflicts: ["c2pa says AI, iptc says not"] };
+  assert.equal(present.hasConflict(r), true);
+  assert.equal(present.hasConflict({ status: "verified", reasons: ["signature_ok"] }), false);
+  assert.deepEqual(present.details(r).at(-1), ["details_conflict", "c2pa says AI, iptc says not"]);
+});
+
+test("the four failures have four distinct icons, none shared with verified", () => {
+  const icons = ["tampered", "mismatch", "unknown", "revoked"].map(present.iconOf);
+  assert.equal(new Set(icons).size, 4);
+  assert.ok(!icons.includes(present.iconOf("verified")));
+});
+
+test("zh-CN joins badge parts with Chinese punctuation, never an ASCII colon", () => {
+  const zh = localeMsg("zh_CN");
+  assert.equal(zh("page_badge", ["本页面", "可能为人工智能生成·声明标识，未签名"]), "本页面：可能为人工智能生成·声明标识，未签名");
+  for (const name of ["badge_short", "badge_short_bad", "page_badge"]) assert.ok(!/[:;] /.test(zh(name, ["甲", "乙"])), name);
+  assert.equal(localeMsg("en")("page_badge", ["This page", "x"]), "This page: x");
 });
