@@ -23,8 +23,7 @@ from labelcheck.ledger import Ledger, verify_bundle
 from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger.filters import Filter
 from labelcheck.cli import main
-from labelcheck.audit.report import audit_data, render
-from labelcheck.audit.report.gather import GatherError, gather
+from labelcheck.audit.report import ReportError, audit_data, count_bundle, render
 
 ORIGIN = "audit.example/log"
 HOSTILE_NAME = '<script>alert("name")</script><img src=x onerror=alert(1)>'
@@ -318,21 +317,21 @@ def test_bad_input_is_a_clear_error(tmp_path, sample):
     assert not out.exists()
 
 
-def test_bundle_changed_after_verification_is_caught(tmp_path, sample):
-    """The second read re-hashes everything against the checkpoint verification accepted."""
+def test_counting_refuses_a_changed_bundle(tmp_path, sample):
+    """The counts come from the verifying read itself: a bundle with entries
+    swapped or missing is refused, with no counts."""
     bundle, vkey = sample
     from labelcheck.ledger import note
 
     verifier = note.Verifier.from_vkey(vkey)
-    with open(bundle, "rb") as fp:
-        verified = verify_bundle(fp, vkey)
-    assert verified.ok
     lines = bundle.read_bytes().split(b"\n")
     swapped = b"\n".join([lines[0], lines[2], lines[1], *lines[3:]])
-    with pytest.raises(GatherError, match="signed root"):
-        gather(io.BytesIO(swapped), verified.checkpoint, verifier)
-    with pytest.raises(GatherError, match="missing"):
-        gather(io.BytesIO(b"\n".join(lines[:-3]) + b"\n"), verified.checkpoint, verifier)
+    with pytest.raises(ReportError, match="entry 0: carries index 1") as err:
+        count_bundle(io.BytesIO(swapped), verifier)
+    assert err.value.problems
+    with pytest.raises(ReportError, match="missing"):
+        count_bundle(io.BytesIO(b"\n".join(lines[:-3]) + b"\n"), verifier)
+    assert count_bundle(io.BytesIO(bundle.read_bytes()), verifier).entries == len(lines) - 2
 
 
 def test_trusted_checkpoint_growth_and_rollback(tmp_path):
@@ -402,7 +401,8 @@ def test_filtered_bundle_counts_only_its_entries(filtered):
 
     verifier = note.Verifier.from_vkey(led.verifier_key)
     cp = ckpt.open_checkpoint(led.checkpoint(), verifier)
-    got = gather(io.BytesIO(data), cp, verifier)
+    got = count_bundle(io.BytesIO(data), verifier)
+    assert got.checkpoint == cp
     subset = [raw for raw in led.entries(0, cp.size) if keep(json.loads(raw))]
     want = expected_counts(subset)
     assert not got.complete and got.filter["key_id"] == "acme+01020304"
@@ -424,22 +424,22 @@ def test_filtered_bundle_proofs_are_checked(filtered):
     from labelcheck.ledger import note
 
     verifier = note.Verifier.from_vkey(led.verifier_key)
-    cp = ckpt.open_checkpoint(led.checkpoint(), verifier)
+    assert count_bundle(io.BytesIO(data), verifier).entries == len(data.split(b"\n")) - 2
     header, first, second, *rest = data.split(b"\n")
     line = json.loads(first)
     line["inclusion"][0] = base64.b64encode(bytes(32)).decode()
     bad_proof = b"\n".join([header, json.dumps(line).encode(), second, *rest])
-    with pytest.raises(GatherError, match="not proven included"):
-        gather(io.BytesIO(bad_proof), cp, verifier)
+    with pytest.raises(ReportError, match="not proven included"):
+        count_bundle(io.BytesIO(bad_proof), verifier)
     twice = b"\n".join([header, first, first, second, *rest])  # one entry counted twice
-    with pytest.raises(GatherError, match="strictly increasing"):
-        gather(io.BytesIO(twice), cp, verifier)
+    with pytest.raises(ReportError, match="strictly increase"):
+        count_bundle(io.BytesIO(twice), verifier)
     line = json.loads(second)
     assert '"time":"2025' in line["entry"]
     line["entry"] = line["entry"].replace('"time":"2025', '"time":"2024', 1)
     edited = b"\n".join([header, first, json.dumps(line, ensure_ascii=False).encode(), *rest])
-    with pytest.raises(GatherError, match="not proven included"):
-        gather(io.BytesIO(edited), cp, verifier)
+    with pytest.raises(ReportError, match="not proven included"):
+        count_bundle(io.BytesIO(edited), verifier)
 
 
 def test_filtered_bundle_through_the_command(tmp_path, filtered):

@@ -44,8 +44,7 @@ def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: 
     """Verify BUNDLE, then write a single offline HTML report of it.
 
     BUNDLE is a file from `labelcheck ledger export` or GET /v1/export,
-    complete or filtered; it is read twice (verified, then counted and
-    checked again against the verified checkpoint), so not standard input.
+    complete or filtered; it is read once, counted as it is verified.
 
     The report charts verifications per day by status, producers ranked by
     invalid and mismatched labels, the share of each category and registry
@@ -58,9 +57,9 @@ def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: 
     if not bundle_path.is_file():
         raise CliError(f"cannot read bundle {bundle_path}: no such file")
     try:
-        with progress_bars("verifying bundle", "counting entries") as (check_bar, count_bar):
+        with progress_bars("verifying and counting") as (bar,):
             html = report.build_report(bundle_path, verifier, lang=lang, trusted_checkpoint=trusted_note, top=top,
-                                       verify_progress=check_bar, gather_progress=count_bar)
+                                       progress=bar)
     except report.ReportError as exc:
         if not exc.problems:  # unreadable input, a bad trusted checkpoint
             raise CliError(str(exc)) from None

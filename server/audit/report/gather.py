@@ -1,34 +1,30 @@
-"""Counting what a verified bundle holds, in one streaming pass.
+"""Counting what a bundle holds, as ``verify_bundle`` verifies it.
 
-``gather`` reads a ``labelcheck-bundle/1`` file (``ledger.bundle``) that
-``verify_bundle`` has already accepted and reduces it to counters: per day
-and status, per category, per producer key, per registry event, plus a
-bounded top-N of the worst results. Memory does not grow with the number of
-entries: counters are keyed by day, status, category and key id (the last
-capped at ``MAX_KEYS``), and only ``top`` worst items are kept (a heap).
+``AuditData.count`` is the ``on_entry`` sink of
+``labelcheck.ledger.bundle.verify_bundle``: the verifier hands it each entry
+(its index, RFC 9162 leaf hash and parsed value) once the entry's own checks
+held, so the bundle is read once, by the one parser of its format
+(docs/protocol.md §4). ``finish`` then takes what verification proved
+(checkpoint, completeness, filter, trusted size); counts are used only from a
+bundle that verified.
 
-The file is read a second time after verification, so it is checked again as
-it streams, against the checkpoint that verification accepted: a complete
-bundle must hash to the same RFC 9162 root (§2.1.1) with exactly ``size``
-entries; in a filtered bundle every entry's inclusion proof (§2.1.3.2) must
-lead to that root, with indexes strictly increasing (so no entry is counted
-twice). A file swapped or edited between the two reads raises GatherError,
-so the report never shows numbers that were not verified.
+Entries are reduced to counters: per day and status, per category, per
+producer key, per registry event, plus a bounded top-N of the worst results.
+Memory does not grow with the number of entries: counters are keyed by day,
+status, category and key id (the last capped at ``MAX_KEYS``), and only
+``top`` worst items are kept (a heap).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import heapq
-import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import BinaryIO, Callable
 
-from labelcheck.ledger import canonical, checkpoint, merkle, note
-from labelcheck.ledger.bundle import FORMAT
+from labelcheck.ledger import checkpoint, note
+from labelcheck.ledger.bundle import BundleReport
+from labelcheck.util import b64
 
 STATUSES = ("verified", "invalid", "unverified", "declared", "none")
 CATEGORIES = ("confirmed", "possible", "suspected", "none")
@@ -39,18 +35,9 @@ PASSING_REASONS = frozenset({
 MAX_KEYS = 10_000  # distinct producer key ids counted one by one
 MAX_EVENTS = 1_000  # registry events kept for the time line
 MAX_KINDS = 50  # distinct unknown entry kinds counted
-MAX_LINE = 4 << 20  # a filtered line holds an entry (<= 1 MiB, escaped) and its proof
 MAX_TEXT = 200  # entry strings are cut to this for display
 MAX_REASONS = 24
-PROGRESS_EVERY = 16_384
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}T")
-_DECODER = json.JSONDecoder()
-
-Progress = Callable[[int, int], None]
-
-
-class GatherError(Exception):
-    """The bundle no longer matches the checkpoint it was verified against."""
 
 
 @dataclass
@@ -90,9 +77,9 @@ class WorstItem:
 class AuditData:
     """Everything the report shows, none of it a list of all entries."""
 
-    checkpoint: checkpoint.Checkpoint
-    key_id: str
-    vkey: str
+    checkpoint: checkpoint.Checkpoint | None = None  # set by ``finish``, as are key_id and vkey
+    key_id: str = ""
+    vkey: str = ""
     complete: bool = True
     filter: dict | None = None
     trusted_size: int | None = None
@@ -115,111 +102,16 @@ class AuditData:
     last_time: str | None = None
     top: int = 50
 
-    def finish(self) -> None:
-        """Sort the worst items, worst first."""
+    def count(self, index: int, leaf: bytes, value) -> None:
+        """Count one verified entry (``verify_bundle``'s ``on_entry``)."""
+        _count(self, index, leaf, value)
+
+    def finish(self, verified: BundleReport, verifier: note.Verifier) -> None:
+        """Take what verification proved; sort the worst items, worst first."""
+        self.checkpoint, self.key_id, self.vkey = verified.checkpoint, verifier.key_id, verifier.vkey
+        self.complete, self.trusted_size = verified.complete, verified.trusted_size
+        self.filter = dict(verified.filter or {}) if not verified.complete else None
         self.worst.sort(reverse=True)
-
-
-def gather(fp: BinaryIO, verified: checkpoint.Checkpoint, verifier: note.Verifier, *,
-           top: int = 50, trusted_size: int | None = None, progress: Progress | None = None) -> AuditData:
-    """Count the bundle read from ``fp``; see the module docstring.
-
-    ``verified`` is the checkpoint ``verify_bundle`` accepted. Raises
-    GatherError when the bundle read now is not that bundle.
-    """
-    header = _read_header(fp, verified, verifier)
-    data = AuditData(checkpoint=verified, key_id=verifier.key_id, vkey=verifier.vkey, top=max(0, top),
-                     complete=header.get("complete") is True, trusted_size=trusted_size)
-    if data.complete:
-        _gather_complete(fp, data, progress)
-    else:
-        filt = header.get("filter")
-        data.filter = filt if isinstance(filt, dict) else {}
-        _gather_filtered(fp, data, progress)
-    data.finish()
-    return data
-
-
-def _read_header(fp: BinaryIO, verified: checkpoint.Checkpoint, verifier: note.Verifier) -> dict:
-    try:
-        header = json.loads(fp.readline(MAX_LINE))
-    except (ValueError, UnicodeDecodeError):
-        raise GatherError("the bundle's first line is no longer a header") from None
-    if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise GatherError(f"the bundle is not in format {FORMAT}")
-    text = header.get("checkpoint")
-    try:
-        cp = checkpoint.open_checkpoint(text.encode("utf-8"), verifier)
-    except (AttributeError, checkpoint.CheckpointError, note.NoteError) as exc:
-        raise GatherError(f"the bundle's checkpoint no longer verifies: {exc}") from None
-    if (cp.origin, cp.size, cp.root) != (verified.origin, verified.size, verified.root):
-        raise GatherError("the bundle's checkpoint changed after it was verified")
-    return header
-
-
-def _gather_complete(fp: BinaryIO, data: AuditData, progress: Progress | None) -> None:
-    size = data.checkpoint.size
-    tree = merkle.RootBuilder()
-    readline, loads = fp.readline, _DECODER.decode
-    for n in range(size):
-        line = readline(MAX_LINE)
-        if not line.endswith(b"\n"):
-            raise GatherError(f"entry {n} is missing: the bundle changed after it was verified")
-        entry = line[:-1]
-        leaf = tree.append_data(entry)
-        try:
-            value = loads(entry.decode("utf-8"))
-        except ValueError:
-            raise GatherError(f"entry {n} is not JSON: the bundle changed after it was verified") from None
-        _count(data, n, leaf, value)
-        if progress and (n + 1) % PROGRESS_EVERY == 0:
-            progress(n + 1, size)
-    if readline(1) or tree.root() != data.checkpoint.root:
-        raise GatherError("the entries no longer hash to the signed root: the bundle changed after it was verified")
-    if progress:
-        progress(size, size)
-
-
-def _gather_filtered(fp: BinaryIO, data: AuditData, progress: Progress | None) -> None:
-    cp, last = data.checkpoint, -1
-    for line in iter(lambda: fp.readline(MAX_LINE), b""):
-        if not line.endswith(b"\n"):
-            raise GatherError(f"the line after index {last} is cut short or too long")
-        index, entry, proof = _parse_filtered_line(line, last)
-        leaf = merkle.leaf_hash(entry)
-        try:
-            merkle.verify_inclusion(index, cp.size, leaf, proof, cp.root)
-        except merkle.ProofError as exc:
-            raise GatherError(f"entry {index} is not proven included in the log of size {cp.size}: {exc}") from None
-        try:
-            value = canonical.parse(entry)
-        except canonical.CanonicalError as exc:
-            raise GatherError(f"entry {index} is not canonical JSON: {exc}") from None
-        if not isinstance(value, dict) or value.get("index") != index:
-            raise GatherError(f"the line for index {index} holds an entry for another index")
-        _count(data, index, leaf, value)
-        last = index
-        if progress and data.entries % PROGRESS_EVERY == 0:
-            progress(index + 1, cp.size)
-    if progress:
-        progress(cp.size, cp.size)
-
-
-def _parse_filtered_line(line: bytes, last: int) -> tuple[int, bytes, list[bytes]]:
-    try:
-        obj = json.loads(line)
-        index, entry, hashes = obj["index"], obj["entry"], obj["inclusion"]
-    except (ValueError, TypeError, KeyError):
-        raise GatherError(f"the line after index {last} is not an entry with its inclusion proof") from None
-    if type(index) is not int or index <= last:
-        raise GatherError(f"index {index!r} after {last}: filtered entries must have strictly increasing indexes")
-    if not isinstance(entry, str) or not isinstance(hashes, list):
-        raise GatherError(f"the line for index {index} is not an entry with its inclusion proof")
-    try:
-        proof = [base64.b64decode(h, validate=True) for h in hashes]
-        return index, entry.encode("utf-8"), proof
-    except (TypeError, binascii.Error, UnicodeEncodeError):
-        raise GatherError(f"the inclusion proof or entry for index {index} is not well formed") from None
 
 
 # --- counting ---------------------------------------------------------------
@@ -307,7 +199,7 @@ def _keep_worst(data: AuditData, index: int, leaf: bytes, value: dict, status: s
     if len(data.worst) >= data.top and rank <= data.worst[0].rank:
         return  # not worse than the best item kept: skip building it
     item = WorstItem(
-        rank=rank, index=index, leaf_hash=base64.b64encode(leaf).decode("ascii"),
+        rank=rank, index=index, leaf_hash=b64.encode(leaf),
         time=_text(time, 40) or "", status=status, category=category,
         key_id=_text(value.get("key_id")), reasons=[_text(r, 80) for r in reasons[:MAX_REASONS]],
         page_origin=_text(value.get("page_origin")),
