@@ -29,10 +29,11 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from labelcheck.util import times
+
 KINDS = ("verification", "registry")
 FIELDS = ("since", "until", "key_id", "status", "kind")
 MAX_VALUE = 200  # characters in a key id or status
-_RFC3339 = re.compile(r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})\Z")
 _WORD = re.compile(r"[!-~]+\Z")  # printable ASCII, no space: key ids and statuses
 
 
@@ -41,19 +42,12 @@ class FilterError(ValueError):
 
 
 def parse_time(text) -> datetime | None:
-    """The instant an RFC 3339 date-time names, or None when ``text`` is not one."""
-    if type(text) is not str or not _RFC3339.match(text):
-        return None
+    """The instant an RFC 3339 date-time names (``util.times.parse_time``: any
+    offset, up to nine fractional digits), or None when ``text`` is not one."""
     try:
-        # fromisoformat takes at most 6 fractional digits: nanoseconds are cut.
-        main, dot, rest = text.partition(".")
-        if dot:
-            digits = len(rest) - len(rest.lstrip("0123456789"))
-            text = main + "." + rest[:min(digits, 6)] + rest[digits:]
-        value = datetime.fromisoformat(text.upper())
+        return times.parse_time(text)
     except ValueError:
         return None
-    return value if value.tzinfo is not None else None
 
 
 @dataclass(frozen=True)

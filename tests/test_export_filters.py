@@ -480,3 +480,10 @@ def test_time_parsing_edges():
     assert parse_time("2025-06-01t00:00:00z") == datetime(2025, 6, 1, tzinfo=timezone.utc)
     assert parse_time("2025-06-01T00:00:00.123456789Z").microsecond == 123456
     assert parse_time("2025-06-01 00:00:00Z") is None and parse_time(None) is None
+    # Any offset names an instant; -00:00 (RFC 3339 §4.3) is UTC; ASCII digits only; no offset, no instant.
+    assert parse_time("2025-06-01T08:00:00+08:00") == parse_time("2025-06-01T00:00:00-00:00") == \
+        datetime(2025, 6, 1, tzinfo=timezone.utc)
+    assert parse_time("２０２５-06-01T00:00:00Z") is None and parse_time("2025-06-01T00:00:00") is None
+    assert parse_time("2025-06-01T00:00:00.1234567890Z") is None and parse_time("2025-02-30T00:00:00Z") is None
+    with pytest.raises(FilterError, match="since"):
+        Filter.parse({"since": "2025-06-01T00:00:00"})
