@@ -198,5 +198,6 @@ def check_for_writing(obj: dict) -> dict:
 
 
 def dumps(obj: dict) -> str:
-    """Compact JSON of the inner object, ASCII-only (non-ASCII as \\u escapes)."""
-    return json.dumps(obj, ensure_ascii=True, separators=(",", ":"))
+    """Compact JSON of the inner object, non-ASCII characters as themselves
+    (written as UTF-8, so every tool shows 生成AI, not ``\\u751f\\u6210AI``)."""
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))

@@ -3,7 +3,8 @@
 Only the tag at the start of the file is read (its size is bounded), never
 the audio frames. A ``TXXX`` frame is: text encoding byte, description, the
 encoding's terminator, value (ID3v2.4 §4.2.6). labelcheck writes encoding 0
-(ISO-8859-1), which holds the ASCII-only label JSON in either version.
+(ISO-8859-1) for an ASCII label, and UTF-8 (ID3v2.4) or UTF-16 (ID3v2.3)
+for one with other characters.
 C2PA stores in MP3 live in a ``GEOB`` frame whose MIME type names C2PA.
 """
 
@@ -21,7 +22,7 @@ SOURCE = "gb45438_id3"
 DESCRIPTION = "AIGC"
 MAX_TAG = 64 << 20
 MAX_FRAME = 1 << 20
-MAX_FRAMES = 1 << 16  # frames in one tag
+MAX_FRAMES = 4096  # frames in one tag
 ENCODINGS = {0: "latin-1", 1: "utf-16", 2: "utf-16-be", 3: "utf-8"}
 
 
@@ -193,7 +194,16 @@ def _scan_frames(items, major: int, found: Found) -> bool:
 
 
 def txxx_frame(major: int, value: str) -> bytes:
-    payload = b"\x00" + DESCRIPTION.encode("latin-1") + b"\x00" + value.encode("latin-1")
+    """A ``TXXX`` frame described ``AIGC``: ISO-8859-1 (encoding 0) for ASCII,
+    else UTF-8 (3) in ID3v2.4 and UTF-16 with BOM (1) in ID3v2.3, which has
+    no UTF-8 (ID3v2.3 §4.2, ID3v2.4 §4.2)."""
+    if value.isascii():
+        payload = b"\x00" + DESCRIPTION.encode("latin-1") + b"\x00" + value.encode("latin-1")
+    elif major == 4:
+        payload = b"\x03" + DESCRIPTION.encode("utf-8") + b"\x00" + value.encode("utf-8")
+    else:
+        bom = b"\xff\xfe"
+        payload = b"\x01" + bom + DESCRIPTION.encode("utf-16-le") + b"\x00\x00" + bom + value.encode("utf-16-le")
     size = to_syncsafe(len(payload)) if major == 4 else struct.pack(">I", len(payload))
     return b"TXXX" + size + b"\x00\x00" + payload
 

@@ -91,9 +91,9 @@ def itxt_text(body: bytes, budget: Budget | None = None) -> bytes:
         out = inflater.decompress(text, room + 1)  # never more than room + 1 bytes in memory
     except zlib.error as exc:
         raise Malformed(SOURCE, "bad_encoding", f"PNG iTXt does not inflate: {exc}") from None
+    budget.spend_bytes(len(out), SOURCE, "PNG iTXt inflated text")
     if len(out) > xmp.MAX_XMP:
         raise Malformed(SOURCE, "xmp_too_large", "compressed XMP inflates past the limit")
-    budget.spend_bytes(len(out), SOURCE, "PNG iTXt inflated text")
     return out
 
 

@@ -81,6 +81,22 @@ def _kind(head: bytes, media_type: str | None) -> str | None:
     return kind
 
 
+def carries_c2pa(fp: BinaryIO, media_type: str | None = None) -> bool:
+    """True when the container walk finds an embedded C2PA manifest store
+    (valid or not); False for other media and for damaged containers."""
+    fp.seek(0)
+    head = fp.read(HEAD)
+    kind = _kind(head, media_type)
+    if kind is None:
+        return False
+    scan = FORMATS[kind][0]
+    found = Found(Budget())
+    try:
+        return bool(scan(fp, found, head=head) if scan in TAKES_HEAD else scan(fp, found))
+    except Malformed:
+        return False
+
+
 def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: str | None = None,
                 budget: Budget | None = None) -> list[Signal]:
     """Every label signal in the seekable binary file ``fp`` (see the package doc).

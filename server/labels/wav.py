@@ -1,8 +1,8 @@
 """WAV (RIFF/WAVE): the GB 45438 label in a chunk with FourCC ``AIGC``.
 
 Chunk layout: ``"AIGC"``, little-endian u32 size, the label's compact JSON
-(UTF-8, inner object), a pad byte when the size is odd (RIFF rule). The
-reader walks chunk headers and seeks past ``data``; C2PA stores live in a
+(UTF-8, inner object), a pad byte when the size is odd (RIFF rule); it is
+written before the ``data`` chunk. The reader walks chunk headers and seeks past ``data``; C2PA stores live in a
 ``C2PA`` chunk.
 """
 
@@ -70,13 +70,20 @@ def chunks(data: bytes) -> list[tuple[bytes, int, int]]:
 
 
 def embed(data: bytes, value: bytes) -> bytes:
-    """``data`` with one ``AIGC`` chunk, appended after the others; samples untouched.
+    """``data`` with one ``AIGC`` chunk, placed just before the ``data`` chunk;
+    samples untouched.
 
-    Chunks after the RIFF size (trailing junk) are dropped; RF64 is refused.
+    Before ``data``, because a decoder that meets a ``data`` chunk of size 0
+    (a stream written without seeking back) reads samples to the end of the
+    file: a label after it would be decoded as audio. Chunks after the RIFF
+    size (trailing junk) are dropped; RF64 is refused.
     """
-    kept = [data[s:e] + b"\x00" * ((e - s) & 1) for fourcc, s, e in chunks(data) if fourcc != FOURCC]
+    kept = [(fourcc, data[s:e] + b"\x00" * ((e - s) & 1)) for fourcc, s, e in chunks(data) if fourcc != FOURCC]
     label = FOURCC + struct.pack("<I", len(value)) + value + (b"\x00" if len(value) & 1 else b"")
-    body = b"WAVE" + b"".join(kept) + label
+    at = next((i for i, (fourcc, _c) in enumerate(kept) if fourcc == b"data"), len(kept))
+    parts = [c for _f, c in kept]
+    parts.insert(at, label)
+    body = b"WAVE" + b"".join(parts)
     if len(body) >= 1 << 32:
         raise Malformed(SOURCE, "too_large", "WAV file would exceed 4 GiB")
     return b"RIFF" + struct.pack("<I", len(body)) + body

@@ -1,0 +1,1 @@
+"""Fuzzing the label readers: crafted hostile cases, a bounded runner, a corpus."""
