@@ -200,11 +200,13 @@ def _read_key_file(path: str | os.PathLike, what: str) -> str:
         raise KeyFileError(f"{path} is not a {what} file (not ASCII text)") from None
 
 
-def load_signer(path: str | os.PathLike) -> note.Signer:
-    """Read a signer key file (``PRIVATE+KEY+…``). Raises :class:`KeyFileError`."""
+def load_signer(path: str | os.PathLike, parse=note.Signer.from_skey):
+    """Read a signer key file (``PRIVATE+KEY+…``) with ``parse`` (a note
+    signer by default; a witness's cosignature signer is parsed the same way
+    from its own type byte). Raises :class:`KeyFileError`."""
     text = _read_key_file(path, "signer key")
     try:
-        return note.Signer.from_skey(text)
+        return parse(text)
     except note.NoteError as exc:
         hint = " (this looks like a public .pub key)" if not text.startswith("PRIVATE+") else ""
         raise KeyFileError(f"{path}: {exc}{hint}") from None

@@ -13,6 +13,7 @@ beside claims, labels and fetch: they need the ledger and nothing of the server.
 from __future__ import annotations
 
 import ast
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -200,8 +201,16 @@ def test_the_ledger_has_no_flask():
 
 @pytest.mark.slow
 def test_the_wheel_holds_only_labelcheck(tmp_path):
-    """``pip wheel .`` installs one top-level name: labelcheck."""
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO)],
+    """``pip wheel .`` installs one top-level name: labelcheck. Built from a
+    copy of the tracked and new files, so a stale build/ cannot leak in."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, check=True).stdout.decode().split("\0")
+    src = tmp_path / "src"
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, src / name)
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(src)],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     (wheel,) = tmp_path.glob("labelcheck-*.whl")

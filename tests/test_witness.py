@@ -6,18 +6,23 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pytest
+import requests
+from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from labelcheck.ledger import checkpoint, merkle, note
+from labelcheck.cli import main
+from labelcheck.ledger import checkpoint, keyfile, merkle, note
 from labelcheck.ledger.cosignature import (CosignatureSigner, CosignatureVerifier, add_signatures,
                                            signed_message, timestamp)
 from labelcheck.util import b64
@@ -331,3 +336,49 @@ def test_http_add_checkpoint(witness, log_signer):
     assert r.status_code == 409 and r.headers["Content-Type"] == "text/x.tlog.size" and r.data == b"2\n"
     assert client.post("/add-checkpoint", data=b"x" * (70 * 1024)).status_code == 413
     assert client.get("/add-checkpoint").status_code == 405
+
+
+@pytest.mark.slow
+def test_witness_cli_keygen_and_serve(tmp_path, log_signer):
+    """`labelcheck witness keygen` then `serve`, spoken to over real HTTP."""
+    (tmp_path / "log.pub").write_text(log_signer.vkey + "\n")
+    result = CliRunner().invoke(main, ["witness", "keygen", "witness.example/w1", "--out", str(tmp_path / "keys")])
+    assert result.exit_code == 0, result.output
+    key = tmp_path / "keys" / "witness.example" / "w1.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    vkey = (tmp_path / "keys" / "witness.example" / "w1.pub").read_text().strip()
+    again = CliRunner().invoke(main, ["witness", "keygen", "witness.example/w1", "--out", str(tmp_path / "keys")])
+    assert again.exit_code == 2 and "refusing to overwrite" in again.output
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("labelcheck")), "witness", "serve", "--data-dir",
+                             str(tmp_path / "w"), "--port", str(port), "--key", str(key),
+                             "--log", str(tmp_path / "log.pub")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                requests.get(url + "/healthz", timeout=1)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.1)
+        log = Log(log_signer)
+        log.grow(3)
+        r = requests.post(url + "/add-checkpoint", data=log.body(0), timeout=5)
+        assert r.status_code == 200, r.text
+        cosigned = add_signatures(log.note(), r.text)
+        opened = note.open_note(cosigned, [log_signer.verifier(), CosignatureVerifier.from_vkey(vkey)])
+        assert len(opened.sigs) == 2
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_witness_serve_refuses_a_log_key_as_its_own_key(tmp_path, log_signer):
+    key, _ = keyfile.write_key_pair(log_signer, tmp_path)
+    result = CliRunner().invoke(main, ["witness", "serve", "--data-dir", str(tmp_path / "w"), "--key", str(key),
+                                       "--log", log_signer.vkey])
+    assert result.exit_code == 2 and "0x04" in result.output
