@@ -22,9 +22,11 @@ import json
 import multiprocessing
 from typing import BinaryIO, Iterator
 
+from labelcheck.util import b64
+
 from . import checkpoint, merkle
 from .bundle_report import MAX_ENTRY, BundleReport, EntrySink, forked
-from .verify import PROGRESS_EVERY, EntryError, Progress, b64, check_prev, check_value, parse_entry
+from .verify import PROGRESS_EVERY, EntryError, Progress, check_prev, check_value, parse_entry
 
 BLOCK = 4 << 20  # bytes of whole lines handed to a worker at a time
 _decode = json.JSONDecoder().decode  # entries a worker accepted are canonical JSON: plain json reads them
@@ -70,7 +72,7 @@ def check_root(tree: merkle.RootBuilder, cp: checkpoint.Checkpoint, trusted: che
         return report.fail(cp.size, forked(trusted.size))
     if tree.root() != cp.root:
         report.problems.append(
-            f"the {cp.size} entries hash to root {b64(tree.root())}, not the signed {b64(cp.root)}"
+            f"the {cp.size} entries hash to root {b64.encode(tree.root())}, not the signed {b64.encode(cp.root)}"
         )
     if progress:
         progress(report.size, cp.size)
@@ -150,7 +152,7 @@ def verify_parallel(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint
         """Fold one block's result in, in order; False once a problem is found."""
         problem, first_prev, leaves = result
         if problem is None or problem[0] > start:
-            want = "" if state["prev"] is None else b64(state["prev"])
+            want = "" if state["prev"] is None else b64.encode(state["prev"])
             if first_prev != want:
                 report.fail(start, f"entry {start}: prev {first_prev!r} is not the leaf hash of entry "
                             f"{start - 1} ({want!r}): the chain is broken (entry {start - 1} or this entry was changed)")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from labelcheck.util import b64
+
 from . import checkpoint
 from .filters import Filter
-from .verify import b64
 
 FORMAT = "labelcheck-bundle/1"
 MAX_HEADER = 1 << 20
@@ -57,7 +58,7 @@ class BundleReport:
         included in the log of size N" (a filtered bundle), or what failed."""
         if not self.ok:
             return "bundle verification FAILED: " + "; ".join(self.problems)
-        signed = f"origin {self.origin}, root {b64(self.checkpoint.root)} signed by {self.key_id}"
+        signed = f"origin {self.origin}, root {b64.encode(self.checkpoint.root)} signed by {self.key_id}"
         if self.complete:
             text = f"complete log of {self.size} entries, {signed}"
         else:

@@ -13,11 +13,13 @@ from __future__ import annotations
 import json
 from typing import BinaryIO
 
+from labelcheck.util import b64
+
 from . import canonical, checkpoint, merkle, note
 from .bundle_report import FORMAT, BundleError
 from .filters import Filter
 from .store import Store, StoreError
-from .verify import PROGRESS_EVERY, Progress, b64
+from .verify import PROGRESS_EVERY, Progress
 
 _LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -86,10 +88,10 @@ class _StoredProofs:
         return [bytes(self.cache[i]) for i in ids]
 
     def inclusion(self, index: int, size: int) -> list[str]:
-        return [b64(h) for h in merkle.prove_inclusion(index, size, self.read)]
+        return [b64.encode(h) for h in merkle.prove_inclusion(index, size, self.read)]
 
     def consistency(self, old: int, new: int) -> list[str]:
-        return [b64(h) for h in merkle.prove_consistency(old, new, self.read)]
+        return [b64.encode(h) for h in merkle.prove_consistency(old, new, self.read)]
 
 
 def _write_filtered(out: BinaryIO, store: Store, cp: checkpoint.Checkpoint, header: dict, filt: Filter,

@@ -14,9 +14,9 @@ bounded by 2**63 - 1, as Go's ``tlog.ParseTree`` reads them as int64.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
+
+from labelcheck.util import b64
 
 from . import note
 from .merkle import HASH_SIZE
@@ -62,7 +62,7 @@ class Checkpoint:
 
     def text(self) -> str:
         """The note text: origin, size, base64 root, extension lines, each ending in a newline."""
-        lines = [self.origin, str(self.size), base64.b64encode(self.root).decode(), *self.extensions]
+        lines = [self.origin, str(self.size), b64.encode(self.root), *self.extensions]
         return "".join(line + "\n" for line in lines)
 
     @classmethod
@@ -96,12 +96,12 @@ def _parse_size(line: str) -> int:
 
 def _parse_root(line: str) -> bytes:
     try:
-        root = base64.b64decode(line.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
+        root = b64.decode(line)
+    except ValueError as exc:
         raise CheckpointError(f"checkpoint root is not standard base64: {line[:60]!r}") from exc
     if len(root) != HASH_SIZE:
         raise CheckpointError(f"checkpoint root must be {HASH_SIZE} bytes, not {len(root)}")
-    if base64.b64encode(root).decode() != line:
+    if b64.encode(root) != line:
         raise CheckpointError("checkpoint root is not canonical base64")
     return root
 

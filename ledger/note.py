@@ -15,14 +15,14 @@ without its key material.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import struct
 from dataclasses import dataclass, field
 
 import nacl.exceptions
 import nacl.signing
+
+from labelcheck.util import b64
 
 ALG_ED25519 = 0x01
 SIG_PREFIX = "\u2014 "  # em dash and space, as in the spec
@@ -59,8 +59,8 @@ def key_id(name: str, hash32: int) -> str:
 
 def _b64decode(text: str) -> bytes:
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
+        return b64.decode(text)
+    except ValueError as exc:
         raise NoteError(f"not standard base64: {text[:40]!r}") from exc
 
 
@@ -113,7 +113,7 @@ class Verifier:
 
     @property
     def vkey(self) -> str:
-        data = base64.b64encode(bytes([ALG_ED25519]) + self.public_key).decode()
+        data = b64.encode(bytes([ALG_ED25519]) + self.public_key)
         return f"{self.key_id}+{data}"
 
     def verify(self, message: bytes, signature: bytes) -> bool:
@@ -181,7 +181,7 @@ class Signer:
 
     @property
     def skey(self) -> str:
-        data = base64.b64encode(bytes([ALG_ED25519]) + self.seed).decode()
+        data = b64.encode(bytes([ALG_ED25519]) + self.seed)
         return f"PRIVATE+KEY+{self.key_id}+{data}"
 
     @property
@@ -226,7 +226,7 @@ def sign(text: str, *signers: Signer) -> bytes:
     lines = []
     for s in signers:
         sig = struct.pack(">I", s.hash) + s.sign(body)
-        lines.append(f"{SIG_PREFIX}{s.name} {base64.b64encode(sig).decode()}\n")
+        lines.append(f"{SIG_PREFIX}{s.name} {b64.encode(sig)}\n")
     return body + b"\n" + "".join(lines).encode("utf-8")
 
 
@@ -258,12 +258,12 @@ def open_note(msg: bytes, verifiers: list[Verifier] | tuple[Verifier, ...]) -> N
     note, seen, count = Note(text), set(), 0
     body = text.encode("utf-8")
     for line in block[:-1].split("\n"):
-        name, sig, b64 = _parse_sig_line(line)
+        name, sig, text64 = _parse_sig_line(line)
         count += 1
         if count > MAX_SIGNATURES:
             raise NoteError(f"note has more than {MAX_SIGNATURES} signatures")
         hash32 = struct.unpack(">I", sig[:4])[0]
-        entry = Signature(name, hash32, b64)
+        entry = Signature(name, hash32, text64)
         v = known.get((name, hash32))
         if (name, hash32) in ambiguous:
             raise NoteError(f"ambiguous verifier: several keys named {key_id(name, hash32)}")
@@ -285,10 +285,10 @@ def open_note(msg: bytes, verifiers: list[Verifier] | tuple[Verifier, ...]) -> N
 def _parse_sig_line(line: str) -> tuple[str, bytes, str]:
     if not line.startswith(SIG_PREFIX):
         raise NoteError("signature line must start with an em dash and a space")
-    name, _, b64 = line[len(SIG_PREFIX) :].partition(" ")
-    if not is_valid_name(name) or not b64:
+    name, _, text64 = line[len(SIG_PREFIX) :].partition(" ")
+    if not is_valid_name(name) or not text64:
         raise NoteError(f"malformed signature line: {line[:80]!r}")
-    sig = _b64decode(b64)
+    sig = _b64decode(text64)
     if len(sig) < 5:
         raise NoteError("signature too short")
-    return name, sig, b64
+    return name, sig, text64

@@ -25,6 +25,8 @@ from binascii import b2a_base64
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
+from labelcheck.util import b64
+
 from . import canonical, checkpoint, merkle, note
 from .store import Store
 
@@ -38,10 +40,6 @@ class EntryError(Exception):
     def __init__(self, index: int, detail: str):
         super().__init__(f"entry {index}: {detail}")
         self.index = index
-
-
-def b64(data: bytes) -> str:
-    return b2a_base64(data, newline=False).decode("ascii")
 
 
 def parse_entry(data: bytes, index: int) -> dict:
@@ -60,7 +58,7 @@ def parse_entry(data: bytes, index: int) -> dict:
 
 def check_prev(value: dict, index: int, prev_leaf: bytes | None) -> None:
     """``prev`` must be the base64 leaf hash of entry ``index - 1`` ("" for entry 0)."""
-    want = "" if prev_leaf is None else b64(prev_leaf)
+    want = "" if prev_leaf is None else b64.encode(prev_leaf)
     if value.get("prev") != want:
         raise EntryError(
             index,
@@ -85,6 +83,7 @@ def check_value(data: bytes, index: int, prev_leaf: bytes | None) -> dict:
         type(value) is dict
         and value.get("index") == index
         and type(value["index"]) is int
+        # b64.encode, inline: this runs once per entry
         and value.get("prev") == ("" if prev_leaf is None else b2a_base64(prev_leaf, newline=False).decode("ascii"))
     ):
         return value
@@ -261,7 +260,7 @@ def _check_checkpoint(report: VerifyReport, row, root: bytes, verifier: note.Ver
         report.problems.append(f"checkpoint row for size {size} holds a note for size {cp.size}")
     elif cp.root != root:
         report.problems.append(
-            f"checkpoint for size {size}: signed root {b64(cp.root)} but the entries give {b64(root)}"
+            f"checkpoint for size {size}: signed root {b64.encode(cp.root)} but the entries give {b64.encode(root)}"
         )
     else:
         report.checkpoint_size = size

@@ -37,7 +37,8 @@ from labelcheck.ledger import Ledger, canonical, merkle, verify_bundle  # noqa: 
 from labelcheck.ledger.store import Store, connect  # noqa: E402
 from labelcheck.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint  # noqa: E402
 from labelcheck.ledger.note import Signer, Verifier  # noqa: E402
-from labelcheck.ledger.verify import TreeStream, b64  # noqa: E402
+from labelcheck.ledger.verify import TreeStream  # noqa: E402
+from labelcheck.util import b64  # noqa: E402
 
 ORIGIN = "bench.labelcheck.example/log"
 CACHE_VERSION = 1
@@ -154,7 +155,7 @@ def big_ledger(size: int, cache: Path) -> Path:
                     hashes.append((hid, h))
                     hid += 1
                 entries.append((i, data))
-                prev = b64(leaf)
+                prev = b64.encode(leaf)
             Store.put_entries(conn, entries)
             Store.put_hashes(conn, hashes)
         # Signed here, so opening the ledger re-checks only the last few leaves.
