@@ -66,8 +66,9 @@ def test_manifest_bytes_changed(signed, anchors):
 
 
 def test_label_embedded_after_signing_breaks_the_manifest(signed, anchors):
-    """Why the documented order is: embed the label first, then sign."""
-    after = embed_label(signed, mf.LABEL)
+    """Why the documented order is: embed the label first, then sign (and
+    why embedding into a signed file needs force=True)."""
+    after = embed_label(signed, mf.LABEL, force=True)
     assert c2pa_signals(after, anchors)[0].status == "invalid"
     before = mf.c2pa_sign(embed_label(mf.jpeg(48, 32), mf.LABEL))
     found = read_labels(io.BytesIO(before), c2pa_anchors=anchors)

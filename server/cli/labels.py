@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 
 import click
 
 from labelcheck.labels import LabelError, embed_label, read_labels
+from labelcheck.labels.embed import SignedMedia
+from labelcheck.util.atomic import atomic_writer
 
 
 @click.command("embed")
@@ -21,13 +22,15 @@ from labelcheck.labels import LabelError, embed_label, read_labels
 @click.option("--propagate-id", help="PropagateID: the propagator's id for this content.")
 @click.option("--reserved1", help="ReservedCode1, e.g. the signed claim's id (urn:uuid:…).")
 @click.option("--reserved2", help="ReservedCode2.")
-@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write here (default: replace MEDIA).")
-def embed(media, label, producer, produce_id, propagator, propagate_id, reserved1, reserved2, out):
+@click.option("--out", "out", type=click.Path(dir_okay=False), help="Write here (default: replace MEDIA); keeps MEDIA's permissions.")
+@click.option("--force", is_flag=True, help="Write even into a file with a C2PA manifest (the manifest will no longer validate).")
+def embed(media, label, producer, produce_id, propagator, propagate_id, reserved1, reserved2, out, force):
     """Write a GB 45438 implicit label into MEDIA (JPEG, PNG, WebP, MP4/MOV, MP3, WAV).
 
     Lossless: only the metadata changes; pixels and samples stay byte-identical,
     and the file keeps exactly one label (an earlier one is replaced). Embed
-    first, then sign the final bytes.
+    first, then sign the final bytes: a file that already carries a C2PA
+    manifest is refused unless --force, since the label would invalidate it.
     """
     if bool(propagator) != bool(propagate_id):
         raise click.UsageError("--propagator and --propagate-id go together")
@@ -38,29 +41,18 @@ def embed(media, label, producer, produce_id, propagator, propagate_id, reserved
     with open(media, "rb") as fh:
         data = fh.read()
     try:
-        labelled = embed_label(data, aigc)
+        labelled = embed_label(data, aigc, force=force)
+    except SignedMedia as exc:
+        raise click.ClickException(f"{media}: {exc}; or pass --force to write it anyway") from None
     except LabelError as exc:
         raise click.ClickException(str(exc)) from None
     target = out or media
     try:
-        _write_atomically(target, labelled, mode_from=None if out else media)
+        with atomic_writer(target, mode=os.stat(media).st_mode & 0o7777) as fh:
+            fh.write(labelled)
     except OSError as exc:
         raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
     click.echo(f"{target}: Label {label} written ({len(data)} -> {len(labelled)} bytes)", err=True)
-
-
-def _write_atomically(target: str, data: bytes, mode_from: str | None) -> None:
-    """Write beside ``target`` and rename, so a failure never leaves half a file."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(target)), prefix=".labelcheck-")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        if mode_from is not None:
-            os.chmod(tmp, os.stat(mode_from).st_mode & 0o777)
-        os.replace(tmp, target)
-    except BaseException:
-        os.unlink(tmp)
-        raise
 
 
 @click.command("labels")
