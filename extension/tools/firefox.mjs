@@ -1,0 +1,50 @@
+// Runs the extension in Debian's firefox-esr over WebDriver BiDi
+// (puppeteer-core, browser "firefox"; it never downloads a browser) against
+// a labelcheck server: installs the add-on temporarily (BiDi
+// webExtension.install), opens demo pages and prints one JSON line:
+// {case: [{status, category, state, label, media}]}.
+//
+// BiDi may not navigate to moz-extension: pages, so the options page cannot
+// set the server: EXTENSION_DIR must be a copy whose default server is
+// SERVER_URL (tests/test_extension_firefox.py makes one).
+//
+// node tools/firefox.mjs SERVER_URL CASE[:COUNT]... (FIREFOX overrides the binary)
+import puppeteer from "puppeteer-core";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const [server, ...cases] = process.argv.slice(2);
+const extension = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+const browser = await puppeteer.launch({
+  browser: "firefox",
+  executablePath: process.env.FIREFOX || "/usr/bin/firefox-esr",
+  headless: true,
+  extraPrefsFirefox: {
+    // MV3 host access is opt-in in Firefox; a test profile grants it at install.
+    "extensions.originControls.grantByDefault": true,
+    "network.proxy.type": 0,
+  },
+});
+const out = {};
+try {
+  await browser.installExtension(process.env.EXTENSION_DIR || extension);
+  const page = await browser.newPage();
+  for (const spec of cases) {
+    const [name, count] = spec.split(":");
+    await page.goto(`${server}/demo/${name}`);
+    await page.waitForFunction(
+      (n) => document.querySelectorAll("labelcheck-badge:not([data-scope=page]):not([status=unchecked])").length >= n,
+      { timeout: 30000, polling: 250 }, Number(count || 1));
+    out[name] = await page.evaluate(() => [...document.querySelectorAll("labelcheck-badge:not([data-scope=page])")]
+      .map((b) => ({ status: b.getAttribute("status"), category: b.getAttribute("category"),
+        state: b.getAttribute("data-state"), label: b.getAttribute("data-label"),
+        media: b.nextElementSibling && (b.nextElementSibling.id ||
+          (b.nextElementSibling.querySelector("img") || {}).id || null) })));
+  }
+} catch (e) {
+  out.error = String(e && e.stack || e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
