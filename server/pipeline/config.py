@@ -44,6 +44,7 @@ class Config:
     # client: the front server, such as nginx on the same host.
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     fetch_deadline: float = 20.0  # seconds all media fetches of one verify request share
+    client_read_timeout: float = 10.0  # seconds to receive a request's headers and body (serve)
     checkpoint_interval: float = 1.0
     # Serving (labelcheck serve)
     host: str = "127.0.0.1"

@@ -4,6 +4,12 @@ gthread workers (a few threads each) so that concurrent verifications in one
 worker can share a ledger group commit; the app is built in each worker after
 the fork (no preload), so no SQLite connection crosses a fork. No access log:
 it would hold viewers' IP addresses.
+
+Slow clients: reading a request (headers and body) has ``client_read_timeout``
+seconds (:mod:`labelcheck.web.readguard`), idle kept-alive connections are
+closed after ``keepalive`` seconds, and request lines and headers have
+gunicorn's size limits. Deployments put a buffering front in front
+(deploy/nginx.conf).
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from gunicorn.app.base import BaseApplication
 
 from labelcheck.pipeline.config import Config
 from labelcheck.web.app import EXTENSION_KEY, create_app
+from labelcheck.web.readguard import ReadGuard
 
 
 def bind_address(host: str, port: int) -> str:
@@ -24,13 +31,17 @@ class LabelcheckApplication(BaseApplication):
         self.options = {
             "bind": bind_address(config.host, config.port),
             "workers": max(1, config.workers),
-            "worker_class": "gthread",
+            "worker_class": "labelcheck.web.readguard.GuardedThreadWorker",
             "threads": max(1, config.threads),
             "preload_app": False,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
-            "timeout": 60,
+            "timeout": 60,  # a worker whose main loop stops beating is restarted
+            "keepalive": 5,
+            "limit_request_line": 8190,
+            "limit_request_fields": 100,
+            "limit_request_field_size": 8190,
             "graceful_timeout": 10,
             "proc_name": "labelcheck",
             "worker_exit": _worker_exit,
@@ -46,7 +57,9 @@ class LabelcheckApplication(BaseApplication):
                 self.cfg.set(key, value)
 
     def load(self):
-        return create_app(self.labelcheck_config)
+        app = create_app(self.labelcheck_config)
+        app.wsgi_app = ReadGuard(app.wsgi_app, self.labelcheck_config.max_body)
+        return app
 
 
 def _worker_exit(server, worker) -> None:

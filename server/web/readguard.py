@@ -1,0 +1,205 @@
+"""A bounded time for reading a request, so slow clients cannot hold the
+server's threads.
+
+gunicorn's gthread worker hands a connection to a thread as soon as its
+first bytes arrive; the thread then reads the request line, the headers and
+(through the app) the body with blocking reads and no overall limit, so a
+few clients trickling a byte a second hold every thread. Here:
+
+- :class:`GuardedThreadWorker` reads each request into a buffer on the
+  worker's event loop, without a thread, until its headers and body are in
+  (RFC 9112 §6: Content-Length, or the last chunk); only then does a thread
+  take it. A request not in after ``client_read_timeout`` seconds gets 408
+  Request Timeout (RFC 9110 §15.5.9) and the connection is closed. As a
+  second line, an alarm shuts the socket's read side if a thread still
+  waits on a request that long (a pipelined or oversized one);
+- :class:`ReadGuard` (WSGI middleware) reads the body before the app runs,
+  disarms that alarm, and answers 408 with ``Connection: close`` when the
+  body came short.
+
+A buffered request costs memory (up to ``max_body`` and the headers, for
+each of ``worker_connections``); a front server that buffers requests
+(deploy/nginx.conf) is the real answer for slow clients.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import re
+import selectors
+import socket
+import threading
+import time
+from functools import partial
+from typing import Callable, Iterable
+
+from gunicorn.workers.gthread import ThreadWorker
+
+from labelcheck.fetch import alarm
+
+_local = threading.local()
+CHUNK = 64 * 1024
+HEAD_LIMIT = 64 * 1024  # headers longer than this go to gunicorn's parser, which refuses them
+_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)")
+_408_BODY = json.dumps({"type": "about:blank", "title": "Request Timeout", "status": 408,
+                       "detail": "the request was not received in time"}).encode()
+_408_HEAD = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
+             f"Connection: close\r\nContent-Length: {len(_408_BODY)}\r\n\r\n").encode()
+
+
+class GuardedThreadWorker(ThreadWorker):
+    """gthread that gives a thread only requests read in full (see the
+    module docstring)."""
+
+    def init_process(self):
+        config = getattr(self.app, "labelcheck_config", None)
+        self.read_seconds = _read_seconds(self.app)
+        self.max_body = int(getattr(config, "max_body", 1024 * 1024))
+        self.reading: collections.deque = collections.deque()  # (deadline, conn), oldest first
+        super().init_process()
+
+    def enqueue_req(self, conn):
+        if self.cfg.is_ssl or (conn.parser is not None and conn.parser.unreader.buf.getvalue()):
+            return super().enqueue_req(conn)  # TLS, or a pipelined request already buffered
+        conn.sock.setblocking(False)
+        conn.labelcheck_buf = bytearray()
+        conn.labelcheck_done = False
+        conn.labelcheck_read = token = object()  # this read, not a later one on the same connection
+        self.reading.append((time.monotonic() + self.read_seconds, conn, token))
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
+
+    def _on_readable(self, conn, sock):
+        try:
+            data = sock.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            return self._drop(conn)
+        conn.labelcheck_buf += data
+        if _complete(conn.labelcheck_buf, self.max_body):
+            self.poller.unregister(sock)
+            conn.labelcheck_done, conn.data_ready = True, True
+            super().enqueue_req(conn)
+
+    def _drop(self, conn, answer: bytes = b""):
+        if conn.labelcheck_done:
+            return
+        conn.labelcheck_done = True
+        try:
+            self.poller.unregister(conn.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        if answer:
+            try:
+                conn.sock.send(answer)
+            except OSError:
+                pass
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_keepalived(self, force=False):
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        while self.reading:
+            deadline, conn, token = self.reading[0]
+            current = conn.labelcheck_read is token and not conn.labelcheck_done
+            if current and deadline > now and not force:
+                break
+            self.reading.popleft()
+            if current:
+                self._drop(conn, _408_HEAD + _408_BODY if conn.labelcheck_buf else b"")
+
+    def handle(self, conn):
+        buffered = bytes(getattr(conn, "labelcheck_buf", b""))
+        conn.labelcheck_buf = bytearray()
+        if buffered:
+            conn.init()
+            conn.parser.unreader.unread(buffered)
+        sock = conn.sock
+        _local.alarm = alarm.after(self.read_seconds, lambda: _shut_read(sock))
+        try:
+            return super().handle(conn)
+        finally:
+            _local.alarm.cancel()
+            _local.alarm = None
+
+
+def _complete(buf: bytearray, max_body: int) -> bool:
+    """True when ``buf`` holds a whole request (or more than is worth buffering)."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return len(buf) > HEAD_LIMIT
+    head, body = bytes(buf[:end]).lower(), len(buf) - end - 4
+    if body > max_body or b"\r\nexpect:" in head:
+        return True  # the app refuses it, or the client waits for 100 Continue
+    if b"\r\ntransfer-encoding:" in head:
+        return buf.endswith(b"0\r\n\r\n")
+    match = _LENGTH.search(head)
+    return match is None or int(match.group(1)) > max_body or body >= int(match.group(1))
+
+
+def _read_seconds(app) -> float:
+    config = getattr(app, "labelcheck_config", None)
+    return float(getattr(config, "client_read_timeout", 10.0))
+
+
+def _shut_read(sock: socket.socket) -> None:
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RD)
+    except OSError:
+        pass  # closed meanwhile
+
+
+class ReadGuard:
+    """WSGI middleware: the body is read (up to ``max_body`` + 1 bytes, so
+    the app can still tell an oversized one) before ``app`` runs; a body cut
+    short by the read alarm or the client answers 408."""
+
+    def __init__(self, app: Callable, max_body: int):
+        self.app, self.max_body = app, max_body
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        armed = getattr(_local, "alarm", None)
+        length = _content_length(environ)
+        chunked = environ.get("wsgi.input_terminated") and length is None
+        if (length or chunked) and (length is None or length <= self.max_body):
+            want = self.max_body + 1 if length is None else length
+            body = _read(environ["wsgi.input"], want)
+            if body is None or (length is not None and len(body) < length):
+                return _timeout(start_response)
+            environ["wsgi.input"] = io.BytesIO(body)
+        if armed is not None:
+            armed.cancel()
+        return self.app(environ, start_response)
+
+
+def _content_length(environ: dict) -> int | None:
+    try:
+        value = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    return value if value >= 0 else None
+
+
+def _read(stream, limit: int) -> bytes | None:
+    """Up to ``limit`` bytes; None when reading broke off."""
+    out = bytearray()
+    try:
+        while len(out) < limit:
+            chunk = stream.read(min(CHUNK, limit - len(out)))
+            if not chunk:
+                break
+            out += chunk
+    except Exception:  # gunicorn's NoMoreData, OSError after the shutdown
+        return None
+    return bytes(out)
+
+
+def _timeout(start_response: Callable) -> list[bytes]:
+    start_response("408 Request Timeout", [("Content-Type", "application/problem+json"),
+                                           ("Content-Length", str(len(_408_BODY))), ("Connection", "close")])
+    return [_408_BODY]
