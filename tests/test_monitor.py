@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import threading
 
@@ -75,6 +76,10 @@ def assert_evidence(out, verifier, old_size, new_size):
     assert (old.size, new.size) == (old_size, new_size)
     summary = json.loads(next(p for p in out.evidence if p.suffix == ".json" and "-proof-" not in p.name).read_text())
     assert summary["kind"] == out.kind and summary["trusted"]["size"] == old_size
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", summary["detected_at"])
+    assert summary["trusted"]["root"] == base64.b64encode(old.root).decode()
+    stamps = {p.name.split("-")[0] for p in out.evidence}  # one UTC stamp, to the microsecond, names them all
+    assert len(stamps) == 1 and re.fullmatch(r"\d{8}T\d{6}\.\d{6}Z", stamps.pop())
     return old, new
 
 
@@ -95,6 +100,17 @@ def test_honest_log_grows_and_the_monitor_follows(server, tmp_path):
     out = round_(server, tmp_path)
     assert out.kind == "same" and out.exit_code == 0 and state.read_bytes() == before
     assert not (tmp_path / "evidence").exists()
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z", json.loads(before)["updated"])
+
+
+def test_the_state_file_is_replaced_whole_and_keeps_its_mode(server, tmp_path):
+    state = tmp_path / "state.json"
+    round_(server, tmp_path)
+    state.chmod(0o600)  # the user's choice survives each replacement
+    grow(server, 5)
+    assert round_(server, tmp_path).kind == "grew"
+    assert state.stat().st_mode & 0o777 == 0o600 and json.loads(state.read_text())["size"] == 5
+    assert not [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary file left
 
 
 # --- a dishonest log -------------------------------------------------------------------------
@@ -189,6 +205,7 @@ def test_a_malformed_proof_response_is_an_error_not_a_proof(server, tmp_path):
     grow(server, 3)
     honest = client_fetch(server)
     for body in (b"<html>proxy error</html>", b'{"from": 3, "to": 6, "hashes": ["!!"]}',
+                 b'{"from": 3, "to": 6, "hashes": [5]}', '{"from": 3, "to": 6, "hashes": ["é"]}'.encode(),
                  b'{"from": 1, "to": 6, "hashes": []}'):
         def fetch(path, params, body=body):
             return body if path == "/v1/proof/consistency" else honest(path, params)

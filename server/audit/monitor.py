@@ -25,19 +25,18 @@ Certificate Transparency (RFC 9162 §8.3) and Go's sumdb client.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import contextlib
 import json
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
+import requests
+
 from labelcheck.ledger import checkpoint, merkle, note
+from labelcheck.util import atomic, b64, times
 
 STATE_FORMAT = "labelcheck-monitor/1"
 MAX_RESPONSE = 1 << 20  # a checkpoint or a proof is a few KiB at most
@@ -100,35 +99,18 @@ class State:
         return cls(text, cp)
 
     def save(self, path: str | os.PathLike, *, url: str = "") -> None:
-        """Write the state atomically: a temporary file, fsync, rename, fsync the directory."""
+        """Write the state atomically (``util.atomic``: a temporary file, fsync, rename, fsync the folder)."""
         path = Path(path)
         doc = {"format": STATE_FORMAT, "checkpoint": self.note.decode("utf-8"), "url": url,
-               "origin": self.checkpoint.origin, "size": self.checkpoint.size, "updated": _now()}
+               "origin": self.checkpoint.origin, "size": self.checkpoint.size, "updated": times.now_text()}
         _write_atomic(path, (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with open(tmp, "wb") as fp:
-            fp.write(data)
-            fp.flush()
-            os.fsync(fp.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        atomic.write_bytes(path, data)
     except OSError as exc:
         raise MonitorError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- one round ----------------------------------------------------------------------
@@ -180,7 +162,7 @@ def check_once(fetch: Fetch, verifier: note.Verifier, state: State) -> Outcome:
                        f"{verifier.key_id}: {exc}", old_note, new_note, old)
     out = Outcome("first", "", old_note, new_note, old, new)
     if old is None:
-        out.message = f"trusting the first checkpoint seen: size {new.size}, root {_b64(new.root)}"
+        out.message = f"trusting the first checkpoint seen: size {new.size}, root {b64.encode(new.root)}"
     elif new.size < old.size:
         out.kind = "shrunk"
         out.message = (f"the log SHRANK from {old.size} to {new.size} entries: it was truncated or rolled back "
@@ -191,7 +173,7 @@ def check_once(fetch: Fetch, verifier: note.Verifier, state: State) -> Outcome:
         else:
             out.kind = "forked"
             out.message = (f"the log FORKED: two different signed roots for size {new.size} "
-                           f"({_b64(old.root)} and {_b64(new.root)})")
+                           f"({b64.encode(old.root)} and {b64.encode(new.root)})")
     else:
         _check_growth(fetch, out)
     return out
@@ -233,17 +215,13 @@ def _parse_proof(body: bytes, old_size: int, new_size: int) -> list[bytes]:
     out = []
     for h in doc["hashes"]:
         try:
-            raw = base64.b64decode(h, validate=True)
-        except (TypeError, binascii.Error, ValueError):
+            raw = b64.decode(h)
+        except ValueError:
             raise ValueError("a proof hash is not standard base64") from None
         if len(raw) != merkle.HASH_SIZE:
             raise ValueError(f"a proof hash is {len(raw)} bytes, not {merkle.HASH_SIZE}")
         out.append(raw)
     return out
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
 
 
 # --- a round with its side effects ---------------------------------------------------------
@@ -256,15 +234,15 @@ def save_evidence(out: Outcome, evidence_dir: str | os.PathLike, *, url: str = "
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise MonitorError(f"cannot create evidence directory {folder}: {exc.strerror or exc}") from None
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    stamp = times.file_stamp(micro=True)
     base = f"{stamp}-{out.kind}"
     files = [(f"{base}-trusted-{out.old.size}.note", out.old_note),
              (f"{base}-served-{out.new.size}.note", out.new_note)]
     if out.proof is not None:
         files.append((f"{base}-proof-{out.old.size}-{out.new.size}.json", out.proof))
-    summary = {"kind": out.kind, "message": out.message, "url": url, "detected_at": _now(),
-               "trusted": {"size": out.old.size, "root": _b64(out.old.root)},
-               "served": {"size": out.new.size, "root": _b64(out.new.root)}}
+    summary = {"kind": out.kind, "message": out.message, "url": url, "detected_at": times.now_text(),
+               "trusted": {"size": out.old.size, "root": b64.encode(out.old.root)},
+               "served": {"size": out.new.size, "root": b64.encode(out.new.root)}}
     files.append((f"{base}.json", (json.dumps(summary, indent=1) + "\n").encode("utf-8")))
     paths = []
     for name, data in files:
@@ -331,8 +309,6 @@ def http_fetch(url: str, *, timeout: tuple[float, float] = (CONNECT_TIMEOUT, REA
                max_bytes: int = MAX_RESPONSE, session=None) -> Fetch:
     """A ``fetch`` for the server at ``url`` over requests: no redirects (the
     monitor talks to the server it was given), time-outs, a size cap."""
-    import requests
-
     base = check_url(url)
     http = session or requests.Session()
 
