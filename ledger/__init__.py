@@ -2,11 +2,12 @@
 with C2SP signed checkpoints and offline-verifiable bundles (docs/protocol.md §4).
 
 Modules: ``canonical`` (entry encoding), ``tree`` (RFC 9162 hashing over the
-stored-hash layout), ``merkle`` (proofs; re-exports ``tree``),
-``note`` and ``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the
-Ledger), ``commit`` (appends, group commit), ``verify`` (full recompute), ``bundle`` (the bundle format and its offline
-check; ``bundle_write``, ``bundle_complete``, ``bundle_filtered`` and
-``bundle_report`` hold its parts).
+stored-hash layout), ``merkle`` (proofs; re-exports ``tree``), ``note`` and
+``checkpoint`` (signed notes), ``store`` (SQLite), ``log`` (the Ledger),
+``commit`` (appends, group commit), ``verify`` (full recompute), ``filters``
+(export filters), ``bundle`` (the bundle format and its offline check, with
+its parts in ``bundle_write``, ``bundle_complete``, ``bundle_filtered`` and
+``bundle_report``).
 """
 
 from .bundle import BundleError, BundleReport, verify_bundle
