@@ -35,13 +35,19 @@ def _env(name: str) -> str:
               envvar=_env("C2PA_ANCHORS"), help="PEM file of C2PA trust anchors.")
 @click.option("--cors-origin", "cors_origins", multiple=True, envvar=_env("CORS_ORIGINS"), metavar="ORIGIN",
               help="Another allowed CORS origin besides the extension's (repeatable; '*' = one label).")
-def serve(host, port, data_dir, workers, threads, origin, demo, fetch_allow, c2pa_anchors, cors_origins):
+@click.option("--witness", "witnesses", multiple=True, envvar=_env("WITNESSES"), metavar="VKEY=URL",
+              help="A C2SP witness: its verifier key and submission prefix (repeatable).")
+@click.option("--witness-quorum", type=click.IntRange(0, 1000), default=None, envvar=_env("WITNESS_QUORUM"),
+              help="Cosignatures GET /v1/checkpoint needs (default: every configured witness).")
+def serve(host, port, data_dir, workers, threads, origin, demo, fetch_allow, c2pa_anchors, cors_origins,
+          witnesses, witness_quorum):
     """Run the verification server (gunicorn, gthread workers)."""
     try:
         cfg = Config.load({"host": host, "port": port, "data_dir": data_dir, "workers": workers,
                            "threads": threads, "origin": origin, "demo": demo or None,
                            "fetch_allow": tuple(fetch_allow), "c2pa_anchors": c2pa_anchors,
-                           "cors_origins": tuple(cors_origins)})
+                           "cors_origins": tuple(cors_origins), "witnesses": tuple(witnesses),
+                           "witness_quorum": witness_quorum})
         validate(cfg)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None

@@ -46,6 +46,11 @@ class Config:
     fetch_deadline: float = 20.0  # seconds all media fetches of one verify request share
     client_read_timeout: float = 10.0  # seconds to receive a request's headers and body (serve)
     checkpoint_interval: float = 1.0
+    # C2SP tlog-witness: "VKEY=URL" each (URL: the witness's submission
+    # prefix); GET /v1/checkpoint then serves the newest checkpoint cosigned
+    # by witness_quorum of them (0: all).
+    witnesses: tuple[str, ...] = ()
+    witness_quorum: int = 0
     # Serving (labelcheck serve)
     host: str = "127.0.0.1"
     port: int = 8080
@@ -67,6 +72,10 @@ class Config:
     @property
     def regulator_token_path(self) -> Path:
         return self.data_dir / "regulator.token"
+
+    @property
+    def cosigned_path(self) -> Path:
+        return self.data_dir / "cosigned.checkpoint"
 
     @property
     def demo_key_path(self) -> Path:

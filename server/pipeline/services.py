@@ -20,6 +20,7 @@ from labelcheck.ledger.log import Ledger
 from labelcheck.pipeline.config import Config, ConfigError
 from labelcheck.pipeline.registry import load_registry, registry_lock
 from labelcheck.pipeline.verify import LabelReader
+from labelcheck.pipeline.witnessing import Witnessing, parse_witnesses
 
 log = logging.getLogger("labelcheck")
 
@@ -39,6 +40,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("max_body and max_items must be positive")
     if not 0 < cfg.fetch_deadline < float("inf"):
         raise ConfigError("fetch_deadline must be a positive number of seconds")
+    parse_witnesses(cfg)
 
 
 def fetch_policy(cfg: Config) -> FetchPolicy:
@@ -51,6 +53,7 @@ class Services:
     def __init__(self, cfg: Config) -> None:
         self.config = cfg
         self.analyzer = LabelReader(cfg.c2pa_anchors)
+        self.witnessing = Witnessing(cfg, lambda: self.ledger)
         self._lock = threading.Lock()
         self._ledger: Ledger | None = None
         self._ledger_pid: int | None = None

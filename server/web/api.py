@@ -17,6 +17,7 @@ from labelcheck.ledger.note import Verifier
 from labelcheck.pipeline import verify as pipeline
 from labelcheck.pipeline.registry import producer_json, registry_add, registry_revoke
 from labelcheck.pipeline.verify import receipt_json
+from labelcheck.pipeline.witnessing import read_cosigned
 from labelcheck.util import b64
 from labelcheck.util.times import file_stamp, format_time, now_text, parse_time
 from labelcheck.web import tokens
@@ -107,8 +108,16 @@ def _check_body_size() -> None:
 
 @bp.get("/checkpoint")
 def checkpoint() -> Response:
-    """The latest signed checkpoint (C2SP tlog-checkpoint note)."""
-    note = services().ledger.checkpoint()
+    """The latest signed checkpoint (C2SP tlog-checkpoint note); with
+    witnesses configured, the newest one a quorum of them cosigned."""
+    svc = services()
+    if svc.witnessing.enabled:
+        note = read_cosigned(svc.config, svc.ledger.verifier_key)
+        if note is None:
+            raise Problem(503, "no checkpoint is cosigned by a quorum of witnesses yet; retry shortly",
+                          headers={"Retry-After": "2"})
+    else:
+        note = svc.ledger.checkpoint()
     response = Response(note, mimetype="text/plain")
     response.headers["Content-Type"] = "text/plain; charset=utf-8"
     response.headers["Cache-Control"] = "no-cache"

@@ -41,6 +41,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
     svc = Services(cfg)
     svc.registry  # a damaged trust.json stops the start, not every request
+    svc.witnessing.start()
 
     app = Flask("labelcheck")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body

@@ -41,10 +41,12 @@ class RemoteWitness:
 
     @classmethod
     def parse(cls, spec: str) -> "RemoteWitness":
-        """``VKEY=URL`` (the witness's verifier key, its submission prefix)."""
-        vkey, sep, url = spec.partition("=")
-        if not sep or not url.startswith(("http://", "https://")):
+        """``VKEY=URL`` (the witness's verifier key, its submission prefix).
+        The key's base64 may end in ``=`` itself, so the split is at ``=http``."""
+        cut = min((i for i in (spec.find("=http://"), spec.find("=https://")) if i > 0), default=-1)
+        if cut < 0:
             raise ValueError(f"a witness is VKEY=URL with an http(s) URL, not {spec[:80]!r}")
+        vkey, url = spec[:cut], spec[cut + 1:]
         try:
             verifier = CosignatureVerifier.from_vkey(vkey)
         except note.NoteError as exc:
