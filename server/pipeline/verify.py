@@ -248,6 +248,7 @@ def _verify_one(item: Item, registry) -> dict:
         "label": verdict.get("label"),
         "signals": list(merged.get("signals") or []),
         "conflicts": list(merged.get("conflicts") or []),
+        "signals_omitted": merged.get("signals_omitted", 0),
         "fetch": fetch_info,
     }
 
