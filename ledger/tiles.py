@@ -117,6 +117,8 @@ def parse_path(path: str) -> Tile:
     if len(segments) >= 2 and segments[-2].endswith(".p"):
         width = _decimal(segments[-1], "width")
         segments = segments[:-2] + [segments[-2][:-2]]
+    if len(segments) > MAX_SEGMENTS:
+        raise TileError(f"tile number of more than {MAX_SEGMENTS} path elements: {path[:120]!r}")
     n = 0
     for seg in segments:
         if not _SEGMENT.match(seg):

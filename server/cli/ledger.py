@@ -1,4 +1,4 @@
-"""``labelcheck ledger verify | export | verify-bundle``: audit the ledger offline.
+"""``labelcheck ledger verify | export | verify-bundle | publish-tiles``: audit the ledger offline.
 
 Exit codes: 0 everything verified (or the export was written), 1 a ledger or
 bundle that fails verification, 2 bad input (missing files, bad keys, a
@@ -17,6 +17,8 @@ import click
 from labelcheck.ledger import bundle, filters, note
 from labelcheck.ledger.log import KEY_NAME, Ledger, LedgerError
 from labelcheck.ledger.store import Store, StoreError
+from labelcheck.ledger.tiles import TileError
+from labelcheck.ledger.tiles_publish import latest_signed, publish
 from labelcheck.ledger.verify import PROGRESS_EVERY, verify_store
 from labelcheck.cli.common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
 
@@ -156,6 +158,31 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
         if report.first_bad_index is not None:
             click.echo(f"first bad entry: {report.first_bad_index}", err=True)
         sys.exit(1)
+
+
+@ledger.command("publish-tiles")
+@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder to write checkpoint and tile/... into (created if missing).")
+def publish_tiles(db: Path, out: Path) -> None:
+    """Write the log at its latest signed checkpoint as C2SP tlog-tiles static files.
+
+    The same bytes the server answers under /tlog/, for any static host or
+    CDN. Incremental: tiles already in the folder are kept, only new ones are
+    written, and the checkpoint last.
+    """
+    store = _open_store(db)
+    try:
+        size, note_data = latest_signed(store)
+        with progress_bars("publishing tiles", minimum=1024) as (bar,):
+            report = publish(store, note_data, size, out, progress=bar)
+    except (StoreError, TileError, sqlite3.Error) as exc:
+        raise CliError(f"publish-tiles failed: {exc}") from None
+    except OSError as exc:
+        raise CliError(f"cannot write under {out}: {exc.strerror or exc}") from None
+    finally:
+        store.close()
+    click.echo(report.summary())
 
 
 @contextlib.contextmanager
