@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+import pg
+
 # CI runs the same examples every time, so a red run can be reproduced.
 settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
@@ -36,3 +38,14 @@ def artifacts_dir() -> Path:
     """Where tests write screenshots and reports worth keeping (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster for the whole run (tests/pg.py)."""
+    try:
+        cluster = pg.Cluster().start()
+    except pg.NoPostgres as exc:
+        pytest.skip(str(exc))
+    yield cluster
+    cluster.stop()

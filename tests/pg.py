@@ -1,0 +1,82 @@
+"""A throwaway PostgreSQL cluster for the tests: Debian's server binaries,
+``initdb`` into a temporary folder, ``pg_ctl`` to start it on 127.0.0.1 and
+a Unix socket in that folder. PostgreSQL refuses to run as root, so as root
+the cluster belongs to (and runs as) the ``postgres`` user that Debian's
+package creates. Nothing here is mocked: it is the server users run.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+
+
+class NoPostgres(Exception):
+    """PostgreSQL's server binaries are not installed."""
+
+
+def binaries() -> Path:
+    """The newest ``/usr/lib/postgresql/<version>/bin`` that has initdb."""
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    if not found:
+        raise NoPostgres("PostgreSQL's server is not installed (Debian package postgresql)")
+    return Path(found[-1]).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """One cluster: ``start()``, ``url(dbname)``, ``create_database(name)``, ``stop()``."""
+
+    def __init__(self) -> None:
+        self.bin = binaries()
+        self.root = Path(tempfile.mkdtemp(prefix="labelcheck-pg-"))
+        self.data = self.root / "data"
+        self.port = _free_port()
+        self._as_root = os.geteuid() == 0
+
+    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        cmd = list(args)
+        if self._as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, check=check, timeout=120)
+
+    def start(self) -> "Cluster":
+        if self._as_root:
+            shutil.chown(self.root, "postgres", "postgres")
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
+        options = (f"-c listen_addresses=127.0.0.1 -c port={self.port} -c unix_socket_directories={self.root} "
+                   "-c max_connections=200 -c fsync=on -c shared_buffers=64MB")
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", str(self.root / "log"),
+                  "-w", "-t", "60", "start")
+        return self
+
+    def url(self, dbname: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self, name: str) -> str:
+        """A fresh, empty database; its URL."""
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+        deadline = time.monotonic() + 10
+        while (self.data / "postmaster.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        shutil.rmtree(self.root, ignore_errors=True)
