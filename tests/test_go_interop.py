@@ -14,16 +14,23 @@ import os
 import random
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+from werkzeug.serving import make_server
 
 from labelcheck.ledger import merkle
 from labelcheck.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
 from labelcheck.ledger.note import NoteError, Signer, Verifier, open_note, sign
+from labelcheck.cli import main as cli_main
+from labelcheck.web import tiles as web_tiles
+from labelcheck.web.app import create_app
 
 GOCODE = Path("/usr/share/gocode")
 PROGRAM = Path(__file__).resolve().parent / "go" / "interop" / "main.go"
+TILES_PROGRAM = PROGRAM.parents[1] / "tiles" / "main.go"
 
 
 def b64(b: bytes) -> str:
@@ -37,6 +44,18 @@ def unb64(s: str | None) -> bytes:
 @pytest.fixture(scope="module")
 def go(tmp_path_factory):
     """Run one request through the Go program; returns the decoded answer."""
+    return go_program(tmp_path_factory, PROGRAM)
+
+
+@pytest.fixture(scope="module")
+def go_tiles(tmp_path_factory):
+    """The Go tlog-tiles client (tests/go/tiles): one request, one answer."""
+    return go_program(tmp_path_factory, TILES_PROGRAM)
+
+
+def go_program(tmp_path_factory, program: Path):
+    """Build ``program`` in GOPATH mode against the Debian sources, offline;
+    returns a function running one JSON request through it."""
     go_bin = shutil.which("go")
     if go_bin is None:
         pytest.skip("go is not installed (apt install golang-go)")
@@ -54,9 +73,9 @@ def go(tmp_path_factory):
         GOTOOLCHAIN="local",
         HOME=str(work),
     )
-    binary = work / "interop"
+    binary = work / program.parent.name
     build = subprocess.run(
-        [go_bin, "build", "-o", str(binary), str(PROGRAM)],
+        [go_bin, "build", "-o", str(binary), str(program)],
         cwd=work, env=env, capture_output=True, text=True, timeout=240,
     )
     assert build.returncode == 0, f"go build failed:\n{build.stderr}"
@@ -201,3 +220,60 @@ def test_go_builds_the_same_tree_and_proofs(go):
         assert [unb64(p) for p in go_proof or []] == tree.prove_inclusion(i, s)
     for (old, new), go_proof in zip(consistency, answer["consistency"]):
         assert [unb64(p) for p in go_proof or []] == tree.prove_consistency(old, new)
+
+
+# --- tlog-tiles: Go's TileHashReader over /tlog/ and a published folder -------------------
+
+
+@pytest.fixture
+def tiled_log(tmp_path):
+    """A served ledger of 700 entries (signed at 300 and 700), its /tlog/ on a
+    real HTTP server at 127.0.0.1, and the same log published to a folder."""
+    app = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0,
+                      "origin": "tiles.example/log"})
+    led = app.extensions["labelcheck"].services.ledger
+    led.append([{"kind": "verification", "n": i, "text": "x" * (i % 50)} for i in range(300)])
+    old = led.checkpoint()
+    led.append([{"kind": "verification", "n": i, "text": "\u00e9" * (i % 9)} for i in range(300, 700)])
+    led.checkpoint()
+    runner = CliRunner().invoke(cli_main, ["ledger", "publish-tiles", "--db", str(tmp_path / "data/ledger.db"),
+                                           "--out", str(tmp_path / "pub")])
+    assert runner.exit_code == 0, runner.output
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield led, old, f"http://127.0.0.1:{server.server_port}/tlog/", tmp_path / "pub"
+    server.shutdown()
+    thread.join()
+    web_tiles.close(app)
+    app.extensions["labelcheck"].services.close()
+
+
+def test_go_tile_hash_reader_proves_records_and_consistency(go_tiles, tiled_log):
+    led, old, url, folder = tiled_log
+    indexes = [0, 1, 255, 256, 299, 511, 512, 699]
+    for where in ({"base": url}, {"dir": str(folder)}):
+        answer = go_tiles({**where, "vkey": led.verifier_key, "old": b64(old), "records": indexes})
+        assert not answer.get("error"), answer
+        assert answer["size"] == 700
+        assert unb64(answer["root"]) == open_checkpoint(led.checkpoint(), Verifier.from_vkey(led.verifier_key)).root
+        for i, rec in zip(indexes, answer["records"]):
+            assert not rec.get("error"), rec
+            assert unb64(rec["data"]) == led.entries(i, i + 1)[0]
+            assert [unb64(p) for p in rec["proof"]] == led.inclusion_proof(i, 700)
+        assert [unb64(p) for p in answer["consistency"]] == led.consistency_proof(300, 700)
+
+
+def test_go_refuses_a_changed_tile_and_a_wrong_key(go_tiles, tiled_log):
+    led, _, url, folder = tiled_log
+    tile = folder / "tile/0/001"
+    data = bytearray(tile.read_bytes())
+    data[100] ^= 1
+    tile.write_bytes(bytes(data))
+    answer = go_tiles({"dir": str(folder), "vkey": led.verifier_key, "records": [0, 256, 600]})
+    assert not answer.get("error"), answer
+    assert [bool(r.get("error")) for r in answer["records"]] == [False, True, False]
+    assert "data" not in answer["records"][1]  # Go's tlog refuses the proof through the changed tile
+    other = Signer.generate("tiles.example/log")
+    answer = go_tiles({"base": url, "vkey": other.vkey, "records": [0]})
+    assert "checkpoint" in answer["error"]
