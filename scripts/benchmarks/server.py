@@ -1,6 +1,6 @@
 """The verification server under load, against ceilings measured in the same run.
 
-    scripts/bench server [--seconds S] [--clients C] [--workers W] [--threads T] [--tiny]
+    scripts/bench server [--seconds S] [--clients C] [--workers W] [--threads T] [--only fetch] [--tiny]
 
 One ``labelcheck serve`` (gunicorn, gthread, the settings of production) on a
 free 127.0.0.1 port, loaded by C client processes on loopback only:
@@ -238,6 +238,7 @@ def main(argv=None) -> int:
     ap.add_argument("--fetch-batch", type=int, default=20, help="media per fetch request (default 20)")
     ap.add_argument("--tmp", default=None, help="where the ledger lives (default: the system temp dir; "
                                             "/dev/shm shows the cost of fsync)")
+    ap.add_argument("--only", choices=("all", "fetch"), default="all", help="run only the fetch path measure")
     ap.add_argument("--tiny", action="store_true", help="a smoke run: 0.5 s per measure, 1 client")
     args = ap.parse_args(argv)
     if args.tiny:
@@ -264,7 +265,7 @@ def main(argv=None) -> int:
             # (shared, noisy) machine, and the best slice is the least disturbed.
             best = {"health": 0.0, "single": 0.0, "batch": 0.0, "raw": 0.0}
             errors = 0
-            for _ in range(args.rounds):
+            for _ in range(args.rounds if args.only == "all" else 0):
                 for name, reqs in (("health", [("GET", "/healthz", None)]), ("single", singles),
                                    ("batch", batches)):
                     rps, err = load(base, reqs, slice_s, args.clients)
@@ -303,8 +304,8 @@ def main(argv=None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    r1 = single_rps / health_rps
-    r2 = batch_cps / raw_vps
+    r1 = single_rps / health_rps if health_rps else 0.0
+    r2 = batch_cps / raw_vps if raw_vps else 0.0
     r3 = fetch_cps / direct_rps
     print(f"{'measure':<52}{'per second':>12}{'ratio':>8}{'aim':>6}")
     print(f"{'GET /healthz requests':<52}{health_rps:>12,.0f}")

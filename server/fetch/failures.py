@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 
-import requests
 import urllib3.exceptions as u3
 
 from labelcheck.fetch import netguard
@@ -62,20 +61,23 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def request_failure(exc: requests.RequestException, target: Target, ip: netguard.IPAddress,
-                    deadline: Deadline) -> FetchFailed:
+def request_failure(exc: Exception, target: Target, ip: netguard.IPAddress, deadline: Deadline) -> FetchFailed:
+    """The failure for an exception raised while sending a request and
+    reading the response head (urllib3, without retries)."""
     where = target.host if str(ip) == target.host else f"{target.host} ({ip})"
     if deadline.expired:
         return out_of_time(deadline, f"talking to {where}")
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, u3.NewConnectionError):  # before ConnectTimeoutError, its base class
+        return FetchFailed("connect_failed", f"could not talk to {where} ({_innermost(exc)})")
+    if isinstance(exc, u3.ConnectTimeoutError):
         return FetchFailed("timeout", f"connecting to {where} timed out")
-    if isinstance(exc, requests.ReadTimeout):
+    if isinstance(exc, (u3.ReadTimeoutError, TimeoutError, socket.timeout)):
         return FetchFailed("timeout", f"{where} did not answer in time")
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, u3.SSLError):
         return FetchFailed("connect_failed", f"TLS with {where} failed ({_innermost(exc)})")
-    if isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.InvalidHeader)):
+    if isinstance(exc, (u3.LocationValueError, ValueError)):
         return FetchFailed("bad_url", f"the request could not be made ({exc})")
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, (u3.HTTPError, OSError)):
         return FetchFailed("connect_failed", f"could not talk to {where} ({_innermost(exc)})")
     return FetchFailed("connect_failed", f"request to {where} failed ({type(exc).__name__})")
 

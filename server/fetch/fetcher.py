@@ -40,10 +40,12 @@ from typing import BinaryIO, Callable, Iterable
 
 import requests
 import urllib3.exceptions as u3
+import urllib3.util
+from urllib3.response import HTTPResponse
 
 from labelcheck.fetch import failures, netguard
 from labelcheck.fetch.cache import Entry, ResponseCache, strong_etag
-from labelcheck.fetch.pinned import Deadline, PinnedAdapter, PinnedPools
+from labelcheck.fetch.pinned import Deadline, PinnedPools
 from labelcheck.fetch.policy import REASONS, FetchFailed, FetchPolicy, FetchResult
 from labelcheck.fetch.target import Target, numeric_address, parse_target, redirect_target
 
@@ -55,7 +57,8 @@ REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 OK_STATUSES = frozenset({200, 203})
 MAX_ADDRESSES_TRIED = 3  # of a multi-address name, before giving up on connecting
 SPOOL_IN_MEMORY = 1024 * 1024
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024
+NO_RETRY = urllib3.util.Retry(total=False)  # each failure is told as it is; redirects are followed here
 
 Resolver = Callable[[str, int], Iterable["str | netguard.IPAddress"]]
 Analyzer = Callable[[BinaryIO], object]
@@ -84,6 +87,7 @@ class MediaFetcher:
         self._cache = ResponseCache(cache_size)
         self._session = (session_factory or requests.Session)()
         self._session.trust_env = False  # no proxy or netrc from the environment
+        self._base_headers = {k: v for k, v in self._session.headers.items() if v is not None}
         self._resolver = resolver or system_resolver
         self._pools = PinnedPools(keep=min(policy.max_concurrent, 8))
         self._slots = threading.BoundedSemaphore(policy.max_concurrent)
@@ -153,19 +157,22 @@ class MediaFetcher:
                 revalidating = entry if entry is not None and entry.final_url == target.url else None
                 resp = self._send(target, addresses, revalidating, deadline)
                 try:
-                    if resp.status_code in REDIRECT_STATUSES:
+                    if resp.status in REDIRECT_STATUSES:
                         if redirects >= self.policy.max_redirects:
                             raise FetchFailed("too_many_redirects", f"more than {self.policy.max_redirects} redirects")
-                        target = redirect_target(target, resp.status_code, resp.headers.get("Location"))
+                        target = redirect_target(target, resp.status, resp.headers.get("Location"))
                         redirects += 1
                         continue
-                    if resp.status_code == 304 and revalidating is not None:
+                    if resp.status == 304 and revalidating is not None:
                         return self._reuse(url, revalidating, resp)
-                    if resp.status_code not in OK_STATUSES:
-                        raise FetchFailed("http_error", f"{target.host} answered HTTP {resp.status_code}")
+                    if resp.status not in OK_STATUSES:
+                        raise FetchFailed("http_error", f"{target.host} answered HTTP {resp.status}")
                     return self._download(url, target, resp, analyze, deadline)
                 finally:
-                    resp.close()  # after a full body the connection is back in its pool
+                    # A body read in full has put its connection back in the
+                    # pool already; any other is closed, and its slot freed.
+                    resp.close()
+                    resp.release_conn()
 
     # -- addresses --
 
@@ -211,14 +218,13 @@ class MediaFetcher:
     # -- one request --
 
     def _send(self, target: Target, addresses: list[netguard.IPAddress], revalidating: Entry | None,
-              deadline: Deadline) -> requests.Response:
-        prepared = self._session.prepare_request(
-            requests.Request("GET", target.url, headers=self._headers(target, revalidating)))
+              deadline: Deadline) -> HTTPResponse:
+        headers = self._headers(target, revalidating)
         failure: FetchFailed | None = None
         for ip in addresses[:MAX_ADDRESSES_TRIED]:
             try:
-                return self._send_to(prepared, target, ip, deadline)
-            except requests.RequestException as exc:
+                return self._send_to(target, headers, ip, deadline)
+            except (u3.HTTPError, OSError, ValueError) as exc:
                 self._pools.drop(target.scheme, target.host, ip)
                 failure = failures.request_failure(exc, target, ip, deadline)
                 if not failures.never_connected(exc) or deadline.expired:
@@ -226,27 +232,29 @@ class MediaFetcher:
         assert failure is not None
         raise failure
 
-    def _send_to(self, prepared: requests.PreparedRequest, target: Target, ip: netguard.IPAddress,
-                 deadline: Deadline) -> requests.Response:
+    def _send_to(self, target: Target, headers: dict[str, str], ip: netguard.IPAddress,
+                 deadline: Deadline) -> HTTPResponse:
         """Send on a kept-alive connection to ``ip`` when there is one; if
         the server had closed it meanwhile, once more on a new connection."""
-        adapter: PinnedAdapter = self._pools.get(target.scheme, target.host, ip)
+        pool = self._pools.pool(target.scheme, target.host, ip, target.port, target.url,
+                                self._session.verify, self._session.cert)
         for attempt in (1, 2):
             remaining = failures.left(deadline, f"connecting to {target.host}")
-            timeout = (min(self.policy.connect_timeout, remaining), min(self.policy.read_timeout, remaining))
+            timeout = urllib3.util.Timeout(connect=min(self.policy.connect_timeout, remaining),
+                                      read=min(self.policy.read_timeout, remaining))
             deadline.reused = False
             try:
-                # adapter.send, not session.send: with allow_redirects=False a
-                # Session still reads a redirect's whole body into memory.
-                return adapter.send(prepared, stream=True, timeout=timeout, verify=self._session.verify,
-                                    cert=self._session.cert, proxies={})
-            except requests.ConnectionError as exc:
+                return pool.urlopen("GET", target.request_target, headers=headers, redirect=False, retries=NO_RETRY,
+                                    assert_same_host=False, timeout=timeout, preload_content=False,
+                                    decode_content=False)
+            except (u3.HTTPError, OSError) as exc:
                 if attempt == 2 or not deadline.reused or deadline.expired or not failures.dropped_idle(exc):
                     raise
         raise AssertionError("unreachable")
 
     def _headers(self, target: Target, revalidating: Entry | None) -> dict[str, str]:
         headers = {
+            **self._base_headers,
             "Host": target.authority,
             "User-Agent": self.policy.user_agent,
             "Accept": "*/*",
@@ -261,7 +269,7 @@ class MediaFetcher:
 
     # -- results --
 
-    def _download(self, url: str, target: Target, resp: requests.Response, analyze: Analyzer | None,
+    def _download(self, url: str, target: Target, resp: HTTPResponse, analyze: Analyzer | None,
                   deadline: Deadline) -> FetchResult:
         limit = self.policy.max_bytes
         declared = _content_length(resp)
@@ -270,7 +278,7 @@ class MediaFetcher:
         digest, size = hashlib.sha256(), 0
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
             try:
-                for chunk in resp.raw.stream(CHUNK, decode_content=True):
+                for chunk in resp.stream(CHUNK, decode_content=True):
                     size += len(chunk)
                     if size > limit:
                         raise FetchFailed("too_large", f"the body exceeds the {limit}-byte limit")
@@ -285,7 +293,7 @@ class MediaFetcher:
         self._remember(url, target, resp, result, analyze if analyzed else None)
         return result
 
-    def _remember(self, url: str, target: Target, resp: requests.Response, result: FetchResult,
+    def _remember(self, url: str, target: Target, resp: HTTPResponse, result: FetchResult,
                   analyzer: Analyzer | None) -> None:
         etag = strong_etag(resp.headers.get("ETag"))
         last_modified = resp.headers.get("Last-Modified")
@@ -296,7 +304,7 @@ class MediaFetcher:
         self._cache.put(url, Entry(target.url, etag, last_modified, result.sha256, result.size,
                                    result.media_type, result.analysis, analyzer))
 
-    def _reuse(self, url: str, entry: Entry, resp: requests.Response) -> FetchResult:
+    def _reuse(self, url: str, entry: Entry, resp: HTTPResponse) -> FetchResult:
         # RFC 9111 §4.3.4: a 304 may carry updated validators.
         etag = strong_etag(resp.headers.get("ETag")) or entry.etag
         entry = replace(entry, etag=etag, last_modified=resp.headers.get("Last-Modified") or entry.last_modified)
@@ -331,7 +339,7 @@ def _run_analysis(analyze: Analyzer | None, spool: BinaryIO) -> tuple[object, st
         return None, f"analysis failed ({type(exc).__name__})", False
 
 
-def _content_length(resp: requests.Response) -> int | None:
+def _content_length(resp: HTTPResponse) -> int | None:
     try:
         value = int(resp.headers.get("Content-Length", ""))
     except ValueError:
@@ -339,6 +347,6 @@ def _content_length(resp: requests.Response) -> int | None:
     return value if value >= 0 else None
 
 
-def _media_type(resp: requests.Response) -> str | None:
+def _media_type(resp: HTTPResponse) -> str | None:
     value = resp.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
     return value or None

@@ -27,6 +27,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from requests import PreparedRequest
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -145,11 +146,20 @@ class PinnedAdapter(HTTPAdapter):
     def __init__(self, scheme: str, host: str, ip: netguard.IPAddress, keep: int = 1):
         self.scheme, self.host, self.ip = scheme, host, ip
         self.tls_name = None if netguard.parse_ip(host) is not None else host
+        self.pools_by_key: dict[tuple, HTTPConnectionPool] = {}  # see PinnedPools.pool
         super().__init__(pool_connections=4, pool_maxsize=max(1, keep), max_retries=0)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _DeadlineHTTPPool, "https": _DeadlineHTTPSPool}
+
+    def pool_for(self, url: str, verify: Any = True, cert: Any = None) -> HTTPConnectionPool:
+        """The urllib3 pool (kept-alive connections) for ``url`` on the pinned
+        address, with requests' TLS settings; ValueError for another host."""
+        request = PreparedRequest()
+        request.url = url
+        host_params, pool_kwargs = self.build_connection_pool_key_attributes(request, verify, cert)
+        return self.poolmanager.connection_from_host(**host_params, pool_kwargs=pool_kwargs)
 
     def build_connection_pool_key_attributes(self, request, verify, cert=None):
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
@@ -188,6 +198,17 @@ class PinnedPools:
         for old in stale:
             old.close()
         return adapter
+
+    def pool(self, scheme: str, host: str, ip: netguard.IPAddress, port: int, url: str,
+             verify: Any = True, cert: Any = None) -> HTTPConnectionPool:
+        """The connection pool for one checked (scheme, host, address, port),
+        remembered by its adapter so a fetch does not rebuild the pool key."""
+        adapter = self.get(scheme, host, ip)
+        key = (port, verify if isinstance(verify, (bool, str)) else id(verify), repr(cert))
+        pool = adapter.pools_by_key.get(key)
+        if pool is None:
+            pool = adapter.pools_by_key[key] = adapter.pool_for(url, verify, cert)
+        return pool
 
     def drop(self, scheme: str, host: str, ip: netguard.IPAddress) -> None:
         """Forget (and close) the connections to one address, after a failure."""

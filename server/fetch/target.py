@@ -5,6 +5,7 @@ against the current URL (RFC 9110 §10.2.2)."""
 
 from __future__ import annotations
 
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urljoin
@@ -27,6 +28,7 @@ BAD_PORTS = frozenset({
     6668, 6669, 6679, 6697, 10080,
 })
 MAX_URL_LENGTH = 8192
+_CONTROL = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,11 @@ class Target:
     port: int
     url: str  # scheme://authority/path?query, rebuilt from the parts (no fragment)
     ip: netguard.IPAddress | None  # when the host is an address literal
+
+    @property
+    def request_target(self) -> str:
+        """The origin-form request target (RFC 9112 §3.2.1): path and query."""
+        return self.url[self.url.index("/", len(self.scheme) + 3):]
 
     @property
     def authority(self) -> str:
@@ -52,7 +59,7 @@ def parse_target(url: object) -> Target:
         raise FetchFailed("bad_url", "the media URL is missing or not text")
     if len(url) > MAX_URL_LENGTH:
         raise FetchFailed("bad_url", f"the URL is longer than {MAX_URL_LENGTH} characters")
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):
+    if _CONTROL.search(url):
         raise FetchFailed("bad_url", "the URL contains spaces or control characters")
     try:
         parts = parse_url(url)
