@@ -70,8 +70,13 @@ def run(reader: str, data: bytes) -> Run:
 
 
 def check(reader: str, data: bytes, *, seconds: float, megabytes: float) -> Run:
-    """``run``, asserting the time and memory bounds."""
+    """``run``, asserting the time and memory bounds. A slow run is tried
+    once more and the faster counts, so a pause of a busy machine is not
+    taken for slow reading."""
     r = run(reader, data)
+    if r.seconds > seconds:
+        again = run(reader, data)
+        r = again if again.seconds < r.seconds else r
     assert r.seconds <= seconds, f"{reader}: {r.seconds:.2f} s on {len(data)} bytes"
     assert r.peak <= megabytes * (1 << 20), f"{reader}: {r.peak / (1 << 20):.1f} MB on {len(data)} bytes"
     return r
