@@ -1,37 +1,121 @@
-"""Appending to the ledger's store: one transaction per batch, group commit.
+"""Appending to the ledger's store: one transaction per batch, group commit,
+a signed checkpoint at every commit.
 
 ``GroupCommit.append`` writes records as consecutive entries (docs/protocol.md
 §4: each gets its ``index`` and, as ``prev``, the base64 leaf hash of the
-entry before it) and the RFC 9162 §2.1.1 hashes they add to the stored tree,
-in one ``BEGIN IMMEDIATE`` transaction committed with ``synchronous=FULL``.
+entry before it), the RFC 9162 §2.1.1 hashes they add to the stored tree, and
+a C2SP tlog-checkpoint of the new size signed with the ledger key, in one
+``BEGIN IMMEDIATE`` transaction committed with ``synchronous=FULL``. So every
+stored entry is covered by a signed checkpoint: a crash loses a whole commit
+or nothing, and an entry no checkpoint covers was put there by hand.
 
 Group commit: concurrent appends in one process queue up, and one thread (the
 leader) commits everything queued in a single transaction, so N waiting
-appends cost one fsync, not N (the scheme of database group commit, as in
-PostgreSQL's commit_delay or MySQL's binlog group commit). Writers in other
-processes serialise on SQLite's write lock; each transaction reads the
-current tail inside it, so the log stays one contiguous chain.
+appends cost one fsync and one signature, not N (the scheme of database group
+commit, as in PostgreSQL's commit_delay or MySQL's binlog group commit).
+Writers in other processes serialise on SQLite's write lock; each transaction
+reads the current tail inside it, so the log stays one contiguous chain.
+
+Each entry comes back with a ``Receipt`` (docs/protocol.md §3): its index,
+leaf hash, the commit's signed checkpoint and the RFC 9162 §2.1.3 inclusion
+proof of the leaf in that checkpoint's tree. The proofs of one commit are
+computed from memory only, lazily, outside the write lock (``CommitTree``).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from binascii import b2a_base64
 from hashlib import sha256
-from typing import Callable, NamedTuple
+from typing import Callable
 
-from . import canonical, merkle
+from . import canonical, checkpoint, merkle, note
 from .store import Store
+from .merkle import inclusion_ranges
+from .tree import NODE, range_indexes
 from .verify import TreeStream
+
+# Signs the tree (size, root) of a commit: the signed note bytes.
+Sign = Callable[[int, bytes], bytes]
 
 
 class CommitError(Exception):
     """The append transaction failed; nothing was written (``__cause__`` says why)."""
 
 
-class Receipt(NamedTuple):
-    index: int
-    leaf_hash: bytes
+class TailMismatch(Exception):
+    """The latest signed checkpoint is not of the log's size: rows were
+    removed or added by hand. Nothing is appended (or signed) over that."""
+
+
+def checkpoint_signer(origin: str, signer: note.Signer) -> Sign:
+    """A ``Sign`` for the ledger named ``origin`` (C2SP tlog-checkpoint)."""
+    def sign(size: int, root: bytes) -> bytes:
+        return checkpoint.sign_checkpoint(checkpoint.Checkpoint(origin, size, root), signer)
+    return sign
+
+
+class CommitTree:
+    """The stored hashes one commit knows without reading: the frontier of the
+    tree before it (by stored-hash index) and every hash it added, from
+    ``base`` on. Enough for the inclusion proof of any of its leaves in the
+    tree of ``size``: a sibling subtree left of a new leaf is either a
+    frontier subtree or ends among the new leaves, so its hash is here.
+    """
+
+    __slots__ = ("size", "base", "added", "frontier", "_ranges", "_lock")
+
+    def __init__(self, size: int, base: int, added: list[bytes], frontier: dict[int, bytes]):
+        self.size, self.base, self.added, self.frontier = size, base, added, frontier
+        self._ranges: dict[tuple[int, int], bytes] = {}  # ranges that end at ``size``, folded once
+        self._lock = threading.Lock()
+
+    def _stored(self, sid: int) -> bytes:
+        return self.added[sid - self.base] if sid >= self.base else self.frontier[sid]
+
+    def _range_hash(self, lo: int, hi: int) -> bytes:
+        ids: list[int] = []
+        if range_indexes(lo, hi, ids) == 1:
+            return self._stored(ids[0])
+        got = self._ranges.get((lo, hi))
+        if got is None:  # MTH of an incomplete range (it ends at ``size``), RFC 9162 §2.1.1
+            got = self._stored(ids[-1])
+            for sid in reversed(ids[:-1]):
+                got = sha256(NODE + self._stored(sid) + got).digest()
+            with self._lock:
+                self._ranges[(lo, hi)] = got
+        return got
+
+    def inclusion(self, index: int) -> list[bytes]:
+        """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1) of a leaf of this commit."""
+        return [self._range_hash(lo, hi) for lo, hi in inclusion_ranges(index, self.size)]
+
+
+class Receipt:
+    """What an append returns for one entry (docs/protocol.md §3): ``index``,
+    ``leaf_hash``, ``checkpoint`` (the signed note of the commit's tree, of
+    ``size`` entries) and ``inclusion``, the RFC 9162 §2.1.3 proof of the leaf
+    in that tree (computed on first use)."""
+
+    __slots__ = ("index", "leaf_hash", "checkpoint", "_tree", "_proof")
+
+    def __init__(self, index: int, leaf_hash: bytes, checkpoint: bytes, tree: CommitTree):
+        self.index, self.leaf_hash, self.checkpoint = index, leaf_hash, checkpoint
+        self._tree, self._proof = tree, None
+
+    @property
+    def size(self) -> int:
+        return self._tree.size
+
+    @property
+    def inclusion(self) -> list[bytes]:
+        if self._proof is None:
+            self._proof = self._tree.inclusion(self.index)
+        return list(self._proof)
+
+    def __repr__(self) -> str:
+        return f"Receipt(index={self.index}, size={self.size})"
 
 
 class _Request:
@@ -49,15 +133,29 @@ class _Request:
         return self.receipts
 
 
+def _check_covered(store: Store, conn, n: int) -> None:
+    latest = store.latest_checkpoint(conn)
+    signed = 0 if latest is None else latest[0]
+    if signed != n:
+        raise TailMismatch(
+            f"the log holds {n} entries but its latest signed checkpoint is for {signed}: "
+            + ("entries were removed" if signed > n else "entries were inserted by hand")
+        )
+
+
 class GroupCommit:
     """Appends to ``store`` from many threads; see the module docstring.
 
-    Holds locks and a queue of this process's threads: make a new one in a
-    forked child.
+    ``sign`` signs each commit's checkpoint (``checkpoint_signer``); None
+    stores no checkpoint (benchmarks measure the cost of signing with it).
+    ``refuse`` is called with the lock held before each commit and may raise
+    to stop appends (a ledger found damaged). Holds locks and a queue of this
+    process's threads: make a new one in a forked child.
     """
 
-    def __init__(self, store: Store, *, group: bool = True):
-        self.store, self.group = store, group
+    def __init__(self, store: Store, *, sign: Sign | None, group: bool = True,
+                 refuse: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time):
+        self.store, self.group, self.sign, self.refuse, self.clock = store, group, sign, refuse, clock
         self._cv = threading.Condition()
         self._queue: list[_Request] = []
         self._leader = False
@@ -98,6 +196,20 @@ class GroupCommit:
             batch, self._queue = self._queue, []
         return batch
 
+    def _start(self, conn, n: int) -> tuple[TreeStream, bytes | None]:
+        """The tree and last leaf at size ``n``: this instance's own tail when
+        no other writer appended since, else the frontier read back."""
+        tail, self._tail = self._tail, None
+        if tail is not None and tail[0] == n:  # append-only: same size, same tail
+            return tail[1], tail[2]
+        # The frontier (and the last leaf, for "prev") is all a batch needs
+        # to read: every later hash is computed here (RFC 9162 §2.1.1).
+        ids = TreeStream.frontier_ids(n)
+        need = [i for _, i in ids] + ([merkle.stored_hash_index(0, n - 1)] if n else [])
+        got = self.store.read_hashes(need, conn)
+        tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
+        return tree, (got[-1] if n else None)
+
     def _commit(self, take: Callable[[], list[_Request]]) -> None:
         """Write the requests ``take()`` returns, in one transaction; fill in
         their results. ``take`` runs once the write lock is held."""
@@ -106,25 +218,19 @@ class GroupCommit:
         try:
             with store.write() as conn:
                 batch = take()
+                self.refuse()
                 n = store.size(conn)
-                tail, self._tail = self._tail, None
-                if tail is not None and tail[0] == n:  # append-only: same size, same tail
-                    _, tree, prev = tail
-                else:
-                    # The frontier (and the last leaf, for "prev") is all a batch needs
-                    # to read: every later hash is computed here (RFC 9162 §2.1.1).
-                    ids = TreeStream.frontier_ids(n)
-                    need = [i for _, i in ids] + ([merkle.stored_hash_index(0, n - 1)] if n else [])
-                    got = store.read_hashes(need, conn)
-                    tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
-                    prev = got[-1] if n else None
+                if self.sign is not None:
+                    _check_covered(store, conn, n)
+                tree, prev = self._start(conn, n)
+                frontier = {sid: tree.frontier_hash(level) for level, sid in TreeStream.frontier_ids(n)}
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
                 entries: list[tuple[int, bytes]] = []
                 hashes: list[bytes] = []  # stored hashes base, base + 1, ...
-                results = []
+                leaves = []  # per request: [(index, leaf)]
                 encode, add, put_hashes, put_entry = canonical.encode, tree.add, hashes.extend, entries.append
                 for req in batch:
-                    receipts = []
+                    mine = []
                     for record in req.records:
                         record["index"] = n
                         record["prev"] = "" if prev is None else b2a_base64(prev, newline=False).decode()
@@ -132,16 +238,22 @@ class GroupCommit:
                         leaf = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
                         put_hashes(add(leaf))
                         put_entry((n, data))
-                        receipts.append(Receipt(n, leaf))
+                        mine.append((n, leaf))
                         prev, n = leaf, n + 1
-                    results.append(receipts)
+                    leaves.append(mine)
                 Store.put_entries(conn, entries)
                 Store.put_hash_run(conn, base, hashes)
+                signed = b""
+                if self.sign is not None and entries:
+                    signed = self.sign(n, tree.root())
+                    Store.put_checkpoint(conn, n, signed, self.clock())
             if prev is not None:
                 self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
-            error = CommitError(f"append failed, nothing was written: {exc}")
-            error.__cause__ = exc
+            error = exc if isinstance(exc, CommitError) else CommitError(
+                f"append failed, nothing was written: {exc}")
+            if error is not exc:
+                error.__cause__ = exc
             batch = batch or take()  # the lock was not had: fail what waits, the caller's own included
             for req in batch:
                 req.error, req.done = error, True
@@ -149,5 +261,7 @@ class GroupCommit:
                 raise
             return
         self.commits += 1
-        for req, receipts in zip(batch, results):
-            req.receipts, req.done = receipts, True
+        commit_tree = CommitTree(n, base, hashes, frontier)
+        for req, mine in zip(batch, leaves):
+            req.receipts = [Receipt(i, leaf, signed, commit_tree) for i, leaf in mine]
+            req.done = True

@@ -11,15 +11,23 @@
 * Group commit: concurrent appends in one process queue up, and one thread
   (the leader) commits everything queued in a single transaction, so N
   waiting appends cost one fsync, not N (``commit``).
-* Checkpoints are C2SP tlog-checkpoint notes signed with the ledger key. A new
-  one is signed, at most once per ``checkpoint_interval``, when the log grew;
-  the decision is taken inside a write transaction so several processes never
-  sign two different heads for one size, and never a size below one signed.
-* Start-up check: before anything else, the latest signed checkpoint is opened
-  with the ledger key, its root recomputed from the stored hashes, and every
-  entry after it (plus the few before it) re-hashed and re-chained. Damage
-  stops the ledger with LedgerError instead of being signed over. The full
-  recompute is ``verify`` (and ``labelcheck ledger verify``).
+* Every commit signs: the transaction that appends entries also stores a
+  C2SP tlog-checkpoint of the new size, signed with the ledger key
+  (``commit``). A crash loses a whole commit or nothing, so every stored
+  entry is covered by a signed checkpoint, and each append returns receipts
+  carrying that checkpoint and the entry's inclusion proof in it.
+* Start-up check (``startup``): the latest checkpoint against the stored
+  tree and the last few entries; entries no checkpoint covers, which no
+  commit leaves, mean rows were added by hand. Damage stops the ledger with
+  LedgerDamaged instead of being signed over.
+* Scrub: with ``scrub_duty`` > 0 a background thread re-hashes the whole log
+  again and again (``scrub``), using at most that fraction of one CPU. On any
+  mismatch ``damage`` says what, and appends raise LedgerDamaged. The full
+  recompute on demand is ``verify`` (and ``labelcheck ledger verify``).
+* What the database alone cannot show: entries deleted together with their
+  stored hashes and every checkpoint that covered them (a rollback of the
+  tail) leave an honest-looking shorter log. Receipts, witnesses and
+  monitors holding an older checkpoint catch that (docs/protocol.md §4).
 """
 
 from __future__ import annotations
@@ -32,18 +40,24 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
-from .commit import CommitError, GroupCommit, Receipt
+from .commit import CommitError, GroupCommit, Receipt, TailMismatch, checkpoint_signer
+from .scrub import Scrubber
+from .startup import check_tail
 from .store import Store, StoreError
-from .verify import EntryError, Progress, TreeStream, VerifyReport, check_entry, check_hashes, verify_store
+from .verify import Progress, VerifyReport, verify_store
 
 DB_NAME = "ledger.db"
 KEY_NAME = "ledger.key"
-RECHECK_BEFORE_CHECKPOINT = 16  # leaves before the checkpoint re-hashed at start-up
 RESERVED = ("index", "prev")
 
 
 class LedgerError(Exception):
     """Bad arguments, a damaged database, or a write that failed (nothing written)."""
+
+
+class LedgerDamaged(LedgerError):
+    """The stored log does not match itself or its signed checkpoints: nothing
+    more is appended (``str(exc)`` names the damage)."""
 
 
 class Ledger:
@@ -55,17 +69,23 @@ class Ledger:
         *,
         key_path: str | os.PathLike,
         origin: str,
-        checkpoint_interval: float = 1.0,
         group_commit: bool = True,
+        scrub_duty: float = 0.0,
         clock: Callable[[], float] = time.time,
+        **legacy,
     ):
+        # checkpoint_interval: once how often appends were signed; every commit signs now.
+        if set(legacy) - {"checkpoint_interval"}:
+            raise TypeError(f"unexpected arguments {sorted(set(legacy) - {'checkpoint_interval'})}")
         if not isinstance(origin, str) or not note.is_valid_name(origin):
             raise LedgerError(f"invalid ledger origin {origin!r}: it names the key, so no '+' and no white space")
-        if not isinstance(checkpoint_interval, (int, float)) or checkpoint_interval < 0:
-            raise LedgerError("checkpoint_interval must be a number of seconds >= 0")
+        if not isinstance(scrub_duty, (int, float)) or not 0 <= scrub_duty <= 1:
+            raise LedgerError("scrub_duty must be a fraction of one CPU in [0, 1] (0: no background check)")
         self.origin = origin
-        self.checkpoint_interval = float(checkpoint_interval)
         self.group_commit = group_commit
+        self.scrub_duty = float(scrub_duty)
+        self.damage: str | None = None  # what the background check found wrong, if anything
+        self._scrubber: Scrubber | None = None
         self._clock = clock
         self._seen_size = 0  # the largest log size read so far (it only grows)
         try:
@@ -81,10 +101,10 @@ class Ledger:
             self._store = Store(db_path)
         except StoreError as exc:
             raise LedgerError(str(exc)) from exc
-        self._init_threading()
         try:
             self._bind_identity()
             self._startup_check()
+            self._init_threading()
         except sqlite3.Error as exc:
             self._store.close()
             raise LedgerError(f"cannot open ledger {self._store.path}: {exc}") from exc
@@ -105,7 +125,19 @@ class Ledger:
     def _init_threading(self) -> None:
         self._pid = os.getpid()
         self._cp_lock = threading.Lock()
-        self._appender = GroupCommit(self._store, group=self.group_commit)
+        self._appender = GroupCommit(self._store, sign=checkpoint_signer(self.origin, self._signer),
+                                     group=self.group_commit, refuse=self._refuse_if_damaged, clock=self._clock)
+        self._scrubber = None
+        if self.scrub_duty > 0 and self.damage is None:
+            self._scrubber = Scrubber(self._store, self._verifier, self.origin, duty=self.scrub_duty,
+                                      on_damage=self._damaged).start()
+
+    def _damaged(self, problem: str) -> None:
+        self.damage = problem
+
+    def _refuse_if_damaged(self) -> None:
+        if self.damage is not None:
+            raise LedgerDamaged(f"ledger {self._store.path} is damaged, nothing more is appended: {self.damage}")
 
     @property
     def commits(self) -> int:
@@ -133,76 +165,9 @@ class Ledger:
 
     def _startup_check(self) -> None:
         try:
-            self._check_tail()
-        except (StoreError, sqlite3.Error, merkle.ProofError) as exc:
-            raise LedgerError(f"ledger {self._store.path} is damaged: {exc}") from exc
-
-    def _check_tail(self) -> None:
-        # One read transaction: a consistent snapshot even while other
-        # processes append (WAL readers see the database as of their first read).
-        with self._store.connection() as conn:
-            conn.execute("BEGIN")
-            try:
-                self._check_tail_with(conn)
-            finally:
-                conn.execute("COMMIT")
-
-    def _check_tail_with(self, conn: sqlite3.Connection) -> None:
-        store = self._store
-        size = store.size(conn)
-        have = store.hash_count(conn)
-        if have != merkle.stored_hash_count(size):
-            raise StoreError(f"{size} entries need {merkle.stored_hash_count(size)} stored hashes, found {have}")
-        latest = store.latest_checkpoint(conn)
-        start = 0
-        if latest is not None:
-            cp = self._open_checkpoint(latest[1], latest[0])
-            if size < cp.size:
-                raise StoreError(
-                    f"the database holds {size} entries but a checkpoint was signed for {cp.size}: entries were lost"
-                )
-            root = merkle.tree_hash(cp.size, lambda ids: store.read_hashes(ids, conn))
-            if root != cp.root:
-                raise StoreError(f"the stored tree at size {cp.size} does not match its signed checkpoint")
-            start = max(0, cp.size - RECHECK_BEFORE_CHECKPOINT)
-        self._check_entries(conn, start, size)
-
-    def _check_entries(self, conn: sqlite3.Connection, start: int, end: int) -> None:
-        """Re-hash and re-chain entries [start, end) against the stored hashes.
-
-        Streams both tables once from ``start``, resuming the tree from its
-        frontier there: O(end - start) work and O(log n) memory.
-        """
-        store = self._store
-        ids = TreeStream.frontier_ids(start)
-        need = [i for _, i in ids] + ([merkle.stored_hash_index(0, start - 1)] if start else [])
-        got = store.read_hashes(need, conn)
-        tree = TreeStream.resume(start, {level: h for (level, _), h in zip(ids, got)})
-        prev = got[-1] if start else None
-        hashes = store.iter_rows("hashes", merkle.stored_hash_index(0, start), merkle.stored_hash_count(end),
-                                 conn=conn)
-        n = start
-        for idx, data in store.iter_rows("entries", start, end, conn=conn):
-            if idx != n:
-                raise StoreError(f"entry {n} is missing")
-            try:
-                leaf = check_entry(bytes(data), n, prev)
-            except EntryError as exc:
-                raise StoreError(str(exc)) from None
-            if check_hashes(n, tree.add(leaf), hashes):
-                raise StoreError(f"entry {n} does not match its stored hashes")
-            prev, n = leaf, n + 1
-        if n != end:
-            raise StoreError(f"entry {n} is missing")
-
-    def _open_checkpoint(self, data: bytes, size: int) -> checkpoint.Checkpoint:
-        try:
-            cp = checkpoint.open_checkpoint(data, self._verifier, origin=self.origin)
-        except (checkpoint.CheckpointError, note.NoteError) as exc:
-            raise StoreError(f"the checkpoint for size {size} does not verify with the ledger key: {exc}") from None
-        if cp.size != size:
-            raise StoreError(f"the checkpoint stored for size {size} is for size {cp.size}")
-        return cp
+            check_tail(self._store, self._verifier, self.origin)
+        except (StoreError, merkle.ProofError) as exc:
+            raise LedgerDamaged(f"ledger {self._store.path} is damaged: {exc}") from exc
 
     # Appending -----------------------------------------------------------
 
@@ -211,16 +176,23 @@ class Ledger:
 
         Each record is a JSON object without ``index`` and ``prev`` (the ledger
         adds them) whose values have a canonical encoding (no floats). Returns
-        one Receipt per record, in order. Raises LedgerError, with nothing
-        written, on a bad record or a failed write.
+        one Receipt per record, in order, each with the signed checkpoint of
+        its commit and its inclusion proof in it. Raises LedgerError, with
+        nothing written, on a bad record or a failed write; LedgerDamaged
+        once the log was found damaged.
         """
         records = _validate(records)
         if not records:
             return []
         self._check_fork()
+        self._refuse_if_damaged()
         try:
             return self._appender.append(records)
         except CommitError as exc:
+            if isinstance(exc.__cause__, TailMismatch):
+                self._damaged(str(exc.__cause__))
+            if isinstance(exc.__cause__, (LedgerDamaged, TailMismatch)):
+                self._refuse_if_damaged()
             raise LedgerError(str(exc)) from exc.__cause__
 
     # Reading -------------------------------------------------------------
@@ -280,37 +252,28 @@ class Ledger:
     # Checkpoints ---------------------------------------------------------
 
     def checkpoint(self) -> bytes:
-        """The latest signed checkpoint note, signing a newer one when due."""
+        """The latest signed checkpoint note (every commit stores one; an
+        empty log gets one of size 0 on first asking)."""
         self._check_fork()
         try:
             latest = self._store.latest_checkpoint()
-            if latest is not None and not self._due(latest, self._store.size()):
+            if latest is not None:
                 return latest[1]
             with self._cp_lock:
-                return self._sign_if_due()
-        except (StoreError, sqlite3.Error, merkle.ProofError, checkpoint.CheckpointError) as exc:
+                return self._sign_empty()
+        except (StoreError, sqlite3.Error, checkpoint.CheckpointError) as exc:
             raise LedgerError(f"cannot produce a checkpoint: {exc}") from exc
 
-    def _due(self, latest: tuple[int, bytes, float], size: int) -> bool:
-        signed_size, _, signed_at = latest
-        if size < signed_size:
-            raise LedgerError(
-                f"the log holds {size} entries but a checkpoint was signed for {signed_size}: "
-                "refusing to sign a smaller tree (the database lost entries)"
-            )
-        now = self._clock()
-        return size > signed_size and (now - signed_at >= self.checkpoint_interval or now < signed_at)
-
-    def _sign_if_due(self) -> bytes:
+    def _sign_empty(self) -> bytes:
         # A connection of its own: the append leader may be using the writer.
         with self._store.connection() as conn, self._store.write(conn):
             latest = self._store.latest_checkpoint(conn)
-            size = self._store.size(conn)
-            if latest is not None and not self._due(latest, size):
+            if latest is not None:  # a commit won the race
                 return latest[1]
-            root = merkle.tree_hash(size, lambda ids: self._store.read_hashes(ids, conn))
-            data = checkpoint.sign_checkpoint(checkpoint.Checkpoint(self.origin, size, root), self._signer)
-            Store.put_checkpoint(conn, size, data, self._clock())
+            if self._store.size(conn):
+                raise LedgerDamaged(f"ledger {self._store.path} holds entries but no signed checkpoint")
+            data = checkpoint_signer(self.origin, self._signer)(0, merkle.EMPTY_ROOT)
+            Store.put_checkpoint(conn, 0, data, self._clock())
         return data
 
     # Export and audit ----------------------------------------------------
@@ -339,6 +302,8 @@ class Ledger:
             raise LedgerError(f"verification could not read the ledger: {exc}") from exc
 
     def close(self) -> None:
+        if self._scrubber is not None and os.getpid() == self._pid:
+            self._scrubber.stop()
         self._store.close()
 
     def __enter__(self) -> "Ledger":

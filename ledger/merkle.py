@@ -50,7 +50,7 @@ __all__ = [
 # --- inclusion proofs (RFC 9162 §2.1.3) --------------------------------------
 
 
-def _inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
     """The ranges whose MTH form PATH(index, D[0:size]), leaf side first."""
     lo, hi = 0, size
     ranges = []
@@ -73,7 +73,7 @@ def prove_inclusion(index: int, size: int, read_hashes: ReadHashes) -> list[byte
         raise ProofError(f"no inclusion proof in a tree of size {size}")
     if not 0 <= index < size:
         raise ProofError(f"index {index} is not in a tree of size {size}")
-    return hashes_for_ranges(_inclusion_ranges(index, size), read_hashes)
+    return hashes_for_ranges(inclusion_ranges(index, size), read_hashes)
 
 
 def verify_inclusion(index: int, size: int, leaf: bytes, proof: list[bytes], root: bytes) -> None:

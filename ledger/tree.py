@@ -121,7 +121,7 @@ def split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
-def _range_indexes(lo: int, hi: int, out: list[int]) -> int:
+def range_indexes(lo: int, hi: int, out: list[int]) -> int:
     """Append the stored indexes of the complete subtrees tiling ``[lo, hi)``.
 
     ``[lo, hi)`` is a range the RFC recursion visits, so ``lo`` is aligned to
@@ -148,7 +148,7 @@ def _fold(hashes: list[bytes], start: int, count: int) -> bytes:
 
 def hashes_for_ranges(ranges: Iterable[tuple[int, int]], read_hashes: ReadHashes) -> list[bytes]:
     indexes: list[int] = []
-    counts = [_range_indexes(lo, hi, indexes) for lo, hi in ranges]
+    counts = [range_indexes(lo, hi, indexes) for lo, hi in ranges]
     if not indexes:
         return []
     stored = read_hashes(indexes)

@@ -12,7 +12,9 @@ flat memory, and checks:
   ``sumdb/tlog``; no hash is missing or extra;
 * every signed checkpoint opens with the verifier key, names the ledger's
   origin, and its root equals the root recomputed at its size; no checkpoint
-  is for more entries than the database holds (a truncated log).
+  is for more entries than the database holds (a truncated log);
+* the latest checkpoint covers every entry: each commit stores one of its
+  new size in the same transaction, so entries past it were added by hand.
 
 It stops at the first bad entry or hash, since everything after it would
 fail too, and names it.
@@ -32,6 +34,7 @@ from .store import Store
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 16_384
+PACE_EVERY = 512  # entries between calls of ``pace``
 
 
 class EntryError(Exception):
@@ -128,6 +131,10 @@ class TreeStream:
         tree._frontier = [frontier.get(level) for level in range(size.bit_length())]
         return tree
 
+    def frontier_hash(self, level: int) -> bytes:
+        """The complete subtree at ``level`` of the frontier (``frontier_ids``)."""
+        return self._frontier[level]
+
     def add(self, leaf: bytes) -> list[bytes]:
         out, h, level, n = [leaf], leaf, 0, self.size
         while n >> level & 1:
@@ -174,8 +181,13 @@ class VerifyReport:
         return f"ledger OK: {self.size} entries, {signed}, {self.checkpoints} checkpoints checked"
 
 
-def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress: Progress | None = None) -> VerifyReport:
-    """Recompute everything in ``store``; see the module docstring."""
+def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress: Progress | None = None,
+                 pace: Callable[[int], None] | None = None) -> VerifyReport:
+    """Recompute everything in ``store``; see the module docstring.
+
+    ``pace(entries checked)`` is called every PACE_EVERY entries: it may
+    sleep, to bound the cost of a background check, or raise to stop it.
+    """
     report = VerifyReport()
     # The scan covers the log as it was when it began: appends made meanwhile
     # (the server may be running) are left for the next run.
@@ -207,6 +219,8 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
         check_checkpoints()
         if progress and n % PROGRESS_EVERY == 0:
             progress(n, total)
+        if pace and n % PACE_EVERY == 0:
+            pace(n)
     # Read in this order, so that appends landing meanwhile cannot look like damage.
     latest = store.latest_checkpoint()
     have = store.hash_count()
@@ -219,10 +233,12 @@ def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress
             f"a checkpoint was signed for {size} entries but the log holds only {n}: "
             "entries were removed (truncated log)"
         )
-    if report.checkpoints == 0 and n:
-        report.notes.append("no signed checkpoint yet: the entries are chained but not signed")
-    elif report.checkpoint_size is not None and n > report.checkpoint_size:
-        report.notes.append(f"{n - report.checkpoint_size} entries after the latest checkpoint are not signed yet")
+    signed = report.checkpoint_size or 0
+    if n > signed and report.ok:
+        report.problems.append(
+            f"entries {signed} to {n - 1} are covered by no signed checkpoint; every commit signs one, "
+            "so they were inserted by hand or the checkpoints covering them deleted"
+        )
     if progress:
         progress(n, total)
     return report

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelcheck.ledger import Ledger, LedgerError, canonical, merkle
+from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle
 from labelcheck.ledger.checkpoint import open_checkpoint
 from labelcheck.ledger.note import Verifier
 
@@ -23,7 +23,7 @@ ORIGIN = "test.example/log"
 
 @pytest.fixture
 def led(tmp_path):
-    ledger = Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0)
+    ledger = Ledger.open_dir(tmp_path / "data", origin=ORIGIN)
     yield ledger
     ledger.close()
 
@@ -279,30 +279,61 @@ def test_proofs_verify_against_the_recomputed_tree(led):
 # Checkpoints --------------------------------------------------------------
 
 
-def test_checkpoint_is_resigned_at_most_once_per_interval(tmp_path):
+def test_every_commit_stores_a_signed_checkpoint_of_its_size(tmp_path):
     now = [1000.0]
-    led = Ledger.open_dir(tmp_path / "d", origin=ORIGIN, checkpoint_interval=10, clock=lambda: now[0])
+    led = Ledger.open_dir(tmp_path / "d", origin=ORIGIN, clock=lambda: now[0])
     verifier = Verifier.from_vkey(led.verifier_key)
 
     def head():
-        cp = open_checkpoint(led.checkpoint(), verifier, origin=ORIGIN)
-        return cp.size
+        return open_checkpoint(led.checkpoint(), verifier, origin=ORIGIN).size
 
     assert head() == 0  # the empty log gets its checkpoint
     led.append([{"n": 0}])
-    now[0] += 5
-    assert head() == 0  # grew, but signed 5 s ago
-    now[0] += 5
-    assert head() == 1
+    assert head() == 1  # no waiting for an interval: the commit signed
     led.append([{"n": 1}, {"n": 2}])
-    now[0] += 9.9
-    assert head() == 1
-    now[0] += 0.1
     assert head() == 3
-    now[0] += 100
     first = led.checkpoint()
     assert led.checkpoint() == first  # no growth, no new signature
+    sizes = [r[0] for r in sqlite3.connect(tmp_path / "d" / "ledger.db").execute("SELECT size FROM checkpoints")]
+    assert sizes == [0, 1, 3]
     led.close()
+
+
+def test_receipts_carry_the_commits_checkpoint_and_an_inclusion_proof(led):
+    verifier = Verifier.from_vkey(led.verifier_key)
+    for batch in (1, 2, 3, 7, 16, 1, 30):
+        receipts = led.append([{"n": i} for i in range(batch)])
+        assert len({r.checkpoint for r in receipts}) == 1
+        cp = open_checkpoint(receipts[0].checkpoint, verifier, origin=ORIGIN)
+        assert cp.size == led.size() == receipts[-1].index + 1
+        for r in receipts:
+            merkle.verify_inclusion(r.index, cp.size, r.leaf_hash, r.inclusion, cp.root)
+            assert r.inclusion == led.inclusion_proof(r.index, cp.size)
+        with pytest.raises(merkle.ProofError):  # the proof is for this leaf only
+            merkle.verify_inclusion(receipts[0].index, cp.size, merkle.leaf_hash(b"other"),
+                                    receipts[0].inclusion, cp.root)
+
+
+def test_group_commit_receipts_share_one_checkpoint_per_commit(led):
+    out, barrier = [], threading.Barrier(8)
+
+    def work(t):
+        barrier.wait()
+        for i in range(10):
+            out.extend(led.append([{"t": t, "i": i}]))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    verifier = Verifier.from_vkey(led.verifier_key)
+    checkpoints = {r.checkpoint for r in out}
+    stored = sqlite3.connect(led._store.path).execute("SELECT count(*) FROM checkpoints").fetchone()[0]
+    assert len(checkpoints) == led.commits == stored  # one signature per commit, not per entry
+    for r in out:
+        cp = open_checkpoint(r.checkpoint, verifier, origin=ORIGIN)
+        merkle.verify_inclusion(r.index, cp.size, r.leaf_hash, r.inclusion, cp.root)
 
 
 def test_checkpoint_root_is_the_tree_root_and_opens_with_the_vkey(led):
@@ -317,13 +348,16 @@ def test_checkpoint_root_is_the_tree_root_and_opens_with_the_vkey(led):
 
 def test_never_signs_a_size_smaller_than_one_signed(led, tmp_path):
     led.append([{"n": i} for i in range(6)])
-    led.checkpoint()
     db = sqlite3.connect(tmp_path / "data" / "ledger.db")
     db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete;"
                      f"DELETE FROM entries WHERE idx >= 4; DELETE FROM hashes WHERE id >= {merkle.stored_hash_count(4)};")
     db.close()
-    with pytest.raises(LedgerError, match="refusing to sign a smaller tree"):
-        led.checkpoint()
+    with pytest.raises(LedgerDamaged, match="holds 4 entries but its latest signed checkpoint is for 6"):
+        led.append([{"n": 4}])
+    assert "entries were removed" in led.damage
+    with pytest.raises(LedgerDamaged, match="nothing more is appended"):  # and it stays refused
+        led.append([{"n": 4}])
+    assert led.size() == 4
     with pytest.raises(LedgerError, match="checkpoint was signed for 6: entries were lost"):
         Ledger.open_dir(tmp_path / "data", origin=ORIGIN)
 
@@ -431,7 +465,7 @@ def test_a_ledger_opened_before_fork_works_in_both_processes(led):
 
 def test_start_up_check_and_verify_are_not_fooled_by_concurrent_appends(tmp_path):
     """Another process's appends land mid-check: that must never look like damage."""
-    writer = Ledger.open_dir(tmp_path / "d", origin=ORIGIN, checkpoint_interval=0)
+    writer = Ledger.open_dir(tmp_path / "d", origin=ORIGIN)
     writer.append([{"n": 0}])
     stop = threading.Event()
 

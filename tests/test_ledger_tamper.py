@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from labelcheck.ledger import Ledger, LedgerError, canonical, merkle, verify_bundle
+from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle, verify_bundle
 from labelcheck.cli import main
 
 ORIGIN = "tamper.example/log"
@@ -24,13 +24,11 @@ SIZE = 30
 
 @pytest.fixture
 def data_dir(tmp_path):
-    """A ledger of 30 entries with checkpoints signed at 20 and 30."""
+    """A ledger of 30 entries in two commits: checkpoints signed at 20 and 30."""
     d = tmp_path / "data"
-    with Ledger.open_dir(d, origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(d, origin=ORIGIN) as led:
         led.append([{"tag": "abc", "n": i} for i in range(20)])
-        led.checkpoint()
         led.append([{"tag": "abc", "n": i} for i in range(20, SIZE)])
-        led.checkpoint()
     return d
 
 
@@ -143,16 +141,48 @@ def test_a_truncated_tail_is_caught_by_verify_and_at_start_up(data_dir):
         Ledger.open_dir(data_dir, origin=ORIGIN)
 
 
-def test_a_tail_truncated_with_its_checkpoints_is_caught_by_a_trusted_checkpoint(data_dir):
-    with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
-        trusted = led.checkpoint()  # a monitor saved this head (size 30)
-        vkey = led.verifier_key
+def test_a_tail_truncated_between_commits_is_caught_by_verify_and_at_start_up(data_dir):
+    """Cut inside the last commit, with the checkpoints past the cut: entries 20..24 are left
+    covered by no checkpoint, which no commit leaves behind."""
     edit(data_dir, ("DELETE FROM entries WHERE idx >= 25",),
          ("DELETE FROM hashes WHERE id >= ?", (merkle.stored_hash_count(25),)),
          ("DELETE FROM checkpoints WHERE size > 20",))
-    # The database alone now looks like an honest log of 25 entries...
+    code, out = cli_verify(data_dir)
+    assert code == 1 and "entries 20 to 24 are covered by no signed checkpoint" in out
+    with pytest.raises(LedgerDamaged, match="entries 20 to 24 are covered by no signed checkpoint"):
+        Ledger.open_dir(data_dir, origin=ORIGIN)
+
+
+def test_an_uncovered_entry_added_with_its_hashes_is_refused(data_dir):
+    """A well-formed entry and its stored hashes inserted by hand: chained and hashed
+    correctly, but no commit signed it."""
+    tree = merkle.MemoryHashes()
+    for i in range(SIZE):
+        tree.append_data(entry(data_dir, i))
+    prev = merkle.leaf_hash(entry(data_dir, SIZE - 1))
+    forged = b'{"index":30,"prev":"' + base64.b64encode(prev) + b'","tag":"forged"}'
+    tree.append_data(forged)
+    edit(data_dir, ("INSERT INTO entries(idx, data) VALUES (30, ?)", (forged,)),
+         *[("INSERT INTO hashes(id, hash) VALUES (?, ?)", (i, tree.hashes[i]))
+           for i in range(merkle.stored_hash_count(SIZE), merkle.stored_hash_count(SIZE + 1))])
+    code, out = cli_verify(data_dir)
+    assert code == 1 and "entries 30 to 30 are covered by no signed checkpoint" in out
+    with pytest.raises(LedgerDamaged, match="inserted by hand"):
+        Ledger.open_dir(data_dir, origin=ORIGIN)
+
+
+def test_a_tail_rolled_back_to_a_commit_is_caught_only_by_a_trusted_checkpoint(data_dir):
+    """Entries, hashes and checkpoints after the commit at 20 deleted together: the
+    database alone cannot tell (docs/protocol.md §4); an older signed head can."""
+    with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
+        trusted = led.checkpoint()  # a monitor saved this head (size 30)
+        vkey = led.verifier_key
+    edit(data_dir, ("DELETE FROM entries WHERE idx >= 20",),
+         ("DELETE FROM hashes WHERE id >= ?", (merkle.stored_hash_count(20),)),
+         ("DELETE FROM checkpoints WHERE size > 20",))
+    # The database alone now looks like an honest log of 20 entries...
     assert cli_verify(data_dir)[0] == 0
-    with Ledger.open_dir(data_dir, origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
         out = io.BytesIO()
         led.export(out)
     out.seek(0)
@@ -161,12 +191,12 @@ def test_a_tail_truncated_with_its_checkpoints_is_caught_by_a_trusted_checkpoint
     out.seek(0)
     report = verify_bundle(out, vkey, trusted_checkpoint=trusted)
     assert not report.ok
-    assert "has 25 entries but a checkpoint for 30 was trusted before: the log was truncated" in report.summary()
+    assert "has 20 entries but a checkpoint for 30 was trusted before: the log was truncated" in report.summary()
 
 
 def test_a_changed_tail_entry_stops_the_ledger_at_start_up(data_dir):
     with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
-        led.append([{"tag": "abc", "n": 30}])  # after the last checkpoint
+        led.append([{"tag": "abc", "n": 30}])  # the last commit: re-hashed at start-up
     edit(data_dir, ("UPDATE entries SET data = ? WHERE idx = 30", (entry(data_dir, 30).replace(b"abc", b"abd"),)))
     with pytest.raises(LedgerError, match="is damaged: entry 30 does not match its stored hashes"):
         Ledger.open_dir(data_dir, origin=ORIGIN)
