@@ -183,7 +183,6 @@ def test_an_entry_too_long_for_a_bundle_is_refused():
         encode_bundle([b"x" * 0x10000], first=7)
 
 
-@pytest.mark.slow
 def test_a_log_of_65537_from_published_tiles(tmp_path):
     with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as led:
         grow(led, 65537)
@@ -358,3 +357,12 @@ def test_publish_shows_progress_on_long_work(tmp_path, monkeypatch):
     assert report.written == len(tiles_for_size(256 * 70)) == 141
     assert seen[-1] == (141, 141) and [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert os.stat(tmp_path / "out/tile/0/000").st_mode & 0o777 == 0o644
+
+
+def test_an_entry_too_long_to_frame_is_a_404_not_a_failure(app):
+    led = served_ledger(app)
+    led.append([{"kind": "verification", "text": "y" * 70_000}])
+    led.checkpoint()
+    client = app.test_client()
+    assert_problem(client.get("/tlog/tile/entries/000.p/1"), 404)
+    assert client.get("/tlog/tile/0/000.p/1").data == led.leaf_hash(0)
