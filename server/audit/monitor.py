@@ -1,8 +1,10 @@
 """A checkpoint monitor: follow a labelcheck ledger and catch it lying.
 
 Each round fetches ``/v1/checkpoint``, opens it with the verifier key the
-monitor was given (never one the server offers), and compares it with the
-last checkpoint the monitor trusts, kept in a state file:
+monitor was given (never one the server offers) and, when witnesses are
+named, requires a quorum of their cosignatures (``audit.trust``; a checkpoint
+without it is not trusted, like a server that is down). It then compares it
+with the last checkpoint the monitor trusts, kept in a state file:
 
 * first round: the checkpoint is trusted as is (trust on first use);
 * same size, same root: nothing changed;
@@ -35,6 +37,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from labelcheck.audit.trust import LogTrust, QuorumError
 from labelcheck.ledger import checkpoint, merkle, note
 from labelcheck.util import atomic, b64, times
 
@@ -45,7 +48,7 @@ READ_TIMEOUT = 15.0
 
 OK_KINDS = ("first", "same", "grew")
 ALARM_KINDS = ("shrunk", "forked", "inconsistent")
-ERROR_KINDS = ("unreachable", "bad_signature", "bad_response")
+ERROR_KINDS = ("unreachable", "bad_signature", "no_quorum", "bad_response")
 
 # Exit codes of ``watch`` (and ``labelcheck ledger watch``).
 EXIT_OK, EXIT_ALARM, EXIT_USAGE, EXIT_UNCHECKED = 0, 1, 2, 3
@@ -72,12 +75,14 @@ class State:
     checkpoint: checkpoint.Checkpoint | None = None
 
     @classmethod
-    def load(cls, path: str | os.PathLike, verifier: note.Verifier) -> "State":
+    def load(cls, path: str | os.PathLike, verifier: note.Verifier | LogTrust) -> "State":
         """The state in ``path`` (empty when the file does not exist yet).
 
-        The stored note must open with ``verifier``: a state file written for
-        another log or key is refused, never silently replaced.
+        The stored note must open with the log's key: a state file written for
+        another log or key is refused, never silently replaced. (Its
+        cosignatures were counted when it was stored.)
         """
+        verifier = LogTrust.of(verifier).log
         path = Path(path)
         try:
             raw = path.read_bytes()
@@ -144,22 +149,26 @@ class Outcome:
         return EXIT_OK if self.trusted else EXIT_ALARM if self.alarm else EXIT_UNCHECKED
 
 
-def check_once(fetch: Fetch, verifier: note.Verifier, state: State) -> Outcome:
+def check_once(fetch: Fetch, verifier: note.Verifier | LogTrust, state: State) -> Outcome:
     """Fetch, verify and compare one checkpoint against ``state`` (see module doc).
 
     Never raises for anything the server sends; ``fetch`` signals failure
     with FetchError.
     """
+    trust = LogTrust.of(verifier)
     old, old_note = state.checkpoint, state.note
     try:
         new_note = fetch("/v1/checkpoint", None)
     except FetchError as exc:
         return Outcome("unreachable", f"cannot fetch the checkpoint: {exc}", old_note, None, old)
     try:
-        new = checkpoint.open_checkpoint(new_note, verifier, origin=old.origin if old else None)
+        new = trust.open(new_note, origin=old.origin if old else None)
+    except QuorumError as exc:
+        return Outcome("no_quorum", f"not trusting the served checkpoint: {exc}", old_note, new_note, old,
+                       exc.checkpoint)
     except (checkpoint.CheckpointError, note.NoteError) as exc:
         return Outcome("bad_signature", f"refused the served checkpoint: it does not verify with "
-                       f"{verifier.key_id}: {exc}", old_note, new_note, old)
+                       f"{trust.log.key_id}: {exc}", old_note, new_note, old)
     out = Outcome("first", "", old_note, new_note, old, new)
     if old is None:
         out.message = f"trusting the first checkpoint seen: size {new.size}, root {b64.encode(new.root)}"
@@ -227,8 +236,11 @@ def _parse_proof(body: bytes, old_size: int, new_size: int) -> list[bytes]:
 # --- a round with its side effects ---------------------------------------------------------
 
 
-def save_evidence(out: Outcome, evidence_dir: str | os.PathLike, *, url: str = "") -> list[Path]:
-    """Write both signed notes (and the proof, when one was served) to ``evidence_dir``."""
+def save_evidence(out: Outcome, evidence_dir: str | os.PathLike, *, url: str = "",
+                  roles: tuple[str, str] = ("trusted", "served"), extra: dict | None = None) -> list[Path]:
+    """Write both signed notes (and the proof, when one was served) to
+    ``evidence_dir``, with a JSON summary (``extra`` added to it). A served
+    note that did not open is saved as served, its size unknown."""
     folder = Path(evidence_dir)
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -236,13 +248,17 @@ def save_evidence(out: Outcome, evidence_dir: str | os.PathLike, *, url: str = "
         raise MonitorError(f"cannot create evidence directory {folder}: {exc.strerror or exc}") from None
     stamp = times.file_stamp(micro=True)
     base = f"{stamp}-{out.kind}"
-    files = [(f"{base}-trusted-{out.old.size}.note", out.old_note),
-             (f"{base}-served-{out.new.size}.note", out.new_note)]
+    old, new = roles
+    new_size = f"-{out.new.size}" if out.new else ""
+    files = [(f"{base}-{old}-{out.old.size}.note", out.old_note)]
+    if out.new_note is not None:
+        files.append((f"{base}-{new}{new_size}.note", out.new_note))
     if out.proof is not None:
-        files.append((f"{base}-proof-{out.old.size}-{out.new.size}.json", out.proof))
+        files.append((f"{base}-proof-{out.old.size}{new_size}.json", out.proof))
     summary = {"kind": out.kind, "message": out.message, "url": url, "detected_at": times.now_text(),
-               "trusted": {"size": out.old.size, "root": b64.encode(out.old.root)},
-               "served": {"size": out.new.size, "root": b64.encode(out.new.root)}}
+               old: {"size": out.old.size, "root": b64.encode(out.old.root)},
+               new: {"size": out.new.size, "root": b64.encode(out.new.root)} if out.new else None,
+               **(extra or {})}
     files.append((f"{base}.json", (json.dumps(summary, indent=1) + "\n").encode("utf-8")))
     paths = []
     for name, data in files:
@@ -252,7 +268,7 @@ def save_evidence(out: Outcome, evidence_dir: str | os.PathLike, *, url: str = "
     return paths
 
 
-def run_round(fetch: Fetch, verifier: note.Verifier, state_path: str | os.PathLike,
+def run_round(fetch: Fetch, verifier: note.Verifier | LogTrust, state_path: str | os.PathLike,
               evidence_dir: str | os.PathLike, *, url: str = "") -> Outcome:
     """One round: load the state, check, then store the new checkpoint when it
     holds or save the evidence when it does not. Raises MonitorError on bad
@@ -266,14 +282,14 @@ def run_round(fetch: Fetch, verifier: note.Verifier, state_path: str | os.PathLi
     return out
 
 
-def watch(fetch: Fetch, verifier: note.Verifier, state_path: str | os.PathLike,
+def watch(fetch: Fetch, verifier: note.Verifier | LogTrust, state_path: str | os.PathLike,
           evidence_dir: str | os.PathLike, *, interval: float = 60.0, once: bool = False, url: str = "",
           report: Callable[[Outcome], None] = lambda out: None,
           sleep: Callable[[float], None] = time.sleep) -> int:
     """Run rounds until an alarm (exit 1), or one round with ``once``.
 
     Looping, a round that cannot check (server down, bad response, a
-    checkpoint that does not verify) is reported and retried after
+    checkpoint that does not verify or lacks the witness quorum) is reported and retried after
     ``interval``; only a proven misbehaviour stops the loop. Returns the exit
     code; KeyboardInterrupt ends a loop with 0.
     """

@@ -6,7 +6,8 @@ verification (nothing written); 2 bad input (missing files, bad key).
 ``ledger watch`` exit codes: 0 the log is consistent; 1 the log misbehaved
 (shrank, forked or failed a proof; evidence saved); 2 bad input; 3 (with
 ``--once``) the round could not check: server down, HTTP error, a malformed
-response, or a checkpoint that does not verify. Without ``--once`` such a
+response, a checkpoint that does not verify or lacks the ``--quorum`` of
+``--witness`` cosignatures. Without ``--once`` such a
 round is reported on stderr and retried after the interval; only a proven
 misbehaviour ends the loop (Ctrl-C ends it with 0).
 """
@@ -22,6 +23,7 @@ from labelcheck.audit import monitor
 from labelcheck.audit import report
 from labelcheck.cli.common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
 from labelcheck.cli.ledger import ledger as ledger_group
+from labelcheck.cli.receipt import quorum_option, read_trust, witness_option
 from labelcheck.util.times import now_text
 
 
@@ -80,7 +82,10 @@ def report_command(bundle_path: Path, vkey: str, out: Path, lang: str, trusted: 
 @click.option("--once", is_flag=True, help="One round, then exit (for cron and tests).")
 @click.option("--evidence-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Where to save both signed notes when the log misbehaves (default: evidence/ beside --state).")
-def watch(url: str, vkey: str, state: Path, interval: float, once: bool, evidence_dir: Path | None) -> None:
+@witness_option
+@quorum_option
+def watch(url: str, vkey: str, state: Path, interval: float, once: bool, evidence_dir: Path | None,
+          witnesses: tuple[str, ...], quorum: int | None) -> None:
     """Follow the ledger at URL: verify each checkpoint and its consistency proof.
 
     Stores a new checkpoint only after its signature and the RFC 9162
@@ -88,8 +93,10 @@ def watch(url: str, vkey: str, state: Path, interval: float, once: bool, evidenc
     shrinks, forks or fails a proof is reported, both signed notes are saved
     as evidence, and the exit status is 1. With --once a round that cannot
     check (server down, bad response) exits 3; looping, it is retried.
+    With --witness, a checkpoint counts only when --quorum of those
+    witnesses cosigned it; one without is reported, not trusted, not fatal.
     """
-    verifier = read_vkey(vkey)
+    verifier = read_trust(vkey, witnesses, quorum)
     evidence_dir = evidence_dir or state.parent / "evidence"
     try:
         fetch = monitor.http_fetch(url)
