@@ -29,7 +29,7 @@ class FetchPolicy:
     total_timeout: float = 30.0  # one fetch: DNS, redirects and body
     allow: tuple[str, ...] = ()
     user_agent: str = "labelcheck/0.1 (+media verification)"
-    max_concurrent: int = 16
+    max_concurrent: int = 8
 
     def __post_init__(self) -> None:
         allow = (self.allow,) if isinstance(self.allow, str) else tuple(self.allow)
