@@ -10,6 +10,7 @@ C2PA stores in MP3 live in a ``GEOB`` frame whose MIME type names C2PA.
 
 from __future__ import annotations
 
+import io
 import struct
 from typing import BinaryIO
 
@@ -215,8 +216,6 @@ def embed(data: bytes, value: str) -> bytes:
     unsynchronisation is undone, extended header and footer are dropped);
     without a tag a new ID3v2.3 tag is prepended.
     """
-    import io
-
     fp = io.BytesIO(data)
     tag = read_tag(fp)
     if tag is None:
