@@ -12,6 +12,7 @@ import threading
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask, request
 from werkzeug.serving import make_server
 
 from labelcheck.ledger import checkpoint as ckpt
@@ -20,6 +21,8 @@ from labelcheck.audit import monitor
 from labelcheck.web.app import create_app
 from labelcheck.cli import main
 from labelcheck.audit.monitor import FetchError, State, check_once, run_round
+from labelcheck.audit.trust import LogTrust
+from labelcheck.ledger.cosignature import CosignatureSigner, add_signatures
 
 
 def make_app(data_dir):
@@ -350,3 +353,91 @@ def test_watch_command_raises_the_alarm_with_evidence(tmp_path):
             s.shutdown()
             t.join(5)
         close(a), close(b)
+
+
+# --- witnesses: a checkpoint counts only with a quorum of cosignatures ----------------------------
+
+
+def cosigning(fetch, cosigners):
+    """``fetch`` whose checkpoints carry cosignatures by ``cosigners`` (a list the test changes)."""
+    def wrapped(path, params):
+        body = fetch(path, params)
+        if path == "/v1/checkpoint":
+            text = body[: body.index(b"\n\n") + 1]
+            body = add_signatures(body, "".join(w.cosign(text) for w in cosigners))
+        return body
+
+    return wrapped
+
+
+def test_a_checkpoint_without_the_quorum_is_not_trusted_nor_fatal(server, tmp_path):
+    w1, w2 = CosignatureSigner.generate("w1"), CosignatureSigner.generate("w2")
+    trust = LogTrust(verifier_of(server), (w1.verifier(), w2.verifier()))
+    cosigners = [w1]
+    fetch = cosigning(client_fetch(server), cosigners)
+    grow(server, 3)
+    out = run_round(fetch, trust, tmp_path / "state.json", tmp_path / "evidence")
+    assert out.kind == "no_quorum" and out.exit_code == 3 and not out.alarm and not out.trusted
+    assert "the checkpoint of size 3 carries 1 of the 2 witness cosignatures required" in out.message
+    assert not (tmp_path / "state.json").exists() and not (tmp_path / "evidence").exists()
+    cosigners.append(w2)
+    assert run_round(fetch, trust, tmp_path / "state.json", tmp_path / "evidence").kind == "first"
+    grow(server, 4)
+    cosigners.remove(w1)
+    reported, slept = [], []
+
+    def twice(seconds):
+        slept.append(seconds)
+        if len(slept) == 1:
+            cosigners.append(w1)  # the witness catches up: the next round trusts it
+        else:
+            raise KeyboardInterrupt
+
+    code = monitor.watch(fetch, trust, tmp_path / "state.json", tmp_path / "evidence", interval=2,
+                         report=reported.append, sleep=twice)
+    assert code == 0 and [o.kind for o in reported] == ["no_quorum", "grew"]
+    assert State.load(tmp_path / "state.json", trust).checkpoint.size == 7
+
+
+def test_watch_command_takes_witnesses_and_a_quorum(http_server, tmp_path):
+    app, url = http_server
+    w1, w2 = CosignatureSigner.generate("w1"), CosignatureSigner.generate("w2")
+    (tmp_path / "w2.pub").write_text(w2.vkey + "\n")
+    cosigners = [w1]
+    front = Flask("front")
+    ledger = app.extensions["labelcheck"].services.ledger
+    fetch = cosigning(monitor.http_fetch(url), cosigners)
+
+    @front.get("/v1/checkpoint")
+    def cp():
+        return fetch("/v1/checkpoint", None)
+
+    @front.get("/v1/proof/consistency")
+    def proof():
+        return fetch("/v1/proof/consistency", {k: int(v) for k, v in request.args.items()})
+
+    httpd = make_server("127.0.0.1", 0, front, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        front_url = f"http://127.0.0.1:{httpd.server_port}"
+        state = tmp_path / "state.json"
+        args = [front_url, "--vkey", ledger.verifier_key, "--state", state, "--once",
+                "--witness", w1.vkey, "--witness", tmp_path / "w2.pub"]
+        grow(app, 3)
+        r = watch_cli(*args)
+        assert r.exit_code == 3 and "error: not trusting the served checkpoint" in r.output
+        assert "carries 1 of the 2 witness cosignatures" in r.output and not state.exists()
+        r = watch_cli(*args, "--quorum", 1)
+        assert r.exit_code == 0 and "trusting the first checkpoint seen: size 3" in r.output
+        grow(app, 2)
+        cosigners.append(w2)
+        r = watch_cli(*args)
+        assert r.exit_code == 0 and "grew from 3 to 5" in r.output
+        r = watch_cli(*args, "--quorum", 3)
+        assert r.exit_code == 2 and "quorum of 3 cannot be met by 2" in r.output
+        r = watch_cli(*args[:-4], "--quorum", 1)  # no --witness at all
+        assert r.exit_code == 2 and "--quorum needs at least one --witness" in r.output
+    finally:
+        httpd.shutdown()
+        thread.join(5)
