@@ -13,7 +13,7 @@ ones hold (an empty filter matches everything):
   so a producer's filtered export also carries its registry history.
 * ``status``: a verification status (``verified``, ``invalid``, ...); only
   ``verification`` entries carry one.
-* ``kind``: ``verification`` or ``registry``.
+* ``kind``: ``verification``, ``registry`` or ``claim``.
 
 The filter travels in a filtered bundle's header (``Filter.to_json``), and
 the verifier re-checks every entry against it, so an exporter cannot slip in
@@ -31,7 +31,7 @@ from datetime import datetime
 
 from labelcheck.util import times
 
-KINDS = ("verification", "registry")
+KINDS = ("verification", "registry", "claim")
 FIELDS = ("since", "until", "key_id", "status", "kind")
 MAX_VALUE = 200  # characters in a key id or status
 _WORD = re.compile(r"[!-~]+\Z")  # printable ASCII, no space: key ids and statuses

@@ -1,7 +1,7 @@
 """The claim payload: its schema checks and its construction (docs/protocol.md §2).
 
 A payload is a JSON object: ``v``, ``id``, ``issued_at``, ``expires_at?``,
-``issuer``, ``content {sha256, media_type, url?}``, ``aigc`` (the GB 45438
+``issuer``, ``content {sha256, media_type, url?, pdq?, pdq_quality?}``, ``aigc`` (the GB 45438
 Annex E implicit-label fields), ``synthesis?``, ``consent?``,
 ``assessment?``, ``filing?``, ``digital_source_type?``. Times are RFC 3339
 in UTC (RFC 3339 §5.6).
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from labelcheck.claims.envelope import KEY_ID
 from labelcheck.claims.errors import ClaimError, kind, malformed, show
+from labelcheck.claims.pdq import is_pdq
 from labelcheck.claims.strictjson import loads_strict
 from labelcheck.claims.verdict import LABEL_CATEGORY
 from labelcheck.util.times import as_utc, format_time, parse_time, utc_now
@@ -119,6 +120,25 @@ def _content_problems(content: Any, parsed: dict[str, Any], bad: Bad) -> None:
         bad("content.media_type", f"must be a media type like image/png, got {show(mt)}")
     if "url" in content and not isinstance(content["url"], str):
         bad("content.url", f"must be a string, got {kind(content['url'])}")
+    _pdq_problems(content, parsed, bad)
+
+
+def _pdq_problems(content: dict[str, Any], parsed: dict[str, Any], bad: Bad) -> None:
+    """``content.pdq``: the image's PDQ hash as 64 lowercase hex digits, with
+    ``content.pdq_quality`` its 0-100 quality score (docs/protocol.md §12)."""
+    if "pdq" in content:
+        if is_pdq(content["pdq"]):
+            parsed["pdq"] = content["pdq"]
+        else:
+            bad("content.pdq", f"must be a PDQ hash: 64 lowercase hex digits, got {show(content['pdq'])}")
+    if "pdq_quality" in content:
+        quality = content["pdq_quality"]
+        if type(quality) is not int or not 0 <= quality <= 100:
+            bad("content.pdq_quality", f"must be a whole number from 0 to 100, got {show(quality)}")
+        elif "pdq" not in content:
+            bad("content.pdq_quality", "is given without content.pdq")
+        else:
+            parsed["pdq_quality"] = quality
 
 
 def _aigc_problems(aigc: Any, parsed: dict[str, Any], bad: Bad) -> None:
@@ -182,6 +202,7 @@ def build_payload(
     assessment: dict[str, Any] | str | None = None,
     filing: str | None = None,
     url: str | None = None,
+    pdq: tuple[str, int] | None = None,
     producer_code: str | None = None,
     produce_id: str | None = None,
     expires_at: datetime | timedelta | str | None = None,
@@ -195,7 +216,8 @@ def build_payload(
     ``assessment`` the dict or just its ``ref``. ``producer_code`` and
     ``produce_id`` fill GB 45438 ``ContentProducer`` / ``ProduceID``
     (defaults: the issuer's key name and the claim id). ``expires_at`` may be
-    relative (a timedelta from ``now``). ``extra`` adds fields: ``id``,
+    relative (a timedelta from ``now``). ``pdq`` is an image's ``(hash hex,
+    quality)`` (``claims.pdq.image_pdq``). ``extra`` adds fields: ``id``,
     ``digital_source_type``, an ``aigc`` dict of optional Annex E fields, or
     new top-level fields. Raises :class:`ClaimError`.
     """
@@ -218,6 +240,8 @@ def build_payload(
     content = {"sha256": content_sha256, "media_type": media_type}
     if url is not None:
         content["url"] = url
+    if pdq is not None:
+        content["pdq"], content["pdq_quality"] = pdq
     body["content"] = content
     key_name = issuer_id.split("+", 1)[0] if isinstance(issuer_id, str) else ""
     body["aigc"] = _aigc(str(label), producer_code or key_name, produce_id or cid, aigc_extra)

@@ -19,10 +19,12 @@ import click
 
 from labelcheck import claims
 from labelcheck.claims import ClaimError
+from labelcheck.claims import pdq as pdqlib
 from labelcheck.claims.trust import TrustError, TrustRegistry
 from labelcheck.ledger import keyfile as keys
 from labelcheck.util.times import parse_time
 from labelcheck.cli.common import CliError
+from labelcheck.cli.publish import publish_claims
 
 MAX_CLAIM_FILE_BYTES = 4 * claims.MAX_ENVELOPE_BYTES
 _DATA_ATTR = re.compile(r"""data-labelcheck-claim\s*=\s*(?:"([^"]*)"|'([^']*)')""")
@@ -141,16 +143,21 @@ def keygen(name: str, out_dir: Path) -> None:
               help="A propagator's signer key file that countersigns (repeatable).")
 @click.option("--html", "as_html", is_flag=True,
               help="Print an HTML element carrying the claim instead of the envelope JSON.")
+@click.option("--publish", "publish_url", metavar="BASE_URL",
+              help="Also register the claim with the server at BASE_URL (POST BASE_URL/v1/claims).")
+@click.option("--no-pdq", is_flag=True, help="Leave out the PDQ perceptual hash of an image.")
 def sign(media: Path, key_file: Path, label: str, synthesis: tuple[str, ...], consent_record: Path | None,
          assessment_ref: str | None, assessment_record: Path | None, filing: str | None, url: str | None,
          media_type: str | None, producer_code: str | None, produce_id: str | None, expires_in: int | None,
-         countersign: tuple[Path, ...], as_html: bool) -> None:
+         countersign: tuple[Path, ...], as_html: bool, publish_url: str | None, no_pdq: bool) -> None:
     """Sign a label claim for the exact bytes of MEDIA and print it.
 
     Prints the DSSE envelope as JSON, or with --html an element with a
     data-labelcheck-claim attribute, ready to paste into a page. Consent and
     assessment records are referenced by SHA-256 only: no personal data
-    goes into the claim.
+    goes into the claim. For an image, the claim carries its PDQ perceptual
+    hash (content.pdq), so a server can still recognise it re-encoded or
+    resized. With --publish, the claim is also registered with that server.
     """
     signer = _load_signer(key_file)
     others = [_load_signer(p) for p in countersign]
@@ -163,9 +170,11 @@ def sign(media: Path, key_file: Path, label: str, synthesis: tuple[str, ...], co
         assessment = {"ref": assessment_ref}
         if assessment_record:
             assessment["sha256"] = hash_file(assessment_record, "assessment record")
+    media_type = media_type or guess_media_type(media)
+    pdq = None if no_pdq else image_pdq(media, media_type)
     try:
         body = claims.build_payload(
-            content_sha256, media_type or guess_media_type(media), label, issuer=signer,
+            content_sha256, media_type, label, issuer=signer, pdq=pdq,
             synthesis=list(synthesis) or None, consent=consent, assessment=assessment, filing=filing,
             url=url, producer_code=producer_code, produce_id=produce_id,
             expires_at=timedelta(days=expires_in) if expires_in else None,
@@ -174,10 +183,31 @@ def sign(media: Path, key_file: Path, label: str, synthesis: tuple[str, ...], co
     except ClaimError as exc:
         hint = " (add --consent-record FILE)" if exc.code == "consent_missing" else ""
         raise CliError(f"{exc.message}{hint}") from None
+    if publish_url:
+        [answer] = publish_claims(publish_url, [envelope])
+        click.echo(f"published {answer['claim_id']} (ledger entry {answer['receipt']['index']})", err=True)
     if as_html:
         click.echo(html_snippet(envelope, url or media.name, body["content"]["media_type"]))
     else:
         click.echo(json.dumps(envelope, indent=2))
+
+
+def image_pdq(media: Path, media_type: str) -> tuple[str, int] | None:
+    """The PDQ hash and quality of an image file, else None (said on stderr
+    when an image gets none)."""
+    if not media_type.startswith("image/"):
+        return None
+    if not pdqlib.available():
+        click.echo("note: no content.pdq: install the optional packages pdqhash and numpy", err=True)
+        return None
+    try:
+        with open(media, "rb") as f:
+            got = pdqlib.image_pdq(f)
+    except OSError as exc:
+        raise _open_error(media, exc, "media file") from None
+    if got is None:
+        click.echo(f"note: no content.pdq: {media} could not be decoded as an image", err=True)
+    return got
 
 
 def html_snippet(envelope: dict, src: str, media_type: str) -> str:

@@ -17,6 +17,7 @@ from labelcheck.claims.trust import TrustRegistry
 from labelcheck.fetch import FetchPolicy, MediaFetcher
 from labelcheck.ledger import note
 from labelcheck.ledger.log import Ledger
+from labelcheck.pipeline.claim_lookup import MediaReader, RegistryLookup
 from labelcheck.pipeline.config import Config, ConfigError
 from labelcheck.pipeline.registry import load_registry, registry_lock
 from labelcheck.pipeline.verify import LabelReader
@@ -52,7 +53,7 @@ class Services:
 
     def __init__(self, cfg: Config) -> None:
         self.config = cfg
-        self.analyzer = LabelReader(cfg.c2pa_anchors)
+        self.analyzer = MediaReader(LabelReader(cfg.c2pa_anchors))
         self.witnessing = Witnessing(cfg, lambda: self.ledger)
         self._lock = threading.Lock()
         self._ledger: Ledger | None = None
@@ -60,6 +61,7 @@ class Services:
         self._fetcher: MediaFetcher | None = None
         self._registry: TrustRegistry | None = None
         self._registry_stamp = None
+        self._lookup: RegistryLookup | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -79,6 +81,20 @@ class Services:
             if self._ledger is not None and self._ledger_pid == os.getpid():
                 self._ledger.close()
             self._ledger = None
+            self._lookup = None
+
+    @property
+    def registry_lookup(self) -> RegistryLookup:
+        """The claim registry's index (docs/protocol.md §12), in this
+        process's ledger database; brought up to date with the ledger on first use."""
+        ledger = self.ledger
+        lookup = self._lookup
+        if lookup is None or lookup.index.ledger is not ledger:
+            with self._lock:
+                if self._lookup is None or self._lookup.index.ledger is not ledger:
+                    self._lookup = RegistryLookup(ledger)
+                lookup = self._lookup
+        return lookup
 
     @property
     def fetcher(self) -> MediaFetcher:

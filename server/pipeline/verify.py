@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 from labelcheck.claims import ClaimError, from_data_attribute, verify_claim
 from labelcheck.fetch import fetch_all
 from labelcheck.labels import merge, page_meta_signal, read_labels
+from labelcheck.pipeline.claim_lookup import ledger_fields, match_registry
 from labelcheck.pipeline.errors import InvalidRequest, TooManyItems
 from labelcheck.util import b64
 from labelcheck.util.times import now_text
@@ -162,7 +163,8 @@ def verify_items(items: list[Item], svc) -> list[dict]:
     registry = svc.registry  # one registry version for the whole request
     _fetch_all([i for i in items if i.media_url and not i.content_sha256], svc)
     results = [_verify_one(item, registry) for item in items]
-    records = [_record(item, result, registry) for item, result in zip(items, results)]
+    match_registry(items, results, svc.registry_lookup, registry)  # docs/protocol.md §12
+    records = [ledger_fields(item, result, _record(item, result, registry)) for item, result in zip(items, results)]
     receipts = svc.ledger.append(records)
     for result, receipt in zip(results, receipts):
         result["receipt"] = receipt_json(receipt)

@@ -13,7 +13,7 @@ from flask_cors import CORS
 from labelcheck.demo import site as demo_site
 from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
 from labelcheck.pipeline.services import Services, validate
-from labelcheck.web import api, openapi, problems, tiles, tokens
+from labelcheck.web import api, claims_api, openapi, problems, tiles, tokens
 from labelcheck.web.ratelimit import ClientRateLimiter
 
 EXTENSION_KEY = "labelcheck"
@@ -56,6 +56,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
          methods=["GET", "POST", "OPTIONS"], max_age=600, vary_header=True)
 
     app.register_blueprint(api.bp)
+    app.register_blueprint(claims_api.bp)
     app.register_blueprint(tiles.bp)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/openapi.json", "openapi", openapi.view(cfg))
