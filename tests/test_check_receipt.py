@@ -473,3 +473,66 @@ def test_check_receipt_reads_stdin_in_a_real_process(led):
     done = subprocess.run([LABELCHECK, "ledger", "check-receipt", "-", "--vkey", led.verifier_key],
                           input=bad, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.startswith("receipt does NOT check") and not done.stdout
+
+
+def test_a_result_from_the_server_proves_itself(tmp_path):
+    """What a client actually holds: the answer of POST /v1/verify."""
+    app = make_app(tmp_path / "data")
+    try:
+        client = app.test_client()
+        vkey = app_ledger(app).verifier_key
+        answers = []
+        for n in (1, 3):
+            r = client.post("/v1/verify", json={"items": [{"content_sha256": f"{i:02x}" * 32} for i in range(n)]})
+            assert r.status_code == 200, r.data
+            answers.append(r.get_json())
+        assert check(answers[0], "--vkey", vkey).exit_code == 0  # the whole answer of one result
+        r = check(answers[1], "--vkey", vkey)
+        assert r.exit_code == 2 and "holds 3 results" in r.output
+        for result in answers[1]["results"]:
+            r = check(result, "--vkey", vkey)
+            assert r.exit_code == 0 and f"entry {result['receipt']['index']} is in the log" in r.output, r.output
+        with http(app) as url:  # the first receipt is still in the log that grew since
+            r = check(answers[0]["results"][0], "--vkey", vkey, "--server", url)
+            assert r.exit_code == 0 and "consistency proven" in r.output, r.output
+    finally:
+        app.extensions["labelcheck"].services.close()
+
+
+def test_a_server_checkpoint_that_does_not_open_or_a_lying_proof_is_evidence(led, tmp_path):
+    rec = receipt_for(led, 2)
+    impostor = note.Signer.generate(ORIGIN)
+    lies = {"checkpoint": None, "proof": False}
+    front = Flask("liar")
+
+    @front.get("/v1/checkpoint")
+    def served():
+        return Response(lies["checkpoint"] or led.checkpoint(), mimetype="text/plain")
+
+    @front.get("/v1/proof/consistency")
+    def proof():
+        a, b = int(request.args["from"]), int(request.args["to"])
+        hashes = [b64(h) for h in led.consistency_proof(a, b)]
+        if lies["proof"]:
+            hashes[-1] = flip(hashes[-1])
+        return jsonify({"from": a, "to": b, "hashes": hashes})
+
+    append(led, 10)
+    with http(front) as url:
+        args = ["--vkey", led.verifier_key, "--server", url]
+        assert check(rec, *args).exit_code == 0
+        lies["proof"] = True
+        r = check(rec, *args, "--evidence", tmp_path / "proof")
+        assert r.exit_code == 1 and "is NOT consistent with the trusted one at size 21" in r.output, r.output
+        roles, summary, _ = evidence_notes(tmp_path / "proof", led.verifier_key)
+        assert (roles["receipt"].size, roles["server"].size) == (21, 31) and summary["kind"] == "inconsistent"
+        [run] = list((tmp_path / "proof").iterdir())
+        assert len([p for p in run.iterdir() if "-proof-21-31" in p.name]) == 1
+        lies["checkpoint"] = checkpoint.sign_checkpoint(checkpoint.Checkpoint(ORIGIN, 40, bytes(32)), impostor)
+        r = check(rec, *args, "--evidence", tmp_path / "forged")
+        assert r.exit_code == 1 and "refused the served checkpoint" in r.output
+        [run] = list((tmp_path / "forged").iterdir())
+        saved = sorted(p.name.split("-", 1)[1] for p in run.iterdir())
+        assert saved == ["bad_signature-receipt-21.note", "bad_signature-server.note", "bad_signature.json"]
+        assert (run / next(p.name for p in run.iterdir() if p.name.endswith("-server.note"))).read_bytes() == \
+            lies["checkpoint"]

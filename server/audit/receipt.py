@@ -4,7 +4,8 @@ A receipt is ``{"index", "leaf_hash", "checkpoint", "inclusion"}``: the
 entry's position, its RFC 9162 leaf hash (standard base64), the signed C2SP
 checkpoint note of the commit that appended it, and the RFC 9162 §2.1.3
 inclusion proof of the leaf in that checkpoint's tree. A whole result (an
-object with a ``receipt``) is accepted too.
+object with a ``receipt``), or a ``/v1/verify`` answer with one result, is
+accepted too.
 
 Offline (:func:`check_offline`): the checkpoint opens with the log's key
 (and a quorum of witness cosignatures, ``audit.trust``), and the proof
@@ -68,6 +69,11 @@ def load_receipt(data: bytes) -> Receipt:
         doc = json.loads(data, object_pairs_hook=_no_duplicates)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise ReceiptError(f"not JSON: {exc}") from None
+    if isinstance(doc, dict) and isinstance(doc.get("results"), list) and "receipt" not in doc:
+        if len(doc["results"]) != 1:  # a whole /v1/verify answer
+            raise ReceiptError(f"the answer holds {len(doc['results'])} results: give one of them "
+                               "(for instance jq '.results[0]')")
+        doc = doc["results"][0]
     if isinstance(doc, dict) and isinstance(doc.get("receipt"), dict):
         doc = doc["receipt"]  # a whole result
     if not isinstance(doc, dict) or not {"index", "leaf_hash"} <= doc.keys():
