@@ -494,6 +494,46 @@ def test_outside_client_verifies_a_receipt_end_to_end(client, producer):
                                 [base64.b64decode(h) for h in proof["hashes"]], cp.root)
 
 
+def assert_receipt_proves_itself(client, receipt: dict) -> ckpt.Checkpoint:
+    """Offline: open the receipt's checkpoint with the ledger key, check the inclusion proof."""
+    keys_doc = client.get("/v1/keys").json
+    verifier = note.Verifier.from_vkey(keys_doc["ledger_vkey"])
+    assert set(receipt) == {"index", "leaf_hash", "checkpoint", "inclusion"}
+    cp = ckpt.open_checkpoint(receipt["checkpoint"].encode(), verifier, origin=keys_doc["origin"])
+    leaf = base64.b64decode(receipt["leaf_hash"])
+    proof = [base64.b64decode(h) for h in receipt["inclusion"]]
+    merkle.verify_inclusion(receipt["index"], cp.size, leaf, proof, cp.root)
+    [line] = entries(client, receipt["index"], receipt["index"] + 1)
+    assert merkle.leaf_hash(line) == leaf
+    return cp
+
+
+def test_every_result_carries_a_receipt_that_proves_itself(client, producer):
+    first = verify(client, *[{"claim": claim_for(producer), "content_sha256": MEDIA_SHA}] * 3)
+    later = verify(client, {})
+    cps = [assert_receipt_proves_itself(client, r["receipt"]) for r in first + later]
+    # One commit, one checkpoint: it covers the whole request, and the next request's extends it.
+    assert cps[0] == cps[1] == cps[2] and cps[0].size == first[2]["receipt"]["index"] + 1
+    assert cps[3].size == cps[0].size + 1
+    cons = client.get(f"/v1/proof/consistency?from={cps[0].size}&to={cps[3].size}").json
+    merkle.verify_consistency(cps[0].size, cps[3].size, cps[0].root, cps[3].root,
+                              [base64.b64decode(h) for h in cons["hashes"]])
+    # A receipt whose proof was altered does not check.
+    bad = dict(first[0]["receipt"], inclusion=list(reversed(first[0]["receipt"]["inclusion"])))
+    with pytest.raises(merkle.ProofError):
+        assert_receipt_proves_itself(client, bad)
+
+
+def test_registry_answers_carry_receipts_that_prove_themselves(app, client):
+    signer = keys.generate_key("rcpt-ai")
+    r = client.post("/v1/producers", json={"name": "R", "vkey": signer.vkey}, headers=admin(app))
+    assert r.status_code == 201
+    assert_receipt_proves_itself(client, r.json["receipt"])
+    rv = client.post(f"/v1/producers/{signer.key_id}/revoke", json={}, headers=admin(app))
+    cp = assert_receipt_proves_itself(client, rv.json["receipt"])
+    assert cp.size == rv.json["receipt"]["index"] + 1
+
+
 # --- the registry ---------------------------------------------------------------------
 
 

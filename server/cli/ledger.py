@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from labelcheck.ledger import bundle, filters, note
+from labelcheck.ledger import bundle, checkpoint, filters, merkle, note
 from labelcheck.ledger.log import KEY_NAME, Ledger, LedgerError
 from labelcheck.ledger.store import Store, StoreError
 from labelcheck.ledger.tiles import TileError
@@ -37,13 +37,24 @@ def ledger() -> None:
 
 @ledger.command()
 @click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
-@click.option("--vkey", help="Verifier key (or a file holding it) to check checkpoints against; "
-              "default: the key recorded in the database.")
-def verify(db: Path, vkey: str | None) -> None:
+@click.option("--vkey", help="The ledger's verifier key (or a file holding it), obtained independently: "
+              "every signed checkpoint must open with it.")
+@click.option("--trusted-checkpoint", "trusted", type=click.Path(path_type=Path),
+              help="A signed checkpoint you hold from earlier: the log must still contain exactly that tree.")
+@click.option("--trust-db-key", is_flag=True,
+              help="Check signatures with the key recorded in the database itself (proves nothing against "
+              "whoever can rewrite the database).")
+def verify(db: Path, vkey: str | None, trusted: Path | None, trust_db_key: bool) -> None:
     """Recompute every entry, chain link, stored hash and signed checkpoint.
 
-    Exits 0 only when all of them hold.
+    Needs --vkey or --trusted-checkpoint (or, knowingly, --trust-db-key):
+    a key read from the database being checked vouches for nothing.
+    Exits 0 only when everything holds.
     """
+    if not (vkey or trusted or trust_db_key):
+        raise CliError("ledger verify needs --vkey VKEY or --trusted-checkpoint FILE "
+                       "(or --trust-db-key to trust the key stored in the database it checks)")
+    trusted_note = read_trusted_checkpoint(trusted)
     store = _open_store(db)
     try:
         origin, recorded = store.meta("origin"), store.meta("vkey")
@@ -54,6 +65,8 @@ def verify(db: Path, vkey: str | None) -> None:
             click.echo(f"checking signatures with the key recorded in the database: {verifier.key_id}", err=True)
         with progress_bars("verifying ledger", minimum=PROGRESS_EVERY) as (bar,):
             report = verify_store(store, verifier, origin, progress=bar)
+        if trusted_note is not None and report.ok:
+            _check_trusted(report, store, trusted_note, verifier, origin)
     except StoreError as exc:
         raise CliError(f"cannot read {db}: {exc}") from None
     finally:
@@ -63,6 +76,23 @@ def verify(db: Path, vkey: str | None) -> None:
     click.echo(report.summary())
     if not report.ok:
         sys.exit(1)
+
+
+def _check_trusted(report, store: Store, data: bytes, verifier: note.Verifier, origin: str) -> None:
+    """The log still holds the tree of the trusted checkpoint (RFC 9162 §2.1.1 root at its size)."""
+    try:
+        cp = checkpoint.open_checkpoint(data, verifier, origin=origin)
+    except (checkpoint.CheckpointError, note.NoteError) as exc:
+        report.problems.append(f"the trusted checkpoint does not open with {verifier.key_id}: {exc}")
+        return
+    if cp.size > report.size:
+        report.problems.append(f"the log has {report.size} entries but a checkpoint for {cp.size} was trusted "
+                               "before: the log was truncated")
+    elif merkle.tree_hash(cp.size, store.read_hashes) != cp.root:
+        report.problems.append(f"the log at size {cp.size} is not the tree of the trusted checkpoint: "
+                               "it was rewritten")
+    else:
+        report.notes.append(f"the log extends the trusted checkpoint of size {cp.size}")
 
 
 @ledger.command()
@@ -118,7 +148,8 @@ def export(db: Path, out: str, key: Path | None, since: str | None, until: str |
 
 
 def _signed_checkpoint(db: Path, key: Path) -> bytes:
-    """A checkpoint of the whole log, signed now with the ledger key when due."""
+    """The latest checkpoint, once the ledger (opened with its key) passed its start-up check;
+    an empty log gets its first one signed."""
     store = _open_store(db)
     try:
         origin = store.meta("origin")
@@ -127,7 +158,7 @@ def _signed_checkpoint(db: Path, key: Path) -> bytes:
     if origin is None:
         raise CliError(f"{db} has no origin recorded: it was never opened by a labelcheck server")
     try:
-        with Ledger(db, key_path=key, origin=origin, checkpoint_interval=0) as led:  # export the newest
+        with Ledger(db, key_path=key, origin=origin) as led:  # opened, so checked, before exporting
             return led.checkpoint()
     except LedgerError as exc:
         raise CliError(str(exc)) from None

@@ -72,7 +72,7 @@ class Services:
                 if self._ledger is None or self._ledger_pid != pid:
                     cfg = self.config
                     self._ledger = Ledger.open_dir(cfg.data_dir, origin=cfg.origin,
-                                                   checkpoint_interval=cfg.checkpoint_interval)
+                                                   scrub_duty=cfg.ledger_scrub_duty)
                     self._ledger_pid = pid
         return self._ledger
 

@@ -172,8 +172,12 @@ def verify_items(items: list[Item], svc) -> list[dict]:
 
 
 def receipt_json(receipt) -> dict:
-    """A ledger receipt as the API returns it (docs/protocol.md §5)."""
-    return {"index": receipt.index, "leaf_hash": b64.encode(receipt.leaf_hash)}
+    """A ledger receipt as the API returns it (docs/protocol.md §3): the entry's
+    index and leaf hash, the signed checkpoint note of the commit that stored
+    it, and the RFC 9162 §2.1.3 inclusion proof of the leaf in that tree."""
+    return {"index": receipt.index, "leaf_hash": b64.encode(receipt.leaf_hash),
+            "checkpoint": receipt.checkpoint.decode("utf-8"),
+            "inclusion": [b64.encode(h) for h in receipt.inclusion]}
 
 
 def _fetch_all(items: list[Item], svc) -> None:

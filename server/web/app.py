@@ -11,6 +11,7 @@ from flask import Flask, Response, current_app, jsonify
 from flask_cors import CORS
 
 from labelcheck.demo import site as demo_site
+from labelcheck.ledger import LedgerDamaged, LedgerError
 from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
 from labelcheck.pipeline.services import Services, validate
 from labelcheck.web import api, claims_api, openapi, problems, tiles, tokens
@@ -42,6 +43,10 @@ def create_app(config: dict | Config | None = None) -> Flask:
     svc = Services(cfg)
     svc.registry  # a damaged trust.json stops the start, not every request
     svc.witnessing.start()
+    try:
+        svc.ledger  # opened now, so its background re-hash starts with the process
+    except LedgerDamaged:
+        pass  # every request touching the ledger, and /healthz, answers 503 saying why
 
     app = Flask("labelcheck")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
@@ -52,6 +57,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
         regulator_token=tokens.ensure_token(cfg.regulator_token_path),
         bucket=ClientRateLimiter(cfg.verify_rate, cfg.verify_burst, trusted_proxies=cfg.trusted_proxies))
     problems.register(app)
+    app.register_error_handler(LedgerDamaged, _ledger_damaged)
     CORS(app, origins=cors_patterns(cfg.cors_origins), allow_headers=["Content-Type", "Authorization"],
          methods=["GET", "POST", "OPTIONS"], max_age=600, vary_header=True)
 
@@ -89,7 +95,19 @@ def state(app: Flask | None = None) -> WebState:
 
 
 def _healthz() -> Response:
+    """200 while the ledger can take entries; 503 saying why once it cannot
+    (damage found at start-up or by the background re-hash, docs/protocol.md §4)."""
+    try:
+        damage = state().services.ledger.damage
+    except LedgerError as exc:
+        damage = str(exc)
+    if damage is not None:
+        return jsonify({"status": "failing", "ledger": damage}), 503
     return jsonify({"status": "ok"})
+
+
+def _ledger_damaged(exc: LedgerDamaged) -> Response:
+    return problems.problem_response(503, str(exc))
 
 
 def cors_patterns(extra: tuple[str, ...]) -> list[re.Pattern]:

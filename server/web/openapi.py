@@ -114,8 +114,11 @@ SCHEMAS = {
     },
     "Receipt": {
         "type": "object",
-        "required": ["index", "leaf_hash"],
-        "properties": {"index": {"type": "integer", "minimum": 0}, "leaf_hash": B64},
+        "required": ["index", "leaf_hash", "checkpoint", "inclusion"],
+        "properties": {"index": {"type": "integer", "minimum": 0}, "leaf_hash": B64,
+                       "checkpoint": {"type": "string", "description": "signed C2SP checkpoint note of the commit"},
+                       "inclusion": {"type": "array", "items": B64,
+                                     "description": "RFC 9162 inclusion proof of leaf_hash in checkpoint's tree"}},
     },
     "ProducerRef": {
         "type": ["object", "null"],
