@@ -237,11 +237,10 @@ def test_a_bit_flip_in_the_note_never_checks_unless_harmless(property_receipt, d
     signed = bytearray(rec["checkpoint"].encode())
     pos = data.draw(st.integers(0, len(signed) - 1))
     signed[pos] ^= 1 << data.draw(st.integers(0, 7))
-    text = bytes(signed).decode("utf-8", "surrogateescape").encode("utf-8", "surrogateescape")
-    doc = {**rec, "checkpoint": bytes(signed).decode("utf-8", "replace")}
+    doc = {**rec, "checkpoint": bytes(signed).decode("utf-8", "replace")}  # JSON carries text only
     code = _outcome(json.dumps(doc).encode(), vkey)
-    if code == 0:
-        assert text.split(b"\n\n")[0] == rec["checkpoint"].encode().split(b"\n\n")[0]
+    if code == 0:  # only a flip in a signature's unused base64 bits can leave it checking
+        assert bytes(signed).split(b"\n\n")[0] == rec["checkpoint"].encode().split(b"\n\n")[0]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
