@@ -39,6 +39,14 @@ print(json.dumps(out))
 """
 
 
+def check_receipt_offline(receipt: dict, verifier: note.Verifier, origin: str) -> ckpt.Checkpoint:
+    """docs/protocol.md §3: open the receipt's checkpoint with the ledger key, check its inclusion proof."""
+    cp = ckpt.open_checkpoint(receipt["checkpoint"].encode(), verifier, origin=origin)
+    merkle.verify_inclusion(receipt["index"], cp.size, base64.b64decode(receipt["leaf_hash"]),
+                            [base64.b64decode(h) for h in receipt["inclusion"]], cp.root)
+    return cp
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -103,7 +111,6 @@ def test_two_workers_concurrent_clients(tmp_path):
 
         keys_doc = requests.get(base + "/v1/keys", timeout=10).json()
         verifier = note.Verifier.from_vkey(keys_doc["ledger_vkey"])
-        time.sleep(1.1)  # let the checkpoint interval pass so the head gets signed
         cp = ckpt.open_checkpoint(requests.get(base + "/v1/checkpoint", timeout=10).content,
                                   verifier, origin=keys_doc["origin"])
         assert cp.size == 1 + len(receipts)  # the registry entry, then every verification
@@ -118,10 +125,12 @@ def test_two_workers_concurrent_clients(tmp_path):
                                  timeout=10).json()
             merkle.verify_inclusion(receipt["index"], cp.size, leaf,
                                     [base64.b64decode(h) for h in proof["hashes"]], cp.root)
+            check_receipt_offline(receipt, verifier, keys_doc["origin"])
     finally:
         output = stop(proc)
     assert "labelcheck: serving" in output and "ledger key" in output
-    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", str(data / "ledger.db")],
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", str(data / "ledger.db"),
+                           "--vkey", keys_doc["ledger_vkey"]],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -145,3 +154,83 @@ def test_scripts_serve_smoke(tmp_path):
         output = stop(proc)
     assert f"http://127.0.0.1:{port}/demo/" in output
     assert "extension" in output
+
+
+# Each response's receipts are written (and flushed) as soon as it is complete,
+# until the server goes away.
+STREAMING_CLIENT = r"""
+import json, sys, requests
+base, claim_file, out_path = sys.argv[1], sys.argv[2], sys.argv[3]
+items = json.load(open(claim_file))
+with requests.Session() as s, open(out_path, "a") as out:
+    while True:
+        try:
+            r = s.post(base + "/v1/verify", json={"items": items}, timeout=30)
+        except requests.RequestException:
+            break
+        if r.status_code != 200:
+            break
+        out.write("".join(json.dumps(res["receipt"]) + "\n" for res in r.json()["results"]))
+        out.flush()
+"""
+
+
+def serve(tmp_path, data, port) -> subprocess.Popen:
+    return subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data),
+                             "--workers", "2", "--threads", "4"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+@pytest.mark.slow
+def test_sigkill_during_concurrent_verifies_keeps_every_receipt(tmp_path):
+    """SIGKILL the whole server (master and workers) mid-stream; after restart every
+    receipt a client received verifies offline, and the new checkpoint is consistent
+    with each receipt's checkpoint."""
+    data = tmp_path / "data"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = serve(tmp_path, data, port)
+    clients = []
+    try:
+        wait_healthy(base, proc)
+        keys_doc = requests.get(base + "/v1/keys", timeout=10).json()
+        claim_file = tmp_path / "items.json"
+        claim_file.write_text(json.dumps([{"content_sha256": "cd" * 32, "page_url": "https://a.example/"}] * 3))
+        clients = [subprocess.Popen([sys.executable, "-c", STREAMING_CLIENT, base, str(claim_file),
+                                     str(tmp_path / f"receipts-{i}.ndjson")]) for i in range(4)]
+        deadline = time.monotonic() + 60
+        while sum(p.stat().st_size for p in tmp_path.glob("receipts-*.ndjson")) < 60_000:
+            assert time.monotonic() < deadline, "clients got too few answers"
+            time.sleep(0.05)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=20)
+        for c in clients:
+            c.wait(timeout=60)
+    receipts = [json.loads(line) for f in sorted(tmp_path.glob("receipts-*.ndjson"))
+                for line in f.read_text().splitlines()]
+    assert len(receipts) >= 30
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = serve(tmp_path, data, port)
+    try:
+        wait_healthy(base, proc)
+        assert requests.get(base + "/v1/keys", timeout=10).json()["ledger_vkey"] == keys_doc["ledger_vkey"]
+        verifier = note.Verifier.from_vkey(keys_doc["ledger_vkey"])
+        head = ckpt.open_checkpoint(requests.get(base + "/v1/checkpoint", timeout=10).content, verifier,
+                                    origin=keys_doc["origin"])
+        proofs = {}
+        for receipt in receipts:
+            cp = check_receipt_offline(receipt, verifier, keys_doc["origin"])
+            assert cp.size <= head.size
+            if cp.size not in proofs:
+                r = requests.get(base + f"/v1/proof/consistency?from={cp.size}&to={head.size}", timeout=10)
+                proofs[cp.size] = [base64.b64decode(h) for h in r.json()["hashes"]]
+            merkle.verify_consistency(cp.size, head.size, cp.root, head.root, proofs[cp.size])
+        assert requests.post(base + "/v1/verify", json={"items": [{}]}, timeout=30).status_code == 200
+    finally:
+        stop(proc)
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", str(data / "ledger.db"),
+                           "--vkey", keys_doc["ledger_vkey"]], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
