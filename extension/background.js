@@ -31,7 +31,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   const waiters = new Map(); // item digest -> Map "tabId:frameId" -> Set of page keys
   const hashes = new Map(); // media URL -> Promise<sha256 hex | null>
   // Counters for benchmarks and debugging (read through the worker).
-  const stats = { posts: 0, postedItems: 0, hashed: 0, hashFailed: 0, failures: 0, trace: [] };
+  const stats = { posts: 0, postedItems: 0, hashed: 0, hashFailed: 0, pageHashed: 0, failures: 0, trace: [] };
   let restored = null;
   let saveTimer = 0;
 
@@ -300,20 +300,34 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   async function process(entries, pageOrigin) {
     trace(`process ${entries.length}`);
     const { checkUnlabelled } = await settings();
-    await mapLimit(entries, HASH_CONCURRENCY, async (e) => {
-      if (!checkUnlabelled && e.item.claim && e.item.media_url && !e.item.content_sha256 &&
-          pageOrigin && originOf(e.item.media_url) === pageOrigin) {
-        const sha = await hashOf(e.item.media_url);
-        if (sha) {
-          e.item.content_sha256 = sha;
-          stats.hashed++;
-        } else {
-          stats.hashFailed++;
+    // Each batch is posted as soon as its own items are hashed.
+    await mapLimit(items.chunk(entries, items.MAX_BATCH), POST_CONCURRENCY, async (batch) => {
+      await mapLimit(batch, HASH_CONCURRENCY, async (e) => {
+        if (!checkUnlabelled && e.item.claim && e.item.media_url && !e.item.content_sha256 &&
+            pageOrigin && originOf(e.item.media_url) === pageOrigin) {
+          const sha = await hashOf(e.item.media_url);
+          if (sha) {
+            e.item.content_sha256 = sha;
+            stats.hashed++;
+          } else {
+            stats.hashFailed++;
+          }
         }
-      }
+      });
+      trace("hashed");
+      await verifyBatch(batch);
     });
-    trace("hashed");
-    await mapLimit(items.chunk(entries, items.MAX_BATCH), POST_CONCURRENCY, (batch) => verifyBatch(batch));
+  }
+
+  /** A hash the content script computed from the page's own bytes is kept
+   *  only where the worker would have hashed itself: a claimed item of the
+   *  page's origin with the opt-in off (then the server reads the files). */
+  function vetPageHash(item, pageOrigin, checkUnlabelled) {
+    if (!item || item.content_sha256 === undefined) return;
+    const ok = !checkUnlabelled && item.claim && typeof item.content_sha256 === "string" &&
+      /^[0-9a-f]{64}$/.test(item.content_sha256) && pageOrigin && originOf(item.media_url) === pageOrigin;
+    if (ok) stats.pageHashed++;
+    else delete item.content_sha256;
   }
 
   // --- messages from content scripts and the popup ------------------------------
@@ -328,8 +342,13 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     const answered = {};
     const todo = [];
     const entries = (message.entries || []).filter((e) => e && typeof e.key === "string");
+    const pageOrigin = sender.origin || (sender.url ? originOf(sender.url) : null);
+    const { checkUnlabelled } = await settings();
     // Attribute claims arrive undecoded (the page's thread never parses them).
-    for (const e of entries) items.claimEntry(e, discover.parseAttributeClaim);
+    for (const e of entries) {
+      items.claimEntry(e, discover.parseAttributeClaim);
+      vetPageHash(e.item, pageOrigin, checkUnlabelled);
+    }
     const digests = await Promise.all(entries.map((e) =>
       (!e.local && e.item && typeof e.item === "object" ? items.itemDigest(e.item, crypto.subtle) : null)));
     entries.forEach((e, i) => {
@@ -355,7 +374,6 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     if (tabId >= 0) updateToolbar(tabId);
     save();
     if (todo.length) {
-      const pageOrigin = sender.origin || (sender.url ? originOf(sender.url) : null);
       process(todo, pageOrigin).finally(() => {
         for (const e of todo) inflight.delete(e.key);
       });

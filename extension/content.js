@@ -40,6 +40,13 @@
     busyMs: 0,
   };
 
+  // Labelled same-origin images are hashed here, from the page's own cache.
+  let hasher = null;
+  function pageHasher() {
+    if (!hasher) hasher = new ns.pagehash.PageHasher(doc, { dispatch: (entries) => dispatch(entries), timed, batch: items.MAX_BATCH });
+    return hasher;
+  }
+
   function layer() {
     if (!state.layer) state.layer = new badge.BadgeLayer(doc, { measure: timed });
     return state.layer;
@@ -133,7 +140,12 @@
         show(key, state.toPlace);
       } else if (!state.pending.has(key)) {
         state.pending.add(key);
-        out.push(entry);
+        if (entry.labelled && entry.item &&
+            ns.pagehash.PageHasher.wants(el, entry.item.media_url, location.origin, state.settings)) {
+          pageHasher().add(el, entry);
+        } else {
+          out.push(entry);
+        }
       }
     }
   }
@@ -323,6 +335,7 @@
     state.roots.add(r);
     if (observer) observer.observe(r, OBSERVE);
     r.addEventListener("load", onLoad, true); // load events stay inside their shadow tree
+    r.addEventListener("error", onLoad, true);
   }
 
   /** Media of `node` and of the open shadow roots under it. */
@@ -341,6 +354,13 @@
   function onLoad(e) {
     const el = e.target;
     if (!el || (el.tagName !== "IMG" && el.tagName !== "VIDEO")) return;
+    if (!hasher && !state.media.has(el) && !state.awaitLoad.has(el)) return; // not ours: no cost
+    timed("load", () => loaded(el, e.type));
+  }
+
+  function loaded(el, type) {
+    if (hasher) hasher.loadedOrFailed(el);
+    if (type === "error") return;
     const info = state.media.get(el);
     const shown = el.currentSrc ? el.currentSrc.split("#")[0] : null;
     if (state.awaitLoad.has(el) || (info && info.key && shown && shown !== info.mediaUrl)) {
@@ -460,6 +480,7 @@
     observer.observe(doc.documentElement, OBSERVE);
     // load does not bubble: listen in the capture phase, for every image at once.
     doc.addEventListener("load", onLoad, true);
+    doc.addEventListener("error", onLoad, true);
     scanAll();
   }
 

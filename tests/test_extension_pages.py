@@ -41,6 +41,7 @@ class Pages:
         self.routes: dict[str, tuple[bytes, str]] = {}
         self.slow: dict[str, float] = {}
         self.browser_only: set[str] = set()
+        self.hits: dict[str, int] = {}  # path -> GETs
         self.base = ""
 
     def add(self, path: str, body: bytes | str, ctype: str = "text/html; charset=utf-8") -> str:
@@ -53,6 +54,7 @@ class Pages:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 (http.server's name)
                 path = self.path.split("?")[0]
+                pages.hits[path] = pages.hits.get(path, 0) + 1
                 if path not in pages.routes:
                     self.send_error(404)
                     return
@@ -191,6 +193,28 @@ def test_lazy_image_without_size_gets_its_badge_when_it_loads(page, site, signer
     page.goto(f"{site.base}/lazy-nobox")
     page.evaluate("document.getElementById('subject').scrollIntoView()")
     assert wait_shown(page, "subject", timeout=15)["status"] == "verified"
+
+
+def test_same_origin_images_are_fetched_once_and_hashed_as_the_page_got_them(page, browser, site, signer):
+    names = [f"once-{i}.png" for i in range(12)]
+    made = [image(site, n, 60 + i, 48, 48) for i, n in enumerate(names)]
+    # The last one's claim is for other bytes than the page shows: the verdict
+    # must come from the bytes the page received, not from anything else.
+    _, other = image(site, "once-other.png", 99, 48, 48)
+    claims = [claim(signer, url, body) for url, body in made[:-1]] + [claim(signer, made[-1][0], other)]
+    site.add("/once", html("".join(f'<img id="i{i}" src="{url}" width="48" height="48" '
+                                   f'data-labelcheck-claim="{attr(c)}">' for i, ((url, _), c) in
+                                   enumerate(zip(made, claims)))))
+    before = browser.worker.evaluate("self.labelcheck.background.stats")
+    page.goto(f"{site.base}/once")
+    badges = wait_badges(page, len(names))
+    states = {b["media"]: b["state"] for b in badges}
+    assert states == {**{f"i{i}": "verified" for i in range(len(names) - 1)}, f"i{len(names) - 1}": "mismatch"}
+    page.wait_for_timeout(500)
+    assert [site.hits.get(f"/m/{n}", 0) for n in names] == [1] * len(names), "an image was downloaded twice"
+    after = browser.worker.evaluate("self.labelcheck.background.stats")
+    assert after["pageHashed"] - before["pageHashed"] == len(names)
+    assert after["hashed"] == before["hashed"]  # the worker fetched nothing itself
 
 
 def test_lazy_srcset_is_checked_against_the_candidate_shown(page, site, signer):

@@ -46,7 +46,9 @@
    *  is asked (claim, media URL, signals), so no page can make two
    *  different items share a cached verdict. `subtle` is crypto.subtle. */
   async function itemDigest(item, subtle) {
-    const text = JSON.stringify([item.claim || null, item.media_url || null, item.signals || null]);
+    const asked = [item.claim || null, item.media_url || null, item.signals || null];
+    if (item.content_sha256) asked.push(item.content_sha256); // hashed in the page: the bytes are part of the question
+    const text = JSON.stringify(asked);
     const digest = new Uint8Array(await subtle.digest("SHA-256", new TextEncoder().encode(text)));
     return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
   }

@@ -19,8 +19,14 @@ read each claim attribute, decode it (atob + JSON.parse) and read currentSrc;
 and that walk plus the least a mark costs (one positioned <span> inserted per
 image, then one layout).
 
-    scripts/bench extension                 1,000 images, 3 runs
-    scripts/bench extension --images 100 --runs 1
+Then the image-heavy page side by side (``_extension_heavy.py``): the load
+event with and without the extension, their ratio, the image GETs the
+page's server saw, and the time from the load event until every image was
+badged.
+
+    scripts/bench extension                 1,000 images, 3 runs; 2,000 side by side
+    scripts/bench extension --images 100 --runs 1 --heavy 0
+    scripts/bench extension --extension /tmp/old/extension   another tree, to compare
 """
 
 from __future__ import annotations
@@ -36,6 +42,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
 
 import test_extension_e2e as harness  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _extension_heavy as heavy  # noqa: E402
 
 BASELINE_JS = """() => {
   const t0 = performance.now();
@@ -165,7 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--images", type=int, default=1000, help="images on the page (at most 1000)")
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--heavy", type=int, default=2000, help="images on the side-by-side page (0: skip it)")
+    ap.add_argument("--heavy-runs", type=int, default=3)
+    ap.add_argument("--extension", type=Path, help="the extension tree to measure (default: extension/)")
     args = ap.parse_args(argv)
+    if args.extension:
+        harness.EXTENSION = args.extension.resolve()
     why = harness.missing()
     if why:
         print(f"extension benchmark skipped: {why}", file=sys.stderr)
@@ -185,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 runs = [one_run(browser, base, args.images) for _ in range(args.runs)]
             finally:
                 browser.close()
+            (work / "heavy").mkdir()
+            side = heavy.side_by_side(p, work, base, args.heavy, args.heavy_runs) if args.heavy else None
 
     def med(key: str) -> float:
         return statistics.median(r[key] for r in runs)
@@ -216,7 +232,10 @@ def main(argv: list[str] | None = None) -> int:
                       "ceiling_marks_ms": round(mark_ms, 1), "ratio_to_walk": round(main_ms / base_ms, 1),
                       "ratio_to_marks": round(main_ms / mark_ms, 2), "server_requests": posts,
                       "settled_ms": round(med("settled_ms")),
-                      "wall_s": round(med("wall_s"), 2), "by_kind_ms": {k: round(v, 1) for k, v in by_kind.items()}}))
+                      "wall_s": round(med("wall_s"), 2), "by_kind_ms": {k: round(v, 1) for k, v in by_kind.items()},
+                      "side_by_side": {k: round(v, 2) for k, v in side.items()} if side else None}))
+    if side:
+        heavy.report(side)
     return 0
 
 

@@ -1,0 +1,271 @@
+/*
+ * Hashing the bytes the page already has (content script side): a labelled
+ * same-origin image is hashed once it has loaded, by fetching its URL again
+ * from the page's own context with `cache: "force-cache"` (Fetch, §"request
+ * cache mode"): the request goes to the page's HTTP cache partition, where
+ * the image just landed, so no second download happens. Entries leave in
+ * whole batches as their hashes come in, so hashing and verification
+ * overlap. Images that never load (lazy and off screen, failed) go without
+ * a hash: the worker hashes them or the server fetches them, as before.
+ */
+(function (root) {
+  "use strict";
+  const ns = (root.labelcheck = root.labelcheck || {});
+
+  const CONCURRENCY = 6;
+  const MAX_BYTES = 50 * 1024 * 1024;
+  const GRACE_MS = 1500; // after the page's load event (or a late insertion), for images still loading
+  const PARTIAL_MS = 1000;
+  const POST_MS = 30; // images loading meanwhile go to the worker in the same message // a partial batch waits at most this long for more while images still load
+
+  function hex(buf) {
+    const b = new Uint8Array(buf);
+    let s = "";
+    for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+    return s;
+  }
+
+  /** SHA-256 hex of `url`'s bytes as the page's cache holds them, or null. */
+  async function hashCached(url) {
+    try {
+      const res = await fetch(url, { cache: "force-cache", credentials: "same-origin", redirect: "error" });
+      if (!res.ok || Number(res.headers.get("content-length") || 0) > MAX_BYTES) return null;
+      const body = await res.arrayBuffer();
+      if (body.byteLength > MAX_BYTES) return null;
+      return hex(await crypto.subtle.digest("SHA-256", body));
+    } catch (_) {
+      return null;
+    }
+  }
+
+  // The same fetch and digest in a dedicated worker of the page (a blob:
+  // worker shares the page's origin and HTTP cache partition): the page's
+  // thread then spends one message per group of hashes, not a fetch, a
+  // body and a digest per image. Results go back in groups.
+  const WORKER_SOURCE = `"use strict";
+const MAX = ${MAX_BYTES}, PARALLEL = ${CONCURRENCY};
+const hex = ${hex.toString()};
+const queue = []; let running = 0; let out = []; let timer = 0;
+async function one(url) {
+  try {
+    const res = await fetch(url, { cache: "force-cache", credentials: "same-origin", redirect: "error" });
+    if (!res.ok || Number(res.headers.get("content-length") || 0) > MAX) return null;
+    const body = await res.arrayBuffer();
+    return body.byteLength > MAX ? null : hex(await crypto.subtle.digest("SHA-256", body));
+  } catch (_) { return null; }
+}
+function flush() { timer = 0; if (out.length) { postMessage(out); out = []; } }
+function pump() {
+  while (running < PARALLEL && queue.length) {
+    const [id, url] = queue.shift();
+    running++;
+    one(url).then((sha) => {
+      running--; out.push([id, sha]); pump();
+      if (!running && !queue.length) flush(); else if (!timer) timer = setTimeout(flush, 40);
+    });
+  }
+}
+onmessage = (e) => { queue.push(...e.data); pump(); };`;
+
+  /** A page worker hashing URLs: `start(list of [id, url])`, results to
+   *  `onResults(list of [id, sha | null])`; null when the page forbids it. */
+  function pageWorker(onResults, onFailure) {
+    try {
+      const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "text/javascript" }));
+      const w = new Worker(url);
+      URL.revokeObjectURL(url);
+      w.onmessage = (e) => onResults(e.data);
+      w.onerror = (e) => {
+        if (e && e.preventDefault) e.preventDefault();
+        onFailure();
+      };
+      return w;
+    } catch (_) {
+      return null; // CSP worker-src, or no Worker here
+    }
+  }
+
+  /** Whether `el` shows `url` and has its bytes (loaded, decodable). */
+  function loaded(el, url) {
+    return el.complete && el.naturalWidth > 0 && (el.currentSrc || el.src).split("#")[0] === url;
+  }
+
+  class PageHasher {
+    /**
+     * `dispatch(entries)` sends entries on; `timed(name, fn)` measures
+     * main-thread work; `batch` is the worker's batch size.
+     */
+    constructor(doc, { dispatch, timed, batch = 100 }) {
+      this.doc = doc;
+      this.dispatch = dispatch;
+      this.timed = timed;
+      this.batch = batch;
+      this.waiting = new Map(); // element -> [entries] until it loads
+      this.deadline = new Map(); // element -> time after which it goes without a hash
+      this.queue = []; // [element, entries] ready to hash
+      this.ready = []; // entries done (hashed or not), to send
+      this.running = 0;
+      this.timer = 0;
+      this.flushTimer = 0;
+      this.worker = undefined; // made on first use; null: hash on this thread
+      this.jobs = new Map(); // job id -> [entries, url] in the worker
+      this.nextId = 1;
+      this.postTimer = 0;
+      this.stats = { hashed: 0, failed: 0, unloaded: 0 };
+      if (doc.readyState !== "complete") {
+        doc.defaultView.addEventListener("load", () => this._expireAll(), { once: true });
+      }
+    }
+
+    /** Whether `entry` (for element `el`, showing `url`) is one to hash here:
+     *  an image of the page's own origin, labelled, with the opt-in off. */
+    static wants(el, url, origin, settings) {
+      if (settings.checkUnlabelled || el.tagName !== "IMG" || !url) return false;
+      return url.startsWith(origin + "/");
+    }
+
+    add(el, entry) {
+      const url = entry.item.media_url;
+      if (loaded(el, url)) {
+        this.queue.push([el, [entry], url]);
+        this._pump();
+        return;
+      }
+      const list = this.waiting.get(el);
+      if (list) list.push(entry);
+      else this.waiting.set(el, [entry]);
+      if (this.doc.readyState === "complete") this._expireAt(el, performance.now() + GRACE_MS);
+    }
+
+    /** An image finished loading (or failed): hash what waited for it. */
+    loadedOrFailed(el) {
+      const list = this.waiting.get(el);
+      if (!list) return;
+      this.waiting.delete(el);
+      this.deadline.delete(el);
+      const url = list[0].item.media_url;
+      if (loaded(el, url)) this.queue.push([el, list, url]);
+      else this._unhashed(list);
+      this._pump();
+    }
+
+    _expireAll() {
+      const at = performance.now() + GRACE_MS;
+      for (const el of this.waiting.keys()) this._expireAt(el, at);
+    }
+
+    _expireAt(el, at) {
+      if (!this.deadline.has(el)) this.deadline.set(el, at);
+      if (!this.timer) this.timer = setTimeout(() => this._expire(), Math.max(0, at - performance.now()) + 5);
+    }
+
+    _expire() {
+      this.timer = 0;
+      this.timed("hash", () => {
+        const now = performance.now();
+        let next = Infinity;
+        for (const [el, at] of this.deadline) {
+          if (at > now) {
+            next = Math.min(next, at);
+            continue;
+          }
+          this.deadline.delete(el);
+          const list = this.waiting.get(el);
+          this.waiting.delete(el);
+          if (list) this._unhashed(list);
+        }
+        if (next < Infinity) this.timer = setTimeout(() => this._expire(), next - now + 5);
+        this._send();
+      });
+    }
+
+    _unhashed(list) {
+      this.stats.unloaded += list.length;
+      this.ready.push(...list);
+    }
+
+    _pump() {
+      if (this.worker === undefined) {
+        this.worker = pageWorker((results) => this.timed("hash", () => this._results(results)), () => this._workerFailed());
+      }
+      if (this.worker) {
+        if (this.queue.length && !this.postTimer) this.postTimer = setTimeout(() => this._post(), POST_MS);
+        return this._send();
+      }
+      while (this.running < CONCURRENCY && this.queue.length) {
+        const [, list, url] = this.queue.shift();
+        this.running++;
+        hashCached(url).then((sha) => this.timed("hash", () => this._done(list, sha)));
+      }
+      this._send();
+    }
+
+    /** Hand the images that loaded since the last hand-over to the worker, in one message. */
+    _post() {
+      this.postTimer = 0;
+      if (!this.worker) return this._pump();
+      this.timed("hash", () => {
+        const jobs = [];
+        for (const [, list, url] of this.queue.splice(0)) {
+          const id = this.nextId++;
+          this.jobs.set(id, [list, url]);
+          jobs.push([id, url]);
+        }
+        this.running += jobs.length;
+        this.worker.postMessage(jobs);
+      });
+    }
+
+    _results(results) {
+      for (const [id, sha] of results) {
+        const job = this.jobs.get(id);
+        if (!job) continue;
+        this.jobs.delete(id);
+        this._finish(job[0], sha);
+      }
+      this._pump();
+    }
+
+    /** The page's worker failed (blocked after creation): hash its jobs here. */
+    _workerFailed() {
+      if (this.worker) this.worker.terminate();
+      this.worker = null;
+      for (const [list, url] of this.jobs.values()) {
+        this.running--;
+        this.queue.push([null, list, url]);
+      }
+      this.jobs.clear();
+      this._pump();
+    }
+
+    _done(list, sha) {
+      this._finish(list, sha);
+      this._pump();
+    }
+
+    _finish(list, sha) {
+      this.running--;
+      for (const e of list) {
+        if (sha) e.item.content_sha256 = sha;
+        this.ready.push(e);
+      }
+      if (sha) this.stats.hashed += list.length;
+      else this.stats.failed += list.length;
+    }
+
+    /** Send whole batches now; a partial one when nothing else is about to join it. */
+    _send() {
+      while (this.ready.length >= this.batch) this.dispatch(this.ready.splice(0, this.batch));
+      if (!this.ready.length) return;
+      const idle = !this.running && !this.queue.length && !this.waiting.size;
+      if (this.flushTimer && !idle) return;
+      clearTimeout(this.flushTimer);
+      this.flushTimer = setTimeout(() => {
+        this.flushTimer = 0;
+        if (this.ready.length) this.dispatch(this.ready.splice(0));
+      }, idle ? 0 : PARTIAL_MS);
+    }
+  }
+
+  ns.pagehash = { PageHasher, hashCached, hex };
+})(typeof globalThis !== "undefined" ? globalThis : this);
