@@ -133,16 +133,6 @@ class _Request:
         return self.receipts
 
 
-def _check_covered(store: Store, conn, n: int) -> None:
-    latest = store.latest_checkpoint(conn)
-    signed = 0 if latest is None else latest[0]
-    if signed != n:
-        raise TailMismatch(
-            f"the log holds {n} entries but its latest signed checkpoint is for {signed}: "
-            + ("entries were removed" if signed > n else "entries were inserted by hand")
-        )
-
-
 class GroupCommit:
     """Appends to ``store`` from many threads; see the module docstring.
 
@@ -219,9 +209,11 @@ class GroupCommit:
             with store.write() as conn:
                 batch = take()
                 self.refuse()
-                n = store.size(conn)
-                if self.sign is not None:
-                    _check_covered(store, conn, n)
+                n, signed_size = store.sizes(conn)
+                if self.sign is not None and signed_size != n:
+                    raise TailMismatch(
+                        f"the log holds {n} entries but its latest signed checkpoint is for {signed_size}: "
+                        + ("entries were removed" if signed_size > n else "entries were inserted by hand"))
                 tree, prev = self._start(conn, n)
                 frontier = {sid: tree.frontier_hash(level) for level, sid in TreeStream.frontier_ids(n)}
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's

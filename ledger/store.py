@@ -290,6 +290,13 @@ class Store:
                     return
                 start = rows[-1][0] + 1
 
+    def sizes(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]:
+        """(entries, size of the latest checkpoint, 0 when none), in one statement."""
+        with self.connection(conn) as c:
+            n, signed = c.execute(
+                "SELECT (SELECT max(idx) FROM entries), (SELECT max(size) FROM checkpoints)").fetchone()
+        return (0 if n is None else n + 1), (signed or 0)
+
     def latest_checkpoint(self, conn: sqlite3.Connection | None = None) -> tuple[int, bytes, float] | None:
         """(size, note, signed_at) of the largest signed checkpoint, or None."""
         with self.connection(conn) as c:
