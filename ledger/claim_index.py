@@ -146,6 +146,16 @@ class ClaimIndex:
     def by_id(self, claim_id: str) -> IndexedClaim | None:
         return self._one(f"SELECT {_COLUMNS} FROM claim_index WHERE claim_id = ?", (claim_id,))
 
+    def by_ids(self, claim_ids: list[str]) -> dict[str, IndexedClaim]:
+        """The rows of those of ``claim_ids`` that are indexed, by id."""
+        out = {}
+        for start in range(0, len(claim_ids), 500):  # under SQLite's bound-parameter limit
+            part = claim_ids[start:start + 500]
+            marks = ",".join("?" * len(part))
+            out.update((c.claim_id, c) for c in self._all(
+                f"SELECT {_COLUMNS} FROM claim_index WHERE claim_id IN ({marks})", part))
+        return out
+
     def by_sha256(self, sha256: str) -> list[IndexedClaim]:
         """Every claim for exactly these bytes, oldest first."""
         return self._all(f"SELECT {_COLUMNS} FROM claim_index WHERE sha256 = ? ORDER BY entry", (sha256,))

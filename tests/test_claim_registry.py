@@ -335,3 +335,14 @@ def test_index_is_rebuilt_from_the_ledger_after_its_table_is_dropped(tmp_path):
             assert db.execute("SELECT count(*) FROM claim_index").fetchone()[0] == 1
     finally:
         again.extensions["labelcheck"].services.close()
+
+
+def test_openapi_documents_the_registry(client):
+    doc = client.get("/openapi.json").json
+    op = doc["paths"]["/v1/claims"]["post"]
+    assert {"200", "201", "403", "409", "413", "422", "429"} <= set(op["responses"])
+    schemas = doc["components"]["schemas"]
+    assert schemas["ClaimsRequest"]["oneOf"][1]["properties"]["claims"]["maxItems"] == 100
+    assert "registry" in schemas["Result"]["properties"] and "distance" in schemas["Result"]["properties"]
+    kind = next(p for p in doc["paths"]["/v1/export"]["get"]["parameters"] if p["name"] == "kind")
+    assert "claim" in kind["schema"]["enum"]

@@ -29,7 +29,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from labelcheck.claims import ClaimError, FAILURES, parse_envelope, verify_claim
+from labelcheck.claims import FAILURES, verify_claim
+from labelcheck.claims.envelope import decode_envelope
+from labelcheck.claims.payload import decode_payload
 from labelcheck.ledger import canonical
 from labelcheck.ledger.claim_index import ClaimIndex, IndexedClaim
 from labelcheck.pipeline.errors import InvalidRequest, RegistryConflict, TooManyItems
@@ -137,8 +139,9 @@ def _sort_out(accepted: list[Accepted], index: ClaimIndex) -> tuple[dict, list[A
     ClaimConflict for an id taken by another envelope."""
     known: dict[str, tuple] = {}
     new, conflicts, batch = [], [], {}
+    registered = index.by_ids(list({a.claim_id for a in accepted}))
     for a in accepted:
-        have = index.by_id(a.claim_id)
+        have = registered.get(a.claim_id)
         seen = batch.get(a.claim_id)
         other = have.envelope_sha256 if have else (seen.envelope_sha256 if seen else None)
         if other is not None and other != a.envelope_sha256:
@@ -166,29 +169,36 @@ def check_claim(i: int, envelope: object, registry) -> Accepted | dict:
             detail = f"issuer: the producer {verdict.key_id} is revoked"
         return {"index": i, "claim_id": verdict.claim_id if isinstance(verdict.claim_id, str) else None,
                 "reasons": failed, "detail": detail}
-    try:
-        parsed = parse_envelope(envelope)
-    except ClaimError as exc:  # verify_claim already refused these; kept for safety
-        return {"index": i, "claim_id": None, "reasons": exc.reasons, "detail": exc.message}
-    return Accepted(i, claim_record(parsed, verdict, registry))
+    normal, payload = normal_form(envelope)
+    return Accepted(i, claim_record(normal, decode_payload(payload), verdict, registry))
 
 
-def claim_record(parsed, verdict, registry) -> dict:
+def normal_form(envelope: object) -> tuple[dict, bytes]:
+    """An envelope verify_claim has accepted, as the ledger keeps it (its
+    three members, canonical base64) and its payload bytes."""
+    if isinstance(envelope, dict):  # already checked: canonical base64, well-formed signatures
+        sigs = [{"keyid": s["keyid"], "sig": s["sig"]} for s in envelope["signatures"]]
+        normal = {"payloadType": envelope["payloadType"], "payload": envelope["payload"], "signatures": sigs}
+        return normal, b64.decode_strict(envelope["payload"])
+    env = decode_envelope(envelope)
+    return {"payloadType": env.payload_type, "payload": b64.encode(env.payload),
+            "signatures": [{"keyid": k, "sig": b64.encode(s)} for k, s in env.signatures]}, env.payload
+
+
+def claim_record(envelope: dict, body: dict, verdict, registry) -> dict:
     """The ``claim`` ledger entry (no floats, docs/protocol.md §4, §12)."""
-    envelope = {"payloadType": parsed.payload_type, "payload": b64.encode(parsed.payload),
-                "signatures": [{"keyid": k, "sig": b64.encode(s)} for k, s in parsed.signatures]}
-    content = parsed.body["content"]
+    content = body["content"]
     return {
         "kind": "claim",
         "time": now_text(),
-        "claim_id": parsed.id,
-        "claim_digest": parsed.digest,
+        "claim_id": verdict.claim_id,
+        "claim_digest": verdict.claim_digest,
         "envelope_sha256": hashlib.sha256(canonical.dumps(envelope)).hexdigest(),
-        "key_id": parsed.issuer,
+        "key_id": verdict.key_id,
         "producer": dict(verdict.producer),
-        "content_sha256": parsed.content_sha256,
-        "media_type": parsed.media_type,
-        "category": parsed.category,
+        "content_sha256": verdict.content_sha256,
+        "media_type": verdict.media_type,
+        "category": verdict.category,
         "pdq": content.get("pdq"),
         "pdq_quality": content.get("pdq_quality"),
         "envelope": envelope,

@@ -12,6 +12,7 @@ from flask import Response, jsonify
 
 from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.verify import server_version
+from labelcheck.web import openapi_claims
 
 PROBLEM = "application/problem+json"
 NDJSON = "application/x-ndjson"
@@ -303,7 +304,8 @@ PATHS = {
             _optional("key_id", "Entries about this producer key id: verifications by `key_id`, registry "
                       "changes by `producer.key_id`.", EXPORT_WORD),
             _optional("status", "Verifications with this status (`verified`, `invalid`, ...).", EXPORT_WORD),
-            _optional("kind", "Entries of this kind.", {"type": "string", "enum": ["verification", "registry"]}),
+            _optional("kind", "Entries of this kind.",
+                      {"type": "string", "enum": ["verification", "registry", "claim"]}),
             _optional("consistency_from", "Filtered only: add the RFC 9162 §2.1.4 consistency proof from this "
                       "earlier tree size, so a verifier holding that checkpoint sees the log only grew.",
                       {"type": "integer", "minimum": 0}),
@@ -327,6 +329,9 @@ PATHS = {
 }
 
 
+_PATHS = {**PATHS, **openapi_claims.PATHS}
+
+
 def size_text(n: int) -> str:
     """A byte count as people write it: "1 MiB", "64 KiB", "1000 bytes"."""
     for unit, size in (("MiB", 1024 * 1024), ("KiB", 1024)):
@@ -338,6 +343,7 @@ def size_text(n: int) -> str:
 def _schemas(max_items: int) -> dict:
     schemas = copy.deepcopy(SCHEMAS)
     schemas["VerifyRequest"]["properties"]["items"]["maxItems"] = max_items
+    openapi_claims.merge(schemas, max_items)
     return schemas
 
 
@@ -352,7 +358,7 @@ def document(max_body: int, max_items: int) -> dict:
                  "description": "Checkable AI-content labels: verify label claims against the "
                                 "producer registry and the served bytes; every verification is "
                                 "recorded on a verifiable audit ledger (RFC 9162, C2SP checkpoints)."},
-        "paths": PATHS,
+        "paths": _PATHS,
         "components": {
             "schemas": _schemas(max_items),
             "responses": {f"E{c}": _error(c, limits) for c in ERRORS},
