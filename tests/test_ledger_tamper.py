@@ -15,7 +15,7 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle, verify_bundle
+from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle, note, verify_bundle
 from labelcheck.cli import main
 
 ORIGIN = "tamper.example/log"
@@ -51,7 +51,8 @@ def entry(data_dir, i) -> bytes:
 
 
 def cli_verify(data_dir):
-    result = CliRunner().invoke(main, ["ledger", "verify", "--db", str(data_dir / "ledger.db")])
+    vkey = note.Signer.from_skey((data_dir / "ledger.key").read_text()).vkey  # the operator's, not the db's
+    result = CliRunner().invoke(main, ["ledger", "verify", "--db", str(data_dir / "ledger.db"), "--vkey", vkey])
     return result.exit_code, result.output
 
 
