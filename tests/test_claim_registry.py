@@ -346,3 +346,18 @@ def test_openapi_documents_the_registry(client):
     assert "registry" in schemas["Result"]["properties"] and "distance" in schemas["Result"]["properties"]
     kind = next(p for p in doc["paths"]["/v1/export"]["get"]["parameters"] if p["name"] == "kind")
     assert "claim" in kind["schema"]["enum"]
+
+
+def test_audit_report_counts_published_claims(tmp_path, app, client, acme):
+    for i in range(3):
+        assert client.post("/v1/claims", json=claim_for(acme, data=b"%d" % i)).status_code == 201
+    token = {"Authorization": "Bearer " + app.extensions["labelcheck"].regulator_token}
+    bundle = tmp_path / "bundle.ndjson"
+    bundle.write_bytes(client.get("/v1/export", headers=token).data)
+    vkey = client.get("/v1/keys").json["ledger_vkey"]
+    out = tmp_path / "report.html"
+    run = CliRunner().invoke(main, ["audit", "report", str(bundle), "--vkey", vkey, "--out", str(out)])
+    assert run.exit_code == 0, run.output
+    html = out.read_text("utf-8")
+    assert 'data-metric="claims" data-count="3"' in html and "Claims published" in html
+    assert "entries of other kinds" not in html

@@ -95,6 +95,7 @@ class AuditData:
     revoked: set[str] = field(default_factory=set)  # key ids whose latest registry event is a revocation
     events: list[RegistryEvent] = field(default_factory=list)
     registry_events: int = 0
+    claims: int = 0  # claims published to the registry (docs/protocol.md §12)
     other_kinds: Counter = field(default_factory=Counter)
     worst: list[WorstItem] = field(default_factory=list)  # a heap until ``finish``
     bad_results: int = 0
@@ -142,6 +143,8 @@ def _count(data: AuditData, index: int, leaf: bytes, value) -> None:
         _count_verification(data, index, leaf, value, time, day or "unknown")
     elif kind == "registry":
         _count_registry(data, index, value, time)
+    elif kind == "claim":
+        data.claims += 1
     else:
         _other(data, kind if isinstance(kind, str) else "?")
 

@@ -159,6 +159,8 @@ def _cards(data: AuditData, w: Words) -> str:
         ("content_mismatch", w("mismatch_total"), data.mismatches, "warn-n"),
         ("registry", w("registry_events"), data.registry_events, ""),
     ]
+    if data.claims:  # a registry in use (docs/protocol.md §12)
+        cards.append(("claims", w("claims_published"), data.claims, ""))
     body = "".join(f'<div class="card {cls}" data-metric="{key}" data-count="{n}"><div class="n">{n:,}</div>'
                    f'<div class="l">{esc(label)}</div></div>' for key, label, n, cls in cards)
     other = sum(data.other_kinds.values())

@@ -59,6 +59,7 @@ TEXT: dict[str, dict[str, str]] = {
     "invalid_total": {"en": "Invalid", "zh-CN": "无效"},
     "mismatch_total": {"en": "Content mismatches", "zh-CN": "内容不符"},
     "registry_events": {"en": "Registry changes", "zh-CN": "登记变更"},
+    "claims_published": {"en": "Claims published", "zh-CN": "已发布声明"},
     "other_entries": {"en": "{n} entries of other kinds", "zh-CN": "另有 {n} 条其他类型条目"},
     # Charts.
     "daily_title": {"en": "Verifications per {bucket} by status", "zh-CN": "按{bucket}统计的核验结果"},
