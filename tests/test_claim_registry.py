@@ -361,3 +361,42 @@ def test_audit_report_counts_published_claims(tmp_path, app, client, acme):
     html = out.read_text("utf-8")
     assert 'data-metric="claims" data-count="3"' in html and "Claims published" in html
     assert "entries of other kinds" not in html
+
+
+def test_sign_publish_refused_or_unreachable_exits_1_saying_why(tmp_path):
+    application = make_app(tmp_path)
+    stranger = keys.generate_key("not-registered")
+    key_file, _ = keys.write_key_pair(stranger, tmp_path / "keys")
+    media = tmp_path / "data.bin"
+    media.write_bytes(b"not an image")
+    httpd = make_server("127.0.0.1", 0, application, threaded=True)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{httpd.server_port}"
+        run = CliRunner().invoke(main, ["sign", str(media), "--key", str(key_file), "--label", "1",
+                                        "--publish", base])
+    finally:
+        httpd.shutdown()
+        application.extensions["labelcheck"].services.close()
+    assert run.exit_code == 1
+    assert "refused the claim (403)" in run.output and "not in the trust registry" in run.output
+    bad = CliRunner().invoke(main, ["sign", str(media), "--key", str(key_file), "--label", "1",
+                                    "--publish", "ftp://example.org"])
+    assert bad.exit_code == 2 and "base URL" in bad.output
+
+
+def test_sign_adds_pdq_to_images_only_and_no_pdq_leaves_it_out(tmp_path):
+    signer = keys.generate_key("acme-ai")
+    key_file, _ = keys.write_key_pair(signer, tmp_path / "keys")
+    image, other = tmp_path / "picture.png", tmp_path / "notes.txt"
+    image.write_bytes(ORIGINAL)
+    other.write_text("words")
+
+    def content(*args):
+        run = CliRunner().invoke(main, ["sign", *map(str, args), "--key", str(key_file), "--label", "1"])
+        assert run.exit_code == 0, run.output
+        return claims.parse_envelope(json.loads(run.stdout)).body["content"]
+
+    assert "pdq" not in content(other) and "pdq" not in content(image, "--no-pdq")
+    if pdq.available():
+        assert content(image)["pdq"] == pdq.image_pdq(ORIGINAL)[0]
