@@ -400,3 +400,19 @@ def test_sign_adds_pdq_to_images_only_and_no_pdq_leaves_it_out(tmp_path):
     assert "pdq" not in content(other) and "pdq" not in content(image, "--no-pdq")
     if pdq.available():
         assert content(image)["pdq"] == pdq.image_pdq(ORIGINAL)[0]
+
+
+@needs_pdq
+def test_pdq_is_computed_only_when_a_lookup_can_use_it(app, client, acme):
+    """PDQ costs more CPU than the fetch: with no fingerprint registered, or
+    for bytes registered exactly, the fetch analysis leaves it out."""
+    svc = app.extensions["labelcheck"].services
+    lookup = svc.registry_lookup
+    assert not lookup.needs_pdq(ORIGINAL_SHA)  # nothing registered yet
+    assert svc.analyzer(io.BytesIO(ORIGINAL), ORIGINAL_SHA).pdq is None
+    r = client.post("/v1/claims", json=claim_for(acme))
+    assert r.status_code in (200, 201), r.text
+    assert not lookup.needs_pdq(ORIGINAL_SHA)  # registered exactly: the exact match wins
+    other = hashlib.sha256(REENCODED).hexdigest()
+    assert lookup.needs_pdq(other)
+    assert svc.analyzer(io.BytesIO(REENCODED), other).pdq is not None

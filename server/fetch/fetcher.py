@@ -288,7 +288,7 @@ class MediaFetcher:
                 raise failures.body_failure(exc, target, deadline) from None
             if deadline.expired:  # a shut-down socket can look like a clean end of body
                 raise failures.out_of_time(deadline, f"reading from {target.host}")
-            analysis, note, analyzed = _run_analysis(analyze, spool)
+            analysis, note, analyzed = _run_analysis(analyze, spool, digest.hexdigest())
         result = FetchResult(True, url, target.url, digest.hexdigest(), size, _media_type(resp), None, note, analysis)
         self._remember(url, target, resp, result, analyze if analyzed else None)
         return result
@@ -328,11 +328,15 @@ def _addresses(host: str, answer: list) -> list[netguard.IPAddress]:
     return addresses
 
 
-def _run_analysis(analyze: Analyzer | None, spool: BinaryIO) -> tuple[object, str | None, bool]:
+def _run_analysis(analyze: Analyzer | None, spool: BinaryIO, sha256: str) -> tuple[object, str | None, bool]:
+    """``analyze(spool)``; an analyzer with ``takes_digest`` set is also handed
+    the body's SHA-256 (hex), so it can skip work the digest makes needless."""
     if analyze is None:
         return None, None, False
     spool.seek(0)
     try:
+        if getattr(analyze, "takes_digest", False):
+            return analyze(spool, sha256), None, True
         return analyze(spool), None, True
     except Exception as exc:  # the bytes were fetched; a reader's failure is a note
         log.warning("media analysis failed: %s", type(exc).__name__, exc_info=True)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from labelcheck.claims import pdq as pdqlib
 from labelcheck.claims import FAILURES, verify_claim
@@ -44,14 +45,19 @@ class Analysis(list):
 
 class MediaReader:
     """A fetch analyzer: the label signals of ``labels(fp)``, plus the PDQ of
-    an image when the optional PDQ packages are installed."""
+    an image when the PDQ packages are installed and ``wanted(sha256)`` says
+    it can matter (PDQ costs about a millisecond of CPU an image, several
+    times the fetch itself, so it is computed only when a lookup may use it)."""
 
-    def __init__(self, labels) -> None:
+    takes_digest = True  # the fetcher hands over the body's SHA-256
+
+    def __init__(self, labels, wanted: Callable[[str | None], bool] | None = None) -> None:
         self.labels = labels
+        self.wanted = wanted
 
-    def __call__(self, fp) -> Analysis:
+    def __call__(self, fp, sha256: str | None = None) -> Analysis:
         out = Analysis(self.labels(fp) or [])
-        if pdqlib.available():
+        if pdqlib.available() and (self.wanted is None or self.wanted(sha256)):
             fp.seek(0)
             try:
                 out.pdq = pdqlib.image_pdq(fp)
@@ -81,14 +87,30 @@ class RegistryLookup:
         if self._search is None:
             return []
         with self._lock:
-            while True:  # catch up with claims indexed since (by any process)
-                rows = self.index.pdq_after(self._search.last_row)
-                if not rows:
-                    break
-                self._search.add([(r, bytes(h)) for r, h in rows])
+            self._catch_up()
             found = self._search.search(bytes.fromhex(pdq_hex), threshold)
         claims = {c.row: c for c in self.index.by_rows([row for _, row in found])}
         return [(d, claims[row]) for d, row in found if row in claims]
+
+    def needs_pdq(self, sha256: str | None) -> bool:
+        """Whether a served image's PDQ could change its result: some
+        registered claim has a PDQ, and these exact bytes are not registered
+        (an exact match wins without it)."""
+        if self._search is None:
+            return False
+        with self._lock:
+            self._catch_up()
+            if not len(self._search):
+                return False
+        return not (sha256 and self.index.by_sha256(sha256))
+
+    def _catch_up(self) -> None:
+        """Add claims indexed since (by any process); the caller holds the lock."""
+        while True:
+            rows = self.index.pdq_after(self._search.last_row)
+            if not rows:
+                return
+            self._search.add([(r, bytes(h)) for r, h in rows])
 
 
 def match_registry(items, results: list[dict], lookup: RegistryLookup, registry) -> None:

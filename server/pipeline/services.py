@@ -53,7 +53,8 @@ class Services:
 
     def __init__(self, cfg: Config) -> None:
         self.config = cfg
-        self.analyzer = MediaReader(LabelReader(cfg.c2pa_anchors))
+        self.analyzer = MediaReader(LabelReader(cfg.c2pa_anchors),
+                                    wanted=lambda sha256: self.registry_lookup.needs_pdq(sha256))
         self.witnessing = Witnessing(cfg, lambda: self.ledger)
         self._lock = threading.Lock()
         self._ledger: Ledger | None = None
