@@ -54,6 +54,7 @@ class Config:
     # by witness_quorum of them (0: all).
     witnesses: tuple[str, ...] = ()
     witness_quorum: int = 0
+    database: str | None = None  # a postgresql:// URL: ledger and registry in PostgreSQL (§11)
     # Serving (labelcheck serve)
     host: str = "127.0.0.1"
     port: int = 8080
