@@ -189,23 +189,32 @@ class TrustRegistry:
             raise TrustError("missing", f"trust file {path} does not exist") from None
         except OSError as exc:
             raise TrustError("invalid", f"cannot read trust file {path}: {exc.strerror}") from None
+        return cls.parse(raw, str(path))
+
+    @classmethod
+    def parse(cls, raw: bytes, source: str = "trust.json") -> "TrustRegistry":
+        """A registry from the bytes of a ``trust.json`` document, wherever it
+        is stored; errors name ``source``, the entry and the field."""
         if len(raw) > MAX_TRUST_FILE_BYTES:
-            raise TrustError("invalid", f"trust file {path} is over {MAX_TRUST_FILE_BYTES} bytes")
+            raise TrustError("invalid", f"trust file {source} is over {MAX_TRUST_FILE_BYTES} bytes")
         try:
             data = loads_strict(raw, "trust file")
         except ClaimError as exc:
-            raise TrustError("invalid", f"{path}: {exc.message}") from None
+            raise TrustError("invalid", f"{source}: {exc.message}") from None
         try:
             return cls.from_dict(data)
         except TrustError as exc:
-            raise TrustError(exc.code, f"{path}: {exc.message}", field=exc.field) from None
+            raise TrustError(exc.code, f"{source}: {exc.message}", field=exc.field) from None
+
+    def to_json(self) -> str:
+        """The ``trust.json`` text (indented, entries in registration order)."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
 
     def save(self, path: str | os.PathLike) -> None:
         """Write atomically (:mod:`labelcheck.util.atomic`): readers see the
         old file or the new one, never a mix. An existing file keeps its
         mode; a new one gets 0644 (the registry is public)."""
-        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=2) + "\n"
-        write_text(path, text, default_mode=0o644)
+        write_text(path, self.to_json(), default_mode=0o644)
 
     # --- queries -------------------------------------------------------------------
 
@@ -234,10 +243,16 @@ class TrustRegistry:
         """
         version = self._version
         if version is None:
-            entries = sorted((p.to_dict() for p in self._by_id.values()), key=lambda d: d["vkey"])
-            canon = json.dumps({"producers": entries}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-            version = self._version = hashlib.sha256(canon.encode("utf-8")).hexdigest()
+            version = self._version = hashlib.sha256(self.canonical_json()).hexdigest()
         return version
+
+    def canonical_json(self) -> bytes:
+        """What ``version`` hashes (docs/protocol.md §4): ``{"producers": [...]}``
+        with sorted keys, no white space, non-ASCII as itself, entries by vkey.
+        The same bytes whichever store holds the registry."""
+        entries = sorted((p.to_dict() for p in self._by_id.values()), key=lambda d: d["vkey"])
+        canon = json.dumps({"producers": entries}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return canon.encode("utf-8")
 
     # --- changes -------------------------------------------------------------------
 

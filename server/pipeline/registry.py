@@ -1,35 +1,30 @@
 """Changes to the producer registry, each recorded as a ``registry`` ledger
-entry (docs/protocol.md §4). Flask-free: the HTTP API and the demo both use it."""
+entry (docs/protocol.md §4), and the store that keeps it (trust.json or
+PostgreSQL, §11). Flask-free: the HTTP API and the demo both use it."""
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import os
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
 from labelcheck.claims.trust import Producer, TrustRegistry
+from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.errors import NotRegistered, RegistryConflict
+from labelcheck.pipeline.registry_pg import PgRegistryStore
+from labelcheck.pipeline.registry_store import FileRegistryStore, RegistryStore, load_registry, registry_lock
 from labelcheck.util.times import format_time, parse_time
 
-
-@contextlib.contextmanager
-def registry_lock(data_dir: Path) -> Iterator[None]:
-    """An exclusive lock across processes for read-modify-write of trust.json."""
-    fd = os.open(Path(data_dir) / "trust.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+__all__ = ["load_registry", "open_registry_store", "producer_json", "registry_add", "registry_lock",
+           "registry_record", "registry_revoke"]
 
 
-def load_registry(path: Path) -> TrustRegistry:
-    """trust.json, or an empty registry when there is none yet."""
-    if not path.exists():
-        return TrustRegistry.from_dict({"producers": []})
-    return TrustRegistry.load(path)
+def open_registry_store(cfg: Config, ledger: Callable[[], Any] | None = None) -> RegistryStore:
+    """Where ``cfg`` keeps the registry: PostgreSQL with ``cfg.database``
+    (trust.json in the data directory imported once), else trust.json.
+    ``ledger()``: the ledger, to settle a change a stopped node left."""
+    if cfg.database:
+        return PgRegistryStore(cfg.database, import_from=cfg.trust_path, ledger=ledger)
+    return FileRegistryStore(cfg.data_dir, cfg.trust_path)
 
 
 def producer_json(producer: Producer) -> dict:

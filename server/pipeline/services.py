@@ -1,16 +1,15 @@
 """What one server process holds: its config, the ledger (opened lazily, per
 process, so no SQLite connection crosses a gunicorn fork), the trust registry
-(re-read whenever trust.json changes on disk, so every worker sees changes
-made by any other) and the media fetcher. Flask-free."""
+(its store, ``registry_store``: trust.json re-read whenever it changes on
+disk, or PostgreSQL polled for changes, so every worker and every node sees
+changes made by any other) and the media fetcher. Flask-free."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from labelcheck.claims.trust import TrustRegistry
@@ -19,7 +18,7 @@ from labelcheck.ledger import note
 from labelcheck.ledger.log import Ledger
 from labelcheck.pipeline.claim_lookup import MediaReader, RegistryLookup
 from labelcheck.pipeline.config import Config, ConfigError
-from labelcheck.pipeline.registry import load_registry, registry_lock
+from labelcheck.pipeline.registry import open_registry_store
 from labelcheck.pipeline.verify import LabelReader
 from labelcheck.pipeline.witnessing import Witnessing, parse_witnesses
 
@@ -60,8 +59,7 @@ class Services:
         self._ledger: Ledger | None = None
         self._ledger_pid: int | None = None
         self._fetcher: MediaFetcher | None = None
-        self._registry: TrustRegistry | None = None
-        self._registry_stamp = None
+        self.registry_store = open_registry_store(cfg, lambda: self.ledger)
         self._lookup: RegistryLookup | None = None
 
     @property
@@ -83,6 +81,7 @@ class Services:
                 self._ledger.close()
             self._ledger = None
             self._lookup = None
+        self.registry_store.close()
 
     @property
     def registry_lookup(self) -> RegistryLookup:
@@ -107,52 +106,12 @@ class Services:
 
     @property
     def registry(self) -> TrustRegistry:
-        """The trust registry, re-read when trust.json changed on disk."""
-        stamp = _stat_stamp(self.config.trust_path)
-        if self._registry is None or stamp != self._registry_stamp:
-            with self._lock:
-                if self._registry is None or stamp != self._registry_stamp:
-                    self._reload_registry(stamp)
-        return self._registry
-
-    def _reload_registry(self, stamp) -> None:
-        """Read trust.json. A file damaged while serving (a hand edit gone
-        wrong) keeps the last good registry, loudly; at start-up it is fatal."""
-        try:
-            self._registry = load_registry(self.config.trust_path)
-        except ValueError as exc:
-            if self._registry is None:
-                raise
-            log.error("keeping the last good trust registry: %s", exc)
-        self._registry_stamp = stamp
+        """The trust registry as of now (docs/protocol.md §8, §11)."""
+        return self.registry_store.current()
 
     def change_registry(self, mutate: Callable[[TrustRegistry], dict | None]) -> tuple[Any, Any]:
-        """Apply ``mutate(registry) -> ledger record`` under the registry lock:
-        save trust.json atomically, then append the ``registry`` ledger entry.
-        If the append fails, trust.json is put back as it was. ``(None, None)``
-        when ``mutate`` found nothing to change."""
-        path = self.config.trust_path
-        with registry_lock(self.config.data_dir):
-            before = path.read_bytes() if path.exists() else None
-            registry = load_registry(path)
-            record = mutate(registry)
-            if record is None:
-                return None, None
-            registry.save(path)
-            try:
-                receipt = self.ledger.append([record])[0]
-            except BaseException:
-                if before is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    TrustRegistry.from_dict(json.loads(before)).save(path)
-                raise
-        return record, receipt
-
-
-def _stat_stamp(path: Path):
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        return None
-    return (st.st_mtime_ns, st.st_size, st.st_ino)
+        """Apply ``mutate(registry) -> ledger record`` under the registry's
+        lock (shared by every process and node) and append the ``registry``
+        ledger entry: both or neither. ``(None, None)`` when ``mutate``
+        found nothing to change."""
+        return self.registry_store.change(mutate, lambda: self.ledger)
