@@ -18,13 +18,13 @@ from labelcheck.util import b64
 from . import canonical, checkpoint, merkle, note
 from .bundle_report import FORMAT, BundleError
 from .filters import Filter
-from .store import Store, StoreError
+from .store import StoreError
 from .verify import PROGRESS_EVERY, Progress
 
 _LINE = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
-def write_bundle(out: BinaryIO, store: Store, checkpoint_note: bytes, verifier: note.Verifier,
+def write_bundle(out: BinaryIO, store, checkpoint_note: bytes, verifier: note.Verifier,
                  *, progress: Progress | None = None, filter: Filter | None = None,
                  consistency_from: int | None = None) -> None:
     """Stream the bundle of ``store`` at the signed ``checkpoint_note`` to ``out``.
@@ -77,7 +77,7 @@ class _StoredProofs:
     them) and only the others are read.
     """
 
-    def __init__(self, store: Store, conn):
+    def __init__(self, store, conn):
         self.store, self.conn, self.cache = store, conn, {}
 
     def read(self, ids: list[int]) -> list[bytes]:
@@ -94,7 +94,7 @@ class _StoredProofs:
         return [b64.encode(h) for h in merkle.prove_consistency(old, new, self.read)]
 
 
-def _write_filtered(out: BinaryIO, store: Store, cp: checkpoint.Checkpoint, header: dict, filt: Filter,
+def _write_filtered(out: BinaryIO, store, cp: checkpoint.Checkpoint, header: dict, filt: Filter,
                     consistency_from: int | None, progress: Progress | None) -> None:
     header["complete"], header["filter"] = False, filt.to_json()
     match, dumps = filt.matcher(), _LINE.encode

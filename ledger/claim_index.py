@@ -73,7 +73,7 @@ class ClaimIndex:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self._store = ledger._store  # the same database file, the same connection pool
+        self._store = ledger.index_store  # the ledger's SQLite file, or this node's beside PostgreSQL
         try:
             with self._store.connection() as conn, self._store.write(conn):
                 have = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claim_index'")
@@ -108,7 +108,7 @@ class ClaimIndex:
 
     def _claims_in(self, start: int, end: int) -> list[IndexedClaim]:
         rows = []
-        for i, data in self._store.iter_rows("entries", start, end):
+        for i, data in self.ledger.store.iter_rows("entries", start, end):
             data = bytes(data)
             if _NEEDLE not in data:
                 continue

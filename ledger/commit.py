@@ -13,7 +13,7 @@ Group commit: concurrent appends in one process queue up, and one thread (the
 leader) commits everything queued in a single transaction, so N waiting
 appends cost one fsync and one signature, not N (the scheme of database group
 commit, as in PostgreSQL's commit_delay or MySQL's binlog group commit).
-Writers in other processes serialise on SQLite's write lock; each transaction
+Writers in other processes serialise on the store's write lock; each transaction
 reads the current tail inside it, so the log stays one contiguous chain.
 
 Each entry comes back with a ``Receipt`` (docs/protocol.md §3): its index,
@@ -31,7 +31,7 @@ from hashlib import sha256
 from typing import Callable
 
 from . import canonical, checkpoint, merkle, note
-from .store import Store
+from .backend import LedgerStore
 from .merkle import inclusion_ranges
 from .tree import NODE, range_indexes
 from .verify import TreeStream
@@ -139,13 +139,17 @@ class GroupCommit:
     ``sign`` signs each commit's checkpoint (``checkpoint_signer``); None
     stores no checkpoint (benchmarks measure the cost of signing with it).
     ``refuse`` is called with the lock held before each commit and may raise
-    to stop appends (a ledger found damaged). Holds locks and a queue of this
-    process's threads: make a new one in a forked child.
+    to stop appends (a ledger found damaged). ``on_write(conn, [(request,
+    first index)], size)`` runs inside each commit's transaction, after the
+    checkpoint is stored (the sequencer records its results there). Holds
+    locks and a queue of this process's threads: make a new one in a forked child.
     """
 
-    def __init__(self, store: Store, *, sign: Sign | None, group: bool = True,
-                 refuse: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time):
+    def __init__(self, store: LedgerStore, *, sign: Sign | None, group: bool = True,
+                 refuse: Callable[[], None] = lambda: None, clock: Callable[[], float] = time.time,
+                 on_write: Callable[[object, list, int], None] | None = None):
         self.store, self.group, self.sign, self.refuse, self.clock = store, group, sign, refuse, clock
+        self.on_write = on_write
         self._cv = threading.Condition()
         self._queue: list[_Request] = []
         self._leader = False
@@ -162,7 +166,7 @@ class GroupCommit:
         req = _Request(records)
         if not self.group:
             with self._write_lock:
-                self._commit(lambda: [req])
+                self._commit(lambda _conn: [req])
             return req.result()
         with self._cv:
             self._queue.append(req)
@@ -172,12 +176,28 @@ class GroupCommit:
                 return req.result()
             self._leader = True
         try:
-            self._commit(self._take_queue)
+            self._commit(lambda _conn: self._take_queue())
         finally:
             with self._cv:
                 self._leader = False
                 self._cv.notify_all()
         return req.result()
+
+    def commit_batch(self, take: Callable[[object], list[list[dict]]], conn=None) -> tuple[list, int]:
+        """One commit, now, on this thread (the sequencer's path): ``take(conn)``
+        runs inside the write transaction and returns the requests' records.
+        Returns (per request its receipts or its error, how many)."""
+        got: list[_Request] = []
+
+        def requests(tx) -> list[_Request]:
+            if tx is None:  # the transaction never began: nothing was taken
+                return []
+            got.extend(_Request(r) for r in take(tx))
+            return got
+
+        with self._write_lock:
+            self._commit(requests, conn)
+        return [req.error if req.error is not None else req.receipts for req in got], len(got)
 
     def _take_queue(self) -> list[_Request]:
         """Everything queued so far: the leader takes it once it holds the
@@ -200,14 +220,16 @@ class GroupCommit:
         tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
         return tree, (got[-1] if n else None)
 
-    def _commit(self, take: Callable[[], list[_Request]]) -> None:
-        """Write the requests ``take()`` returns, in one transaction; fill in
-        their results. ``take`` runs once the write lock is held."""
+    def _commit(self, take: Callable[[object], list[_Request]], conn=None) -> None:
+        """Write the requests ``take(conn)`` returns, in one transaction (on
+        ``conn`` when given); fill in their results. ``take`` runs once the
+        write lock is held (with None when it could not be had)."""
         store = self.store
         batch: list[_Request] = []
         try:
-            with store.write() as conn:
-                batch = take()
+            with store.write(conn) as tx:
+                conn = tx
+                batch = take(conn)
                 self.refuse()
                 n, signed_size = store.sizes(conn)
                 if self.sign is not None and signed_size != n:
@@ -233,12 +255,14 @@ class GroupCommit:
                         mine.append((n, leaf))
                         prev, n = leaf, n + 1
                     leaves.append(mine)
-                Store.put_entries(conn, entries)
-                Store.put_hash_run(conn, base, hashes)
+                store.put_entries(conn, entries)
+                store.put_hash_run(conn, base, hashes)
                 signed = b""
                 if self.sign is not None and entries:
                     signed = self.sign(n, tree.root())
-                    Store.put_checkpoint(conn, n, signed, self.clock())
+                    store.put_checkpoint(conn, n, signed, self.clock())
+                if self.on_write is not None:
+                    self.on_write(conn, [(req, mine[0][0] if mine else None) for req, mine in zip(batch, leaves)], n)
             if prev is not None:
                 self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
@@ -246,7 +270,7 @@ class GroupCommit:
                 f"append failed, nothing was written: {exc}")
             if error is not exc:
                 error.__cause__ = exc
-            batch = batch or take()  # the lock was not had: fail what waits, the caller's own included
+            batch = batch or take(None)  # the lock was not had: fail what waits, the caller's own included
             for req in batch:
                 req.error, req.done = error, True
             if not isinstance(exc, Exception):

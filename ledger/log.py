@@ -33,21 +33,25 @@
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import BinaryIO, Callable
 
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
+from .backend import DB_ERRORS, is_url, open_store
 from .commit import CommitError, GroupCommit, Receipt, TailMismatch, checkpoint_signer
+from .pgstore import PgStore
+from .queue_append import QueueAppender
 from .scrub import Scrubber
 from .startup import check_tail
+from .sequencer import Sequencer
 from .store import Store, StoreError
 from .verify import Progress, VerifyReport, verify_store
 
 DB_NAME = "ledger.db"
 KEY_NAME = "ledger.key"
+INDEX_DB_NAME = "claim_index.db"  # derived indexes beside a PostgreSQL ledger
 RESERVED = ("index", "prev")
 
 
@@ -88,6 +92,8 @@ class Ledger:
         self._scrubber: Scrubber | None = None
         self._clock = clock
         self._seen_size = 0  # the largest log size read so far (it only grows)
+        self._index_path: Path | None = None
+        self._index_store: Store | None = None
         try:
             self._signer = keyfile.load_or_create(key_path, origin)
         except keyfile.KeyFileError as exc:
@@ -98,14 +104,14 @@ class Ledger:
         self.verifier_key = self._verifier.vkey
         self.key_id = self._verifier.key_id
         try:
-            self._store = Store(db_path)
+            self._store = open_store(db_path)
         except StoreError as exc:
             raise LedgerError(str(exc)) from exc
         try:
             self._bind_identity()
             self._startup_check()
             self._init_threading()
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             self._store.close()
             raise LedgerError(f"cannot open ledger {self._store.path}: {exc}") from exc
         except BaseException:
@@ -113,20 +119,31 @@ class Ledger:
             raise
 
     @classmethod
-    def open_dir(cls, data_dir: str | os.PathLike, *, origin: str, **kw) -> "Ledger":
-        """The ledger in ``data_dir`` (``ledger.db``, ``ledger.key``), created on first use."""
+    def open_dir(cls, data_dir: str | os.PathLike, *, origin: str, database: str | None = None,
+                 **kw) -> "Ledger":
+        """The ledger in ``data_dir`` (``ledger.db``, ``ledger.key``), created on
+        first use; with ``database`` (a PostgreSQL URL) the log is there and
+        only the key in ``data_dir`` (every node holds the same one)."""
         data_dir = Path(data_dir)
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(f"cannot create data directory {data_dir}: {exc}") from exc
-        return cls(data_dir / DB_NAME, key_path=data_dir / KEY_NAME, origin=origin, **kw)
+        if database and not is_url(database):
+            raise LedgerError("the ledger database must be a postgresql:// URL (without one: ledger.db in the data dir)")
+        ledger = cls(database or data_dir / DB_NAME, key_path=data_dir / KEY_NAME, origin=origin, **kw)
+        ledger._index_path = data_dir / INDEX_DB_NAME
+        return ledger
 
     def _init_threading(self) -> None:
         self._pid = os.getpid()
         self._cp_lock = threading.Lock()
+        shared = isinstance(self._store, PgStore)  # many nodes: appends go through the sequencer
         self._appender = GroupCommit(self._store, sign=checkpoint_signer(self.origin, self._signer),
-                                     group=self.group_commit, refuse=self._refuse_if_damaged, clock=self._clock)
+                                     group=self.group_commit and not shared, refuse=self._refuse_if_damaged,
+                                     clock=self._clock)
+        self._sequencer = Sequencer(self._store, self._appender).start() if shared else None
+        self._queue = QueueAppender(self._store) if shared else None
         self._scrubber = None
         if self.scrub_duty > 0 and self.damage is None:
             self._scrubber = Scrubber(self._store, self._verifier, self.origin, duty=self.scrub_duty,
@@ -141,8 +158,35 @@ class Ledger:
 
     @property
     def commits(self) -> int:
-        """Append transactions committed by this instance (in this process)."""
-        return self._appender.commits
+        """Append transactions committed by this instance (in this process;
+        with PostgreSQL, those it committed as the sequencer)."""
+        return self._appender.commits if self._sequencer is None else self._sequencer.commits
+
+    @property
+    def store(self):
+        """The ledger's store (``backend.LedgerStore``), for readers such as tiles."""
+        return self._store
+
+    @property
+    def index_store(self) -> Store:
+        """Where indexes derived from the entries live (``claim_index``): the
+        ledger's own SQLite file, or with PostgreSQL a SQLite file of this
+        node's data directory (rebuilt from the shared log when behind)."""
+        if not isinstance(self._store, PgStore):
+            return self._store
+        if self._index_store is None:
+            if self._index_path is None:
+                raise LedgerError("a ledger on PostgreSQL keeps its indexes in a data directory: use open_dir")
+            try:
+                self._index_store = Store(self._index_path, tables=False)
+            except StoreError as exc:
+                raise LedgerError(str(exc)) from exc
+        return self._index_store
+
+    @property
+    def sequencer(self) -> Sequencer | None:
+        """This process's sequencer thread (PostgreSQL only)."""
+        return self._sequencer
 
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:  # locks and queue belong to the parent's threads
@@ -154,7 +198,7 @@ class Ledger:
             for key, value in (("origin", self.origin), ("vkey", self.verifier_key)):
                 have = self._store.meta(key, conn)
                 if have is None:
-                    Store.put_meta(conn, key, value)
+                    self._store.put_meta(conn, key, value)
                 elif have != value:
                     raise LedgerError(
                         f"{self._store.path} belongs to a ledger with {key} {have!r}, not {value!r}: "
@@ -187,6 +231,8 @@ class Ledger:
         self._check_fork()
         self._refuse_if_damaged()
         try:
+            if self._queue is not None:
+                return self._queue.append(records)
             return self._appender.append(records)
         except CommitError as exc:
             if isinstance(exc.__cause__, TailMismatch):
@@ -240,13 +286,13 @@ class Ledger:
                     if not valid(have):
                         raise LedgerError(f"{refusal} (the log has {have} entries)")
                 return prove(a, b, lambda ids: store.read_hashes(ids, conn))
-        except (merkle.ProofError, StoreError, sqlite3.Error) as exc:
+        except (merkle.ProofError, StoreError, *DB_ERRORS) as exc:
             raise LedgerError(f"cannot build proof: {exc}") from exc
 
     def _read(self, fn, *args):
         try:
             return fn(*args)
-        except (StoreError, sqlite3.Error) as exc:
+        except (StoreError, *DB_ERRORS) as exc:
             raise LedgerError(f"ledger read failed: {exc}") from exc
 
     # Checkpoints ---------------------------------------------------------
@@ -261,7 +307,7 @@ class Ledger:
                 return latest[1]
             with self._cp_lock:
                 return self._sign_empty()
-        except (StoreError, sqlite3.Error, checkpoint.CheckpointError) as exc:
+        except (StoreError, *DB_ERRORS, checkpoint.CheckpointError) as exc:
             raise LedgerError(f"cannot produce a checkpoint: {exc}") from exc
 
     def _sign_empty(self) -> bytes:
@@ -273,7 +319,7 @@ class Ledger:
             if self._store.size(conn):
                 raise LedgerDamaged(f"ledger {self._store.path} holds entries but no signed checkpoint")
             data = checkpoint_signer(self.origin, self._signer)(0, merkle.EMPTY_ROOT)
-            Store.put_checkpoint(conn, 0, data, self._clock())
+            self._store.put_checkpoint(conn, 0, data, self._clock())
         return data
 
     # Export and audit ----------------------------------------------------
@@ -291,19 +337,23 @@ class Ledger:
         try:
             bundle.write_bundle(out, self._store, data, self._verifier, progress=progress,
                                 filter=filter, consistency_from=consistency_from)
-        except (StoreError, sqlite3.Error, bundle.BundleError) as exc:
+        except (StoreError, *DB_ERRORS, bundle.BundleError) as exc:
             raise LedgerError(f"export failed: {exc}") from exc
 
     def verify(self, *, progress: Progress | None = None) -> VerifyReport:
         """Recompute every leaf, link, stored hash and checkpoint (``ledger.verify``)."""
         try:
             return verify_store(self._store, self._verifier, self.origin, progress=progress)
-        except (StoreError, sqlite3.Error) as exc:
+        except (StoreError, *DB_ERRORS) as exc:
             raise LedgerError(f"verification could not read the ledger: {exc}") from exc
 
     def close(self) -> None:
-        if self._scrubber is not None and os.getpid() == self._pid:
-            self._scrubber.stop()
+        if os.getpid() == self._pid:
+            for thread in (self._scrubber, self._sequencer, self._queue):
+                if thread is not None:
+                    thread.stop()
+        if self._index_store is not None:
+            self._index_store.close()
         self._store.close()
 
     def __enter__(self) -> "Ledger":

@@ -13,13 +13,13 @@ handed to ``on_damage`` and the scrub stops.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from typing import Callable
 
 from . import note
-from .store import Store, StoreError
+from .backend import DB_ERRORS, LedgerStore
+from .store import StoreError
 from .verify import verify_store
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ class _Stopped(Exception):
 class Scrubber:
     """See the module docstring. ``stop`` ends the thread within one slice."""
 
-    def __init__(self, store: Store, verifier: note.Verifier, origin: str, *, duty: float,
+    def __init__(self, store: LedgerStore, verifier: note.Verifier, origin: str, *, duty: float,
                  on_damage: Callable[[str], None], pause: float = PAUSE_BETWEEN_PASSES):
         if not 0 < duty <= 1:
             raise ValueError("scrub duty must be in (0, 1]: the fraction of one CPU it may use")
@@ -61,7 +61,7 @@ class Scrubber:
                 problem = self._one_pass()
             except _Stopped:
                 return
-            except (StoreError, sqlite3.Error) as exc:
+            except (StoreError, *DB_ERRORS) as exc:
                 if self._stop.is_set():  # the store was closed under us
                     return
                 problem = f"the ledger could not be read back: {exc}"

@@ -11,28 +11,23 @@ the background (``scrub``), and by ``verify``.
 
 from __future__ import annotations
 
-import sqlite3
-
 from . import checkpoint, merkle, note
-from .store import Store, StoreError
+from .backend import LedgerStore
+from .store import StoreError
 from .verify import EntryError, TreeStream, check_entry, check_hashes
 
 RECHECK_BEFORE_CHECKPOINT = 16  # leaves before the checkpoint re-hashed at start-up
 
 
-def check_tail(store: Store, verifier: note.Verifier, origin: str) -> None:
+def check_tail(store: LedgerStore, verifier: note.Verifier, origin: str) -> None:
     """Raise StoreError naming the damage; see the module docstring."""
     # One read transaction: a consistent snapshot even while other
     # processes append (WAL readers see the database as of their first read).
-    with store.connection() as conn:
-        conn.execute("BEGIN")
-        try:
-            _check_tail_with(store, conn, verifier, origin)
-        finally:
-            conn.execute("COMMIT")
+    with store.snapshot() as conn:
+        _check_tail_with(store, conn, verifier, origin)
 
 
-def _check_tail_with(store: Store, conn: sqlite3.Connection, verifier: note.Verifier, origin: str) -> None:
+def _check_tail_with(store: LedgerStore, conn, verifier: note.Verifier, origin: str) -> None:
     size = store.size(conn)
     have = store.hash_count(conn)
     if have != merkle.stored_hash_count(size):
@@ -57,7 +52,7 @@ def _check_tail_with(store: Store, conn: sqlite3.Connection, verifier: note.Veri
     check_entries(store, conn, max(0, signed - RECHECK_BEFORE_CHECKPOINT), size)
 
 
-def check_entries(store: Store, conn: sqlite3.Connection, start: int, end: int) -> None:
+def check_entries(store: LedgerStore, conn, start: int, end: int) -> None:
     """Re-hash and re-chain entries [start, end) against the stored hashes.
 
     Streams both tables once from ``start``, resuming the tree from its

@@ -90,6 +90,7 @@ def _create_schema(conn: sqlite3.Connection) -> None:
 
 class Store:
     """One ledger database file: a writer connection and a pool of readers.
+    (``tables=False``: the same file handling without the ledger's tables.)
 
     SQLite connections are not used by two threads at once: readers are
     borrowed from a small pool for the length of one call, so a server that
@@ -98,7 +99,7 @@ class Store:
 
     POOL_IDLE = 8  # idle reader connections kept open
 
-    def __init__(self, path: str | os.PathLike, *, create: bool = True):
+    def __init__(self, path: str | os.PathLike, *, create: bool = True, tables: bool = True):
         self.path = Path(path)
         if not create and not self.path.exists():
             raise StoreError(f"no ledger database at {self.path}")
@@ -112,16 +113,19 @@ class Store:
         try:
             self.conn = connect(self.path)
             if create:
-                self._init()
-            self._check_schema()
+                self._init(tables)
+            if tables:
+                self._check_schema()
         except sqlite3.DatabaseError as exc:
             if hasattr(self, "conn"):
                 self.conn.close()
             raise StoreError(f"{self.path}: {exc}") from exc
 
-    def _init(self) -> None:
+    def _init(self, tables: bool = True) -> None:
         if self.conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.conn.execute("PRAGMA journal_mode=WAL")
+        if not tables:  # a file for derived tables only (the claim index beside a PostgreSQL ledger)
+            return
         with self.write():
             _create_schema(self.conn)
             self.conn.execute(
@@ -176,6 +180,18 @@ class Store:
                     conn = None
             if conn is not None:
                 conn.close()
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """A reader holding one read transaction: every read in the block sees
+        the same state, even while other processes append (WAL snapshot)."""
+        with self.connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield conn
+            finally:
+                if conn.in_transaction:
+                    conn.execute("COMMIT")
 
     def writer(self) -> sqlite3.Connection:
         if os.getpid() != self._pid:

@@ -30,7 +30,6 @@ from typing import Callable, Iterator
 from labelcheck.util import b64
 
 from . import canonical, checkpoint, merkle, note
-from .store import Store
 
 Progress = Callable[[int, int], None]
 PROGRESS_EVERY = 16_384
@@ -181,7 +180,7 @@ class VerifyReport:
         return f"ledger OK: {self.size} entries, {signed}, {self.checkpoints} checkpoints checked"
 
 
-def verify_store(store: Store, verifier: note.Verifier, origin: str, *, progress: Progress | None = None,
+def verify_store(store, verifier: note.Verifier, origin: str, *, progress: Progress | None = None,
                  pace: Callable[[int], None] | None = None) -> VerifyReport:
     """Recompute everything in ``store``; see the module docstring.
 

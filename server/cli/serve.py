@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from labelcheck.cli.common import CliError
+from labelcheck.ledger.backend import display
 from labelcheck.ledger.log import LedgerError
 from labelcheck.pipeline.config import Config, ConfigError
 from labelcheck.pipeline.services import validate
@@ -21,6 +22,9 @@ def _env(name: str) -> str:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), envvar=_env("PORT"))
 @click.option("--data-dir", type=click.Path(file_okay=False), default="data", show_default=True,
               envvar=_env("DATA_DIR"), help="ledger.db, ledger.key, trust.json and the tokens.")
+@click.option("--database", default=None, envvar=_env("DATABASE"), metavar="URL",
+              help="postgresql://... : the ledger in PostgreSQL, shared by every node (default: ledger.db "
+              "in the data dir). Every node needs the same ledger.key in its data dir.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, envvar=_env("WORKERS"),
               help="gunicorn worker processes (default: one per core).")
 @click.option("--threads", type=click.IntRange(1, 64), default=None, envvar=_env("THREADS"),
@@ -39,11 +43,11 @@ def _env(name: str) -> str:
               help="A C2SP witness: its verifier key and submission prefix (repeatable).")
 @click.option("--witness-quorum", type=click.IntRange(0, 1000), default=None, envvar=_env("WITNESS_QUORUM"),
               help="Cosignatures GET /v1/checkpoint needs (default: every configured witness).")
-def serve(host, port, data_dir, workers, threads, origin, demo, fetch_allow, c2pa_anchors, cors_origins,
+def serve(host, port, data_dir, database, workers, threads, origin, demo, fetch_allow, c2pa_anchors, cors_origins,
           witnesses, witness_quorum):
     """Run the verification server (gunicorn, gthread workers)."""
     try:
-        cfg = Config.load({"host": host, "port": port, "data_dir": data_dir, "workers": workers,
+        cfg = Config.load({"host": host, "port": port, "data_dir": data_dir, "database": database, "workers": workers,
                            "threads": threads, "origin": origin, "demo": demo or None,
                            "fetch_allow": tuple(fetch_allow), "c2pa_anchors": c2pa_anchors,
                            "cors_origins": tuple(cors_origins), "witnesses": tuple(witnesses),
@@ -57,7 +61,7 @@ def serve(host, port, data_dir, workers, threads, origin, demo, fetch_allow, c2p
         raise CliError(f"cannot start: {exc}", exit_code=1) from None
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     click.echo(f"labelcheck: serving {url}/ with {cfg.workers} worker(s) x {cfg.threads} thread(s)")
-    click.echo(f"  ledger      {cfg.ledger_db} (origin {cfg.origin})")
+    click.echo(f"  ledger      {display(cfg.ledger_location)} (origin {cfg.origin})")
     click.echo(f"  ledger key  {vkey}")
     click.echo(f"  admin token {cfg.admin_token_path}   regulator token {cfg.regulator_token_path}")
     if cfg.demo:

@@ -28,6 +28,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("data")
+    # A postgresql:// URL: the ledger (and producer registry) in PostgreSQL,
+    # shared by every node; empty: SQLite files in data_dir (docs/protocol.md §11).
+    database: str = ""
     origin: str = "labelcheck.localhost/ledger"  # ledger origin line and key name
     cors_origins: tuple[str, ...] = ()  # extra allowed origins (glob "*" = one label)
     max_body: int = MIB  # bytes per request body
@@ -64,6 +67,11 @@ class Config:
     @property
     def ledger_db(self) -> Path:
         return self.data_dir / "ledger.db"
+
+    @property
+    def ledger_location(self) -> str | Path:
+        """Where the ledger is: the database URL, else ledger.db in the data dir."""
+        return self.database or self.ledger_db
 
     @property
     def trust_path(self) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 from labelcheck.claims.trust import TrustRegistry
 from labelcheck.fetch import FetchPolicy, MediaFetcher
 from labelcheck.ledger import note
+from labelcheck.ledger.backend import is_url
 from labelcheck.ledger.log import Ledger
 from labelcheck.pipeline.claim_lookup import MediaReader, RegistryLookup
 from labelcheck.pipeline.config import Config, ConfigError
@@ -34,6 +35,8 @@ def validate(cfg: Config) -> None:
         fetch_policy(cfg)
     except ValueError as exc:
         raise ConfigError(f"fetch: {exc}") from None
+    if cfg.database and not is_url(cfg.database):
+        raise ConfigError(f"database: {cfg.database[:40]!r} is not a postgresql:// URL")
     if cfg.c2pa_anchors is not None and not cfg.c2pa_anchors.is_file():
         raise ConfigError(f"c2pa anchors: {cfg.c2pa_anchors} is not a file")
     if cfg.max_body < 1 or cfg.max_items < 1:
@@ -70,7 +73,7 @@ class Services:
             with self._lock:
                 if self._ledger is None or self._ledger_pid != pid:
                     cfg = self.config
-                    self._ledger = Ledger.open_dir(cfg.data_dir, origin=cfg.origin,
+                    self._ledger = Ledger.open_dir(cfg.data_dir, origin=cfg.origin, database=cfg.database or None,
                                                    scrub_duty=cfg.ledger_scrub_duty)
                     self._ledger_pid = pid
         return self._ledger

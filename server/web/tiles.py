@@ -11,12 +11,12 @@ Anything else under ``/tlog/tile/`` is a 404 problem.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 
 from flask import Blueprint, Flask, Response, current_app
 
-from labelcheck.ledger.store import Store, StoreError
+from labelcheck.ledger.backend import DB_ERRORS, LedgerStore, open_store
+from labelcheck.ledger.store import StoreError
 from labelcheck.ledger.tiles import TileError, TileMissing, parse_path, read_tile
 from labelcheck.web import api
 from labelcheck.web.problems import Problem
@@ -55,20 +55,20 @@ def tile(rest: str) -> Response:
         raise Problem(404, str(exc)) from None
     except TileError as exc:  # an entry too long for a bundle: the log cannot serve it this way
         raise Problem(404, str(exc)) from None
-    except (StoreError, sqlite3.Error) as exc:
+    except (StoreError, *DB_ERRORS) as exc:
         raise Problem(503, f"the ledger could not be read: {exc}", headers={"Retry-After": "5"}) from None
     response = Response(data, mimetype=OCTETS)
     response.headers["Cache-Control"] = FULL_CACHE if wanted.full else PARTIAL_CACHE
     return response
 
 
-def _store(app: Flask) -> Store:
+def _store(app: Flask) -> LedgerStore:
     """This app's read handle on the ledger database, opened on first use
     (``Store`` itself reopens its connections after a fork)."""
     holder = app.extensions.setdefault(_KEY, {"lock": threading.Lock(), "store": None})
     with holder["lock"]:
         if holder["store"] is None:
-            holder["store"] = Store(api.services().config.ledger_db, create=False)
+            holder["store"] = open_store(api.services().config.ledger_location, create=False)
         return holder["store"]
 
 

@@ -1,0 +1,226 @@
+"""PostgreSQL storage for the ledger (docs/protocol.md §11): the same tables
+and reads as the SQLite ``store``, shared by any number of server nodes.
+
+Tables (``pg_schema``, migrated at open): ``ledger_meta``,
+``ledger_entries(idx, data)``, ``ledger_hashes(id, hash)`` in Go tlog's
+stored-hash layout, ``ledger_checkpoints(size, note, signed_at)``, each
+refusing UPDATE, DELETE and TRUNCATE, and ``ledger_queue`` (``sequencer``).
+
+Connections come from a psycopg-pool pool, in autocommit mode; ``write()``
+is one transaction that first takes a transaction-level advisory lock, so
+writers on every node take turns as SQLite's ``BEGIN IMMEDIATE`` makes them
+(in practice the sequencer is the only writer of entries). Commits are
+durable when the server's ``synchronous_commit`` is on (its default), which
+``PgStore`` checks at open. The pool is made again after a fork: a
+connection never crosses one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from . import pg_schema
+from .store import SCHEMA, StoreError
+
+WRITE_LOCK = 0x6C6162656C636B02  # pg_advisory_xact_lock key of ledger writers
+POOL_MAX = 8
+CONNECT_TIMEOUT = 10  # seconds
+# TCP keepalives: a node whose host vanished (no FIN, no RST) is noticed by the
+# server within about idle + interval * count seconds, and its locks released.
+KEEPALIVE = {"keepalives": 1, "keepalives_idle": 2, "keepalives_interval": 1, "keepalives_count": 2,
+             "tcp_user_timeout": 5000, "connect_timeout": CONNECT_TIMEOUT}
+_TABLES = {"entries": ("ledger_entries", "idx", "data"), "hashes": ("ledger_hashes", "id", "hash"),
+           "checkpoints": ("ledger_checkpoints", "size", "note")}
+
+
+def display_url(url: str) -> str:
+    """``url`` without its password, fit for messages and logs."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://(unparsable URL)"
+    user, host, port = info.get("user", ""), info.get("host", ""), info.get("port", "")
+    return f"postgresql://{user + '@' if user else ''}{host}{':' + str(port) if port else ''}/{info.get('dbname', '')}"
+
+
+def connect(url: str, **kw) -> psycopg.Connection:
+    """One autocommit connection with the ledger's connection options."""
+    return psycopg.connect(url, autocommit=True, **KEEPALIVE, **kw)
+
+
+class PgStore:
+    """The ledger in the PostgreSQL database at ``url`` (see the module docstring)."""
+
+    def __init__(self, url: str, *, create: bool = True):
+        self.url, self.path = url, display_url(url)
+        self._pid, self._pool_ = os.getpid(), None
+        try:
+            with connect(url) as conn:
+                if create:
+                    pg_schema.migrate(conn)
+                self._check(conn)
+        except (psycopg.Error, pg_schema.SchemaError) as exc:
+            raise StoreError(f"{self.path}: {str(exc).strip()}") from exc
+
+    def _check(self, conn: psycopg.Connection) -> None:
+        version = pg_schema.applied(conn)
+        if version == 0:
+            raise psycopg.ProgrammingError("not a labelcheck ledger (no ledger schema migrations applied)")
+        if version > pg_schema.LATEST:
+            raise pg_schema.SchemaError(f"ledger schema version {version}, this labelcheck knows {pg_schema.LATEST}")
+        if version < pg_schema.LATEST:
+            raise pg_schema.SchemaError(f"ledger schema version {version} needs migrating: start a server once")
+        schema = self.meta("schema", conn)
+        if schema != SCHEMA:
+            raise pg_schema.SchemaError(f"ledger schema {schema!r}, this labelcheck reads {SCHEMA!r}")
+        sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        if sync in ("off", "local") and os.environ.get("LABELCHECK_ALLOW_ASYNC_COMMIT") != "1":
+            raise pg_schema.SchemaError(f"synchronous_commit is {sync}: an acknowledged entry could be lost")
+
+    # Connections ---------------------------------------------------------
+
+    def _pool(self) -> ConnectionPool:
+        if self._pool_ is None or self._pid != os.getpid():
+            self._pid = os.getpid()  # after a fork the parent's pool is not ours to close
+            self._pool_ = ConnectionPool(self.url, min_size=1, max_size=POOL_MAX, open=True,
+                                         kwargs={"autocommit": True, **KEEPALIVE}, timeout=30,
+                                         name="labelcheck-ledger")
+        return self._pool_
+
+    @contextlib.contextmanager
+    def connection(self, conn: psycopg.Connection | None = None) -> Iterator[psycopg.Connection]:
+        """``conn`` itself, or a connection borrowed from the pool for the block."""
+        if conn is not None:
+            yield conn
+            return
+        with self._pool().connection() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def write(self, conn: psycopg.Connection | None = None) -> Iterator[psycopg.Connection]:
+        """One write transaction, every other writer of this database waiting."""
+        with self.connection(conn) as c, c.transaction():
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            yield c
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[psycopg.Connection]:
+        """Reads that all see one state (a REPEATABLE READ transaction)."""
+        with self.connection() as c, c.transaction():
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            yield c
+
+    def close(self) -> None:
+        if self._pool_ is not None and self._pid == os.getpid():
+            self._pool_.close()
+        self._pool_ = None
+
+    # Reads ---------------------------------------------------------------
+
+    def _one(self, sql: str, args=(), conn=None):
+        with self.connection(conn) as c:
+            return c.execute(sql, args).fetchone()
+
+    def meta(self, key: str, conn=None) -> str | None:
+        row = self._one("SELECT value FROM ledger_meta WHERE key = %s", (key,), conn)
+        return row[0] if row else None
+
+    def size(self, conn=None) -> int:
+        row = self._one("SELECT max(idx) FROM ledger_entries", (), conn)
+        return 0 if row[0] is None else row[0] + 1
+
+    def hash_count(self, conn=None) -> int:
+        row = self._one("SELECT max(id) FROM ledger_hashes", (), conn)
+        return 0 if row[0] is None else row[0] + 1
+
+    def read_hashes(self, ids: list[int], conn=None) -> list[bytes]:
+        """Stored hashes by stored-hash index, in the order asked."""
+        if not ids:
+            return []
+        with self.connection(conn) as c:
+            found = dict(c.execute("SELECT id, hash FROM ledger_hashes WHERE id = ANY(%s)", (list(ids),)))
+        try:
+            return [found[i] for i in ids]
+        except KeyError as exc:
+            raise StoreError(f"stored hash {exc.args[0]} is missing") from None
+
+    def entries(self, start: int, end: int, conn=None) -> list[bytes]:
+        with self.connection(conn) as c:
+            rows = c.execute("SELECT idx, data FROM ledger_entries WHERE idx >= %s AND idx < %s ORDER BY idx",
+                             (start, end)).fetchall()
+        for want, (idx, _) in enumerate(rows, start):
+            if idx != want:
+                raise StoreError(f"entry {want} is missing")
+        if len(rows) != end - start:
+            raise StoreError(f"entry {start + len(rows)} is missing")
+        return [bytes(data) for _, data in rows]
+
+    def iter_rows(self, table: str, start: int = 0, end: int | None = None, *, conn=None,
+                  chunk: int = 10_000) -> Iterator[tuple[int, bytes]]:
+        """(key, blob) rows of ``entries``, ``hashes`` or ``checkpoints``, key
+        in [start, end), in key order, read in chunks by key range."""
+        name, key, col = _TABLES[table]
+        sql = f"SELECT {key}, {col} FROM {name} WHERE {key} >= %s AND {key} < %s ORDER BY {key} LIMIT {chunk}"
+        end = 2**63 - 1 if end is None else end
+        with self.connection(conn) as c:
+            while True:
+                rows = c.execute(sql, (start, end)).fetchall()
+                yield from rows
+                if len(rows) < chunk:
+                    return
+                start = rows[-1][0] + 1
+
+    def sizes(self, conn=None) -> tuple[int, int]:
+        """(entries, size of the latest checkpoint, 0 when none), in one statement."""
+        n, signed = self._one("SELECT (SELECT max(idx) FROM ledger_entries), "
+                              "(SELECT max(size) FROM ledger_checkpoints)", (), conn)
+        return (0 if n is None else n + 1), (signed or 0)
+
+    def latest_checkpoint(self, conn=None) -> tuple[int, bytes, float] | None:
+        row = self._one("SELECT size, note, signed_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1", (), conn)
+        return None if row is None else (row[0], bytes(row[1]), row[2])
+
+    def checkpoint_at(self, size: int, conn=None) -> bytes | None:
+        row = self._one("SELECT note FROM ledger_checkpoints WHERE size = %s", (size,), conn)
+        return None if row is None else bytes(row[0])
+
+    # Writes (inside ``write()``) ----------------------------------------
+
+    @staticmethod
+    def put_meta(conn: psycopg.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT INTO ledger_meta(key, value) VALUES (%s, %s)", (key, value))
+
+    @staticmethod
+    def put_entries(conn: psycopg.Connection, rows: list[tuple[int, bytes]]) -> None:
+        _copy(conn, "COPY ledger_entries (idx, data) FROM STDIN (FORMAT BINARY)", rows)
+
+    @staticmethod
+    def put_hashes(conn: psycopg.Connection, rows: list[tuple[int, bytes]]) -> None:
+        _copy(conn, "COPY ledger_hashes (id, hash) FROM STDIN (FORMAT BINARY)", rows)
+
+    @staticmethod
+    def put_hash_run(conn: psycopg.Connection, first_id: int, hashes: list[bytes]) -> None:
+        """Insert ``hashes`` (32 bytes each) at ids ``first_id``, ``first_id + 1``, ..."""
+        if any(len(h) != 32 for h in hashes):
+            raise StoreError("stored hashes are 32 bytes each")
+        PgStore.put_hashes(conn, list(enumerate(hashes, first_id)))
+
+    @staticmethod
+    def put_checkpoint(conn: psycopg.Connection, size: int, note: bytes, signed_at: float) -> None:
+        conn.execute("INSERT INTO ledger_checkpoints(size, note, signed_at) VALUES (%s, %s, %s)",
+                     (size, note, signed_at))
+
+
+def _copy(conn: psycopg.Connection, sql: str, rows: list[tuple[int, bytes]]) -> None:
+    """Rows through COPY: the bulk path, one round trip for the batch."""
+    if not rows:
+        return
+    with conn.cursor() as cur, cur.copy(sql) as copy:
+        copy.set_types(["int8", "bytea"])
+        for row in rows:
+            copy.write_row(row)

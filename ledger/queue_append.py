@@ -1,0 +1,207 @@
+"""Appending through the sequencer: what a node does with a PostgreSQL ledger
+(docs/protocol.md §11).
+
+``QueueAppender.append`` puts the records in ``ledger_queue`` as one row and
+waits until the leader (``sequencer``) has committed them: the row then holds
+the first entry's index and the size of the signed checkpoint that covers
+them. The enqueue commits with ``synchronous_commit = off``: it needs no
+fsync of its own, since nothing is acknowledged before the sequencer's
+commit, which is durable and (the WAL being one sequence) makes everything
+before it durable too. Were the server to crash and lose the queued row, the
+waiting append fails; it was never acknowledged.
+
+One listener thread per process waits for ``NOTIFY ledger_done`` (and polls
+every ``COLLECT_EVERY`` seconds, in case a notification was missed while it
+reconnected), reads all of this process's finished rows in one query, builds
+their receipts (docs/protocol.md §3: the checkpoint note and the RFC 9162
+§2.1.3 inclusion proofs, from one read of the stored hashes) and wakes the
+waiting threads. An append not sequenced within ``timeout`` withdraws its
+row if it is still queued (then nothing was written) or, if the sequencer
+took it meanwhile, returns its receipts after all.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import psycopg
+
+from . import merkle
+from .commit import CommitError, Receipt
+from .pgstore import PgStore, connect
+from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
+from .tree import hashes_for_ranges, range_indexes
+
+COLLECT_EVERY = 0.25  # seconds between polls while appends wait
+TIMEOUT = 30.0  # seconds an append waits for the sequencer
+
+
+class StoredProofs:
+    """Inclusion proofs in the tree of ``size`` from hashes read up front
+    (a ``Receipt``'s tree: ``size`` and ``inclusion(index)``)."""
+
+    __slots__ = ("size", "hashes")
+
+    def __init__(self, size: int, hashes: dict[int, bytes]):
+        self.size, self.hashes = size, hashes
+
+    @staticmethod
+    def ids_for(index: int, size: int) -> list[int]:
+        ids: list[int] = []
+        for lo, hi in merkle.inclusion_ranges(index, size):
+            range_indexes(lo, hi, ids)
+        return ids
+
+    def inclusion(self, index: int) -> list[bytes]:
+        return hashes_for_ranges(merkle.inclusion_ranges(index, self.size),
+                                 lambda ids: [self.hashes[i] for i in ids])
+
+
+class _Wait:
+    __slots__ = ("count", "receipts", "error", "done")
+
+    def __init__(self, count: int):
+        self.count, self.receipts, self.error, self.done = count, None, None, False
+
+
+class QueueAppender:
+    """This process's appends to a PostgreSQL ledger (see the module docstring)."""
+
+    def __init__(self, store: PgStore, *, timeout: float = TIMEOUT):
+        self.store, self.timeout = store, timeout
+        self._cv = threading.Condition()
+        self._waiting: dict[int, _Wait] = {}
+        self._kick = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def append(self, records: list[dict]) -> list[Receipt]:
+        """Queue ``records`` (checked, without ``index`` and ``prev``) and wait
+        for their receipts. Raises CommitError when they were not appended."""
+        self._start_listener()
+        payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        wait = _Wait(len(records))
+        try:
+            with self.store.connection() as conn, conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = off")
+                qid = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id",
+                                   (payload,)).fetchone()[0]
+                conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
+        except psycopg.Error as exc:
+            raise _failed(exc) from exc
+        with self._cv:
+            self._waiting[qid] = wait
+        self._kick.set()  # a notification may have come before we were listed
+        deadline = time.monotonic() + self.timeout
+        with self._cv:
+            while not wait.done and time.monotonic() < deadline:
+                self._cv.wait(deadline - time.monotonic())
+            if not wait.done:
+                self._waiting.pop(qid, None)
+        if not wait.done:
+            self._withdraw(qid, wait)
+        if wait.error is not None:
+            raise wait.error
+        return wait.receipts
+
+    def _withdraw(self, qid: int, wait: _Wait) -> None:
+        """Take back a row nobody sequenced in time; if it was sequenced after all, collect it."""
+        try:
+            with self.store.connection() as conn:
+                gone = conn.execute("DELETE FROM ledger_queue WHERE id = %s AND size IS NULL AND error IS NULL "
+                                    "RETURNING id", (qid,)).fetchone()
+            if gone is None:
+                self._collect({qid: wait})
+                if wait.done:
+                    return
+        except psycopg.Error as exc:
+            wait.error = _failed(exc)
+            return
+        wait.error = CommitError(f"no sequencer appended the records within {self.timeout:g} s "
+                                 "(is the database reachable?); nothing was written")
+
+    # The listener --------------------------------------------------------
+
+    def _start_listener(self) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            with self._cv:
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._listen, name="ledger-receipts", daemon=True)
+                    self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                with connect(self.store.url) as conn:
+                    conn.execute(f"LISTEN {DONE_CHANNEL}")
+                    self._serve(conn)
+            except psycopg.Error:
+                self._stop.wait(COLLECT_EVERY)
+
+    def _serve(self, conn: psycopg.Connection) -> None:
+        last = time.monotonic()
+        while not self._stop.is_set():
+            heard = False
+            for _ in conn.notifies(timeout=0.05 if self._waiting else 0.5, stop_after=1):
+                heard = True
+            now = time.monotonic()
+            if self._waiting and (heard or self._kick.is_set() or now - last >= COLLECT_EVERY):
+                self._kick.clear()
+                last = now
+                with self._cv:
+                    waiting = dict(self._waiting)
+                self._collect(waiting)
+
+    def _collect(self, waiting: dict[int, _Wait]) -> None:
+        """Finish every request in ``waiting`` whose row the sequencer marked."""
+        with self.store.connection() as conn:
+            rows = conn.execute("SELECT id, first, size, error FROM ledger_queue WHERE id = ANY(%s) "
+                                "AND (size IS NOT NULL OR error IS NOT NULL)", (list(waiting),)).fetchall()
+            if not rows:
+                return
+            ok = [r for r in rows if r[3] is None]
+            notes, hashes = self._read_proofs(conn, [(r[1], waiting[r[0]].count, r[2]) for r in ok])
+            with conn.transaction():
+                conn.execute("SET LOCAL synchronous_commit = off")
+                conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", ([r[0] for r in rows],))
+        trees: dict[int, StoredProofs] = {}
+        for qid, first, size, error in rows:
+            wait = waiting[qid]
+            if error is not None:
+                wait.error = CommitError(f"the sequencer could not append the records, nothing was written: {error}")
+            else:
+                tree = trees.setdefault(size, StoredProofs(size, hashes))
+                wait.receipts = [Receipt(i, hashes[merkle.stored_hash_index(0, i)], notes[size], tree)
+                                 for i in range(first, first + wait.count)]
+        with self._cv:
+            for qid, *_ in rows:
+                waiting[qid].done = True
+                self._waiting.pop(qid, None)
+            self._cv.notify_all()
+
+    def _read_proofs(self, conn, done: list[tuple[int, int, int]]) -> tuple[dict[int, bytes], dict[int, bytes]]:
+        """The checkpoint notes of the sizes in ``done`` ((first, count, size)
+        each) and every stored hash their receipts need, in two queries."""
+        sizes = sorted({size for _, _, size in done})
+        notes = dict(conn.execute("SELECT size, note FROM ledger_checkpoints WHERE size = ANY(%s)",
+                                  (sizes,)).fetchall()) if sizes else {}
+        ids: set[int] = set()
+        for first, count, size in done:
+            for i in range(first, first + count):
+                ids.add(merkle.stored_hash_index(0, i))
+                ids.update(StoredProofs.ids_for(i, size))
+        got = self.store.read_hashes(sorted(ids), conn) if ids else []
+        return {s: bytes(n) for s, n in notes.items()}, dict(zip(sorted(ids), got))
+
+
+def _failed(exc: BaseException) -> CommitError:
+    error = CommitError(f"append failed, nothing acknowledged: {str(exc).strip()}")
+    error.__cause__ = exc
+    return error
