@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -227,3 +228,16 @@ def test_names_and_filings_in_any_script_are_kept(tmp_path):
     reg.save(path)
     p = TrustRegistry.load(path).lookup(ACME.key_id)
     assert (p.name, p.filing) == ("生成AI \U0001F600", "网信算备-1")
+
+
+def test_parse_and_to_json_are_the_file_without_the_file(tmp_path):
+    reg = TrustRegistry.from_dict(trust_dict())
+    path = tmp_path / "trust.json"
+    reg.save(path)
+    assert path.read_text(encoding="utf-8") == reg.to_json()
+    again = TrustRegistry.parse(reg.to_json().encode("utf-8"), "the database")
+    assert again.to_dict() == reg.to_dict() and again.version == reg.version
+    assert hashlib.sha256(reg.canonical_json()).hexdigest() == reg.version
+    with pytest.raises(TrustError, match=r"^the database: producers\[0\]: vkey") as err:
+        TrustRegistry.parse(b'{"producers": [{"name": "A", "vkey": "x"}]}', "the database")
+    assert err.value.field == "producers[0].vkey"
