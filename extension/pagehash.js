@@ -15,7 +15,8 @@
   const CONCURRENCY = 6;
   const MAX_BYTES = 50 * 1024 * 1024;
   const GRACE_MS = 1500; // after the page's load event (or a late insertion), for images still loading
-  const PARTIAL_MS = 1000;
+  const PARTIAL_MS = 3000;
+  const WORKER_SILENT_MS = 3000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message // a partial batch waits at most this long for more while images still load
 
   function hex(buf) {
@@ -111,6 +112,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.jobs = new Map(); // job id -> [entries, url] in the worker
       this.nextId = 1;
       this.postTimer = 0;
+      this.watchdog = 0;
       this.stats = { hashed: 0, failed: 0, unloaded: 0 };
       if (doc.readyState !== "complete") {
         doc.defaultView.addEventListener("load", () => this._expireAll(), { once: true });
@@ -213,7 +215,15 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
         }
         this.running += jobs.length;
         this.worker.postMessage(jobs);
+        this._watch();
       });
+    }
+
+    /** A worker that stops answering (a page or browser that lets it start
+     *  but not fetch) is given up, and its jobs hashed on this thread. */
+    _watch() {
+      clearTimeout(this.watchdog);
+      this.watchdog = this.jobs.size ? setTimeout(() => this._workerFailed(), WORKER_SILENT_MS) : 0;
     }
 
     _results(results) {
@@ -223,11 +233,13 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
         this.jobs.delete(id);
         this._finish(job[0], sha);
       }
+      this._watch();
       this._pump();
     }
 
     /** The page's worker failed (blocked after creation): hash its jobs here. */
     _workerFailed() {
+      clearTimeout(this.watchdog);
       if (this.worker) this.worker.terminate();
       this.worker = null;
       for (const [list, url] of this.jobs.values()) {
@@ -258,7 +270,9 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       while (this.ready.length >= this.batch) this.dispatch(this.ready.splice(0, this.batch));
       if (!this.ready.length) return;
       const idle = !this.running && !this.queue.length && !this.waiting.size;
-      if (this.flushTimer && !idle) return;
+      // While the page loads, a partial batch waits for more (at most until
+      // the load event and the grace after it): whole batches, fewer requests.
+      if (!idle && (this.flushTimer || this.doc.readyState !== "complete")) return;
       clearTimeout(this.flushTimer);
       this.flushTimer = setTimeout(() => {
         this.flushTimer = 0;

@@ -426,9 +426,12 @@ def test_chinese_wording(playwright_instance, work, server, artifacts_dir):
 def test_benchmark_runs_at_a_tiny_size():
     """scripts/bench extension cannot rot: 20 images, one run."""
     run = subprocess.run([sys.executable, str(REPO / "scripts" / "benchmarks" / "extension.py"), "--images", "20",
-                          "--runs", "1"], capture_output=True, text=True, timeout=240, cwd=REPO)
+                          "--runs", "1", "--heavy", "20", "--heavy-runs", "1"],
+                         capture_output=True, text=True, timeout=240, cwd=REPO)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     result = json.loads(run.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "extension" and result["images"] == 20
     assert result["server_requests"] == 1  # 20 items: one batch
     assert result["main_thread_ms"] > 0 and result["ceiling_walk_ms"] > 0
+    side = result["side_by_side"]  # the side-by-side page: each image fetched once, hashed from the cache
+    assert side["images"] == 20 and side["gets_with"] == 20 and side["load_with_ms"] > 0

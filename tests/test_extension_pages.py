@@ -217,6 +217,26 @@ def test_same_origin_images_are_fetched_once_and_hashed_as_the_page_got_them(pag
     assert after["hashed"] == before["hashed"]  # the worker fetched nothing itself
 
 
+def test_opted_in_the_server_reads_labelled_images_itself(page, browser, site, signer, server):
+    url, body = image(site, "optin-labelled.png", 71, 48, 48)
+    site.add("/optin", html(f'<img id="subject" src="{url}" width="48" height="48" '
+                            f'data-labelcheck-claim="{attr(claim(signer, url, body))}">'))
+    browser.configure(server, check_unlabelled=True)
+    try:
+        before = browser.worker.evaluate("self.labelcheck.background.stats.pageHashed")
+        page.goto(f"{site.base}/optin")
+        assert by_state(wait_badges(page, 1)) == {"subject": "verified"}
+        # No hash from the page: the server fetched the file to read its labels.
+        assert browser.worker.evaluate("self.labelcheck.background.stats.pageHashed") == before
+        assert site.hits["/m/optin-labelled.png"] == 2
+    finally:
+        browser.configure(server)
+
+
+def by_state(badges: list[dict]) -> dict:
+    return {b["media"]: b["state"] for b in badges}
+
+
 def test_lazy_srcset_is_checked_against_the_candidate_shown(page, site, signer):
     small, _ = image(site, "ss-small.png", 21, 120, 80)
     large, large_body = image(site, "ss-large.png", 22, 800, 533)

@@ -102,6 +102,10 @@ test("the session cache digest covers claim, media URL and signals exactly", asy
   assert.notEqual(await d({ claim: a, media_url: "u1", signals: { meta: "x" } }), base);
   // page_url is not part of what is checked: the same claim on another site shares the verdict
   assert.equal(await d({ claim: a, media_url: "u1", page_url: "https://other.example" }), base);
+  // Bytes hashed in the page are part of the question: other bytes, another verdict.
+  const h1 = await d({ claim: a, media_url: "u1", content_sha256: "1".repeat(64) });
+  assert.notEqual(h1, base);
+  assert.notEqual(await d({ claim: a, media_url: "u1", content_sha256: "2".repeat(64) }), h1);
 });
 
 test("an attribute claim left undecoded by the page is decoded by the worker, keyed as before", () => {

@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'server requests (max of runs)':<40}{posts:>10d}   aim <= {max(1, -(-args.images // 100))}")
     print(f"{'every image badged (ms after navigation)':<40}{med('settled_ms'):>10.0f}")
     print(f"{'wall time to last badge (s)':<40}{med('wall_s'):>10.2f}")
+    if side:
+        heavy.report(side)
     print(json.dumps({"benchmark": "extension", "images": args.images, "runs": args.runs,
                       "main_thread_ms": round(main_ms, 1), "script_ms": round(script_ms, 1),
                       "longest_task_ms": round(longest, 1), "longest_script_ms": round(longest_script, 1), "ceiling_walk_ms": round(base_ms, 2),
@@ -234,8 +236,6 @@ def main(argv: list[str] | None = None) -> int:
                       "settled_ms": round(med("settled_ms")),
                       "wall_s": round(med("wall_s"), 2), "by_kind_ms": {k: round(v, 1) for k, v in by_kind.items()},
                       "side_by_side": {k: round(v, 2) for k, v in side.items()} if side else None}))
-    if side:
-        heavy.report(side)
     return 0
 
 
