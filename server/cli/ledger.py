@@ -8,7 +8,6 @@ database that is not a ledger). Errors are one clear line, never a traceback.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 import sys
 from pathlib import Path
 
@@ -16,18 +15,28 @@ import click
 
 from labelcheck.ledger import bundle, checkpoint, filters, merkle, note
 from labelcheck.ledger.log import KEY_NAME, Ledger, LedgerError
-from labelcheck.ledger.store import Store, StoreError
+from labelcheck.ledger.backend import DB_ERRORS, LedgerStore, display, is_url, open_store
+from labelcheck.ledger.store import StoreError
 from labelcheck.ledger.tiles import TileError
 from labelcheck.ledger.tiles_publish import latest_signed, publish
 from labelcheck.ledger.verify import PROGRESS_EVERY, verify_store
+from labelcheck.cli.ledger_migrate import migrate_command
 from labelcheck.cli.common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
 
 
-def _open_store(db: Path) -> Store:
+def _open_store(db) -> LedgerStore:
     try:
-        return Store(db, create=False)
+        return open_store(db, create=False)
     except StoreError as exc:
         raise CliError(str(exc)) from None
+
+
+def _db(_ctx, _param, value: str | None):
+    """``--db``: a ledger.db path, or a postgresql:// URL (docs/protocol.md §11)."""
+    return value if value is None or is_url(value) else Path(value)
+
+
+DB_HELP = "The ledger database: ledger.db, or a postgresql:// URL."
 
 
 @click.group()
@@ -36,7 +45,7 @@ def ledger() -> None:
 
 
 @ledger.command()
-@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--db", "db", required=True, callback=_db, help=DB_HELP)
 @click.option("--vkey", help="The ledger's verifier key (or a file holding it), obtained independently: "
               "every signed checkpoint must open with it.")
 @click.option("--trusted-checkpoint", "trusted", type=click.Path(path_type=Path),
@@ -44,7 +53,7 @@ def ledger() -> None:
 @click.option("--trust-db-key", is_flag=True,
               help="Check signatures with the key recorded in the database itself (proves nothing against "
               "whoever can rewrite the database).")
-def verify(db: Path, vkey: str | None, trusted: Path | None, trust_db_key: bool) -> None:
+def verify(db, vkey: str | None, trusted: Path | None, trust_db_key: bool) -> None:
     """Recompute every entry, chain link, stored hash and signed checkpoint.
 
     Needs --vkey or --trusted-checkpoint (or, knowingly, --trust-db-key):
@@ -59,7 +68,7 @@ def verify(db: Path, vkey: str | None, trusted: Path | None, trust_db_key: bool)
     try:
         origin, recorded = store.meta("origin"), store.meta("vkey")
         if origin is None or recorded is None:
-            raise CliError(f"{db} has no origin or key recorded: it was never opened by a labelcheck server")
+            raise CliError(f"{display(db)} has no origin or key recorded: it was never opened by a labelcheck server")
         verifier = read_vkey(vkey) if vkey else read_vkey(recorded)
         if not vkey:
             click.echo(f"checking signatures with the key recorded in the database: {verifier.key_id}", err=True)
@@ -68,7 +77,7 @@ def verify(db: Path, vkey: str | None, trusted: Path | None, trust_db_key: bool)
         if trusted_note is not None and report.ok:
             _check_trusted(report, store, trusted_note, verifier, origin)
     except StoreError as exc:
-        raise CliError(f"cannot read {db}: {exc}") from None
+        raise CliError(f"cannot read {display(db)}: {exc}") from None
     finally:
         store.close()
     for line in report.notes:
@@ -78,7 +87,7 @@ def verify(db: Path, vkey: str | None, trusted: Path | None, trust_db_key: bool)
         sys.exit(1)
 
 
-def _check_trusted(report, store: Store, data: bytes, verifier: note.Verifier, origin: str) -> None:
+def _check_trusted(report, store: LedgerStore, data: bytes, verifier: note.Verifier, origin: str) -> None:
     """The log still holds the tree of the trusted checkpoint (RFC 9162 §2.1.1 root at its size)."""
     try:
         cp = checkpoint.open_checkpoint(data, verifier, origin=origin)
@@ -96,7 +105,7 @@ def _check_trusted(report, store: Store, data: bytes, verifier: note.Verifier, o
 
 
 @ledger.command()
-@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--db", "db", required=True, callback=_db, help=DB_HELP)
 @click.option("--out", "out", required=True, help="Bundle file to write, or - for standard output.")
 @click.option("--key", "key", type=click.Path(path_type=Path),
               help=f"The ledger key, to sign a fresh checkpoint first (default: {KEY_NAME} beside the database, "
@@ -109,7 +118,7 @@ def _check_trusted(report, store: Store, data: bytes, verifier: note.Verifier, o
 @click.option("--consistency-from", "consistency_from", type=click.IntRange(min=0), metavar="T",
               help="Filtered only: include the consistency proof from the checkpoint of size T you already "
               "trust, so verify-bundle --trusted-checkpoint can show the log only grew.")
-def export(db: Path, out: str, key: Path | None, since: str | None, until: str | None, key_id: str | None,
+def export(db, out: str, key: Path | None, since: str | None, until: str | None, key_id: str | None,
            status: str | None, kind: str | None, consistency_from: int | None) -> None:
     """Write a self-contained bundle: the signed checkpoint and every entry it covers.
 
@@ -126,28 +135,28 @@ def export(db: Path, out: str, key: Path | None, since: str | None, until: str |
         raise CliError(str(exc)) from None
     if consistency_from is not None and filt.empty:
         raise CliError("--consistency-from is for filtered bundles (a complete bundle recomputes every root)")
-    key = key or db.with_name(KEY_NAME)
-    checkpoint_note = _signed_checkpoint(db, key) if key.exists() else None
+    key = key or (None if is_url(db) else db.with_name(KEY_NAME))
+    checkpoint_note = _signed_checkpoint(db, key) if key is not None and key.exists() else None
     store = _open_store(db)
     try:
         if checkpoint_note is None:
             latest = store.latest_checkpoint()
             if latest is None:
-                raise CliError(f"{db} has no signed checkpoint yet; pass --key to sign one")
+                raise CliError(f"{display(db)} has no signed checkpoint yet; pass --key to sign one")
             checkpoint_note = latest[1]
         vkey = store.meta("vkey")
         if vkey is None:
-            raise CliError(f"{db} has no key recorded: it was never opened by a labelcheck server")
+            raise CliError(f"{display(db)} has no key recorded: it was never opened by a labelcheck server")
         with atomic_output(out) as fp, progress_bars("exporting", minimum=PROGRESS_EVERY) as (bar,):
             bundle.write_bundle(fp, store, checkpoint_note, note.Verifier.from_vkey(vkey), progress=bar,
                                 filter=filt, consistency_from=consistency_from)
-    except (StoreError, bundle.BundleError, note.NoteError, sqlite3.Error) as exc:
+    except (StoreError, bundle.BundleError, note.NoteError, *DB_ERRORS) as exc:
         raise CliError(f"export failed: {exc}") from None
     finally:
         store.close()
 
 
-def _signed_checkpoint(db: Path, key: Path) -> bytes:
+def _signed_checkpoint(db, key: Path) -> bytes:
     """The latest checkpoint, once the ledger (opened with its key) passed its start-up check;
     an empty log gets its first one signed."""
     store = _open_store(db)
@@ -156,7 +165,7 @@ def _signed_checkpoint(db: Path, key: Path) -> bytes:
     finally:
         store.close()
     if origin is None:
-        raise CliError(f"{db} has no origin recorded: it was never opened by a labelcheck server")
+        raise CliError(f"{display(db)} has no origin recorded: it was never opened by a labelcheck server")
     try:
         with Ledger(db, key_path=key, origin=origin) as led:  # opened, so checked, before exporting
             return led.checkpoint()
@@ -192,10 +201,10 @@ def verify_bundle(bundle_path: str, vkey: str, trusted: Path | None) -> None:
 
 
 @ledger.command("publish-tiles")
-@click.option("--db", "db", required=True, type=click.Path(path_type=Path), help="The ledger database (ledger.db).")
+@click.option("--db", "db", required=True, callback=_db, help=DB_HELP)
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Folder to write checkpoint and tile/... into (created if missing).")
-def publish_tiles(db: Path, out: Path) -> None:
+def publish_tiles(db, out: Path) -> None:
     """Write the log at its latest signed checkpoint as C2SP tlog-tiles static files.
 
     The same bytes the server answers under /tlog/, for any static host or
@@ -207,7 +216,7 @@ def publish_tiles(db: Path, out: Path) -> None:
         size, note_data = latest_signed(store)
         with progress_bars("publishing tiles", minimum=1024) as (bar,):
             report = publish(store, note_data, size, out, progress=bar)
-    except (StoreError, TileError, sqlite3.Error) as exc:
+    except (StoreError, TileError, *DB_ERRORS) as exc:
         raise CliError(f"publish-tiles failed: {exc}") from None
     except OSError as exc:
         raise CliError(f"cannot write under {out}: {exc.strerror or exc}") from None
@@ -228,5 +237,7 @@ def _input(path: str):
     with fp:
         yield fp
 
+
+ledger.add_command(migrate_command)
 
 commands = [ledger]

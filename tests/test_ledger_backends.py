@@ -1,0 +1,200 @@
+"""The same ledger behaviour on both backends (docs/protocol.md §4, §11): SQLite
+in the data directory and PostgreSQL (a real server, tests/pg.py). Appends
+give receipts that prove themselves, proofs verify, the bundle and tiles are
+byte for byte the same from either store, tampering is refused or found."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from labelcheck.ledger import bundle, checkpoint, merkle, note
+from labelcheck.ledger.backend import open_store
+from labelcheck.ledger.log import Ledger, LedgerError
+from labelcheck.ledger.tiles import read_tile, tiles_for_size
+
+ORIGIN = "backends.example/log"
+LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
+_names = itertools.count()
+
+
+def clock() -> float:
+    return 1_700_000_000.0
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    """Where the ledger lives: ``(data_dir, database URL or None)``."""
+    if request.param == "sqlite":
+        return tmp_path, None
+    pg = request.getfixturevalue("postgres")
+    return tmp_path, pg.create_database(f"backends_{next(_names)}")
+
+
+def open_ledger(target, **kw) -> Ledger:
+    data_dir, url = target
+    return Ledger.open_dir(data_dir, origin=ORIGIN, database=url, clock=clock, **kw)
+
+
+def records(n: int, tag: str = "r") -> list[dict]:
+    return [{"kind": "verification", "tag": tag, "n": i} for i in range(n)]
+
+
+def test_receipts_prove_inclusion_in_a_signed_checkpoint(target):
+    with open_ledger(target) as led:
+        verifier = note.Verifier.from_vkey(led.verifier_key)
+        first = led.append(records(3))
+        second = led.append(records(5, "s"))
+        assert [r.index for r in first + second] == list(range(8))
+        for r in first + second:
+            cp = checkpoint.open_checkpoint(r.checkpoint, verifier, origin=ORIGIN)
+            assert cp.size == r.size
+            merkle.verify_inclusion(r.index, cp.size, r.leaf_hash, r.inclusion, cp.root)
+        assert led.size() == 8
+        assert merkle.leaf_hash(led.entries(7, 8)[0]) == second[-1].leaf_hash
+
+
+def test_proofs_and_checkpoints(target):
+    with open_ledger(target) as led:
+        verifier = note.Verifier.from_vkey(led.verifier_key)
+        old = checkpoint.open_checkpoint(led.append(records(5))[0].checkpoint, verifier)
+        led.append(records(12))
+        new = checkpoint.open_checkpoint(led.checkpoint(), verifier, origin=ORIGIN)
+        assert new.size == 17
+        merkle.verify_consistency(old.size, new.size, old.root, new.root, led.consistency_proof(5, 17))
+        merkle.verify_inclusion(3, 17, led.leaf_hash(3), led.inclusion_proof(3, 17), new.root)
+        with pytest.raises(LedgerError):
+            led.inclusion_proof(17, 17)
+        assert led.verify().ok
+
+
+def test_concurrent_appends_make_one_contiguous_log(target):
+    with open_ledger(target) as led:
+        got: list = []
+
+        def work(k: int) -> None:
+            for i in range(10):
+                got.extend(led.append(records(3, f"{k}-{i}")))
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(r.index for r in got) == list(range(180))
+        report = led.verify()
+        assert report.ok and report.size == 180, report.summary()
+
+
+def test_both_backends_give_the_same_bytes(tmp_path, postgres):
+    """Same key, same records: same entries, checkpoints, bundle and tiles."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = (tmp_path / "a", None)
+    b = (tmp_path / "b", postgres.create_database(f"backends_{next(_names)}"))
+    with open_ledger(a) as led:
+        led.append(records(40))
+    (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
+    (tmp_path / "b" / "ledger.key").chmod(0o600)  # every node holds the same key, private
+    with open_ledger(b) as led:
+        led.append(records(40))
+    outs = []
+    for where in (a, b):
+        with open_ledger(where) as led:
+            buf = io.BytesIO()
+            led.export(buf)
+            tiles = [read_tile(t, 40, led.store) for t in tiles_for_size(40)]
+            outs.append((buf.getvalue(), tiles, led.checkpoint(), led.entries(0, 40)))
+            report = bundle.verify_bundle(io.BytesIO(buf.getvalue()), led.verifier_key)
+            assert report.ok, report.problems
+    assert outs[0] == outs[1]
+
+
+def test_a_different_key_is_refused(target):
+    with open_ledger(target) as led:
+        led.append(records(1))
+    (target[0] / "ledger.key").unlink()  # a new key is made: not the ledger's
+    with pytest.raises(LedgerError, match="belongs to a ledger with vkey"):
+        open_ledger(target)
+
+
+def _tamper(target, sql_sqlite: str, sql_pg: str) -> None:
+    data_dir, url = target
+    if url is None:
+        conn = sqlite3.connect(data_dir / "ledger.db")
+        try:
+            conn.execute(sql_sqlite)
+            conn.commit()
+        finally:
+            conn.close()
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql_pg)
+
+
+@pytest.mark.parametrize("what", ["update", "delete"])
+def test_the_database_refuses_changes_to_the_log(target, what):
+    with open_ledger(target) as led:
+        led.append(records(2))
+    sqls = {"update": ("UPDATE entries SET data = x'00' WHERE idx = 0",
+                       "UPDATE ledger_entries SET data = '\\x00' WHERE idx = 0"),
+            "delete": ("DELETE FROM checkpoints", "DELETE FROM ledger_checkpoints")}
+    with pytest.raises(Exception, match="append-only"):
+        _tamper(target, *sqls[what])
+    with open_ledger(target) as led:
+        assert led.verify().ok
+
+
+def test_a_changed_entry_is_found_by_verify(target):
+    """Triggers off (the owner of the database can do that): verify finds the change."""
+    with open_ledger(target) as led:
+        led.append(records(4))
+        vkey = led.verifier_key
+    data_dir, url = target
+    if url is None:
+        _tamper(target, "DROP TRIGGER entries_no_update", "")
+        _tamper(target, "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), '\"n\":1', '\"n\":7') AS BLOB) "
+                        "WHERE idx = 1", "")
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only")
+            conn.execute("UPDATE ledger_entries SET data = convert_to(replace(convert_from(data, 'UTF8'), "
+                         "'\"n\":1', '\"n\":7'), 'UTF8') WHERE idx = 1")
+    db = str(data_dir / "ledger.db") if url is None else url
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", db, "--vkey", vkey],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "entry 1" in done.stdout
+
+
+def test_ledger_verify_reads_either_backend(target):
+    with open_ledger(target) as led:
+        led.append(records(30))
+        vkey = led.verifier_key
+    data_dir, url = target
+    db = str(data_dir / "ledger.db") if url is None else url
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", db, "--vkey", vkey],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "ledger OK: 30 entries" in done.stdout
+
+
+def test_a_postgresql_database_without_a_ledger_is_refused(postgres):
+    url = postgres.create_database(f"backends_{next(_names)}")
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", url, "--trust-db-key"],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert "not a labelcheck ledger" in done.stderr
+    store = open_store(url)  # opened for writing, it is migrated and empty
+    try:
+        assert store.size() == 0
+    finally:
+        store.close()
