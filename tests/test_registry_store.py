@@ -227,13 +227,19 @@ def test_a_change_that_never_reached_the_ledger_is_dropped(nodes, caplog):
 
 def test_trust_json_is_imported_once(tmp_path, database, caplog):
     p, _ = producer("kept")
-    TrustRegistry([p]).save(tmp_path / "trust.json")
+    q, _ = producer("also-kept")
+    TrustRegistry([p, q]).save(tmp_path / "trust.json")
     version = TrustRegistry.load(tmp_path / "trust.json").version
     cfg = Config(data_dir=tmp_path, database=database, ledger_scrub_duty=0)
     with caplog.at_level(logging.WARNING, logger="labelcheck"):
         svc = Services(cfg)
-        assert svc.registry.lookup(p.key_id) is not None and svc.registry.version == version
-    assert "imported 1 producers from" in caplog.text
+        assert [x.key_id for x in svc.registry] == [p.key_id, q.key_id] and svc.registry.version == version
+    assert "imported 2 producers from" in caplog.text
+    assert registry_entries(svc) == []  # an import is not a change
+    third, _ = producer("third")
+    add(svc, third)
+    assert [x.key_id for x in svc.registry] == [p.key_id, q.key_id, third.key_id]  # registration order
+    version = svc.registry.version
     svc.close()
 
     other, _ = producer("later")

@@ -205,7 +205,7 @@ class PgRegistryStore(RegistryStore):
     @staticmethod
     def _apply(conn: psycopg.Connection, producer: Producer, version: int, registry_version: str) -> None:
         """Keep ``producer`` as the change to ``registry_version`` and retire its intent."""
-        _put(conn, producer, version + 1)
+        _put(conn, producer)
         conn.execute("UPDATE registry_state SET version = version + 1, registry_version = %s WHERE id = 1",
                      (registry_version,))
         conn.execute("DELETE FROM registry_intents WHERE registry_version = %s", (registry_version,))
@@ -268,8 +268,10 @@ def _read(conn: psycopg.Connection) -> tuple[int, TrustRegistry]:
     return version, registry
 
 
-def _put(conn: psycopg.Connection, producer: Producer, position: int) -> None:
-    conn.execute("INSERT INTO registry_producers (key_id, entry, position) VALUES (%s, %s, %s) "
+def _put(conn: psycopg.Connection, producer: Producer, position: int | None = None) -> None:
+    """Insert or update ``producer``; a new one goes last (or at ``position``)."""
+    conn.execute("INSERT INTO registry_producers (key_id, entry, position) VALUES (%s, %s, "
+                 "coalesce(%s, (SELECT coalesce(max(position), 0) + 1 FROM registry_producers))) "
                  "ON CONFLICT (key_id) DO UPDATE SET entry = EXCLUDED.entry",
                  (producer.key_id, json.dumps(producer.to_dict(), ensure_ascii=False), position))
 
