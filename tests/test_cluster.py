@@ -1,0 +1,114 @@
+"""Two ``labelcheck serve`` nodes on one PostgreSQL ledger (docs/protocol.md §11):
+concurrent clients on both, the sequencing node killed with SIGKILL mid-load.
+Another node takes over within 5 s, the log stays one contiguous verified
+chain and every receipt a client holds checks offline."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import psycopg
+import pytest
+import requests
+
+from labelcheck.ledger import note
+from test_gunicorn import LABELCHECK, STREAMING_CLIENT, check_receipt_offline, free_port, stop, wait_healthy
+
+
+def node(tmp_path, data, port, url) -> subprocess.Popen:
+    return subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data), "--database", url,
+                             "--workers", "2", "--threads", "4"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def leader_port(url: str) -> int | None:
+    """The client TCP port of the connection holding the sequencer's advisory lock
+    (ledger.sequencer.SEQUENCER_LOCK; pg_locks shows its low 32 bits as objid)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute("SELECT a.client_port FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                           "WHERE l.locktype = 'advisory' AND l.objid = %s AND l.granted",
+                           (0x6C6162656C636B03 & 0xFFFFFFFF,)).fetchone()
+    return None if row is None else row[0]
+
+
+def owner_of_port(port: int, procs: dict) -> str | None:
+    """Which node's process group has the TCP connection from ``port``."""
+    out = subprocess.run(["ss", "-tnpH", f"sport = :{port}"], capture_output=True, text=True).stdout
+    for name, proc in procs.items():
+        pids = {proc.pid} | {int(p) for p in subprocess.run(["pgrep", "-g", str(proc.pid)], capture_output=True,
+                                                             text=True).stdout.split()}
+        if any(f"pid={p}," in out for p in pids):
+            return name
+    return None
+
+
+@pytest.mark.slow
+def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres):
+    url = postgres.create_database("cluster")
+    a, b = tmp_path / "a", tmp_path / "b"
+    procs = {"a": node(tmp_path, a, free_port(), url)}
+    ports = {"a": int(procs["a"].args[3])}
+    wait_healthy(f"http://127.0.0.1:{ports['a']}", procs["a"])
+    b.mkdir()
+    shutil.copy2(a / "ledger.key", b / "ledger.key")  # every node signs with the same key
+    ports["b"] = free_port()
+    procs["b"] = node(tmp_path, b, ports["b"], url)
+    clients = []
+    try:
+        wait_healthy(f"http://127.0.0.1:{ports['b']}", procs["b"])
+        keys_doc = requests.get(f"http://127.0.0.1:{ports['a']}/v1/keys", timeout=10).json()
+        assert requests.get(f"http://127.0.0.1:{ports['b']}/v1/keys", timeout=10).json() == keys_doc
+        items = tmp_path / "items.json"
+        items.write_text(json.dumps([{"content_sha256": "cd" * 32, "page_url": "https://a.example/"}] * 2))
+        clients = [subprocess.Popen([sys.executable, "-c", STREAMING_CLIENT, f"http://127.0.0.1:{ports[n]}",
+                                     str(items), str(tmp_path / f"receipts-{n}-{i}.ndjson")])
+                   for n in ("a", "b") for i in range(2)]
+        deadline = time.monotonic() + 60
+        while sum(p.stat().st_size for p in tmp_path.glob("receipts-*.ndjson")) < 40_000:
+            assert time.monotonic() < deadline, "clients got too few answers"
+            time.sleep(0.05)
+        leader = owner_of_port(leader_port(url), procs)
+        assert leader in procs
+        other = "b" if leader == "a" else "a"
+        before = sum(1 for f in tmp_path.glob(f"receipts-{other}-*.ndjson") for _ in f.open())
+        killed_at = time.monotonic()
+        os.killpg(procs[leader].pid, signal.SIGKILL)
+        procs[leader].communicate(timeout=20)
+        while leader_port(url) is None or owner_of_port(leader_port(url), procs) != other:
+            assert time.monotonic() - killed_at < 5, "no node took over within 5 s"
+            time.sleep(0.05)
+        takeover = time.monotonic() - killed_at
+        while sum(1 for f in tmp_path.glob(f"receipts-{other}-*.ndjson") for _ in f.open()) < before + 20:
+            assert time.monotonic() - killed_at < 20, "the surviving node stopped answering"
+            time.sleep(0.05)
+        print(f"takeover after SIGKILL: {takeover:.2f} s")
+    finally:
+        for name, proc in procs.items():
+            if proc.poll() is None:
+                stop(proc)
+        for c in clients:
+            c.wait(timeout=60)
+    receipts = [json.loads(line) for f in sorted(tmp_path.glob("receipts-*.ndjson"))
+                for line in f.read_text().splitlines() if line.strip()]
+    assert len(receipts) >= 40
+    verifier = note.Verifier.from_vkey(keys_doc["ledger_vkey"])
+    for receipt in receipts:
+        check_receipt_offline(receipt, verifier, keys_doc["origin"])
+    one = tmp_path / "one-receipt.json"
+    one.write_text(json.dumps(receipts[-1]))
+    checked = subprocess.run([LABELCHECK, "ledger", "check-receipt", str(one), "--vkey", keys_doc["ledger_vkey"]],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    with psycopg.connect(url) as conn:
+        n, lo, hi = conn.execute("SELECT count(*), min(idx), max(idx) FROM ledger_entries").fetchone()
+    assert (lo, hi) == (0, n - 1)  # contiguous
+    assert len({r["index"] for r in receipts}) == len(receipts)
+    done = subprocess.run([LABELCHECK, "ledger", "verify", "--db", url, "--vkey", keys_doc["ledger_vkey"]],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
