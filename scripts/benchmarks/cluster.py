@@ -1,0 +1,147 @@
+"""PostgreSQL ledger benchmark: ``scripts/bench cluster [--batches B] [--seconds S]``.
+
+Starts a throwaway PostgreSQL cluster (tests/pg.py: Debian's server,
+fsync on, loopback only) and reports ratios to ceilings measured in the
+same run, since the machine is shared and noisy:
+
+* durable appends in batches of 100 through the whole cluster path (queue,
+  sequencer under its advisory lock, entries and stored hashes by COPY, one
+  signed checkpoint per commit, receipts with inclusion proofs built by the
+  node), against raw psycopg COPY of rows of the same size, 100 per durable
+  commit, into a plain table; the two in alternating slices. Aim >= 0.5.
+* two nodes (two processes, each with its own ledger, sequencer thread and
+  4 appending threads, batches of 10) on one database, against one such node
+  alone: entries/s. Aim >= 0.8.
+
+Prints a table, then one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+import psycopg  # noqa: E402
+
+import pg  # noqa: E402
+from labelcheck.ledger import Ledger, canonical  # noqa: E402
+
+ORIGIN = "bench.example/log"
+
+
+def record(i: int) -> dict:
+    return {"kind": "verification", "status": "verified", "content_sha256": f"{i:064x}", "n": i}
+
+
+def raw_copy_batch(conn, start: int) -> None:
+    rows = [(start + i, canonical.encode(record(start + i) | {"index": start + i, "prev": "x" * 44}))
+            for i in range(100)]
+    with conn.transaction(), conn.cursor() as cur, cur.copy("COPY raw (idx, data) FROM STDIN (FORMAT BINARY)") as cp:
+        cp.set_types(["int8", "bytea"])
+        for row in rows:
+            cp.write_row(row)
+
+
+def appends_vs_copy(url: str, data_dir: Path, batches: int) -> dict:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS raw (idx bigint PRIMARY KEY, data bytea NOT NULL)")
+    led = Ledger.open_dir(data_dir, origin=ORIGIN, database=url)
+    raw = psycopg.connect(url, autocommit=True)
+    t_led = t_raw = 0.0
+    try:
+        led.append([record(0)])
+        for k in range(batches):
+            t = time.perf_counter()
+            receipts = led.append([record(k * 100 + i) for i in range(100)])
+            [r.inclusion for r in receipts]
+            t_led += time.perf_counter() - t
+            t = time.perf_counter()
+            raw_copy_batch(raw, k * 100)
+            t_raw += time.perf_counter() - t
+    finally:
+        raw.close()
+        led.close()
+    n = batches * 100
+    return {"ledger_per_s": n / t_led, "copy_per_s": n / t_raw, "ratio": t_raw / t_led}
+
+
+def node_worker(url: str, data_dir: str, seconds: float, start, out) -> None:
+    led = Ledger.open_dir(data_dir, origin=ORIGIN, database=url)
+    count = [0]
+    lock = threading.Lock()
+    start.wait()
+    deadline = time.monotonic() + seconds
+
+    def work() -> None:
+        while time.monotonic() < deadline:
+            led.append([record(i) for i in range(10)])
+            with lock:
+                count[0] += 10
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    out.put(count[0])
+    led.close()
+
+
+def nodes_throughput(url: str, key_dir: Path, nodes: int, seconds: float) -> float:
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    dirs = []
+    for k in range(nodes):
+        d = key_dir / f"node{k}"
+        d.mkdir(exist_ok=True)
+        (d / "ledger.key").write_bytes((key_dir / "ledger.key").read_bytes())
+        (d / "ledger.key").chmod(0o600)
+        dirs.append(str(d))
+    procs = [ctx.Process(target=node_worker, args=(url, d, seconds, start, out)) for d in dirs]
+    for p in procs:
+        p.start()
+    time.sleep(3)  # every node opened its ledger
+    start.set()
+    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    for p in procs:
+        p.join()
+    return total / seconds
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--batches", type=int, default=200, help="batches of 100 for the append figure")
+    ap.add_argument("--seconds", type=float, default=8.0, help="seconds per node-throughput run")
+    args = ap.parse_args(argv)
+    cluster = pg.Cluster().start()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            a = appends_vs_copy(cluster.create_database("bench_append"), tmp, args.batches)
+            url = cluster.create_database("bench_nodes")
+            one = nodes_throughput(url, tmp, 1, args.seconds)
+            two = nodes_throughput(url, tmp, 2, args.seconds)
+    finally:
+        cluster.stop()
+    rows = [("durable appends, batches of 100 (entries/s)", a["ledger_per_s"], "raw COPY", a["copy_per_s"],
+             a["ratio"], 0.5),
+            ("two nodes, one database (entries/s)", two, "one node", one, two / one, 0.8)]
+    for name, got, ceiling_name, ceiling, ratio, aim in rows:
+        print(f"{name:48} {got:10,.0f}   {ceiling_name:9} {ceiling:10,.0f}   ratio {ratio:.2f} (aim >= {aim})")
+    print(json.dumps({"pg_append_per_s": a["ledger_per_s"], "pg_copy_per_s": a["copy_per_s"],
+                      "pg_append_ratio": a["ratio"], "one_node_per_s": one, "two_nodes_per_s": two,
+                      "two_nodes_ratio": two / one}))
+
+
+if __name__ == "__main__":
+    main()
