@@ -7,15 +7,18 @@ equal the signed one, and, given a trusted checkpoint of size T, the root of
 the first T entries its root. Streams with O(log N) tree state.
 
 Large bundles are checked by forked worker processes (``verify_parallel``):
-parsing and re-encoding each entry is nearly all the work, and it needs no
-state but the entry itself, so workers take blocks of whole lines and return
-their leaf hashes. The main process keeps everything ordered: the chain link
-between blocks, the tree, the trusted root, the first problem, and the entries
-handed to the caller's sink.
+checking each entry is nearly all the work, and it needs no state but the
+entry itself, so workers take blocks of whole lines and return the hashes of
+the aligned complete subtrees tiling them (``subtrees``). Entries of a
+learned shape are accepted without parsing (``entry_shape``); any other goes
+through the full check, which names the problem. The main process keeps
+everything ordered: the chain link between blocks, the tree, the trusted
+root, the first problem, and the entries handed to the caller's sink.
 """
 
 from __future__ import annotations
 
+import binascii
 import collections
 import hashlib
 import json
@@ -24,11 +27,13 @@ from typing import BinaryIO, Iterator
 
 from labelcheck.util import b64
 
-from . import checkpoint, merkle
+from . import checkpoint, merkle, subtrees
+from .entry_shape import Shapes
 from .bundle_report import MAX_ENTRY, BundleReport, EntrySink, forked
 from .verify import PROGRESS_EVERY, EntryError, Progress, check_prev, check_value, parse_entry
 
 BLOCK = 4 << 20  # bytes of whole lines handed to a worker at a time
+_SHAPES = Shapes()  # per process: each forked worker learns in its own copy
 _decode = json.JSONDecoder().decode  # entries a worker accepted are canonical JSON: plain json reads them
 
 
@@ -64,8 +69,9 @@ def verify_entries(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint.
     return check_root(tree, cp, trusted, trusted_at, report, progress)
 
 
-def check_root(tree: merkle.RootBuilder, cp: checkpoint.Checkpoint, trusted: checkpoint.Checkpoint | None,
-               trusted_at: int, report: BundleReport, progress: Progress | None) -> None:
+def check_root(tree: merkle.RootBuilder | subtrees.Frontier, cp: checkpoint.Checkpoint,
+               trusted: checkpoint.Checkpoint | None, trusted_at: int, report: BundleReport,
+               progress: Progress | None) -> None:
     """After the last entry: the root at the trusted size (if it is the whole
     log) and the root of all entries against the signed one (RFC 9162 §2.1.1)."""
     if cp.size == trusted_at and tree.root() != trusted.root:
@@ -82,33 +88,48 @@ def check_root(tree: merkle.RootBuilder, cp: checkpoint.Checkpoint, trusted: che
 # Parallel verification --------------------------------------------------------
 
 
-def check_block(start: int, block: bytes) -> tuple[tuple[int, str] | None, object, bytes]:
+def check_block(start: int, block: bytes, cut: int = -1, want_leaves: bool = False):
     """Check the entries in ``block`` (whole lines), the first being ``start``.
 
     Returns (the first problem as (index, message), or None; the first
-    entry's ``prev`` value; the concatenated leaf hashes of the entries before
-    the problem). The first ``prev`` is left to the caller, who knows the leaf
-    before the block.
+    entry's ``prev`` value; the leaf hash of the last good entry, or None;
+    the aligned subtrees tiling the good entries, as ``subtrees.range_nodes``
+    with ``cut``; their leaf hashes concatenated if ``want_leaves``, else
+    b""). The first ``prev`` is left to the caller, who knows the leaf before
+    the block.
     """
     lines = block.split(b"\n")
     lines.pop()  # the block ends in a newline
     leaves, prev, first_prev = [], None, None
-    sha = hashlib.sha256
+    sha, match, b64 = hashlib.sha256, _SHAPES.match, binascii.b2a_base64
     for j, data in enumerate(lines):
         index = start + j
-        if len(data) > MAX_ENTRY:
-            return (index, f"entry {index} is longer than 1 MiB"), first_prev, b"".join(leaves)
-        try:
-            value = parse_entry(data, index)
-            if j:
-                check_prev(value, index, prev)
-        except EntryError as exc:
-            return (index, str(exc)), first_prev, b"".join(leaves)
-        if not j:
-            first_prev = value.get("prev")
+        # The fast path: a learned shape gives index and prev without parsing (entry_shape).
+        got = match(data) if len(data) <= MAX_ENTRY else None
+        if got is not None and got[0] == b"%d" % index and (not j or got[1] == b64(prev, newline=False)):
+            if not j:
+                first_prev = got[1].decode("utf-8")
+        else:
+            if len(data) > MAX_ENTRY:
+                return (index, f"entry {index} is longer than 1 MiB"), *_block_result(
+                    start, leaves, first_prev, cut, want_leaves)
+            try:
+                value = parse_entry(data, index)
+                if j:
+                    check_prev(value, index, prev)
+            except EntryError as exc:
+                return (index, str(exc)), *_block_result(start, leaves, first_prev, cut, want_leaves)
+            _SHAPES.learn(value)
+            if not j:
+                first_prev = value.get("prev")
         prev = sha(b"\x00" + data).digest()
         leaves.append(prev)
-    return None, first_prev, b"".join(leaves)
+    return None, *_block_result(start, leaves, first_prev, cut, want_leaves)
+
+
+def _block_result(start: int, leaves: list[bytes], first_prev, cut: int, want_leaves: bool) -> tuple:
+    return (first_prev, leaves[-1] if leaves else None, subtrees.range_nodes(start, leaves, cut),
+            b"".join(leaves) if want_leaves else b"")
 
 
 def blocks(fp: BinaryIO, size: int) -> Iterator[tuple[int, bytes | None, str | None]]:
@@ -144,32 +165,32 @@ def verify_parallel(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint
                     report: BundleReport, progress: Progress | None, workers: int,
                     sink: EntrySink | None = None) -> None:
     """Check the entries in ``workers`` forked processes, handing each good one to ``sink`` here."""
-    tree = merkle.RootBuilder()
+    tree = subtrees.Frontier()
     trusted_at = trusted.size if trusted is not None else -1
     state = {"prev": None}
 
     def absorb(start: int, block: bytes, result) -> bool:
         """Fold one block's result in, in order; False once a problem is found."""
-        problem, first_prev, leaves = result
+        problem, first_prev, last, nodes, leaves = result
         if problem is None or problem[0] > start:
             want = "" if state["prev"] is None else b64.encode(state["prev"])
             if first_prev != want:
                 report.fail(start, f"entry {start}: prev {first_prev!r} is not the leaf hash of entry "
                             f"{start - 1} ({want!r}): the chain is broken (entry {start - 1} or this entry was changed)")
                 return False
-        for k in range(0, len(leaves), 32):
+        for level, h in nodes:  # split at trusted_at by the worker, so the tree passes through it
             if tree.size == trusted_at and tree.root() != trusted.root:
                 report.fail(tree.size, forked(trusted.size))
                 return False
-            tree.append(leaves[k : k + 32])
+            tree.append(level, h)
         if sink is not None and leaves:
             for j, line in zip(range(len(leaves) // 32), block.split(b"\n")):
                 sink(start + j, leaves[32 * j : 32 * j + 32], _decode(line.decode("utf-8")))
         if problem is not None and tree.size == trusted_at and tree.root() != trusted.root:
             report.fail(tree.size, forked(trusted.size))  # as the one-process path sees it first
             return False
-        if leaves:
-            state["prev"] = leaves[-32:]
+        if last is not None:
+            state["prev"] = last
         report.size = tree.size
         if problem is not None:
             report.fail(problem[0], problem[1])
@@ -194,7 +215,8 @@ def verify_parallel(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint
                 report.problems.append(problem)
                 return None
             # The parent keeps a block only to hand its entries to a sink.
-            pending.append((start, block if sink else None, pool.apply_async(check_block, (start, block))))
+            job = pool.apply_async(check_block, (start, block, trusted_at, sink is not None))
+            pending.append((start, block if sink else None, job))
             while len(pending) > 2 * workers:
                 s, b, r = pending.popleft()
                 if not absorb(s, b, r.get()):
