@@ -9,12 +9,13 @@ and prev checks; ``merkle.RootBuilder``) gives, on valid and hostile input.
 from __future__ import annotations
 
 import hashlib
+import io
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelcheck.ledger import bundle_complete, canonical, merkle, subtrees
+from labelcheck.ledger import Ledger, bundle_complete, canonical, merkle, subtrees, verify_bundle
 from labelcheck.ledger.entry_shape import Shapes, shape_pattern
 from labelcheck.util import b64
 
@@ -163,14 +164,17 @@ def chain(n: int, **extra) -> list[bytes]:
     return out
 
 
-@pytest.mark.parametrize("damage", [
+DAMAGE = [
     lambda ls: ls.__setitem__(5, ls[5].replace(b'"note":', b'"note" :')),
     lambda ls: ls.__setitem__(5, ls[5].replace(b'"index":5', b'"index":6')),
     lambda ls: ls.__setitem__(5, ls[5].replace(b'"prev":"', b'"prev":"A')),
     lambda ls: ls.__setitem__(5, ls[5].replace("é".encode(), b"\\u00e9")),
     lambda ls: ls.__setitem__(5, ls[5].replace("é".encode(), b"\xe9")),
     lambda ls: ls.__setitem__(5, b'{"index":5,"prev":' + ls[5].split(b'"prev":')[1].replace(b"}", b',"x":1.5}')),
-])
+]
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
 def test_a_block_fails_alike_with_and_without_learned_shapes(monkeypatch, damage):
     lines = chain(12)
     damage(lines)
@@ -181,3 +185,21 @@ def test_a_block_fails_alike_with_and_without_learned_shapes(monkeypatch, damage
     slow = bundle_complete.check_block(0, block, -1, True)
     assert fast == slow
     assert fast[0][0] == 5 and fast[0][1].startswith("entry 5: ")
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_one_process_fails_alike_with_and_without_the_fast_path(tmp_path, damage):
+    """Without ``on_entry`` entries take the fast path; with it, the full parse. Same verdict."""
+    with Ledger.open_dir(tmp_path / "data", origin="fast.example/log", checkpoint_interval=0) as led:
+        led.append([{"note": "é", "n": i} for i in range(12)])
+        out = io.BytesIO()
+        led.export(out)
+        vkey = led.verifier_key
+    header, *lines = out.getvalue().split(b"\n")[:-1]
+    damage(lines)
+    data = b"".join(line + b"\n" for line in [header, *lines])
+    fast = verify_bundle(io.BytesIO(data), vkey, workers=1)
+    seen = []
+    slow = verify_bundle(io.BytesIO(data), vkey, workers=1, on_entry=lambda *e: seen.append(e))
+    assert (fast.problems, fast.first_bad_index) == (slow.problems, slow.first_bad_index)
+    assert not fast.ok and fast.first_bad_index == 5 and len(seen) == 5
