@@ -6,12 +6,13 @@
  * and keeps the toolbar badge and the popup's list per tab.
  */
 if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.items)) {
-  importScripts("lib/base64url.js", "lib/urls.js", "lib/discover.js", "lib/items.js", "lib/present.js");
+  importScripts("lib/base64url.js", "lib/urls.js", "lib/discover.js", "lib/items.js", "lib/present.js",
+    "lib/receipt.js", "receipts.js");
 }
 
 (function (root) {
   "use strict";
-  const { discover, items, present } = root.labelcheck;
+  const { discover, items, present, receipts } = root.labelcheck;
 
   const DEFAULTS = { serverUrl: "http://127.0.0.1:8080", checkUnlabelled: false };
   const REQUEST_TIMEOUT_MS = 15000;
@@ -260,6 +261,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     const { serverUrl } = await settings();
     try {
       const results = await postBatch(serverUrl, batch);
+      await receipts.checkAll(serverUrl, results); // each receipt against the pinned ledger key
       const verdicts = [];
       batch.forEach((e, i) => {
         const r = results[i] && typeof results[i] === "object" ? results[i] : items.uncheckedResult("server_refused");
@@ -412,13 +414,33 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     return { entries: list.filter(isLabelled) };
   }
 
-  const HANDLERS = { verify: onVerify, hello: onHello, report: onReport, tab: onTab };
+  /** The pinned ledger key of the configured server (and any other key it offers now). */
+  async function onLedgerKey() {
+    const { serverUrl } = await settings();
+    await receipts.pinnedKey(serverUrl).catch(() => null);
+    return receipts.status(serverUrl);
+  }
+
+  /** The viewer chose, on the options page, to pin the key the server offers now. */
+  async function onRepin() {
+    const { serverUrl } = await settings();
+    return receipts.repin(serverUrl);
+  }
+
+  const HANDLERS = { verify: onVerify, hello: onHello, report: onReport, tab: onTab, ledgerKey: onLedgerKey, repin: onRepin };
+  const OWN_PAGES_ONLY = new Set(["tab", "ledgerKey", "repin"]);
+
+  function fromOwnPage(sender) {
+    const own = chrome.runtime.getURL("");
+    return sender.id === chrome.runtime.id && (!sender.url || sender.url.startsWith(own)) &&
+      (!sender.origin || own.startsWith(sender.origin));
+  }
 
   chrome.runtime.onMessage.addListener((message, sender, sendResponse) => {
     const handler = message && HANDLERS[message.type];
     if (!handler) return false;
-    // Only our own pages may ask for a tab's list.
-    if (message.type === "tab" && sender.tab && sender.url && !sender.url.startsWith(chrome.runtime.getURL(""))) return false;
+    // Only our own pages may read a tab's list or pin a key; content scripts never.
+    if (OWN_PAGES_ONLY.has(message.type) && !fromOwnPage(sender)) return false;
     handler(message, sender).then(sendResponse, () => sendResponse(null));
     return true; // answer asynchronously
   });
@@ -429,9 +451,9 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
   });
 
   chrome.storage.onChanged.addListener((changes, area) => {
-    if (area === "local" && (changes.serverUrl || changes.checkUnlabelled)) {
-      // Another server, or the server reading files itself, may answer
-      // differently: forget the verdicts.
+    if (area === "local" && (changes.serverUrl || changes.checkUnlabelled || changes.ledgerKeys)) {
+      // Another server, the server reading files itself, or another pinned
+      // ledger key may answer or check differently: forget the verdicts.
       cache.clear();
       save();
     }

@@ -75,6 +75,7 @@
     h2 { font-size: 14px; margin: 0 0 6px; }
     dl { margin: 0; display: grid; grid-template-columns: auto 1fr; gap: 2px 8px; }
     dt { font-weight: 600; } dd { margin: 0; overflow-wrap: anywhere; }
+    dd.failed { color: #b91c1c; font-weight: 600; } dd.unchecked { color: #92400e; }
     button { margin-top: 8px; font: inherit; padding: 2px 10px; }`;
 
   const shadows = new WeakMap(); // host -> closed shadow root
@@ -273,13 +274,15 @@
     const dl = shadow.querySelector("dl");
     dl.textContent = "";
     const lines = [host.getAttribute("data-label")];
-    const rows = present.details(result);
+    const rows = present.details(result, msg);
     if (host._labelcheckMedia) rows.unshift(["details_media", host._labelcheckMedia]);
+    const check = present.receiptCheck(result, msg);
     for (const [name, value] of rows) {
       const dt = doc.createElement("dt");
       dt.textContent = msg(name);
       const dd = doc.createElement("dd");
       dd.textContent = value;
+      if (name === "details_receipt_check" && check.state !== "ok") dd.className = check.state;
       dl.append(dt, dd);
       lines.push(`${msg(name)}: ${value}`);
     }
@@ -288,6 +291,7 @@
     if (r && r.index !== undefined && r.index !== null) panel.setAttribute("data-receipt-index", String(r.index));
     const p = result && result.producer;
     if (p && p.name) panel.setAttribute("data-producer", p.name);
+    if (check) panel.setAttribute("data-receipt-check", check.state);
   }
 
   function toggleDetails(host) {

@@ -6,8 +6,10 @@ extension/package.json; scripts/test runs ``npm install`` there)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,18 @@ def test_web_ext_lint_has_no_errors():
     # (it uses background.scripts from the same manifest).
     codes = {w["code"] for w in report["warnings"]}
     assert codes <= {"BACKGROUND_SERVICE_WORKER_IGNORED"}, report["warnings"]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_receipts_made_now_by_the_ledger_code_check_in_the_extension(tmp_path):
+    """Fresh vectors (a new key, signed notes and proofs from labelcheck.ledger)
+    so the extension's receipt check cannot drift from what the server signs."""
+    vectors = tmp_path / "vectors.json"
+    made = subprocess.run([sys.executable, str(EXTENSION / "tools" / "make_receipt_vectors.py"), str(vectors)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    assert json.loads(vectors.read_text())["good"]
+    run = subprocess.run([NODE, "--test", "test/receipt.test.js"], cwd=EXTENSION, capture_output=True, text=True,
+                         timeout=120, env=dict(os.environ, LABELCHECK_RECEIPT_VECTORS=str(vectors)))
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    assert "# fail 0" in run.stdout and "# pass 7" in run.stdout

@@ -95,8 +95,29 @@
     return { state, category, short, full };
   }
 
-  /** Lines of the details panel: [[label message name, value]]. */
-  function details(result) {
+  const RECEIPT_WHY = new Set(["bad_proof", "bad_signature", "no_signature", "wrong_origin", "bad_checkpoint",
+    "malformed", "key_changed"]);
+
+  /**
+   * Whether the result's ledger receipt checked against the pinned ledger
+   * key (the worker's `receipt_check`, docs/protocol.md §10):
+   * {state: "ok" | "failed" | "unchecked", text}, or null when not known.
+   * A failure speaks of the server's ledger, never of the media.
+   */
+  function receiptCheck(result, msg) {
+    const c = result && result.receipt_check;
+    if (!c || typeof c !== "object") return null;
+    if (c.ok === true) return { state: "ok", text: msg("receipt_ok", [String(c.size), String(c.key_id || "")]) };
+    if (c.ok !== false) {
+      return { state: "unchecked", text: msg(c.code === "no_ed25519" ? "receipt_no_ed25519" : "receipt_no_key") };
+    }
+    const why = msg(`receipt_why_${RECEIPT_WHY.has(c.code) ? c.code : "malformed"}`);
+    return { state: "failed", text: msg("receipt_failed", [why]) };
+  }
+
+  /** Lines of the details panel: [[label message name, value]]; with `msg`,
+   *  also whether the receipt checked. */
+  function details(result, msg) {
     const rows = [];
     const p = result && result.producer;
     if (p && p.name) rows.push(["details_producer", p.name]);
@@ -109,8 +130,10 @@
       rows.push(["details_receipt_index", String(r.index)]);
       if (r.leaf_hash) rows.push(["details_receipt_leaf", r.leaf_hash]);
     }
+    const check = msg ? receiptCheck(result, msg) : null;
+    if (check) rows.push(["details_receipt_check", check.text]);
     return rows;
   }
 
-  return { CATEGORIES, stateOf, toneOf, iconOf, hasConflict, isLabelled, categoryOf, wording, details };
+  return { CATEGORIES, stateOf, toneOf, iconOf, hasConflict, isLabelled, categoryOf, wording, details, receiptCheck };
 });

@@ -1,8 +1,9 @@
-/* The options page: the server URL and "check unlabelled media too". */
+/* The options page: the server URL, "check unlabelled media too", and the
+ * server's pinned ledger key (docs/protocol.md §10), with a deliberate re-pin. */
 (async function () {
   "use strict";
   const DEFAULTS = { serverUrl: "http://127.0.0.1:8080", checkUnlabelled: false };
-  const msg = (name) => chrome.i18n.getMessage(name) || name;
+  const msg = (name, subs) => chrome.i18n.getMessage(name, subs) || name;
   const server = document.getElementById("server");
   const unlabelled = document.getElementById("unlabelled");
   const status = document.getElementById("status");
@@ -10,7 +11,29 @@
   const stored = await chrome.storage.local.get(DEFAULTS);
   server.value = stored.serverUrl;
   unlabelled.checked = !!stored.checkUnlabelled;
+  await showLedgerKey();
   document.body.dataset.ready = "1";
+
+  /** The pinned key of the configured server, and a different one it offers now. */
+  async function showLedgerKey(answer) {
+    const got = answer || await chrome.runtime.sendMessage({ type: "ledgerKey" }).catch(() => null);
+    const pinned = got && got.pinned;
+    const conflict = got && got.conflict;
+    document.getElementById("ledger-state").textContent = pinned
+      ? msg("options_ledger_pinned", [pinned.pinnedAt || ""]) : msg("options_ledger_none");
+    document.getElementById("ledger-pinned").textContent = pinned ? pinned.vkey : "";
+    document.getElementById("ledger-conflict").hidden = !conflict;
+    document.getElementById("ledger-offered").textContent = conflict ? conflict.vkey : "";
+    document.body.dataset.ledger = conflict ? "conflict" : pinned ? "pinned" : "none";
+  }
+
+  document.getElementById("repin").addEventListener("click", async () => {
+    const answer = await chrome.runtime.sendMessage({ type: "repin" }).catch(() => null);
+    await showLedgerKey(answer);
+    document.getElementById("repin-status").textContent =
+      answer && !answer.error ? msg("options_repinned") : msg("options_repin_failed");
+    document.body.dataset.repinned = String(Date.now());
+  });
 
   /** The URL without a trailing slash, or null unless http(s). */
   function normalise(text) {
@@ -44,5 +67,6 @@
     document.body.dataset.saved = String(Date.now());
     const granted = await Promise.resolve(asked).catch(() => false);
     if (!granted) status.textContent = `${msg("options_saved")} ${msg("options_denied")}`;
+    await showLedgerKey();
   });
 })();

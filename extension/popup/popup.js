@@ -43,7 +43,16 @@
       const r = result.receipt;
       const code = document.createElement("code");
       code.textContent = r && r.index !== undefined && r.index !== null ? `#${r.index} ${r.leaf_hash || ""}` : "";
-      cell(row, code);
+      const td = cell(row, code);
+      const check = present.receiptCheck(result, msg);
+      if (check) {
+        const mark = document.createElement("div");
+        mark.className = `check-${check.state}`;
+        mark.textContent = msg(`popup_receipt_${check.state}`);
+        mark.title = check.text;
+        td.append(mark);
+        row.dataset.receiptCheck = check.state;
+      }
       tbody.append(row);
     }
     document.body.dataset.count = String(entries.length);
@@ -54,6 +63,8 @@
     chrome.runtime.openOptionsPage();
   });
 
+  const key = await chrome.runtime.sendMessage({ type: "ledgerKey" }).catch(() => null);
+  document.getElementById("key-conflict").hidden = !(key && key.conflict);
   const id = await tabId();
   const answer = await chrome.runtime.sendMessage({ type: "tab", tabId: id });
   render((answer && answer.entries) || []);

@@ -43,7 +43,7 @@ test("en and zh_CN define the same messages, with the GB 45438 wording", () => {
 test("every message the code uses is defined", () => {
   const en = locale("en");
   const sources = ["badge.js", "content.js", "background.js", "lib/present.js", "popup/popup.js", "popup/popup.html",
-    "options/options.js", "options/options.html", "manifest.json"].map((f) => fs.readFileSync(path.join(ROOT, f), "utf8"));
+    "options/options.js", "options/options.html", "receipts.js", "manifest.json"].map((f) => fs.readFileSync(path.join(ROOT, f), "utf8"));
   const names = new Set();
   for (const src of sources) {
     for (const m of src.matchAll(/(?:getMessage\(|msg\(|data-i18n=)["'`]([a-z_A-Z]+)["'`]/g)) names.add(m[1]);

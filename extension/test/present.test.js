@@ -106,3 +106,29 @@ test("zh-CN joins badge parts with Chinese punctuation, never an ASCII colon", (
   for (const name of ["badge_short", "badge_short_bad", "page_badge"]) assert.ok(!/[:;] /.test(zh(name, ["甲", "乙"])), name);
   assert.equal(localeMsg("en")("page_badge", ["This page", "x"]), "This page: x");
 });
+
+test("the details say whether the receipt checked, and a failure blames the ledger, not the media", () => {
+  const en = localeMsg("en");
+  const zh = localeMsg("zh_CN");
+  const base = { status: "verified", category: "confirmed", reasons: ["signature_ok", "content_match"],
+    receipt: { index: 4, leaf_hash: "abc=" } };
+  const ok = Object.assign({ receipt_check: { ok: true, size: 9, key_id: "log+01020304" } }, base);
+  assert.deepEqual(present.receiptCheck(ok, en), { state: "ok",
+    text: "checked: the entry is in the ledger's signed checkpoint of 9 entries (key log+01020304)" });
+  assert.deepEqual(present.details(ok, en).at(-1), ["details_receipt_check", present.receiptCheck(ok, en).text]);
+  const bad = Object.assign({ receipt_check: { ok: false, code: "bad_proof" } }, base);
+  const text = present.receiptCheck(bad, en).text;
+  assert.match(text, /does NOT check: the inclusion proof/);
+  assert.match(text, /problem with the server's ledger, not with the media/);
+  assert.match(present.receiptCheck(bad, zh).text, /服务器账本的问题/);
+  assert.equal(present.stateOf(bad), "verified"); // the media's verdict is not turned by the ledger's problem
+  const changed = Object.assign({ receipt_check: { ok: false, code: "key_changed" } }, base);
+  assert.match(present.receiptCheck(changed, en).text, /ledger key other than the one pinned/);
+  const odd = Object.assign({ receipt_check: { ok: false, code: "something new" } }, base);
+  assert.match(present.receiptCheck(odd, en).text, /malformed or missing/);
+  assert.deepEqual(present.receiptCheck(Object.assign({ receipt_check: { ok: null, code: "no_ed25519" } }, base), en),
+    { state: "unchecked", text: "receipt not checked (browser lacks Ed25519)" });
+  assert.equal(present.receiptCheck(Object.assign({ receipt_check: { ok: null, code: "no_key" } }, base), en).state, "unchecked");
+  assert.equal(present.receiptCheck(base, en), null);
+  assert.ok(!present.details(base, en).some(([n]) => n === "details_receipt_check"));
+});
