@@ -33,7 +33,6 @@ from .bundle_report import MAX_ENTRY, BundleReport, EntrySink, forked
 from .verify import PROGRESS_EVERY, EntryError, Progress, check_prev, check_value, parse_entry
 
 BLOCK = 4 << 20  # bytes of whole lines handed to a worker at a time
-_SHAPES = Shapes()  # per process: each forked worker learns in its own copy
 _decode = json.JSONDecoder().decode  # entries a worker accepted are canonical JSON: plain json reads them
 
 
@@ -42,7 +41,8 @@ def verify_entries(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint.
     """Check the entries in this process, handing each good one to ``sink``."""
     tree = merkle.RootBuilder()
     append, readline, sha = tree.append, fp.readline, hashlib.sha256
-    match, b64 = _SHAPES.match, binascii.b2a_base64
+    shapes = Shapes()
+    match, b64 = shapes.match, binascii.b2a_base64
     trusted_at = trusted.size if trusted is not None else -1
     prev = None
     for n in range(cp.size):
@@ -61,7 +61,7 @@ def verify_entries(fp: BinaryIO, cp: checkpoint.Checkpoint, trusted: checkpoint.
             except EntryError as exc:
                 return report.fail(n, str(exc))
             if sink is None:
-                _SHAPES.learn(value)
+                shapes.learn(value)
         prev = sha(b"\x00" + entry).digest()  # RFC 9162 §2.1.1 leaf hash
         append(prev)
         if sink is not None:
@@ -107,7 +107,8 @@ def check_block(start: int, block: bytes, cut: int = -1, want_leaves: bool = Fal
     lines = block.split(b"\n")
     lines.pop()  # the block ends in a newline
     leaves, prev, first_prev = [], None, None
-    sha, match, b64 = hashlib.sha256, _SHAPES.match, binascii.b2a_base64
+    shapes = Shapes()  # one per block: learning has a budget (entry_shape.MAX_LEARNED)
+    sha, match, b64 = hashlib.sha256, shapes.match, binascii.b2a_base64
     for j, data in enumerate(lines):
         index = start + j
         # The fast path: a learned shape gives index and prev without parsing (entry_shape).
@@ -125,7 +126,7 @@ def check_block(start: int, block: bytes, cut: int = -1, want_leaves: bool = Fal
                     check_prev(value, index, prev)
             except EntryError as exc:
                 return (index, str(exc)), *_block_result(start, leaves, first_prev, cut, want_leaves)
-            _SHAPES.learn(value)
+            shapes.learn(value)
             if not j:
                 first_prev = value.get("prev")
         prev = sha(b"\x00" + data).digest()

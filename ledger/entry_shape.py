@@ -29,6 +29,10 @@ from __future__ import annotations
 import re
 
 MAX_SHAPES = 8  # a log has a handful of entry kinds; past that, the full check does the rest
+# Compiling a pattern costs some 40 full checks: a hostile input of ever-new
+# shapes must not make learning the bulk of the work, so each Shapes learns
+# at most this many (use one per block of work).
+MAX_LEARNED = 16
 
 _UNSAFE = bytes(range(0x20)) + b"\\"  # bytes that leave the fast path: escapes and control characters
 _STR = rb'"[^"]*"'  # with no backslash or control character, any such string is canonical
@@ -40,10 +44,11 @@ _LIST = rb"\[(?:" + _SCALAR + rb"(?:," + _SCALAR + rb")*)?\]"
 class Shapes:
     """Byte patterns of entry shapes seen, most recently matched first."""
 
-    __slots__ = ("_patterns",)
+    __slots__ = ("_patterns", "_budget")
 
     def __init__(self) -> None:
         self._patterns: list = []  # compiled fullmatch methods
+        self._budget = MAX_LEARNED
 
     def match(self, data: bytes) -> tuple[bytes, bytes] | None:
         """(index digits, prev text) when ``data`` is a canonical entry of a
@@ -66,13 +71,11 @@ class Shapes:
 
     def learn(self, value) -> None:
         """Add the shape of ``value``, an entry the full check accepted, if it has one."""
-        pattern = shape_pattern(value)
-        if pattern is None:
+        pattern = shape_pattern(value) if self._budget > 0 else None
+        if pattern is None or any(p.__self__.pattern == pattern for p in self._patterns):
             return
-        fullmatch = re.compile(pattern).fullmatch
-        if any(p.__self__.pattern == pattern for p in self._patterns):
-            return
-        self._patterns.insert(0, fullmatch)
+        self._budget -= 1
+        self._patterns.insert(0, re.compile(pattern).fullmatch)
         del self._patterns[MAX_SHAPES:]
 
 

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelcheck.ledger import Ledger, bundle_complete, canonical, merkle, subtrees, verify_bundle
-from labelcheck.ledger.entry_shape import Shapes, shape_pattern
+from labelcheck.ledger.entry_shape import MAX_LEARNED, Shapes, shape_pattern
 from labelcheck.util import b64
 
 KEYS = ["category", "index", "kind", "n", "prev", "reasons", "time", "é", "ok", "z"]
@@ -115,10 +115,20 @@ def test_shapes_keep_a_few_and_learn_only_flat_entries():
     shapes.learn({"index": 0, 'q"': 1, "prev": ""})  # a key that would need escaping
     assert shape_pattern({"prev": "", "index": 0}) is None  # keys out of order: no canonical text matches
     assert shapes.match(canonical.dumps({"index": 0, "nested": {"a": 1}, "prev": ""})) is None
-    for n in range(20):
+    for n in range(12):
         shapes.learn({"index": 0, f"k{n:02d}": n, "prev": ""})
-    assert shapes.match(canonical.dumps({"index": 3, "k19": 5, "prev": "x"})) == (b"3", b"x")
+    assert shapes.match(canonical.dumps({"index": 3, "k11": 5, "prev": "x"})) == (b"3", b"x")
     assert shapes.match(canonical.dumps({"index": 3, "k00": 5, "prev": "x"})) is None  # forgotten
+
+
+def test_shapes_stop_learning_after_their_budget():
+    """Each new shape costs a compile: ever-new shapes must not cost more than full checks do."""
+    shapes = Shapes()
+    for n in range(MAX_LEARNED + 1):
+        shapes.learn({"index": 0, f"k{n:02d}": n, "prev": ""})
+    last = canonical.dumps({"index": 0, f"k{MAX_LEARNED:02d}": 1, "prev": ""})
+    assert shapes.match(last) is None
+    assert shapes.match(canonical.dumps({"index": 0, f"k{MAX_LEARNED - 1:02d}": 1, "prev": ""})) == (b"0", b"")
 
 
 def leaves(n: int) -> list[bytes]:
@@ -180,7 +190,6 @@ def test_a_block_fails_alike_with_and_without_learned_shapes(monkeypatch, damage
     damage(lines)
     block = b"".join(line + b"\n" for line in lines)
     fast = bundle_complete.check_block(0, block, -1, True)  # the first entries teach the shape
-    monkeypatch.setattr(bundle_complete, "_SHAPES", Shapes())
     monkeypatch.setattr(Shapes, "learn", lambda self, value: None)  # every entry takes the full check
     slow = bundle_complete.check_block(0, block, -1, True)
     assert fast == slow
