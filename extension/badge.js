@@ -217,7 +217,9 @@
     const state = present.stateOf(result);
     const status = (result && result.status) || "unchecked";
     const conflict = present.hasConflict(result);
-    const key = `${status}|${result && result.category}|${state}|${page ? 1 : 0}|${conflict ? 1 : 0}`;
+    // Registry wording names the producer: part of the look.
+    const named = state === "similar" || state === "registered" ? present.registryProducer(result) : "";
+    const key = `${status}|${result && result.category}|${state}|${page ? 1 : 0}|${conflict ? 1 : 0}|${named}`;
     let look = looks.get(key);
     if (!look) {
       const msg = msgFn();

@@ -18,6 +18,10 @@
     const status = result && result.status;
     const reasons = (result && result.reasons) || [];
     if (isFetchFailureOnly(result)) return "none";
+    // A perceptual match is never "verified", and a claim for other bytes
+    // that matches its media perceptually is re-encoded, not tampered.
+    if (reasons.includes("registry_similar")) return "similar";
+    if (status === "verified" && reasons.includes("registry_exact")) return "registered";
     if (status === "declared" && isC2paSigned(result)) return "signed";
     if (status === "invalid") {
       if (reasons.includes("signature_invalid")) return "tampered";
@@ -54,7 +58,7 @@
 
   // Icons tell the states apart without colour or text (WCAG 1.4.1).
   const ICON = {
-    verified: "\u2713", unverified: "!", declared: "!", signed: "!", none: "\u2013", unchecked: "?",
+    verified: "\u2713", registered: "\u2713", similar: "\u2248", unverified: "!", declared: "!", signed: "!", none: "\u2013", unchecked: "?",
     tampered: "\u2717", mismatch: "\u2260", revoked: "\u2298", unknown: "?", expired: "\u231B", invalid: "\u2717",
   };
 
@@ -64,7 +68,7 @@
   }
 
   const TONE = {
-    verified: "ok", unverified: "warn", declared: "warn", signed: "warn", none: "none", unchecked: "muted",
+    verified: "ok", registered: "ok", similar: "warn", unverified: "warn", declared: "warn", signed: "warn", none: "none", unchecked: "muted",
     tampered: "bad", mismatch: "bad", revoked: "bad", unknown: "bad", expired: "bad", invalid: "bad",
   };
 
@@ -83,12 +87,29 @@
     return CATEGORIES.includes(c) ? c : null;
   }
 
+  /** The producer named by a registry match (docs/protocol.md §12), or null. */
+  function registryProducer(result) {
+    if (!result) return null;
+    const reg = result.registry && typeof result.registry === "object" ? result.registry : {};
+    for (const p of [result.producer, reg.producer]) if (p && typeof p.name === "string" && p.name) return p.name;
+    return typeof reg.key_id === "string" ? reg.key_id : null;
+  }
+
+  /** Bits of 256 by which a perceptual match differs, or null. */
+  function registryDistance(result) {
+    const reg = result && result.registry;
+    const d = result && Number.isInteger(result.distance) ? result.distance : reg && reg.distance;
+    return Number.isInteger(d) ? d : null;
+  }
+
+  const REGISTRY_STATES = new Set(["similar", "registered"]);
+
   /** {short, full}: the badge text and the full wording for aria-label. */
   function wording(result, msg) {
     const state = stateOf(result);
     const category = categoryOf(result);
     const cat = category ? msg(`category_${category}`) : "";
-    const st = msg(`state_${state}`);
+    const st = REGISTRY_STATES.has(state) ? msg(`state_${state}`, [registryProducer(result) || "?"]) : msg(`state_${state}`);
     // A failing label leads with the problem, so a narrow badge still shows it.
     const short = cat ? msg(toneOf(state) === "bad" ? "badge_short_bad" : "badge_short", [cat, st]) : st;
     const full = msg("badge_full", [short]);
@@ -125,6 +146,12 @@
     const reasons = (result && result.reasons) || [];
     if (reasons.length) rows.push(["details_reasons", reasons.join(", ")]);
     for (const c of (result && result.conflicts) || []) rows.push(["details_conflict", String(c)]);
+    const reg = result && result.registry;
+    if (reg && typeof reg === "object") {
+      const d = registryDistance(result);
+      if (d !== null) rows.push(["details_distance", msg ? msg("distance_bits", [String(d)]) : `${d}/256`]);
+      if (reg.claim_id) rows.push(["details_registry_claim", String(reg.claim_id)]);
+    }
     const r = result && result.receipt;
     if (r && r.index !== undefined && r.index !== null) {
       rows.push(["details_receipt_index", String(r.index)]);
@@ -135,5 +162,6 @@
     return rows;
   }
 
-  return { CATEGORIES, stateOf, toneOf, iconOf, hasConflict, isLabelled, categoryOf, wording, details, receiptCheck };
+  return { CATEGORIES, stateOf, toneOf, iconOf, hasConflict, isLabelled, categoryOf, wording, details, receiptCheck,
+    registryProducer, registryDistance };
 });

@@ -132,3 +132,41 @@ test("the details say whether the receipt checked, and a failure blames the ledg
   assert.equal(present.receiptCheck(base, en), null);
   assert.ok(!present.details(base, en).some(([n]) => n === "details_receipt_check"));
 });
+
+test("a registry match names its producer: similar is never verified, exact reads as verified", () => {
+  const en = localeMsg("en");
+  const zh = localeMsg("zh_CN");
+  const producer = { name: "Acme AI", key_id: "acme+01020304" };
+  const registry = { match: "similar", distance: 12, claim_id: "c-1", claim_digest: "d", key_id: "acme+01020304",
+    producer, entry: 7 };
+  const similar = { status: "declared", category: "confirmed", reasons: ["registry_similar"], producer, distance: 12, registry };
+  assert.equal(present.stateOf(similar), "similar");
+  assert.equal(present.toneOf("similar"), "warn");
+  assert.equal(present.wording(similar, en).short,
+    "AI-generated · Matches a label registered by Acme AI, visually similar (not the same file)");
+  assert.equal(present.wording(similar, zh).short, "人工智能生成·与 Acme AI 登记的标识视觉相似（非同一文件）");
+  for (const text of [present.wording(similar, en).full, present.wording(similar, zh).full]) {
+    assert.ok(!/verified|已验证/.test(text), text);
+  }
+  // A claim for other bytes that matches its media perceptually: re-encoded, not tampered.
+  for (const status of ["declared", "invalid"]) {
+    const reencoded = Object.assign({}, similar, { status, reasons: ["signature_ok", "content_mismatch", "registry_similar"] });
+    assert.equal(present.stateOf(reencoded), "similar");
+    assert.ok(!/tampered|other content/.test(present.wording(reencoded, en).short));
+  }
+  // The producer from the registry object when the result has none.
+  assert.match(present.wording(Object.assign({}, similar, { producer: null }), en).short, /registered by Acme AI/);
+  const rows = present.details(similar, en);
+  assert.deepEqual(rows.find(([n]) => n === "details_distance"), ["details_distance", "12 of 256 bits differ (PDQ)"]);
+  assert.deepEqual(present.details(similar).find(([n]) => n === "details_distance"), ["details_distance", "12/256"]);
+  assert.deepEqual(rows.find(([n]) => n === "details_registry_claim"), ["details_registry_claim", "c-1"]);
+
+  const exact = { status: "verified", category: "possible", reasons: ["registry_exact"], producer,
+    registry: Object.assign({}, registry, { match: "exact", distance: 0 }) };
+  assert.equal(present.stateOf(exact), "registered");
+  assert.equal(present.toneOf("registered"), "ok");
+  assert.equal(present.iconOf("registered"), present.iconOf("verified"));
+  assert.equal(present.wording(exact, en).short, "Possibly AI-generated · Label found in the registry: Acme AI");
+  assert.equal(present.wording(exact, zh).short, "可能为人工智能生成·在登记库中找到标识：Acme AI");
+  assert.equal(present.isLabelled(exact), true);
+});
