@@ -12,7 +12,7 @@ from flask import Response, jsonify
 
 from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.verify import server_version
-from labelcheck.web import openapi_claims
+from labelcheck.web import openapi_claims, openapi_tlog
 
 PROBLEM = "application/problem+json"
 NDJSON = "application/x-ndjson"
@@ -34,6 +34,7 @@ ERRORS = {
     422: "The JSON is well formed but not a valid request.",
     429: "Too many requests; retry after the Retry-After seconds.",
     500: "The server failed; no client input should cause this.",
+    503: "Not now: the ledger failed its checks, or no checkpoint is cosigned by a quorum yet (see detail).",
 }
 
 
@@ -151,6 +152,8 @@ SCHEMAS = {
             "media_type": NULLABLE_STR,
             "label": {"type": ["object", "null"]},
             "signals": {"type": "array", "items": {"$ref": "#/components/schemas/Signal"}},
+            "signals_omitted": {"type": "integer", "minimum": 0,
+                                "description": "Signals seen but not listed (a result lists at most 8)."},
             "conflicts": {"type": "array"},
             "fetch": {"type": ["object", "null"], "properties": {
                 "ok": {"type": "boolean"}, "reason": NULLABLE_STR, "detail": NULLABLE_STR,
@@ -329,7 +332,7 @@ PATHS = {
 }
 
 
-_PATHS = {**PATHS, **openapi_claims.PATHS}
+_PATHS = {**PATHS, **openapi_claims.PATHS, **openapi_tlog.PATHS}
 
 
 def size_text(n: int) -> str:
