@@ -24,7 +24,6 @@ from typing import Callable
 
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
-from .store import StoreError
 from .verify import EntryError, TreeStream, check_entry, check_hashes
 
 CHUNK = 10_000  # entries per transaction, at least (rounded up to a checkpoint's size)

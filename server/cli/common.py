@@ -58,18 +58,25 @@ def progress_bars(*labels: str, minimum: int = PROGRESS_MIN):
             bar.close()
 
 
-def read_vkey(value: str) -> note.Verifier:
-    """A C2SP verifier key given inline or as the path of a file holding one."""
+def read_key(value: str, parse=note.Verifier.from_vkey, what: str = "verifier key"):
+    """A C2SP verifier key given inline or as the path of a file holding one,
+    parsed by ``parse`` (a log's key by default; a witness's with
+    ``CosignatureVerifier.from_vkey``)."""
     text, path = value, Path(value)
     if "+" not in value or path.is_file():
         try:
             text = path.read_text("utf-8").strip()
         except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read verifier key file {value}: {getattr(exc, 'strerror', None) or exc}") from None
+            raise CliError(f"cannot read {what} file {value}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
-        return note.Verifier.from_vkey(text)
+        return parse(text)
     except note.NoteError as exc:
-        raise CliError(f"bad verifier key {value}: {exc}") from None
+        raise CliError(f"bad {what} {value}: {exc}") from None
+
+
+def read_vkey(value: str) -> note.Verifier:
+    """A log's C2SP verifier key, inline or from a file."""
+    return read_key(value)
 
 
 def read_trusted_checkpoint(path: Path | None) -> bytes | None:

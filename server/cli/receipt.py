@@ -17,9 +17,8 @@ import click
 from labelcheck.audit import monitor
 from labelcheck.audit import receipt as receipts
 from labelcheck.audit.trust import LogTrust
-from labelcheck.cli.common import CliError, read_vkey
+from labelcheck.cli.common import CliError, read_key, read_vkey
 from labelcheck.cli.ledger import ledger as ledger_group
-from labelcheck.ledger import note
 from labelcheck.ledger.cosignature import CosignatureVerifier
 from labelcheck.util import b64, times
 
@@ -36,16 +35,7 @@ quorum_option = click.option(
 
 def read_witness(value: str) -> CosignatureVerifier:
     """A witness's C2SP verifier key (cosignature/v1), inline or from a file."""
-    text, path = value, Path(value)
-    if "+" not in value or path.is_file():
-        try:
-            text = path.read_text("utf-8").strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read witness key file {value}: {getattr(exc, 'strerror', None) or exc}") from None
-    try:
-        return CosignatureVerifier.from_vkey(text)
-    except note.NoteError as exc:
-        raise CliError(f"bad witness key {value}: {exc}") from None
+    return read_key(value, CosignatureVerifier.from_vkey, "witness key")
 
 
 def read_trust(vkey: str, witnesses: tuple[str, ...], quorum: int | None) -> LogTrust:

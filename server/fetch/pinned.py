@@ -106,7 +106,10 @@ def _note_request(conn: HTTPConnection) -> None:
             deadline.track(conn.sock)
 
 
-class _DeadlineHTTPConnection(HTTPConnection):
+class _DeadlineTracking:
+    """Mixed into urllib3's connections: each socket is put under the
+    current exchange's deadline, and the socket a request used is noted."""
+
     def connect(self) -> None:
         super().connect()
         _track(self)
@@ -117,15 +120,12 @@ class _DeadlineHTTPConnection(HTTPConnection):
         self.labelcheck_used = self.sock
 
 
-class _DeadlineHTTPSConnection(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _track(self)
+class _DeadlineHTTPConnection(_DeadlineTracking, HTTPConnection):
+    pass
 
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        _note_request(self)
-        super().request(*args, **kwargs)
-        self.labelcheck_used = self.sock
+
+class _DeadlineHTTPSConnection(_DeadlineTracking, HTTPSConnection):
+    pass
 
 
 class _DeadlineHTTPPool(HTTPConnectionPool):
