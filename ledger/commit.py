@@ -230,6 +230,8 @@ class GroupCommit:
             with store.write(conn) as tx:
                 conn = tx
                 batch = take(conn)
+                if not batch:  # nothing queued (the sequencer's idle try): nothing to sign
+                    return
                 self.refuse()
                 n, signed_size = store.sizes(conn)
                 if self.sign is not None and signed_size != n:

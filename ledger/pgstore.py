@@ -197,6 +197,12 @@ class PgStore:
 
     @staticmethod
     def put_entries(conn: psycopg.Connection, rows: list[tuple[int, bytes]]) -> None:
+        if not rows:
+            return
+        if _pipelined(conn):  # COPY cannot run in pipeline mode: one INSERT of arrays instead
+            conn.execute("INSERT INTO ledger_entries (idx, data) SELECT * FROM unnest(%b::int8[], %b::bytea[])",
+                         ([r[0] for r in rows], [r[1] for r in rows]))
+            return
         _copy(conn, "COPY ledger_entries (idx, data) FROM STDIN (FORMAT BINARY)", rows)
 
     @staticmethod
@@ -208,12 +214,23 @@ class PgStore:
         """Insert ``hashes`` (32 bytes each) at ids ``first_id``, ``first_id + 1``, ..."""
         if any(len(h) != 32 for h in hashes):
             raise StoreError("stored hashes are 32 bytes each")
+        if not hashes:
+            return
+        if _pipelined(conn):
+            conn.execute("INSERT INTO ledger_hashes (id, hash) SELECT %b::int8 + o - 1, h "
+                         "FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(h, o)", (first_id, hashes))
+            return
         PgStore.put_hashes(conn, list(enumerate(hashes, first_id)))
 
     @staticmethod
     def put_checkpoint(conn: psycopg.Connection, size: int, note: bytes, signed_at: float) -> None:
         conn.execute("INSERT INTO ledger_checkpoints(size, note, signed_at) VALUES (%s, %s, %s)",
                      (size, note, signed_at))
+
+
+def _pipelined(conn: psycopg.Connection) -> bool:
+    """Whether ``conn`` is in pipeline mode (statements sent without waiting)."""
+    return conn.pgconn.pipeline_status != psycopg.pq.PipelineStatus.OFF
 
 
 def _copy(conn: psycopg.Connection, sql: str, rows: list[tuple[int, bytes]]) -> None:

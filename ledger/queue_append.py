@@ -12,10 +12,10 @@ waiting append fails; it was never acknowledged.
 
 One listener thread per process waits for ``NOTIFY ledger_done`` (and polls
 every ``COLLECT_EVERY`` seconds, in case a notification was missed while it
-reconnected), reads all of this process's finished rows in one query, builds
-their receipts (docs/protocol.md §3: the checkpoint note and the RFC 9162
-§2.1.3 inclusion proofs, from one read of the stored hashes) and wakes the
-waiting threads. An append not sequenced within ``timeout`` withdraws its
+reconnected), takes all of this process's finished rows in one transaction
+(deleting them, with their checkpoint notes, then one read of the stored
+hashes), builds their receipts (docs/protocol.md §3: the checkpoint note and
+the RFC 9162 §2.1.3 inclusion proofs) and wakes the waiting threads. An append not sequenced within ``timeout`` withdraws its
 row if it is still queued (then nothing was written) or, if the sequencer
 took it meanwhile, returns its receipts after all.
 """
@@ -84,11 +84,12 @@ class QueueAppender:
         payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         wait = _Wait(len(records))
         try:
-            with self.store.connection() as conn, conn.transaction():
-                conn.execute("SET LOCAL synchronous_commit = off")
-                qid = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id",
-                                   (payload,)).fetchone()[0]
-                conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
+            with self.store.connection() as conn:
+                with conn.pipeline(), conn.transaction():  # one round trip
+                    conn.execute("SET LOCAL synchronous_commit = off")
+                    cur = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id", (payload,))
+                    conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
+                qid = cur.fetchone()[0]
         except psycopg.Error as exc:
             raise _failed(exc) from exc
         with self._cv:
@@ -160,45 +161,53 @@ class QueueAppender:
                 self._collect(waiting)
 
     def _collect(self, waiting: dict[int, _Wait]) -> None:
-        """Finish every request in ``waiting`` whose row the sequencer marked."""
+        """Finish every request in ``waiting`` whose row the sequencer marked.
+
+        One transaction, two round trips (pipeline mode): the finished rows
+        are deleted, returning their results and checkpoint notes, then the
+        stored hashes their receipts need are read and the deletion
+        committed. Should anything fail, the rows stay for the next try."""
         with self.store.connection() as conn:
-            rows = conn.execute("SELECT id, first, size, error FROM ledger_queue WHERE id = ANY(%s) "
-                                "AND (size IS NOT NULL OR error IS NOT NULL)", (list(waiting),)).fetchall()
-            if not rows:
-                return
-            ok = [r for r in rows if r[3] is None]
-            notes, hashes = self._read_proofs(conn, [(r[1], waiting[r[0]].count, r[2]) for r in ok])
-            with conn.transaction():
+            with conn.pipeline(), conn.transaction():
                 conn.execute("SET LOCAL synchronous_commit = off")
-                conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", ([r[0] for r in rows],))
+                rows = conn.execute(
+                    "DELETE FROM ledger_queue q WHERE id = ANY(%s) AND (size IS NOT NULL OR error IS NOT NULL) "
+                    "RETURNING id, first, size, error, "
+                    "(SELECT note FROM ledger_checkpoints c WHERE c.size = q.size AND q.error IS NULL)",
+                    (list(waiting),)).fetchall()
+                ids = self._proof_ids([(r[1], waiting[r[0]].count, r[2]) for r in rows if r[3] is None])
+                cur = conn.execute("SELECT id, hash FROM ledger_hashes WHERE id = ANY(%s)", (ids,)) if ids else None
+            hashes = dict(cur.fetchall()) if cur is not None else {}
+        if not rows:
+            return
         trees: dict[int, StoredProofs] = {}
-        for qid, first, size, error in rows:
+        for qid, first, size, error, note in rows:
             wait = waiting[qid]
             if error is not None:
                 wait.error = CommitError(f"the sequencer could not append the records, nothing was written: {error}")
             else:
-                tree = trees.setdefault(size, StoredProofs(size, hashes))
-                wait.receipts = [Receipt(i, hashes[merkle.stored_hash_index(0, i)], notes[size], tree)
-                                 for i in range(first, first + wait.count)]
+                try:
+                    tree = trees.setdefault(size, StoredProofs(size, hashes))
+                    wait.receipts = [Receipt(i, hashes[merkle.stored_hash_index(0, i)], bytes(note), tree)
+                                     for i in range(first, first + wait.count)]
+                except (KeyError, TypeError) as exc:  # a hash or the note missing: a damaged log
+                    wait.error = CommitError(f"appended, but its receipt could not be read back: {exc!r}")
         with self._cv:
             for qid, *_ in rows:
                 waiting[qid].done = True
                 self._waiting.pop(qid, None)
             self._cv.notify_all()
 
-    def _read_proofs(self, conn, done: list[tuple[int, int, int]]) -> tuple[dict[int, bytes], dict[int, bytes]]:
-        """The checkpoint notes of the sizes in ``done`` ((first, count, size)
-        each) and every stored hash their receipts need, in two queries."""
-        sizes = sorted({size for _, _, size in done})
-        notes = dict(conn.execute("SELECT size, note FROM ledger_checkpoints WHERE size = ANY(%s)",
-                                  (sizes,)).fetchall()) if sizes else {}
+    @staticmethod
+    def _proof_ids(done: list[tuple[int, int, int]]) -> list[int]:
+        """The stored hashes the receipts of ``done`` ((first, count, size)
+        each) need: every leaf hash and every inclusion proof's hashes."""
         ids: set[int] = set()
         for first, count, size in done:
             for i in range(first, first + count):
                 ids.add(merkle.stored_hash_index(0, i))
                 ids.update(StoredProofs.ids_for(i, size))
-        got = self.store.read_hashes(sorted(ids), conn) if ids else []
-        return {s: bytes(n) for s, n in notes.items()}, dict(zip(sorted(ids), got))
+        return sorted(ids)
 
 
 def _failed(exc: BaseException) -> CommitError:

@@ -98,14 +98,19 @@ class Sequencer:
                      (STALE,))
         while not self._stop.is_set():
             woken.clear()
-            if self._commit_once(conn) or woken.is_set():
+            # Another try at once only when the batch was full or a request
+            # was queued meanwhile: its notification reaches the handler
+            # during the commit's own reads, or makes the socket readable.
+            if self._commit_once(conn) >= MAX_ROWS or woken.is_set():
                 continue
-            # Idle: sleep until the server sends something (a notification),
-            # which the next statement then hands to the handler.
-            select.select([conn.fileno()], [], [], self.poll)
+            # Idle: sleep until the server sends something (a notification).
+            # What woke us is read and dropped here, so that the commit it
+            # starts does not count it as news and try once more for nothing.
+            if select.select([conn.fileno()], [], [], self.poll)[0]:
+                _drain_notifications(conn)
 
-    def _commit_once(self, conn: psycopg.Connection) -> bool:
-        """Sequence one batch of queued requests; False when none was queued."""
+    def _commit_once(self, conn: psycopg.Connection) -> int:
+        """Sequence one batch of queued requests; how many there were."""
         ids: list[int] = []
         self._taken = ids
 
@@ -115,15 +120,19 @@ class Sequencer:
             ids.extend(r[0] for r in rows)
             return [json.loads(r[1]) for r in rows]
 
-        results, n = self.appender.commit_batch(take, conn)
+        # Pipeline mode: statements whose results are not needed at once go
+        # out without waiting, so a commit costs three round trips (the
+        # queue rows, the sizes, then the writes with COMMIT), not one per statement.
+        with conn.pipeline():
+            results, n = self.appender.commit_batch(take, conn)
         if n == 0:
-            return False
+            return 0
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             self._fail(conn, failed[0], ids)
         else:
             self.commits += 1
-        return True
+        return n
 
     def _record_results(self, tx: psycopg.Connection, done: list, size: int) -> None:
         """Inside the commit: each queued row's first index and the signed size."""
@@ -146,3 +155,12 @@ class Sequencer:
             conn.execute("UPDATE ledger_queue SET error = %s WHERE id = ANY(%s) AND size IS NULL",
                          (str(error), ids))
             conn.execute("SELECT pg_notify(%s, 'error')", (DONE_CHANNEL,))
+
+
+def _drain_notifications(conn: psycopg.Connection) -> None:
+    """Read what the server sent and drop the notifications in it (libpq's
+    PQconsumeInput, PQnotifies); a lost connection raises psycopg.Error."""
+    pgconn = conn.pgconn
+    pgconn.consume_input()
+    while pgconn.notifies() is not None:
+        pass
