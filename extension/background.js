@@ -299,7 +299,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
    * A viewer who opted into checking unlabelled media asked the server to
    * read the files' embedded labels, so then the server fetches every item.
    */
-  async function process(entries, pageOrigin) {
+  async function process(entries, pageOrigin, hold = null) {
     trace(`process ${entries.length}`);
     const { checkUnlabelled } = await settings();
     // Each batch is posted as soon as its own items are hashed.
@@ -317,6 +317,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
         }
       });
       trace("hashed");
+      if (hold) await hold; // the page is still loading: its server and the browser need the CPU
       await verifyBatch(batch);
     });
   }
@@ -330,6 +331,39 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
       /^[0-9a-f]{64}$/.test(item.content_sha256) && pageOrigin && originOf(item.media_url) === pageOrigin;
     if (ok) stats.pageHashed++;
     else delete item.content_sha256;
+  }
+
+  // --- pages still loading ---------------------------------------------------------
+
+  // Verification of a frame that is still loading waits for its load event
+  // (the "loaded" message), at most HOLD_MAX_MS: the page's own loading
+  // comes first, and verdicts land in the same passes afterwards.
+  const HOLD_MAX_MS = 15000;
+  const holds = new Map(); // "tabId:frameId" -> {promise, release}
+
+  function holdFor(target) {
+    let h = holds.get(target);
+    if (!h) {
+      let release;
+      const promise = new Promise((resolve) => { release = resolve; });
+      const timer = setTimeout(() => releaseHold(target), HOLD_MAX_MS);
+      h = { promise, release, timer };
+      holds.set(target, h);
+    }
+    return h.promise;
+  }
+
+  function releaseHold(target) {
+    const h = holds.get(target);
+    if (!h) return;
+    holds.delete(target);
+    clearTimeout(h.timer);
+    h.release();
+  }
+
+  async function onLoaded(message, sender) {
+    releaseHold(`${sender.tab ? sender.tab.id : -1}:${sender.frameId || 0}`);
+    return {};
   }
 
   // --- messages from content scripts and the popup ------------------------------
@@ -376,7 +410,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     if (tabId >= 0) updateToolbar(tabId);
     save();
     if (todo.length) {
-      process(todo, pageOrigin).finally(() => {
+      process(todo, pageOrigin, message.loading && tabId >= 0 ? holdFor(target) : null).finally(() => {
         for (const e of todo) inflight.delete(e.key);
       });
     }
@@ -427,7 +461,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     return receipts.repin(serverUrl);
   }
 
-  const HANDLERS = { verify: onVerify, hello: onHello, report: onReport, tab: onTab, ledgerKey: onLedgerKey, repin: onRepin };
+  const HANDLERS = { verify: onVerify, loaded: onLoaded, hello: onHello, report: onReport, tab: onTab, ledgerKey: onLedgerKey, repin: onRepin };
   const OWN_PAGES_ONLY = new Set(["tab", "ledgerKey", "repin"]);
 
   function fromOwnPage(sender) {

@@ -447,19 +447,23 @@
       const boxes = fresh.map((media) => media.getBoundingClientRect());
       fresh.forEach((media, i) => {
         const host = this.badges.get(media);
-        if (!host) return;
-        const anchor = BadgeLayer.anchorBox(media);
-        const m = boxes[i];
-        const guess = (anchor.parentNode && this._offsets.get(anchor.parentNode)) || { top: 0, left: 0 };
-        const compact = isSmall(m);
-        if (compact) setCompact(host, true);
-        const box = { top: guess.top, left: guess.left, hidden: false,
-          maxWidth: !compact && m.width > 0 && m.width < 320 ? Math.round(m.width) : 0 };
-        host._labelcheckBox = box;
-        const css = BadgeLayer.css(box);
-        if (css) host.style.cssText = css;
-        anchor.before(host);
+        if (host) this._insert(media, host, boxes[i]);
       });
+    }
+
+    /** Insert `host` before its media (box `m`), sized for it, at the offset
+     *  the last badge in the same parent needed. */
+    _insert(media, host, m) {
+      const anchor = BadgeLayer.anchorBox(media);
+      const guess = (anchor.parentNode && this._offsets.get(anchor.parentNode)) || { top: 0, left: 0 };
+      const compact = isSmall(m);
+      if (compact) setCompact(host, true);
+      const box = { top: guess.top, left: guess.left, hidden: false,
+        maxWidth: !compact && m.width > 0 && m.width < 320 ? Math.round(m.width) : 0 };
+      host._labelcheckBox = box;
+      const css = BadgeLayer.css(box);
+      if (css) host.style.cssText = css;
+      anchor.before(host);
     }
 
     static css(box) {
@@ -492,10 +496,15 @@
       return this.pageBadge;
     }
 
-    /** Check the badges of `mediaList` against their media on the next report. */
+    /**
+     * Check the badges of `mediaList` against their media on the next
+     * report. New badges are inserted from the media's first report (which
+     * the engine computes in its own rendering step), so placing them never
+     * forces a layout while the page is still loading.
+     */
     align(mediaList) {
-      this._placeFresh();
       if (!this._io) {
+        this._placeFresh();
         this.schedule();
         return;
       }
@@ -505,16 +514,31 @@
         this._aligning.add(media);
         host._labelcheckFor = media;
         this._io.observe(media);
+        if (!this._fresh.has(media)) this._io.observe(host);
+      }
+    }
+
+    /** Insert new badges whose media just reported its box `m`, in one pass of writes. */
+    _insertFresh(list) {
+      for (const [media, m] of list) {
+        this._fresh.delete(media);
+        const host = this.badges.get(media);
+        if (!host) continue;
+        this._insert(media, host, m);
         this._io.observe(host);
       }
     }
 
     _onBoxes(entries) {
       const ready = new Set();
+      const fresh = [];
       for (const e of entries) {
         this._rects.set(e.target, e.boundingClientRect);
-        ready.add(e.target._labelcheckFor || e.target);
+        const media = e.target._labelcheckFor || e.target;
+        if (this._fresh.has(media) && e.target === media) fresh.push([media, e.boundingClientRect]);
+        else ready.add(media);
       }
+      if (fresh.length) this._insertFresh(fresh);
       const moves = [];
       for (const media of ready) {
         if (!this._aligning.has(media)) continue;

@@ -184,9 +184,18 @@
     if (state.layer && state.toPlace.length) state.layer.align(state.toPlace.splice(0));
   }
 
+  // Entries sent while the page loads are verified after its load event
+  // (the worker holds them until "loaded"), not while the page needs the CPU.
+  let heldUntilLoad = false;
+
   function dispatch(entries) {
     if (!entries.length) return;
-    send({ type: "verify", entries }).then((answer) => {
+    const loading = doc.readyState !== "complete";
+    if (loading && !heldUntilLoad) {
+      heldUntilLoad = true;
+      root.addEventListener("load", () => send({ type: "loaded" }), { once: true });
+    }
+    send({ type: "verify", entries, loading }).then((answer) => {
       if (answer && answer.results) apply(answer.results);
     });
   }
@@ -230,18 +239,29 @@
       : requestAnimationFrame(render);
   }
 
+  // A render pass yields after this much work (the rest goes in the next
+  // frame), so badging a thousand verdicts is never one long task.
+  const RENDER_SLICE_MS = 12;
+
   function render() {
     renderFrame = 0;
     timed("render", () => quietly(() => {
       const placed = [];
+      const t0 = performance.now();
+      let n = 0;
       for (const [key, result] of arrived) {
+        arrived.delete(key);
         state.results.set(key, result);
         if (result.status !== "unchecked") state.pending.delete(key);
         show(key, placed);
+        if (++n % 20 === 0 && performance.now() - t0 > RENDER_SLICE_MS) break;
       }
-      arrived.clear();
       if (state.layer && placed.length) state.layer.align(placed);
     }));
+    if (arrived.size) {
+      renderFrame = requestAnimationFrame(render);
+      return;
+    }
     if (state.pending.size === 0) {
       try {
         performance.mark("labelcheck:settled");
@@ -351,11 +371,36 @@
 
   /** A media element finished loading: if the bytes it shows changed (a
    *  responsive candidate chosen or switched), examine it again. */
+  // Load events are gathered and handled in one task per LOAD_GATHER_MS:
+  // a page of a thousand images fires a thousand of them.
+  const LOAD_GATHER_MS = 20;
+  let loads = [];
+  let loadTimer = 0;
+
   function onLoad(e) {
     const el = e.target;
     if (!el || (el.tagName !== "IMG" && el.tagName !== "VIDEO")) return;
-    if (!hasher && !state.media.has(el) && !state.awaitLoad.has(el)) return; // not ours: no cost
-    timed("load", () => loaded(el, e.type));
+    if (!state.awaitLoad.has(el)) {
+      if (!hasher && !state.media.has(el)) return; // not ours: no cost
+      // While the page loads the page hasher looks at every image at the
+      // load event, and only a responsive image can change what it shows.
+      if (doc.readyState !== "complete" && !responsive(el)) return;
+    }
+    loads.push(el, e.type);
+    if (!loadTimer) loadTimer = setTimeout(loadedAll, LOAD_GATHER_MS);
+  }
+
+  function responsive(el) {
+    return el.hasAttribute("srcset") || (el.parentElement !== null && el.parentElement.tagName === "PICTURE");
+  }
+
+  function loadedAll() {
+    loadTimer = 0;
+    const list = loads;
+    loads = [];
+    timed("load", () => {
+      for (let i = 0; i < list.length; i += 2) loaded(list[i], list[i + 1]);
+    });
   }
 
   function loaded(el, type) {

@@ -115,7 +115,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.watchdog = 0;
       this.stats = { hashed: 0, failed: 0, unloaded: 0 };
       if (doc.readyState !== "complete") {
-        doc.defaultView.addEventListener("load", () => this._expireAll(), { once: true });
+        doc.defaultView.addEventListener("load", () => this._atLoad(), { once: true });
       }
     }
 
@@ -128,6 +128,14 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
 
     add(el, entry) {
       const url = entry.item.media_url;
+      // While the page loads nothing is hashed: verification waits for the
+      // load event anyway, and then one message hands every loaded image over.
+      if (this.doc.readyState !== "complete") {
+        const list = this.waiting.get(el);
+        if (list) list.push(entry);
+        else this.waiting.set(el, [entry]);
+        return;
+      }
       if (loaded(el, url)) {
         this.queue.push([el, [entry], url]);
         this._pump();
@@ -141,6 +149,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
 
     /** An image finished loading (or failed): hash what waited for it. */
     loadedOrFailed(el) {
+      if (this.doc.readyState !== "complete") return; // _atLoad looks at every image
       const list = this.waiting.get(el);
       if (!list) return;
       this.waiting.delete(el);
@@ -151,9 +160,26 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this._pump();
     }
 
-    _expireAll() {
-      const at = performance.now() + GRACE_MS;
-      for (const el of this.waiting.keys()) this._expireAt(el, at);
+    /** The page's load event: hash every image that loaded, in one hand-over;
+     *  the rest (lazy, failed) get GRACE_MS more. */
+    _atLoad() {
+      this.timed("hash", () => {
+        const at = performance.now() + GRACE_MS;
+        for (const [el, list] of this.waiting) {
+          const url = list[0].item.media_url;
+          if (loaded(el, url)) {
+            this.waiting.delete(el);
+            this.queue.push([el, list, url]);
+          } else {
+            this._expireAt(el, at);
+          }
+        }
+        this._pump();
+      });
+      if (this.postTimer) {
+        clearTimeout(this.postTimer);
+        this._post();
+      }
     }
 
     _expireAt(el, at) {
