@@ -128,7 +128,10 @@ def _sound(obj: dict) -> bool:
         joined = "".join(obj.values())
     except TypeError:  # a value that is not a string
         return False
-    if len(joined) > MAX_FIELD or CONTROL.search(joined):
+    if len(joined) > MAX_FIELD:
+        return False
+    # Printable ASCII holds no control character; other text is searched.
+    if not (joined.isascii() and joined.isprintable()) and CONTROL.search(joined):
         return False
     producer, produce_id = obj.get("ContentProducer"), obj.get("ProduceID")
     return (

@@ -27,6 +27,7 @@ STANDALONE = {0x01, 0xD8} | set(range(0xD0, 0xD8))
 # Markers whose segments the reader only steps over: every marker with a
 # length except the APP1 (XMP, EXIF) and APP11 (C2PA) it reads.
 _STEP_OVER = frozenset(range(256)) - STANDALONE - {0xFF, 0xD9, 0xDA, 0xE1, 0xEB}
+_READ = {0xE1: "JPEG segment 0xe1", 0xEB: "JPEG segment 0xeb"}  # what the segments read are called in errors
 
 
 def scan(fp: BinaryIO, found: Found, head: bytes = b"") -> bool:
@@ -81,8 +82,9 @@ def scan(fp: BinaryIO, found: Found, head: bytes = b"") -> bool:
         if length < 2:
             raise Malformed(SOURCE, "bad_length", f"JPEG segment {marker:#04x} has length {length}")
         if marker == 0xE1 or marker == 0xEB:
-            budget.spend_bytes(length - 2, SOURCE, f"JPEG segment {marker:#04x}")
-            payload = w.get(pos + 2, length - 2, f"JPEG segment {marker:#04x}")
+            what = _READ[marker]
+            budget.spend_bytes(length - 2, SOURCE, what)
+            payload = w.get(pos + 2, length - 2, what)
             if marker == 0xEB:
                 c2pa = c2pa or (payload[:2] == b"JP" and b"jumb" in payload[:16])
             elif payload.startswith(XMP_HEADER):
