@@ -32,8 +32,7 @@ from typing import Callable
 
 from . import canonical, checkpoint, merkle, note
 from .backend import LedgerStore
-from .merkle import inclusion_ranges
-from .tree import NODE, range_indexes
+from .tree import NODE, range_indexes, run_paths
 from .verify import TreeStream
 
 # Signs the tree (size, root) of a commit: the signed note bytes.
@@ -59,16 +58,17 @@ def checkpoint_signer(origin: str, signer: note.Signer) -> Sign:
 class CommitTree:
     """The stored hashes one commit knows without reading: the frontier of the
     tree before it (by stored-hash index) and every hash it added, from
-    ``base`` on. Enough for the inclusion proof of any of its leaves in the
-    tree of ``size``: a sibling subtree left of a new leaf is either a
-    frontier subtree or ends among the new leaves, so its hash is here.
+    ``base`` on. Enough for the inclusion proof of any of its leaves
+    ``[first, size)`` in the tree of ``size``: a sibling subtree left of a new
+    leaf is either a frontier subtree or ends among the new leaves, so its
+    hash is here. The proofs of all its leaves are built together, on first use.
     """
 
-    __slots__ = ("size", "base", "added", "frontier", "_ranges", "_lock")
+    __slots__ = ("size", "first", "base", "added", "frontier", "_paths", "_lock")
 
-    def __init__(self, size: int, base: int, added: list[bytes], frontier: dict[int, bytes]):
-        self.size, self.base, self.added, self.frontier = size, base, added, frontier
-        self._ranges: dict[tuple[int, int], bytes] = {}  # ranges that end at ``size``, folded once
+    def __init__(self, size: int, base: int, added: list[bytes], frontier: dict[int, bytes], first: int):
+        self.size, self.base, self.added, self.frontier, self.first = size, base, added, frontier, first
+        self._paths: list[list[bytes]] | None = None
         self._lock = threading.Lock()
 
     def _stored(self, sid: int) -> bytes:
@@ -76,20 +76,17 @@ class CommitTree:
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
         ids: list[int] = []
-        if range_indexes(lo, hi, ids) == 1:
-            return self._stored(ids[0])
-        got = self._ranges.get((lo, hi))
-        if got is None:  # MTH of an incomplete range (it ends at ``size``), RFC 9162 §2.1.1
-            got = self._stored(ids[-1])
-            for sid in reversed(ids[:-1]):
-                got = sha256(NODE + self._stored(sid) + got).digest()
-            with self._lock:
-                self._ranges[(lo, hi)] = got
+        got = self._stored(ids[-1]) if range_indexes(lo, hi, ids) else b""
+        for sid in reversed(ids[:-1]):  # MTH of an incomplete range (it ends at ``size``), RFC 9162 §2.1.1
+            got = sha256(NODE + self._stored(sid) + got).digest()
         return got
 
     def inclusion(self, index: int) -> list[bytes]:
         """PATH(index, D[0:size]) (RFC 9162 §2.1.3.1) of a leaf of this commit."""
-        return [self._range_hash(lo, hi) for lo, hi in inclusion_ranges(index, self.size)]
+        with self._lock:
+            if self._paths is None:
+                self._paths = run_paths(self.first, self.size, self.size, self._range_hash)
+        return self._paths[index - self.first]
 
 
 class Receipt:
@@ -279,7 +276,7 @@ class GroupCommit:
                 raise
             return
         self.commits += 1
-        commit_tree = CommitTree(n, base, hashes, frontier)
+        commit_tree = CommitTree(n, base, hashes, frontier, n - len(entries))
         for req, mine in zip(batch, leaves):
             req.receipts = [Receipt(i, leaf, signed, commit_tree) for i, leaf in mine]
             req.done = True

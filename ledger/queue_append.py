@@ -32,31 +32,43 @@ from . import merkle
 from .commit import CommitError, Receipt
 from .pgstore import PgStore, connect
 from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
-from .tree import hashes_for_ranges, range_indexes
+from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges
 
 COLLECT_EVERY = 0.25  # seconds between polls while appends wait
 TIMEOUT = 30.0  # seconds an append waits for the sequencer
 
 
 class StoredProofs:
-    """Inclusion proofs in the tree of ``size`` from hashes read up front
-    (a ``Receipt``'s tree: ``size`` and ``inclusion(index)``)."""
+    """Inclusion proofs in the tree of ``size`` of the leaves ``[first, end)``,
+    from hashes read up front (a ``Receipt``'s tree: ``size`` and
+    ``inclusion(index)``). The run's proofs are built together on first use."""
 
-    __slots__ = ("size", "hashes")
+    __slots__ = ("size", "first", "end", "hashes", "_paths", "_lock")
 
-    def __init__(self, size: int, hashes: dict[int, bytes]):
-        self.size, self.hashes = size, hashes
+    def __init__(self, size: int, hashes: dict[int, bytes], first: int, end: int):
+        self.size, self.hashes, self.first, self.end = size, hashes, first, end
+        self._paths: list[list[bytes]] | None = None
+        self._lock = threading.Lock()
 
     @staticmethod
-    def ids_for(index: int, size: int) -> list[int]:
-        ids: list[int] = []
-        for lo, hi in merkle.inclusion_ranges(index, size):
-            range_indexes(lo, hi, ids)
+    def ids_for(first: int, end: int, size: int) -> set[int]:
+        """The stored hashes the receipts of leaves ``[first, end)`` need:
+        their leaf hashes and their inclusion proofs' hashes."""
+        ids = {merkle.stored_hash_index(0, i) for i in range(first, end)}
+        for lo, hi in run_ranges(first, end, size):
+            out: list[int] = []
+            range_indexes(lo, hi, out)
+            ids.update(out)
         return ids
 
+    def _range_hash(self, lo: int, hi: int) -> bytes:
+        return hashes_for_ranges([(lo, hi)], lambda ids: [self.hashes[i] for i in ids])[0]
+
     def inclusion(self, index: int) -> list[bytes]:
-        return hashes_for_ranges(merkle.inclusion_ranges(index, self.size),
-                                 lambda ids: [self.hashes[i] for i in ids])
+        with self._lock:
+            if self._paths is None:
+                self._paths = run_paths(self.first, self.end, self.size, self._range_hash)
+        return self._paths[index - self.first]
 
 
 class _Wait:
@@ -180,14 +192,13 @@ class QueueAppender:
             hashes = dict(cur.fetchall()) if cur is not None else {}
         if not rows:
             return
-        trees: dict[int, StoredProofs] = {}
         for qid, first, size, error, note in rows:
             wait = waiting[qid]
             if error is not None:
                 wait.error = CommitError(f"the sequencer could not append the records, nothing was written: {error}")
             else:
                 try:
-                    tree = trees.setdefault(size, StoredProofs(size, hashes))
+                    tree = StoredProofs(size, hashes, first, first + wait.count)
                     wait.receipts = [Receipt(i, hashes[merkle.stored_hash_index(0, i)], bytes(note), tree)
                                      for i in range(first, first + wait.count)]
                 except (KeyError, TypeError) as exc:  # a hash or the note missing: a damaged log
@@ -204,9 +215,7 @@ class QueueAppender:
         each) need: every leaf hash and every inclusion proof's hashes."""
         ids: set[int] = set()
         for first, count, size in done:
-            for i in range(first, first + count):
-                ids.add(merkle.stored_hash_index(0, i))
-                ids.update(StoredProofs.ids_for(i, size))
+            ids.update(StoredProofs.ids_for(first, first + count, size))
         return sorted(ids)
 
 

@@ -162,6 +162,51 @@ def hashes_for_ranges(ranges: Iterable[tuple[int, int]], read_hashes: ReadHashes
     return out
 
 
+def run_ranges(first: int, end: int, size: int) -> list[tuple[int, int]]:
+    """Every range whose MTH is in PATH(i, D[0:size]) (RFC 9162 §2.1.3.1)
+    for some ``i`` in ``[first, end)``: one descent of the tree, visiting
+    only subtrees that hold a leaf of the run."""
+    out: list[tuple[int, int]] = []
+
+    def down(lo: int, hi: int) -> None:
+        while hi - lo > 1:
+            mid = lo + split(hi - lo)
+            out.append((mid, hi) if first < mid else (lo, mid))
+            if first < mid and end > mid:  # the run spans both halves: each needs the other
+                out.append((lo, mid))
+                down(lo, mid)
+                lo = mid
+            elif first < mid:
+                hi = mid
+            else:
+                lo = mid
+
+    down(0, size)
+    return out
+
+
+def run_paths(first: int, end: int, size: int, range_hash: Callable[[int, int], bytes]) -> list[list[bytes]]:
+    """PATH(i, D[0:size]) (RFC 9162 §2.1.3.1, leaf side first) for each ``i``
+    in ``[first, end)``, in order, from one descent: a run of leaves shares
+    most of its paths, so each range's hash (``range_hash(lo, hi)``, the MTH
+    of ``D[lo:hi]``) is asked for once, not once per leaf."""
+    out: list[list[bytes]] = []
+
+    def down(lo: int, hi: int, above: list[bytes]) -> None:
+        if hi - lo == 1:
+            out.append(above)
+            return
+        mid = lo + split(hi - lo)
+        if first < mid:
+            down(lo, mid, [range_hash(mid, hi), *above])
+        if end > mid:
+            down(mid, hi, [range_hash(lo, mid), *above])
+
+    if 0 <= first < end <= size:
+        down(0, size, [])
+    return out
+
+
 def tree_hash(size: int, read_hashes: ReadHashes) -> bytes:
     """MTH(D[0:size]) (RFC 9162 §2.1.1) from the stored hashes."""
     check_ints(size)

@@ -314,6 +314,32 @@ def test_receipts_carry_the_commits_checkpoint_and_an_inclusion_proof(led):
                                     receipts[0].inclusion, cp.root)
 
 
+@settings(max_examples=150, deadline=None)
+@given(st.integers(1, 300).flatmap(lambda size: st.tuples(
+    st.just(size), st.integers(0, size - 1)).flatmap(lambda t: st.tuples(
+        st.just(t[0]), st.just(t[1]), st.integers(t[1] + 1, t[0])))))
+def test_proofs_of_a_run_of_leaves_are_each_leafs_own_proof(case):
+    # Receipts build every proof of a commit in one descent (run_paths) from
+    # the hashes run_ranges names: both must agree with the per-leaf proof.
+    from labelcheck.ledger.tree import hashes_for_ranges, range_indexes, run_paths, run_ranges
+    from labelcheck.ledger.verify import TreeStream
+    size, first, end = case
+    tree, stored = TreeStream(), []
+    for i in range(size):
+        stored.extend(tree.add(merkle.leaf_hash(b"%d" % i)))
+    read = lambda ids: [stored[i] for i in ids]  # noqa: E731
+    paths = run_paths(first, end, size, lambda lo, hi: hashes_for_ranges([(lo, hi)], read)[0])
+    assert paths == [merkle.prove_inclusion(i, size, read) for i in range(first, end)]
+    named, needed = [], []
+    for lo, hi in run_ranges(first, end, size):
+        range_indexes(lo, hi, named)
+    for i in range(first, end):
+        for lo, hi in merkle.inclusion_ranges(i, size):
+            range_indexes(lo, hi, needed)
+    assert set(named) == set(needed)
+    assert run_paths(first, size + 1, size, lambda lo, hi: b"") == []  # a run outside the tree has no proofs
+
+
 def test_group_commit_receipts_share_one_checkpoint_per_commit(led):
     out, barrier = [], threading.Barrier(8)
 
