@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from typing import BinaryIO
 
@@ -29,6 +30,40 @@ def read_bounded(fp: BinaryIO, n: int, limit: int, source: str, what: str) -> by
     return read_exact(fp, n, source, what)
 
 
+def direct_fd(fp: BinaryIO) -> int | None:
+    """The descriptor of ``fp`` when it is a plain file opened for reading
+    (``open(path, "rb")``, or an unbuffered ``FileIO``), so that its bytes can
+    be read with ``pread`` (POSIX.1-2017 pread(2)) at any offset without
+    moving its position; None for anything else (BytesIO, a writable buffered
+    file whose buffer may hold unwritten bytes, wrappers), read by seek and read."""
+    kind = type(fp)
+    if kind is io.BufferedReader:
+        if type(fp.raw) is not io.FileIO:
+            return None
+    elif kind is not io.FileIO:
+        return None
+    try:
+        return fp.fileno()
+    except (OSError, ValueError):  # closed
+        return None
+
+
+def pread(fd: int, n: int, pos: int) -> bytes:
+    """Up to ``n`` bytes at ``pos``: fewer only at the end of the file."""
+    data = os.pread(fd, n, pos)
+    if 0 < len(data) < n:  # a short read need not be the end: read on until it is
+        parts = [data]
+        got = len(data)
+        while got < n:
+            more = os.pread(fd, n - got, pos + got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        data = b"".join(parts)
+    return data
+
+
 BLOCK = 16 << 10
 
 
@@ -39,18 +74,22 @@ class Window:
     ``head`` is what a read of ``BLOCK`` bytes at offset 0 returned, when the
     caller has done it already (the format sniff), so the walk starts without
     another read. The file size is learnt from a short read (the end of the
-    file) and otherwise looked up only when a caller asks for it.
+    file) and otherwise looked up only when a caller asks for it. With ``fd``
+    (``direct_fd``) blocks are read with ``pread`` and the file's position
+    is left alone.
     """
 
-    def __init__(self, fp: BinaryIO, source: str, head: bytes = b"", block: int = BLOCK):
-        self.fp, self.source, self.block = fp, source, block
+    __slots__ = ("fp", "fd", "source", "block", "base", "buf", "_size")
+
+    def __init__(self, fp: BinaryIO, source: str, head: bytes = b"", block: int = BLOCK, fd: int | None = None):
+        self.fp, self.fd, self.source, self.block = fp, fd, source, block
         self.base, self.buf = 0, head
         self._size: int | None = len(head) if head and len(head) < BLOCK else None
 
     @property
     def size(self) -> int:
         if self._size is None:
-            self._size = size_of(self.fp)
+            self._size = size_of(self.fp) if self.fd is None else os.fstat(self.fd).st_size
         return self._size
 
     def get(self, pos: int, n: int, what: str) -> bytes:
@@ -59,9 +98,15 @@ class Window:
             return self.buf[at : at + n]
         if self._size is not None and pos + n > self._size:
             raise Malformed(self.source, "truncated", f"{what} runs past the end of the file")
-        self.fp.seek(pos)
         want = max(n, self.block)
-        self.buf, self.base = self.fp.read(want), pos
+        if self._size is not None:  # up to a known end: no read to find it
+            want = min(want, self._size - pos)
+        if self.fd is None:
+            self.fp.seek(pos)
+            self.buf = self.fp.read(want)
+        else:
+            self.buf = pread(self.fd, want, pos)
+        self.base = pos
         if len(self.buf) < want:  # a short read ends at the end of the file
             self._size = pos + len(self.buf)
             if len(self.buf) < n:

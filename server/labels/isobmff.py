@@ -84,38 +84,59 @@ def _walk(w: Window, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
             raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
 
 
-def scan(fp: BinaryIO, found: Found, head: bytes = b"") -> bool:
+def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -> bool:
     """Append the labels in ``fp``'s ``moov``; True when a C2PA ``uuid`` box is present.
 
-    ``head``: the file's first bytes, when the caller has read them already.
+    ``head``: the file's first bytes, when the caller has read them already;
+    ``fd``: ``fp``'s descriptor when it may be read with ``pread`` (``_io.direct_fd``).
     """
-    w = Window(fp, SOURCE, head=head)
+    w = Window(fp, SOURCE, head=head, fd=fd)
+    budget = found.budget
     c2pa = False
     for btype, start, end in _walk(w, 0, w.size):
         if btype == b"uuid":
             c2pa = c2pa or (end - start >= 16 and w.get(start, 16, "MP4 uuid") == C2PA_UUID)
-        elif btype == b"moov":
-            if end - start <= w.block:  # a small moov: one read, walked in memory
-                moov = w.get(start, end - start, "MP4 moov box")
-                try:
-                    children = [(t, start + s, start + e) for t, s, e in _children(moov, 0, len(moov))]
-                except Malformed:  # walk it box by box: labels before the damage are kept
-                    children = _walk(w, start, end)
-            else:  # a big one (sample tables): only its headers and udta/meta are read
-                children = _walk(w, start, end)
-            for child, cstart, cend in children:
-                found.budget.tick(SOURCE)
-                if child == b"udta" or child == b"meta":
-                    _meta_box(w, child, cstart, cend, found)
+        elif btype != b"moov":
+            continue
+        elif end - start <= w.block:  # a small moov: one read, walked in memory
+            moov = w.get(start, end - start, "MP4 moov box")
+            try:
+                children = _children(moov, 0, len(moov))
+            except Malformed:  # walk it box by box below: labels before the damage are kept
+                pass
+            else:
+                for child, cstart, cend in children:
+                    budget.tick(SOURCE)
+                    if child == b"udta" or child == b"meta":
+                        _charge(found, child, cend - cstart)
+                        _meta_box(moov[cstart:cend], child, found)
+                continue
+        # A big moov (sample tables) or a damaged one: only its headers and udta/meta are read.
+        for child, cstart, cend in _walk(w, start, end):
+            budget.tick(SOURCE)
+            if child == b"udta" or child == b"meta":
+                _charge(found, child, cend - cstart)
+                _meta_box(w.get(cstart, cend - cstart, _WHAT[child]), child, found)
     return c2pa
 
 
-def _meta_box(w: Window, child: bytes, start: int, end: int, found: Found) -> None:
-    """Append the labels in one ``moov/udta`` or ``moov/meta`` box."""
-    if end - start > MAX_META:
-        raise Malformed(SOURCE, "too_large", f"MP4 {child.decode()} box is {end - start} bytes, limit {MAX_META}")
-    found.budget.spend_bytes(end - start, SOURCE, f"MP4 {child.decode()} box")
-    body = w.get(start, end - start, f"MP4 {child.decode()} box")
+_WHAT = {b"udta": "MP4 udta box", b"meta": "MP4 meta box"}  # names in error messages
+
+
+def _charge(found: Found, child: bytes, size: int) -> None:
+    """Refuse an oversized ``udta``/``meta`` box, else charge it to the budget (before reading it)."""
+    if size > MAX_META:
+        raise Malformed(SOURCE, "too_large", f"{_WHAT[child]} is {size} bytes, limit {MAX_META}")
+    found.budget.spend_bytes(size, SOURCE, _WHAT[child])
+
+
+def _meta_box(body: bytes, child: bytes, found: Found) -> None:
+    """Append the labels in one ``moov/udta`` or ``moov/meta`` box's payload."""
+    if child == b"udta":
+        value = _written_value(body)
+        if value is not None:  # exactly the box labelcheck writes: one label, no walk needed
+            found.append(label_signal(SOURCE, value))
+            return
     metas = _children(body, 0, len(body)) if child == b"udta" else [(b"meta", 0, len(body))]
     for mtype, ms, me in metas:
         if mtype == b"meta":
@@ -240,6 +261,17 @@ def label_item(value: bytes) -> bytes:
 HDLR_MDIR = box(b"hdlr", b"\x00" * 8 + b"mdir" + b"appl" + b"\x00" * 8 + b"\x00")
 
 
+def _written_value(udta: bytes) -> bytes | None:
+    """The label value when ``udta``'s payload is byte for byte the ``meta``
+    box ``_new_meta(None, value)`` writes (the layout in the module doc, one
+    item), else None: then the boxes are walked. Only the four box sizes
+    depend on the value's length, so one comparison decides."""
+    n = len(udta) - _WRITTEN_LEN
+    if n < 0 or udta[:_WRITTEN_LEN] != _written_prefix(n):
+        return None
+    return udta[_WRITTEN_LEN:]
+
+
 def _is_label_item(buf: bytes, itype: bytes, s: int, e: int) -> bool:
     if itype != b"----":
         return False
@@ -267,6 +299,23 @@ def _new_meta(meta: bytes | None, value: bytes | None) -> bytes:
     if not has_ilst and value is not None:
         out.append(box(b"ilst", label_item(value)))
     return box(b"meta", b"".join(out))
+
+
+# The meta box _new_meta writes for an empty value, cut at its four box sizes
+# (meta, ilst, ----, data): a value of n bytes adds n to each, nothing else.
+_WRITTEN = _new_meta(None, b"")
+_WRITTEN_LEN = len(_WRITTEN)
+_SIZE_AT = (0, 12 + len(HDLR_MDIR), 20 + len(HDLR_MDIR), _WRITTEN_LEN - 16)
+_CUTS = list(zip(_SIZE_AT, _SIZE_AT[1:] + (_WRITTEN_LEN,)))
+_WRITTEN_PACK = struct.Struct(">" + "".join(f"I{b - a - 4}s" for a, b in _CUTS)).pack
+(_S0, _P0), (_S1, _P1), (_S2, _P2), (_S3, _P3) = [
+    (struct.unpack_from(">I", _WRITTEN, a)[0], _WRITTEN[a + 4 : b]) for a, b in _CUTS
+]
+
+
+def _written_prefix(n: int) -> bytes:
+    """The first ``_WRITTEN_LEN`` bytes of the meta box written for an ``n``-byte value."""
+    return _WRITTEN_PACK(_S0 + n, _P0, _S1 + n, _P1, _S2 + n, _P2, _S3 + n, _P3)
 
 
 def _new_moov(data: bytes, start: int, end: int, value: bytes) -> bytes:

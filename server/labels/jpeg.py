@@ -30,13 +30,14 @@ _STEP_OVER = frozenset(range(256)) - STANDALONE - {0xFF, 0xD9, 0xDA, 0xE1, 0xEB}
 _READ = {0xE1: "JPEG segment 0xe1", 0xEB: "JPEG segment 0xeb"}  # what the segments read are called in errors
 
 
-def scan(fp: BinaryIO, found: Found, head: bytes = b"") -> bool:
+def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -> bool:
     """Append the labels in ``fp``'s APP segments; True when a C2PA store is present.
 
-    ``head``: the file's first bytes, when the caller has read them already.
+    ``head``: the file's first bytes, when the caller has read them already;
+    ``fd``: ``fp``'s descriptor when it may be read with ``pread`` (``_io.direct_fd``).
     """
     budget = found.budget
-    w = Window(fp, SOURCE, head=head)
+    w = Window(fp, SOURCE, head=head, fd=fd)
     if w.get(0, 2, "JPEG SOI") != b"\xff\xd8":
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
     c2pa, pos, count = False, 2, 0

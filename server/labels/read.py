@@ -26,7 +26,8 @@ FORMATS = {
     "mp3": (id3.scan, "audio/mpeg", "gb45438_id3"),
     "wav": (wav.scan, "audio/wav", "gb45438_wav"),
 }
-# Walkers that take the first block read for the sniff instead of reading it again.
+# Walkers that take the first block read for the sniff instead of reading it
+# again, and a descriptor to read the rest with pread.
 TAKES_HEAD = frozenset({jpeg.scan, isobmff.scan})
 HEAD = _io.BLOCK  # one read: the sniff, and often every header a JPEG or MP4 walk needs
 MEDIA_TYPES = {
@@ -102,31 +103,42 @@ def read_labels(fp: BinaryIO, media_type: str | None = None, *, c2pa_anchors: st
     """Every label signal in the seekable binary file ``fp`` (see the package doc).
 
     ``budget``: what the reading may cost (default: ``budget.Budget()``'s
-    limits); when it runs out the last signal is a ``limit`` one.
+    limits); when it runs out the last signal is a ``limit`` one. ``fp`` is
+    left where it was: a plain file is read with ``pread`` where it can be,
+    without moving it.
     """
+    fd = _io.direct_fd(fp)
+    start = None  # where to put fp back, once it has been moved
     try:
-        start = fp.tell()
-        fp.seek(0)
-        head = fp.read(HEAD)
+        if fd is None:
+            start = fp.tell()
+            fp.seek(0)
+            head = fp.read(HEAD)
+        else:
+            head = _io.pread(fd, HEAD, 0)
         kind = _kind(head, media_type)
+        if kind is not None and start is None and FORMATS[kind][0] not in TAKES_HEAD:
+            start = fp.tell()  # this walker seeks
     except Exception as exc:  # an unreadable stream is not a label
         log.info("labels: cannot read the stream: %s", exc)
         return []
     try:
-        return _read(fp, kind, head, c2pa_anchors, budget or Budget()) if kind else []
+        return _read(fp, fd, kind, head, c2pa_anchors, budget or Budget()) if kind else []
     finally:
-        try:
-            fp.seek(start)  # leave the caller's file where it was
-        except Exception:
-            pass
+        if start is not None:
+            try:
+                fp.seek(start)  # leave the caller's file where it was
+            except Exception:
+                pass
 
 
-def _read(fp: BinaryIO, kind: str, head: bytes, c2pa_anchors: str | None, budget: Budget) -> list[Signal]:
+def _read(fp: BinaryIO, fd: int | None, kind: str, head: bytes, c2pa_anchors: str | None,
+          budget: Budget) -> list[Signal]:
     scan, mime, source = FORMATS[kind]
     found = Found(budget)
     has_c2pa = False
     try:
-        has_c2pa = scan(fp, found, head=head) if scan in TAKES_HEAD else scan(fp, found)
+        has_c2pa = scan(fp, found, head=head, fd=fd) if scan in TAKES_HEAD else scan(fp, found)
     except Malformed as exc:
         found.signals.append(exc.signal())  # past the item budget: this one says why reading stopped
     except Exception:  # a walker bug must not lose the verdict, nor show its text
@@ -138,11 +150,19 @@ def _read(fp: BinaryIO, kind: str, head: bytes, c2pa_anchors: str | None, budget
 
 
 def _c2pa(fp: BinaryIO, mime: str, c2pa_anchors: str | None, budget: Budget) -> Signal | None:
+    here = None
     try:
         budget.tick("c2pa")
+        here = fp.tell()  # the reader seeks: put the file back after it
         return c2pa_reader.read(fp, mime, c2pa_anchors)
     except Limit as exc:
         return exc.signal()
     except Exception:
         log.exception("labels: C2PA reader failed")
         return Signal("c2pa", "invalid", None, ["c2pa_invalid", "manifest.unreadable"], {"c2pa": {"error": "the manifest store could not be read"}})
+    finally:
+        if here is not None:
+            try:
+                fp.seek(here)
+            except Exception:
+                pass
