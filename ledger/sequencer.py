@@ -98,10 +98,10 @@ class Sequencer:
                      (STALE,))
         while not self._stop.is_set():
             woken.clear()
-            # Another try at once only when the batch was full or a request
-            # was queued meanwhile: its notification reaches the handler
-            # during the commit's own reads, or makes the socket readable.
-            if self._commit_once(conn) >= MAX_ROWS or woken.is_set():
+            # After a commit that took something, one more try at once: a
+            # request queued meanwhile (on any node) is taken without waiting
+            # for its notification; an empty try writes nothing.
+            if self._commit_once(conn) or woken.is_set():
                 continue
             # Idle: sleep until the server sends something (a notification).
             # What woke us is read and dropped here, so that the commit it
