@@ -101,3 +101,16 @@ def test_mutated_boxes_agree(edits):
         elif at < len(data):
             data[at : at + 1] = b"" if how == "delete" else bytes([byte])
     agree(bytes(data))
+
+
+def test_a_uuid_box_is_stepped_over_not_walked_into(tmp_path):
+    labelled = embed_label(mf.mp4().data, mf.LABEL)
+    ftyp = int.from_bytes(labelled[:4], "big")
+    # A uuid box whose payload would read as a bad box if it were walked.
+    data = labelled[:ftyp] + isobmff.box(b"uuid", b"\xff\xff\xff\xffjunk" + bytes(16)) + labelled[ftyp:]
+    path = tmp_path / "uuid.mp4"
+    path.write_bytes(data)
+    with open(path, "rb") as fh:
+        from_file = [s.to_dict() for s in read_labels(fh)]
+    assert from_file == [s.to_dict() for s in read_labels(io.BytesIO(data))]
+    assert [(s["status"], s["detail"].get("aigc")) for s in from_file] == [("declared", mf.LABEL)]

@@ -139,3 +139,13 @@ def test_budget_is_charged_and_enforced_alike():
     with pytest.raises(Limit) as err:
         xmp.signals(PACKET, "jpeg", Budget(max_items=0))
     assert err.value.what == "items"
+    # Time: the packet is read only while the file's time lasts.
+    with pytest.raises(Limit) as err:
+        xmp.signals(PACKET, "jpeg", Budget(seconds=-1))
+    assert err.value.what == "time"
+
+
+def test_size_cap_holds_for_the_fast_shape():
+    [signal] = xmp.signals(PACKET + b" " * xmp.MAX_XMP, "jpeg")
+    assert signal.reasons == ["malformed", "xmp_too_large"]
+    assert xmp._written(PACKET + b" " * xmp.MAX_XMP, Budget()) is None

@@ -96,9 +96,10 @@ def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -
     for btype, start, end in _walk(w, 0, w.size):
         if btype == b"uuid":
             c2pa = c2pa or (end - start >= 16 and w.get(start, 16, "MP4 uuid") == C2PA_UUID)
-        elif btype != b"moov":
             continue
-        elif end - start <= w.block:  # a small moov: one read, walked in memory
+        if btype != b"moov":
+            continue
+        if end - start <= w.block:  # a small moov: one read, walked in memory
             moov = w.get(start, end - start, "MP4 moov box")
             try:
                 children = _children(moov, 0, len(moov))

@@ -27,6 +27,7 @@ STANDALONE = {0x01, 0xD8} | set(range(0xD0, 0xD8))
 # Markers whose segments the reader only steps over: every marker with a
 # length except the APP1 (XMP, EXIF) and APP11 (C2PA) it reads.
 _STEP_OVER = frozenset(range(256)) - STANDALONE - {0xFF, 0xD9, 0xDA, 0xE1, 0xEB}
+_unpack_segment = struct.Struct(">BBH").unpack_from  # FF, marker, length
 _READ = {0xE1: "JPEG segment 0xe1", 0xEB: "JPEG segment 0xeb"}  # what the segments read are called in errors
 
 
@@ -45,16 +46,19 @@ def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -
         # Step over table segments (DQT, DHT, SOF, APP0...) that begin and end
         # inside the cached block; anything else takes the checked path below.
         buf, base = w.buf, w.base
-        end = base + len(buf)
-        while base <= pos and pos + 4 <= end and count < MAX_SEGMENTS:
-            at = pos - base
-            if buf[at] != 0xFF or buf[at + 1] not in _STEP_OVER:
-                break
-            step = 2 + ((buf[at + 2] << 8) | buf[at + 3])
-            if step < 4 or pos + step > end:
-                break
-            pos += step
-            count += 1
+        at, end = pos - base, len(buf)
+        if at >= 0:
+            for stepped in range(MAX_SEGMENTS - count):  # counted: the segment bound holds here too
+                if at + 4 > end:
+                    break
+                ff, marker, length = _unpack_segment(buf, at)
+                if ff != 0xFF or marker not in _STEP_OVER or length < 2 or at + 2 + length > end:
+                    break
+                at += 2 + length
+            else:
+                stepped = MAX_SEGMENTS - count
+            count += stepped
+            pos = base + at
         if count >= MAX_SEGMENTS:
             break
         count += 1

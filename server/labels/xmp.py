@@ -146,12 +146,19 @@ def _values(data: bytes, source: str = "gb45438_xmp", budget: Budget | None = No
     packet shape labelcheck writes is read without a parser (``xmp_fast``),
     charged to the budget as the parse would be."""
     budget = budget or Budget()
-    if budget.elements_left >= xmp_fast.ELEMENTS and budget.items_left >= 1:
-        found = xmp_fast.values(data, MAX_VALUE)
-        if found is not None:
-            budget.elements_left -= xmp_fast.ELEMENTS
-            return found
-    return _parsed_values(data, source, budget)
+    return _written(data, budget) or _parsed_values(data, source, budget)
+
+
+def _written(data: bytes, budget: Budget) -> tuple[list[str], list[str]] | None:
+    """``xmp_fast.values`` within the size cap and the budget, charged as the
+    parse would be; None when the packet must be parsed."""
+    if len(data) > MAX_XMP or budget.elements_left < xmp_fast.ELEMENTS or budget.items_left < 1:
+        return None
+    found = xmp_fast.values(data, MAX_VALUE)
+    if found is not None:
+        budget.tick("gb45438_xmp")
+        budget.elements_left -= xmp_fast.ELEMENTS
+    return found
 
 
 def _parsed_values(data: bytes, source: str = "gb45438_xmp", budget: Budget | None = None) -> tuple[list[str], list[str]]:
@@ -255,11 +262,14 @@ def signals(data: bytes, container: str, budget: Budget | None = None) -> list[S
     """
     budget = budget or Budget()
     try:
-        _refuse(data)
-        if data.find(b"AIGC") < 0 and data.find(b"DigitalSourceType") < 0:
-            return []  # neither property can be present: skip the parse
-        budget.tick("gb45438_xmp")
-        aigc_values, dst_values = _values(data, budget=budget)
+        found = _written(data, budget)  # the packet labelcheck writes: well-formed, no DTD
+        if found is None:
+            _refuse(data)
+            if data.find(b"AIGC") < 0 and data.find(b"DigitalSourceType") < 0:
+                return []  # neither property can be present: skip the parse
+            budget.tick("gb45438_xmp")
+            found = _parsed_values(data, budget=budget)
+        aigc_values, dst_values = found
     except Limit as exc:
         if exc.what != "depth":
             raise
