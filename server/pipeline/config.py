@@ -28,9 +28,9 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("data")
-    # A postgresql:// URL: the ledger (and producer registry) in PostgreSQL,
-    # shared by every node; empty: SQLite files in data_dir (docs/protocol.md §11).
-    database: str = ""
+    # A postgresql:// URL: the ledger and the producer registry in PostgreSQL,
+    # shared by every node; None: SQLite files in data_dir (docs/protocol.md §11).
+    database: str | None = None
     origin: str = "labelcheck.localhost/ledger"  # ledger origin line and key name
     cors_origins: tuple[str, ...] = ()  # extra allowed origins (glob "*" = one label)
     max_body: int = MIB  # bytes per request body
@@ -57,12 +57,14 @@ class Config:
     # by witness_quorum of them (0: all).
     witnesses: tuple[str, ...] = ()
     witness_quorum: int = 0
-    database: str | None = None  # a postgresql:// URL: ledger and registry in PostgreSQL (§11)
     # Serving (labelcheck serve)
     host: str = "127.0.0.1"
     port: int = 8080
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
-    threads: int = 4
+    # Threads per worker: a verification waits on the ledger's durable commit
+    # (fsync) and on media fetches; with more threads than cores those waits
+    # overlap and concurrent appends share one group commit.
+    threads: int = 16
 
     @property
     def ledger_db(self) -> Path:
