@@ -21,6 +21,13 @@ median first-64-KB from the same run (aim: at most 2), and the ratio of
 the 90th percentiles is printed too. ``vs 1 MB`` compares read_labels on
 the big file with its 1 MB twin (about 1 when only metadata is read,
 whatever the size). Prints a table, then one JSON line.
+
+What is measured is the common case for labelcheck: both files carry the
+label as ``embed_label`` writes it, so the JPEG's XMP packet and the MP4's
+``udta`` are recognised byte for byte (``labels.xmp_fast``,
+``isobmff._written_value``); a packet or box of another shape is parsed
+(expat, the box walk) and costs more. The files are opened with
+``open(path, "rb")``, which the reader reads with ``pread``.
 """
 
 from __future__ import annotations

@@ -87,22 +87,19 @@ def parse(text: str | bytes) -> dict:
     if len(text) > MAX_JSON // 4 and len(text.encode("utf-8", "surrogatepass")) > MAX_JSON:
         raise AigcError("label_too_large", [f"label is over {MAX_JSON} bytes"])
     try:
-        obj = _loads(text)
+        obj = None
+        if text[:1] == "{":  # an object spanning the whole text is scanned directly
+            try:
+                obj, end = _scan_json(text, 0)
+            except StopIteration:
+                end = -1
+            if end != len(text):
+                obj = None
+        if obj is None:
+            obj = _decode_json(text)  # the general path, with json's own error messages
     except (ValueError, RecursionError) as exc:
         raise AigcError("label_invalid_json", [f"label is not JSON: {exc}"]) from None
     return unwrap(obj)
-
-
-def _loads(text: str):
-    """``json.loads(text)``; an object spanning the whole text is scanned directly."""
-    if text[:1] == "{":
-        try:
-            obj, end = _scan_json(text, 0)
-        except StopIteration:
-            end = -1
-        if end == len(text):
-            return obj
-    return _decode_json(text)  # the general path, with json's own error messages
 
 
 def unwrap(obj) -> dict:
@@ -133,16 +130,15 @@ def _sound(obj: dict) -> bool:
     # Printable ASCII holds no control character; other text is searched.
     if not (joined.isascii() and joined.isprintable()) and CONTROL.search(joined):
         return False
-    producer, produce_id = obj.get("ContentProducer"), obj.get("ProduceID")
-    return (
-        obj.get("Label") in CATEGORY
-        and producer is not None
-        and produce_id is not None
+    get = obj.get
+    producer, produce_id = get("ContentProducer"), get("ProduceID")  # strings, when present
+    return bool(
+        get("Label") in CATEGORY
+        and producer  # present and not empty
+        and produce_id
         and not producer.isspace()
         and not produce_id.isspace()
-        and producer != ""
-        and produce_id != ""
-        and bool(obj.get("ContentPropagator")) == bool(obj.get("PropagateID"))
+        and (not get("ContentPropagator")) == (not get("PropagateID"))
     )
 
 

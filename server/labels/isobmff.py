@@ -72,7 +72,11 @@ def _walk(w: Window, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
     """Yield ``(type, payload_start, box_end)`` of the boxes in ``[start, end)``."""
     pos, count = start, 0
     while pos + 8 <= end:
-        size, btype = _HEADER.unpack(w.get(pos, 8, "MP4 box header"))
+        at = pos - w.base
+        if 0 <= at <= len(w.buf) - 8:  # in the cached block: no call for it
+            size, btype = _unpack_header(w.buf, at)
+        else:
+            size, btype = _HEADER.unpack(w.get(pos, 8, "MP4 box header"))
         header = 8
         if size < 8 or pos + size > end:
             large = w.get(pos + 8, 8, "MP4 box size") if size == 1 else None
