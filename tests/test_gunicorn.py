@@ -154,6 +154,8 @@ def test_scripts_serve_smoke(tmp_path):
         output = stop(proc)
     assert f"http://127.0.0.1:{port}/demo/" in output
     assert "extension" in output
+    # Enough threads by default that verifications waiting on the ledger's fsync overlap.
+    assert "1 worker(s) x 16 thread(s)" in output
 
 
 # Each response's receipts are written (and flushed) as soon as it is complete,

@@ -20,6 +20,7 @@ def test_server_benchmark_runs_tiny():
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["benchmark"] == "server" and result["errors"] == 0
+    assert (result["workers"], result["threads"], result["connections"]) == (1, 2, 2)
     for key in ("healthz_rps", "verify1_rps", "batch_claims_per_s", "raw_verifies_per_s_2proc",
                 "fetch_claims_per_s", "direct_fetch_per_s"):
         assert result[key] > 0, key

@@ -1,9 +1,16 @@
 """The verification server under load, against ceilings measured in the same run.
 
-    scripts/bench server [--seconds S] [--clients C] [--workers W] [--threads T] [--only fetch] [--tiny]
+    scripts/bench server [--seconds S] [--clients C] [--connections K] [--workers W] [--threads T]
+                         [--only fetch] [--tiny]
 
 One ``labelcheck serve`` (gunicorn, gthread, the settings of production) on a
-free 127.0.0.1 port, loaded by C client processes on loopback only:
+free 127.0.0.1 port, loaded by C client processes of K keep-alive
+connections each, on loopback only. The load offers more requests at once
+than the server has threads (4 x 8 = 32 against 2 workers x 16 threads on
+2 cores): a throughput measure with no more requests in flight than server
+threads would measure round trips instead (Little's law), since every thread
+waiting on the ledger's fsync leaves its client idle; both sides of each
+ratio are measured with the same load:
 
 1. single-item ``POST /v1/verify`` requests per second, against ``GET
    /healthz`` of the same app (a trivial JSON endpoint): the cost of a
@@ -43,7 +50,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from labelcheck import claims
+from labelcheck import claims  # noqa: E402
+from labelcheck.pipeline.config import Config  # noqa: E402
 from labelcheck.ledger import keyfile as keys  # noqa: E402
 
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
@@ -231,9 +239,11 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=6.0, help="seconds of load per measure (default 6)")
     ap.add_argument("--rounds", type=int, default=3, help="alternating slices per measure; the best counts")
-    ap.add_argument("--clients", type=int, default=4, help="client processes, 2 connections each (default 4)")
+    ap.add_argument("--clients", type=int, default=4, help="client processes (default 4)")
+    ap.add_argument("--connections", type=int, default=8, help="keep-alive connections per client process (default 8)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="gunicorn workers (default: cores)")
-    ap.add_argument("--threads", type=int, default=4, help="threads per worker (default 4)")
+    ap.add_argument("--threads", type=int, default=Config.threads,
+                    help=f"threads per worker (default {Config.threads}, as labelcheck serve)")
     ap.add_argument("--batch", type=int, default=100, help="items per batch request (default 100)")
     ap.add_argument("--fetch-batch", type=int, default=20, help="media per fetch request (default 20)")
     ap.add_argument("--tmp", default=None, help="where the ledger lives (default: the system temp dir; "
@@ -242,7 +252,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tiny", action="store_true", help="a smoke run: 0.5 s per measure, 1 client")
     args = ap.parse_args(argv)
     if args.tiny:
-        args.seconds, args.rounds, args.clients, args.batch, args.fetch_batch = 0.5, 1, 1, 10, 4
+        args.seconds, args.rounds, args.clients, args.connections, args.batch, args.fetch_batch = 0.5, 1, 1, 2, 10, 4
     slice_s = args.seconds / args.rounds
 
     with tempfile.TemporaryDirectory(prefix="labelcheck-bench-", dir=args.tmp) as tmp:
@@ -268,7 +278,7 @@ def main(argv=None) -> int:
             for _ in range(args.rounds if args.only == "all" else 0):
                 for name, reqs in (("health", [("GET", "/healthz", None)]), ("single", singles),
                                    ("batch", batches)):
-                    rps, err = load(base, reqs, slice_s, args.clients)
+                    rps, err = load(base, reqs, slice_s, args.clients, args.connections)
                     best[name], errors = max(best[name], rps), errors + err
                 best["raw"] = max(best["raw"], raw_verifications(signer.public_key, pairs[:200], slice_s))
             health_rps, single_rps, raw_vps = best["health"], best["single"], best["raw"]
@@ -290,9 +300,9 @@ def main(argv=None) -> int:
             fetch_rps = direct_rps = 0.0
             direct = [("GET", f"/img.png?d={i}", None) for i in range(100)]
             for _ in range(args.rounds):
-                rps, err = load(base, fetch_reqs, slice_s, args.clients)
+                rps, err = load(base, fetch_reqs, slice_s, args.clients, args.connections)
                 fetch_rps, errors = max(fetch_rps, rps), errors + err
-                rps, err = load(media_base, direct, slice_s, args.clients)
+                rps, err = load(media_base, direct, slice_s, args.clients, args.connections)
                 direct_rps, errors = max(direct_rps, rps), errors + err
             fetch_cps = fetch_rps * args.fetch_batch
         finally:
@@ -314,7 +324,7 @@ def main(argv=None) -> int:
     print(f"{f'claims in batches of {args.batch} (ledger included)':<52}{batch_cps:>12,.0f}{r2:>8.2f}{'0.4':>6}")
     print(f"{'direct GETs of the 100 KB PNG':<52}{direct_rps:>12,.0f}")
     print(f"{f'claims, server fetches 100 KB PNGs ({args.fetch_batch}/request)':<52}{fetch_cps:>12,.0f}{r3:>8.2f}")
-    print(f"{args.workers} worker(s) x {args.threads} threads, {args.clients} client processes x 2 connections, "
+    print(f"{args.workers} worker(s) x {args.threads} threads, {args.clients} client processes x {args.connections} connections, "
           f"{args.seconds:g} s per measure in {args.rounds} slices (best counts), {errors} non-200 answers, "
           f"{os.cpu_count()} cores")
     print(json.dumps({
@@ -324,7 +334,7 @@ def main(argv=None) -> int:
         "batch_ratio": round(r2, 3), "target_batch_ratio": 0.4, "batch": args.batch,
         "fetch_claims_per_s": round(fetch_cps, 1), "direct_fetch_per_s": round(direct_rps, 1),
         "fetch_ratio": round(r3, 3), "image_bytes": len(image), "errors": errors,
-        "workers": args.workers, "threads": args.threads, "clients": args.clients, "seconds": args.seconds,
+        "workers": args.workers, "threads": args.threads, "clients": args.clients, "connections": args.connections, "seconds": args.seconds,
         "rounds": args.rounds,
     }))
     return 0 if errors == 0 else 1

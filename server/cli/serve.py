@@ -28,7 +28,7 @@ def _env(name: str) -> str:
 @click.option("--workers", type=click.IntRange(1, 256), default=None, envvar=_env("WORKERS"),
               help="gunicorn worker processes (default: one per core).")
 @click.option("--threads", type=click.IntRange(1, 64), default=None, envvar=_env("THREADS"),
-              help="Threads per worker (default 4).")
+              help="Threads per worker (default 16).")
 @click.option("--origin", default=None, envvar=_env("ORIGIN"),
               help="The ledger's origin line and key name (default labelcheck.localhost/ledger).")
 @click.option("--demo", is_flag=True, default=False, envvar=_env("DEMO"),
