@@ -67,25 +67,35 @@ def applied(conn: psycopg.Connection) -> int:
 
 
 def migrate(conn: psycopg.Connection) -> int:
-    """Apply the missing migrations (``conn`` in autocommit mode); the version reached."""
+    """Apply the ledger's missing migrations (``conn`` in autocommit mode); the version reached."""
+    return apply_migrations(conn, COMPONENT, MIGRATIONS)
+
+
+def apply_migrations(conn: psycopg.Connection, component: str, migrations) -> int:
+    """Apply ``migrations`` ((version, name, statements), ascending) of
+    ``component`` not yet recorded in ``schema_migrations``, each in its own
+    transaction, taking turns with every other node (one advisory lock for
+    every component). Raises SchemaError for a database newer than the code."""
+    latest = migrations[-1][0]
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (component text NOT NULL, "
                      "version integer NOT NULL, name text NOT NULL, "
                      "applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))")
     have = 0
-    for version, name, statements in MIGRATIONS:
+    for version, name, statements in migrations:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            have = applied(conn)
-            if have > LATEST:
-                raise SchemaError(f"the database holds ledger schema version {have}; "
-                                  f"this labelcheck knows up to {LATEST}")
+            have = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = %s",
+                                (component,)).fetchone()[0]
+            if have > latest:
+                raise SchemaError(f"the database holds {component} schema version {have}; "
+                                  f"this labelcheck knows up to {latest}")
             if version <= have:
                 continue
             for sql in statements:
                 conn.execute(sql)
             conn.execute("INSERT INTO schema_migrations(component, version, name) VALUES (%s, %s, %s)",
-                         (COMPONENT, version, name))
+                         (component, version, name))
             have = version
     return have

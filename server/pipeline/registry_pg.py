@@ -45,7 +45,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from labelcheck.claims.trust import Producer, TrustError, TrustRegistry
-from labelcheck.ledger.pg_schema import MIGRATION_LOCK
+from labelcheck.ledger.pg_schema import apply_migrations
 from labelcheck.ledger.pgstore import KEEPALIVE, display_url
 from labelcheck.pipeline.registry_store import Mutate, RegistryStore
 
@@ -67,7 +67,6 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "ledger_from bigint NOT NULL, made_at timestamptz NOT NULL DEFAULT now())",
     ]),
 ]
-LATEST = MIGRATIONS[-1][0]
 
 
 class PgRegistryStore(RegistryStore):
@@ -306,23 +305,4 @@ def _on_ledger(ledger: Any, registry_version: str, start: int) -> bool:
 def migrate(conn: psycopg.Connection) -> int:
     """Apply the registry's missing migrations (``conn`` in autocommit mode),
     taking turns with every other node and with the ledger's migrations."""
-    have = 0
-    for version, name, statements in MIGRATIONS:
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
-            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (component text NOT NULL, "
-                         "version integer NOT NULL, name text NOT NULL, "
-                         "applied_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (component, version))")
-            have = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations WHERE component = %s",
-                                (COMPONENT,)).fetchone()[0]
-            if have > LATEST:
-                raise psycopg.ProgrammingError(f"the database holds registry schema version {have}; "
-                                               f"this labelcheck knows up to {LATEST}")
-            if version <= have:
-                continue
-            for sql in statements:
-                conn.execute(sql)
-            conn.execute("INSERT INTO schema_migrations(component, version, name) VALUES (%s, %s, %s)",
-                         (COMPONENT, version, name))
-            have = version
-    return have
+    return apply_migrations(conn, COMPONENT, MIGRATIONS)
