@@ -76,11 +76,7 @@ class Ledger:
         group_commit: bool = True,
         scrub_duty: float = 0.0,
         clock: Callable[[], float] = time.time,
-        **legacy,
     ):
-        # checkpoint_interval: once how often appends were signed; every commit signs now.
-        if set(legacy) - {"checkpoint_interval"}:
-            raise TypeError(f"unexpected arguments {sorted(set(legacy) - {'checkpoint_interval'})}")
         if not isinstance(origin, str) or not note.is_valid_name(origin):
             raise LedgerError(f"invalid ledger origin {origin!r}: it names the key, so no '+' and no white space")
         if not isinstance(scrub_duty, (int, float)) or not 0 <= scrub_duty <= 1:
@@ -225,7 +221,7 @@ class Ledger:
         nothing written, on a bad record or a failed write; LedgerDamaged
         once the log was found damaged.
         """
-        records = _validate(records)
+        records = _validate(records, self._queue is not None)
         if not records:
             return []
         self._check_fork()
@@ -367,20 +363,20 @@ def _is_int(x) -> bool:
     return type(x) is int
 
 
-def _validate(records) -> list[dict]:
-    """Shallow copies of ``records`` once each is known to encode canonically."""
+def _validate(records, queued: bool) -> list:
+    """Each record's ``canonical.entry_parts`` (its check and encoding in one
+    pass), or for the queue (``queued``) a shallow copy once it is known to encode."""
     if not isinstance(records, (list, tuple)):
         raise LedgerError("append takes a list of records")
     out = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
             raise LedgerError(f"record {i} is a {type(record).__name__}, not a JSON object")
-        taken = [k for k in RESERVED if k in record]
-        if taken:
+        if "index" in record or "prev" in record:
+            taken = [k for k in RESERVED if k in record]
             raise LedgerError(f"record {i}: {', '.join(taken)} is set by the ledger, not by callers")
         try:
-            canonical.check(record)
+            out.append(canonical.entry_parts(record) if not queued else canonical.check(record) or dict(record))
         except canonical.CanonicalError as exc:
             raise LedgerError(f"record {i}: {exc}") from None
-        out.append(dict(record))
     return out

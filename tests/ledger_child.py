@@ -26,7 +26,7 @@ def main(argv: list[str]) -> None:
     data_dir, origin, tag, count = argv[0], argv[1], argv[2], int(argv[3])
     batch = int(argv[4]) if len(argv) > 4 else 1
     start_file = argv[5] if len(argv) > 5 else None
-    ledger = Ledger.open_dir(data_dir, origin=origin, checkpoint_interval=0.05)
+    ledger = Ledger.open_dir(data_dir, origin=origin)
     if start_file:
         while not os.path.exists(start_file):
             time.sleep(0.005)

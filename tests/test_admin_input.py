@@ -19,7 +19,7 @@ MEDIA_SHA = hashlib.sha256(b"admin input media").hexdigest()
 
 @pytest.fixture
 def app(tmp_path):
-    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0})
+    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0})
     yield application
     application.extensions["labelcheck"].services.close()
 

@@ -34,7 +34,7 @@ EXT_ORIGIN = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
 
 
 def make_app(tmp_path, **overrides):
-    cfg = {"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0}
+    cfg = {"data_dir": tmp_path / "data", "verify_rate": 0}
     cfg.update(overrides)
     return create_app(cfg)
 

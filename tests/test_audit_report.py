@@ -77,7 +77,7 @@ def sample_records(seed=7, n=240):
 
 
 def make_bundle(tmp_path, records, name="bundle.ndjson", data_dir="data"):
-    with Ledger.open_dir(tmp_path / data_dir, origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / data_dir, origin=ORIGIN) as led:
         for i in range(0, len(records), 100):
             led.append(records[i:i + 100])
         path = tmp_path / name
@@ -336,7 +336,7 @@ def test_counting_refuses_a_changed_bundle(tmp_path, sample):
 
 def test_trusted_checkpoint_growth_and_rollback(tmp_path):
     records = sample_records(n=40)
-    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN) as led:
         led.append(records[:20])
         old = tmp_path / "old.note"
         old.write_bytes(led.checkpoint())
@@ -388,7 +388,7 @@ def acme_or_its_registry(e: dict) -> bool:
 
 @pytest.fixture
 def filtered(tmp_path):
-    led = Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0)
+    led = Ledger.open_dir(tmp_path / "data", origin=ORIGIN)
     led.append(sample_records(n=120))
     data = filtered_bundle(led, {"key_id": "acme+01020304"})
     yield led, data, acme_or_its_registry

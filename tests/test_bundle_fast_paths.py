@@ -199,7 +199,7 @@ def test_a_block_fails_alike_with_and_without_learned_shapes(monkeypatch, damage
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_one_process_fails_alike_with_and_without_the_fast_path(tmp_path, damage):
     """Without ``on_entry`` entries take the fast path; with it, the full parse. Same verdict."""
-    with Ledger.open_dir(tmp_path / "data", origin="fast.example/log", checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "data", origin="fast.example/log") as led:
         led.append([{"note": "é", "n": i} for i in range(12)])
         out = io.BytesIO()
         led.export(out)

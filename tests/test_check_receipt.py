@@ -48,7 +48,7 @@ def append(ledger: Ledger, n: int, tag: str = "x") -> None:
 
 @pytest.fixture
 def led(tmp_path):
-    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN) as ledger:
         append(ledger, 21)
         yield ledger
 
@@ -86,7 +86,7 @@ def test_a_good_receipt_and_a_whole_result_check(led, tmp_path):
 
 
 def test_a_one_entry_log_has_an_empty_proof(tmp_path):
-    with Ledger.open_dir(tmp_path / "one", origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(tmp_path / "one", origin=ORIGIN) as ledger:
         append(ledger, 1)
         rec = receipt_for(ledger, 0)
         assert rec["inclusion"] == []
@@ -205,7 +205,7 @@ def _same(rec: receipts.Receipt, good: receipts.Receipt) -> bool:
 
 @pytest.fixture(scope="module")
 def property_receipt(tmp_path_factory):
-    with Ledger.open_dir(tmp_path_factory.mktemp("prop"), origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(tmp_path_factory.mktemp("prop"), origin=ORIGIN) as ledger:
         append(ledger, 21)
         yield receipt_for(ledger, 13), ledger.verifier_key
 
@@ -312,7 +312,7 @@ def http(app):
 
 
 def make_app(data_dir):
-    return create_app({"data_dir": data_dir, "verify_rate": 0, "checkpoint_interval": 0})
+    return create_app({"data_dir": data_dir, "verify_rate": 0})
 
 
 def app_ledger(app) -> Ledger:
@@ -428,7 +428,7 @@ def test_a_rolled_back_log_served_by_labelcheck_serve_is_caught(tmp_path):
     hashes and checkpoints), appends other entries and signs the new tree with
     the same key: every receipt from before the cut now fails --server."""
     data = tmp_path / "data"
-    with Ledger.open_dir(data, origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(data, origin=ORIGIN) as ledger:
         append(ledger, 12)
         ledger.checkpoint()
         append(ledger, 8, "soon gone")
@@ -441,7 +441,7 @@ def test_a_rolled_back_log_served_by_labelcheck_serve_is_caught(tmp_path):
     db.execute("DELETE FROM checkpoints WHERE size > 12")
     db.commit()
     db.close()
-    with Ledger.open_dir(data, origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(data, origin=ORIGIN) as ledger:
         append(ledger, 3, "rewritten")
         ledger.checkpoint()  # size 15, signed with the same key
     (tmp_path / "receipt.json").write_text(json.dumps(rec))

@@ -38,8 +38,7 @@ SERVED = {"/original.png": ORIGINAL, "/reencoded.jpg": REENCODED, "/unrelated.pn
 
 
 def make_app(tmp_path, **overrides):
-    cfg = {"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0,
-           "fetch_allow": ("127.0.0.1",)}
+    cfg = {"data_dir": tmp_path / "data", "verify_rate": 0, "fetch_allow": ("127.0.0.1",)}
     cfg.update(overrides)
     return create_app(cfg)
 

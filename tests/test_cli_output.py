@@ -21,7 +21,7 @@ VICTIM_TEXT = b"precious: must never be overwritten\n"
 @pytest.fixture
 def ledger_dir(tmp_path):
     d = tmp_path / "data"
-    with Ledger.open_dir(d, origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(d, origin=ORIGIN) as led:
         led.append([{"kind": "verification", "time": "2025-06-01T00:00:00Z", "status": "verified", "n": i}
                     for i in range(5)])
         led.checkpoint()

@@ -78,7 +78,7 @@ def expected(entries: list[dict], filt: dict) -> list[int]:
 @pytest.fixture(scope="module")
 def led(tmp_path_factory):
     d = tmp_path_factory.mktemp("filters")
-    with Ledger.open_dir(d / "data", origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(d / "data", origin=ORIGIN) as ledger:
         ledger.append(records())
         ledger.checkpoint()
         yield ledger
@@ -290,7 +290,7 @@ def test_a_wrong_checkpoint_is_caught(tmp_path, acme, led):
     report = check(join(resigned, lines), led.verifier_key)
     assert not report.ok and "does not verify with" in report.summary()
     # Another genuine checkpoint of the same log (after it grew): the proofs are for the old tree.
-    with Ledger.open_dir(tmp_path / "grown", origin=ORIGIN, checkpoint_interval=0) as other:
+    with Ledger.open_dir(tmp_path / "grown", origin=ORIGIN) as other:
         other.append(records())
         old = export(other, key_id=ACME)
         other.append([{"kind": "verification", "time": "2025-06-06T00:00:00Z", "key_id": ACME, "status": "verified"}])
@@ -310,7 +310,7 @@ def test_a_cut_or_malformed_line_is_caught(led, acme):
 
 
 def test_growth_from_a_trusted_checkpoint(tmp_path):
-    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN) as led:
         led.append(records()[:20])
         trusted = led.checkpoint()
         led.append(records()[20:])
@@ -332,7 +332,7 @@ def test_growth_from_a_trusted_checkpoint(tmp_path):
 
 @pytest.fixture
 def app(tmp_path):
-    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0})
+    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0})
     application.extensions["labelcheck"].services.ledger.append(records())
     yield application
     application.extensions["labelcheck"].services.close()
@@ -398,7 +398,7 @@ def run(*args):
 
 def test_cli_export_verify_and_report_a_filtered_bundle(tmp_path):
     data_dir = tmp_path / "data"
-    with Ledger.open_dir(data_dir, origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
         led.append(records())
         vkey, size = led.verifier_key, led.size()
         want = expected(entries(led), {"key_id": ACME, "kind": "verification"})
@@ -430,7 +430,7 @@ def test_cli_export_verify_and_report_a_filtered_bundle(tmp_path):
 
 def test_cli_growth_through_the_report(tmp_path):
     data_dir = tmp_path / "data"
-    with Ledger.open_dir(data_dir, origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(data_dir, origin=ORIGIN) as led:
         led.append(records()[:10])
         (tmp_path / "trusted.note").write_bytes(led.checkpoint())
         led.append(records()[10:])
@@ -451,7 +451,7 @@ def test_cli_growth_through_the_report(tmp_path):
     (["--consistency-from", "3"], "--consistency-from is for filtered bundles"),
 ])
 def test_cli_bad_filters_are_clear_errors(tmp_path, args, words):
-    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN) as led:
         led.append(records()[:3])
     out = tmp_path / "b.ndjson"
     r = run("ledger", "export", "--db", tmp_path / "data" / "ledger.db", "--out", out, *args)

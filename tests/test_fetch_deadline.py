@@ -151,7 +151,7 @@ def test_a_deadline_also_cuts_a_reused_connection(slow):
 
 
 def test_verify_answers_fetch_failed_deadline_promptly(slow, tmp_path):
-    app = create_app({"data_dir": tmp_path / "data", "checkpoint_interval": 0, "verify_rate": 0,
+    app = create_app({"data_dir": tmp_path / "data", "verify_rate": 0,
                       "fetch_allow": "127.0.0.1", "fetch_deadline": 1.0})
     items = [{"media_url": slow.url("/fast")}] + [{"media_url": slow.url(f"/slow?{i}")} for i in range(9)]
     start = time.monotonic()

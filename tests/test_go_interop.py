@@ -229,8 +229,7 @@ def test_go_builds_the_same_tree_and_proofs(go):
 def tiled_log(tmp_path):
     """A served ledger of 700 entries (signed at 300 and 700), its /tlog/ on a
     real HTTP server at 127.0.0.1, and the same log published to a folder."""
-    app = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0,
-                      "origin": "tiles.example/log"})
+    app = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "origin": "tiles.example/log"})
     led = app.extensions["labelcheck"].services.ledger
     led.append([{"kind": "verification", "n": i, "text": "x" * (i % 50)} for i in range(300)])
     old = led.checkpoint()

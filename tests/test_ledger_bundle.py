@@ -15,7 +15,7 @@ ORIGIN = "bundle.example/log"
 
 @pytest.fixture
 def led(tmp_path):
-    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as ledger:
+    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN) as ledger:
         yield ledger
 
 
@@ -132,8 +132,8 @@ def test_a_trusted_older_checkpoint_proves_the_log_only_grew(led, monkeypatch):
 
 def test_a_forked_log_is_caught_by_the_trusted_checkpoint(tmp_path, monkeypatch):
     key = tmp_path / "ledger.key"
-    honest = Ledger(tmp_path / "a.db", key_path=key, origin=ORIGIN, checkpoint_interval=0)
-    forked = Ledger(tmp_path / "b.db", key_path=key, origin=ORIGIN, checkpoint_interval=0)
+    honest = Ledger(tmp_path / "a.db", key_path=key, origin=ORIGIN)
+    forked = Ledger(tmp_path / "b.db", key_path=key, origin=ORIGIN)
     for led in (honest, forked):
         led.append([{"n": i} for i in range(5)])
     honest.append([{"n": i} for i in range(5, 10)])
@@ -157,7 +157,7 @@ def test_a_forked_log_is_caught_by_the_trusted_checkpoint(tmp_path, monkeypatch)
 
 def test_a_trusted_checkpoint_by_another_key_is_refused(led):
     led.append([{"n": 1}])
-    other = Ledger.open_dir(led._store.path.parent / "other", origin="other.example", checkpoint_interval=0)
+    other = Ledger.open_dir(led._store.path.parent / "other", origin="other.example")
     other.append([{"n": 1}])
     with pytest.raises(BundleError, match="trusted checkpoint does not verify"):
         check(export(led), led.verifier_key, other.checkpoint())

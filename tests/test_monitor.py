@@ -26,7 +26,7 @@ from labelcheck.ledger.cosignature import CosignatureSigner, add_signatures
 
 
 def make_app(data_dir):
-    return create_app({"data_dir": data_dir, "verify_rate": 0, "checkpoint_interval": 0})
+    return create_app({"data_dir": data_dir, "verify_rate": 0})
 
 
 def client_fetch(app):

@@ -12,7 +12,7 @@ from labelcheck.web.ratelimit import ClientRateLimiter, client_key
 
 
 def make_client(tmp_path, **cfg):
-    app = create_app({"data_dir": tmp_path / "data", "checkpoint_interval": 0, **cfg})
+    app = create_app({"data_dir": tmp_path / "data", **cfg})
     return app.test_client()
 
 

@@ -18,7 +18,7 @@ from labelcheck.web.app import create_app
 # The schema is loaded at collection time, so the app (on a throw-away data
 # directory, removed by the module fixture below) is built then too.
 DATA = Path(tempfile.mkdtemp(prefix="labelcheck-schemathesis-"))
-APP = create_app({"data_dir": DATA / "data", "checkpoint_interval": 0, "verify_rate": 0})
+APP = create_app({"data_dir": DATA / "data", "verify_rate": 0})
 schema = schemathesis.openapi.from_wsgi("/openapi.json", APP)
 
 CHECKS = [

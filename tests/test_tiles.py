@@ -43,7 +43,7 @@ def grow(led: Ledger, size: int) -> bytes:
 @pytest.fixture(scope="module")
 def led513(tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("l513")
-    ledger = Ledger.open_dir(data_dir, origin=ORIGIN, checkpoint_interval=0)
+    ledger = Ledger.open_dir(data_dir, origin=ORIGIN)
     grow(ledger, 513)
     store = Store(data_dir / "ledger.db", create=False)
     yield ledger, store
@@ -184,7 +184,7 @@ def test_an_entry_too_long_for_a_bundle_is_refused():
 
 
 def test_a_log_of_65537_from_published_tiles(tmp_path):
-    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "data", origin=ORIGIN) as led:
         grow(led, 65537)
         store = Store(tmp_path / "data" / "ledger.db", create=False)
         try:
@@ -207,8 +207,7 @@ def test_a_log_of_65537_from_published_tiles(tmp_path):
 
 @pytest.fixture
 def app(tmp_path):
-    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "checkpoint_interval": 0,
-                              "origin": ORIGIN})
+    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0, "origin": ORIGIN})
     yield application
     web_tiles.close(application)
     application.extensions["labelcheck"].services.close()
@@ -322,16 +321,16 @@ def test_publish_equals_what_the_server_serves_and_runs_incrementally(app, tmp_p
 
 def test_publish_refuses_another_log_a_rollback_and_no_checkpoint(tmp_path):
     runner = CliRunner()
-    with Ledger.open_dir(tmp_path / "a", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "a", origin=ORIGIN) as led:
         pass
     r = runner.invoke(main, ["ledger", "publish-tiles", "--db", str(tmp_path / "a/ledger.db"), "--out",
                              str(tmp_path / "out")])
     assert r.exit_code == 2 and "no signed checkpoint" in r.output
-    with Ledger.open_dir(tmp_path / "a", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "a", origin=ORIGIN) as led:
         grow(led, 10)
-    with Ledger.open_dir(tmp_path / "b", origin="other.example/log", checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "b", origin="other.example/log") as led:
         grow(led, 10)
-    with Ledger.open_dir(tmp_path / "c", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "c", origin=ORIGIN) as led:
         grow(led, 5)
     args = ["ledger", "publish-tiles", "--out", str(tmp_path / "out"), "--db"]
     assert runner.invoke(main, args + [str(tmp_path / "a/ledger.db")]).exit_code == 0
@@ -346,7 +345,7 @@ def test_publish_refuses_another_log_a_rollback_and_no_checkpoint(tmp_path):
 
 def test_publish_shows_progress_on_long_work(tmp_path, monkeypatch):
     seen = []
-    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(tmp_path / "d", origin=ORIGIN) as led:
         grow(led, 256 * 70)
         store = Store(tmp_path / "d/ledger.db", create=False)
         try:

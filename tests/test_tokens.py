@@ -85,13 +85,13 @@ def test_empty_or_unreadable_token_files_are_refused(tmp_path):
 @pytest.mark.parametrize("name", TOKEN_FILES)
 def test_create_app_refuses_a_token_readable_by_others(tmp_path, name):
     data = tmp_path / "data"
-    first = create_app({"data_dir": data, "checkpoint_interval": 0})
+    first = create_app({"data_dir": data})
     first.extensions["labelcheck"].services.close()
     (data / name).chmod(0o644)
     with pytest.raises(tokens.TokenFileError, match=rf"{name} is open to group or others \(mode 0644\)"):
-        create_app({"data_dir": data, "checkpoint_interval": 0})
+        create_app({"data_dir": data})
     (data / name).chmod(0o600)
-    again = create_app({"data_dir": data, "checkpoint_interval": 0})
+    again = create_app({"data_dir": data})
     assert again.extensions["labelcheck"].admin_token == first.extensions["labelcheck"].admin_token
     again.extensions["labelcheck"].services.close()
 

@@ -82,7 +82,7 @@ def build(workdir: Path, n: int) -> tuple[Path, Path, str]:
     rng = random.Random(1)
     keys = [f"producer-{k}+{rng.getrandbits(32):08x}" for k in range(200)]
     small_n = max(1, n // 10)
-    with Ledger.open_dir(workdir / "data", origin=ORIGIN, checkpoint_interval=0) as led:
+    with Ledger.open_dir(workdir / "data", origin=ORIGIN) as led:
         done = 0
         for target, name in ((small_n, "small.ndjson"), (n, "big.ndjson")):
             while done < target:

@@ -234,7 +234,7 @@ def _brute_force(hashes, queries) -> float:
 def publishing(args, data_dir: Path) -> dict:
     from labelcheck.web.app import create_app
 
-    app = create_app({"data_dir": data_dir, "verify_rate": 0, "checkpoint_interval": 1})
+    app = create_app({"data_dir": data_dir, "verify_rate": 0})
     svc = app.extensions["labelcheck"].services
     client = app.test_client()
     signer = keyfile.generate_key("bench-ai")

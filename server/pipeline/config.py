@@ -48,7 +48,6 @@ class Config:
     trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
     fetch_deadline: float = 20.0  # seconds all media fetches of one verify request share
     client_read_timeout: float = 10.0  # seconds to receive a request's headers and body (serve)
-    checkpoint_interval: float = 1.0  # unused: every ledger commit signs a checkpoint
     # Share of one CPU each server process spends re-hashing the whole ledger
     # in the background (0 turns the check off).
     ledger_scrub_duty: float = 0.02
