@@ -415,3 +415,20 @@ def test_pdq_is_computed_only_when_a_lookup_can_use_it(app, client, acme):
     other = hashlib.sha256(REENCODED).hexdigest()
     assert lookup.needs_pdq(other)
     assert svc.analyzer(io.BytesIO(REENCODED), other).pdq is not None
+
+
+@needs_pdq
+def test_one_request_decides_on_pdq_as_needs_pdq_does(app, client, acme):
+    """The fetches of one request share one look at the index: the same
+    answers as needs_pdq, before and after a fingerprint is registered."""
+    svc = app.extensions["labelcheck"].services
+    lookup = svc.registry_lookup
+    other = hashlib.sha256(REENCODED).hexdigest()
+    before = svc.analyzer.wanting(lookup.pdq_wanted())
+    assert before == svc.analyzer  # the fetcher's cached analyses still count
+    assert before(io.BytesIO(REENCODED), other).pdq is None  # nothing registered yet
+    r = client.post("/v1/claims", json=claim_for(acme))
+    assert r.status_code in (200, 201), r.text
+    wanted = lookup.pdq_wanted()  # the next request sees the registration
+    assert not wanted(ORIGINAL_SHA) and wanted(other) and wanted(None)
+    assert svc.analyzer.wanting(wanted)(io.BytesIO(REENCODED), other).pdq is not None

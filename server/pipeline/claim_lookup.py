@@ -55,6 +55,10 @@ class MediaReader:
         self.labels = labels
         self.wanted = wanted
 
+    def wanting(self, wanted: Callable[[str | None], bool] | None) -> "MediaReader":
+        """The same reader (equal to this one) deciding on PDQ with ``wanted``."""
+        return MediaReader(self.labels, wanted)
+
     def __call__(self, fp, sha256: str | None = None) -> Analysis:
         out = Analysis(self.labels(fp) or [])
         if pdqlib.available() and (self.wanted is None or self.wanted(sha256)):
@@ -104,6 +108,18 @@ class RegistryLookup:
                 return False
         return not (sha256 and self.index.by_sha256(sha256))
 
+    def pdq_wanted(self) -> Callable[[str | None], bool]:
+        """:meth:`needs_pdq` for the fetches of one request: the index is
+        caught up once, not once per fetch, and with no registered PDQ at all
+        the answer is no without a query."""
+        if self._search is None:
+            return _never
+        with self._lock:
+            self._catch_up()
+            if not len(self._search):
+                return _never
+        return lambda sha256: not (sha256 and self.index.by_sha256(sha256))
+
     def _catch_up(self) -> None:
         """Add claims indexed since (by any process); the caller holds the lock."""
         while True:
@@ -111,6 +127,10 @@ class RegistryLookup:
             if not rows:
                 return
             self._search.add([(r, bytes(h)) for r, h in rows])
+
+
+def _never(sha256: str | None) -> bool:
+    return False
 
 
 def match_registry(items, results: list[dict], lookup: RegistryLookup, registry) -> None:

@@ -186,7 +186,8 @@ def _fetch_all(items: list[Item], svc) -> None:
     FETCH_THREADS at a time; late ones answer ``fetch_failed`` (``deadline``)."""
     if not items:
         return
-    results = fetch_all(svc.fetcher, [i.media_url for i in items], svc.analyzer,
+    analyzer = svc.analyzer.wanting(svc.registry_lookup.pdq_wanted())  # one index look for the request
+    results = fetch_all(svc.fetcher, [i.media_url for i in items], analyzer,
                         seconds=svc.config.fetch_deadline, per_request=FETCH_THREADS)
     for item, result in zip(items, results):
         item.fetch = result
