@@ -32,8 +32,7 @@ from typing import Callable
 
 from . import canonical, checkpoint, merkle, note
 from .backend import LedgerStore
-from .tree import NODE, range_indexes, run_paths
-from .verify import TreeStream
+from .tree import NODE, Frontier, range_indexes, run_paths
 
 # Signs the tree (size, root) of a commit: the signed note bytes.
 Sign = Callable[[int, bytes], bytes]
@@ -154,13 +153,15 @@ class GroupCommit:
         # (size, tree, last leaf) as this instance's last commit left the log:
         # while no other writer has appended since, the next commit starts from
         # it instead of reading the frontier back. Only the committing thread uses it.
-        self._tail: tuple[int, TreeStream, bytes] | None = None
+        self._tail: tuple[int, Frontier, bytes] | None = None
         self.commits = 0  # append transactions committed
 
-    def append(self, records: list[dict]) -> list[Receipt]:
-        """Append ``records`` (checked, without ``index`` and ``prev``; the dicts
-        are filled in); one Receipt per record. Raises CommitError."""
-        req = _Request(records)
+    def append(self, records: list) -> list[Receipt]:
+        """Append ``records``, each a ``canonical.entry_parts`` triple (or a
+        dict without ``index`` and ``prev``, encoded here); one Receipt per
+        record. Raises CommitError (CanonicalError for a dict with no
+        canonical encoding, before anything is queued)."""
+        req = _Request(_parts(records))
         if not self.group:
             with self._write_lock:
                 self._commit(lambda _conn: [req])
@@ -189,7 +190,7 @@ class GroupCommit:
         def requests(tx) -> list[_Request]:
             if tx is None:  # the transaction never began: nothing was taken
                 return []
-            got.extend(_Request(r) for r in take(tx))
+            got.extend(_Request(_parts(r)) for r in take(tx))
             return got
 
         with self._write_lock:
@@ -203,7 +204,7 @@ class GroupCommit:
             batch, self._queue = self._queue, []
         return batch
 
-    def _start(self, conn, n: int) -> tuple[TreeStream, bytes | None]:
+    def _start(self, conn, n: int) -> tuple[Frontier, bytes | None]:
         """The tree and last leaf at size ``n``: this instance's own tail when
         no other writer appended since, else the frontier read back."""
         tail, self._tail = self._tail, None
@@ -211,10 +212,10 @@ class GroupCommit:
             return tail[1], tail[2]
         # The frontier (and the last leaf, for "prev") is all a batch needs
         # to read: every later hash is computed here (RFC 9162 §2.1.1).
-        ids = TreeStream.frontier_ids(n)
+        ids = Frontier.ids(n)
         need = [i for _, i in ids] + ([merkle.stored_hash_index(0, n - 1)] if n else [])
         got = self.store.read_hashes(need, conn)
-        tree = TreeStream.resume(n, {level: h for (level, _), h in zip(ids, got)})
+        tree = Frontier.resume(n, {level: h for (level, _), h in zip(ids, got)})
         return tree, (got[-1] if n else None)
 
     def _commit(self, take: Callable[[object], list[_Request]], conn=None) -> None:
@@ -236,32 +237,29 @@ class GroupCommit:
                         f"the log holds {n} entries but its latest signed checkpoint is for {signed_size}: "
                         + ("entries were removed" if signed_size > n else "entries were inserted by hand"))
                 tree, prev = self._start(conn, n)
-                frontier = {sid: tree.frontier_hash(level) for level, sid in TreeStream.frontier_ids(n)}
+                frontier = {sid: tree.hashes[level] for level, sid in Frontier.ids(n)}
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
                 entries: list[tuple[int, bytes]] = []
-                hashes: list[bytes] = []  # stored hashes base, base + 1, ...
-                leaves = []  # per request: [(index, leaf)]
-                encode, add, put_hashes, put_entry = canonical.encode, tree.add, hashes.extend, entries.append
+                leaves: list[bytes] = []  # of the whole commit, in order
+                put_entry, put_leaf, join = entries.append, leaves.append, b"".join
+                p = b"" if prev is None else b2a_base64(prev, newline=False)
                 for req in batch:
-                    mine = []
-                    for record in req.records:
-                        record["index"] = n
-                        record["prev"] = "" if prev is None else b2a_base64(prev, newline=False).decode()
-                        data = encode(record)
-                        leaf = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
-                        put_hashes(add(leaf))
+                    for head, mid, tail in req.records:
+                        data = join((head, b"%d" % n, mid, p, tail))  # "index": n, "prev": p
+                        prev = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
                         put_entry((n, data))
-                        mine.append((n, leaf))
-                        prev, n = leaf, n + 1
-                    leaves.append(mine)
+                        put_leaf(prev)
+                        p, n = b2a_base64(prev, newline=False), n + 1
+                hashes = tree.extend(leaves)  # stored hashes base, base + 1, ...
                 store.put_entries(conn, entries)
                 store.put_hash_run(conn, base, hashes)
                 signed = b""
                 if self.sign is not None and entries:
                     signed = self.sign(n, tree.root())
                     store.put_checkpoint(conn, n, signed, self.clock())
+                firsts = _firsts(batch, n - len(entries))
                 if self.on_write is not None:
-                    self.on_write(conn, [(req, mine[0][0] if mine else None) for req, mine in zip(batch, leaves)], n)
+                    self.on_write(conn, [(req, first if req.records else None) for req, first in zip(batch, firsts)], n)
             if prev is not None:
                 self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
@@ -276,7 +274,23 @@ class GroupCommit:
                 raise
             return
         self.commits += 1
-        commit_tree = CommitTree(n, base, hashes, frontier, n - len(entries))
-        for req, mine in zip(batch, leaves):
-            req.receipts = [Receipt(i, leaf, signed, commit_tree) for i, leaf in mine]
+        start = n - len(entries)
+        commit_tree = CommitTree(n, base, hashes, frontier, start)
+        for req, first in zip(batch, firsts):
+            req.receipts = [Receipt(i, leaves[i - start], signed, commit_tree)
+                            for i in range(first, first + len(req.records))]
             req.done = True
+
+
+def _parts(records: list) -> list:
+    """Each record as its ``canonical.entry_parts`` (dicts are encoded here)."""
+    return [r if type(r) is tuple else canonical.entry_parts(r) for r in records]
+
+
+def _firsts(batch: list[_Request], first: int) -> list[int]:
+    """The index of each request's first entry, the requests written in order from ``first``."""
+    out = []
+    for req in batch:
+        out.append(first)
+        first += len(req.records)
+    return out

@@ -287,3 +287,54 @@ class RootBuilder:
         for i in range(len(stack) - 2, -1, -1):
             h = sha256(NODE + stack[i] + h).digest()
         return h
+
+
+class Frontier:
+    """The tree of ``size`` leaves as its frontier: by level, the hash of the
+    complete subtree of that height tiling ``[0, size)``, None where ``size``
+    has a 0 bit. Adding leaves yields exactly the hashes Go's tlog stores
+    (``stored_hashes``), so a commit computes them without reading any."""
+
+    __slots__ = ("size", "hashes")
+
+    def __init__(self, size: int, hashes: list[bytes | None]):
+        self.size, self.hashes = size, hashes
+
+    @staticmethod
+    def ids(size: int) -> list[tuple[int, int]]:
+        """(level, stored-hash index) of the complete subtrees tiling ``[0, size)``."""
+        return [(level, stored_hash_index(level, (size >> level) - 1))
+                for level in range(size.bit_length()) if size >> level & 1]
+
+    @classmethod
+    def resume(cls, size: int, by_level: dict[int, bytes]) -> "Frontier":
+        return cls(size, [by_level.get(level) for level in range(size.bit_length())])
+
+    def extend(self, leaves: list[bytes]) -> list[bytes]:
+        """Add ``leaves``; the stored hashes they add, in stored-hash order
+        (each leaf, then the subtrees it completes, lowest first: RFC 9162 §2.1.1)."""
+        out: list[bytes] = []
+        put, frontier, n = out.append, self.hashes, self.size
+        for h in leaves:
+            put(h)
+            level, m = 0, n
+            while m & 1:
+                h = sha256(NODE + frontier[level] + h).digest()
+                frontier[level] = None
+                put(h)
+                level, m = level + 1, m >> 1
+            if level == len(frontier):
+                frontier.append(h)
+            else:
+                frontier[level] = h
+            n += 1
+        self.size = n
+        return out
+
+    def root(self) -> bytes:
+        """MTH(D[0:size]) (RFC 9162 §2.1.1): the frontier folded, smallest first."""
+        acc = None
+        for h in self.hashes:
+            if h is not None:
+                acc = h if acc is None else sha256(NODE + h + acc).digest()
+        return EMPTY_ROOT if acc is None else acc
