@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import struct
 
 import pytest
 
@@ -107,3 +108,50 @@ def test_window_over_pread_raises_on_short_data(tmp_path):
             w.get(95, 10, "past the end")
         assert err.value.code == "truncated"
         assert w.size == 100
+
+
+def _box_edges(data: bytes) -> list[int]:
+    """Every top-level box boundary of ``data`` and each box's header end."""
+    edges, pos = [], 0
+    while pos + 8 <= len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        if size == 1:
+            size = int.from_bytes(data[pos + 8 : pos + 16], "big")
+        edges += [pos, pos + 8]
+        if size < 8:
+            break
+        pos += size
+    return edges + [pos]
+
+
+def _mp4_layouts() -> dict[str, bytes]:
+    big = 3 * _io.BLOCK  # mdat past the first block: its end is checked by a read, not the head
+    last = embed_label(mf.mp4(moov_first=False, mdat_padding=big).data, mf.LABEL)
+    first = embed_label(mf.mp4(mdat_padding=big).data, mf.LABEL)
+    large = struct.pack(">I4sQ", 1, b"free", 16 + 20) + bytes(20)  # a 64-bit size
+    return {
+        "moov last": last,
+        "faststart": first,
+        "moov last, 64-bit box and stray bytes": large + last + b"\x00\x00\x00",
+        "faststart, then a box to the end": first + struct.pack(">I4s", 0, b"free") + bytes(100),
+        "moov alone, then an empty box": last[last.index(b"moov") - 4 :] + struct.pack(">I4s", 8, b"free"),
+    }
+
+
+@pytest.mark.parametrize("name", list(_mp4_layouts()))
+def test_mp4_read_with_pread_reports_cut_files_like_a_known_size(tmp_path, name):
+    # A plain file's end is found by the walk's own reads, not by its size:
+    # every cut must give the verdict (truncated, bad_length, the label, or
+    # nothing) and the message the size would, as the BytesIO path does.
+    data = _mp4_layouts()[name]
+    cuts = {c + d for c in _box_edges(data) for d in (-9, -8, -7, -1, 0, 1, 7, 8, 9)}
+    cuts |= {_io.BLOCK + d for d in (-8, -1, 0, 1)} | {len(data)}
+    path = tmp_path / "cut.mp4"
+    seen = set()
+    for cut in sorted(c for c in cuts if 0 < c <= len(data)):
+        path.write_bytes(data[:cut])
+        expected = [s.to_dict() for s in read_labels(io.BytesIO(data[:cut]))]
+        with open(path, "rb") as fh:
+            assert [s.to_dict() for s in read_labels(fh)] == expected, cut
+        seen.add(tuple(s["reasons"][-1] if s["status"] == "malformed" else s["status"] for s in expected))
+    assert ("declared",) in seen and ("bad_length",) in seen  # the cuts do reach both outcomes

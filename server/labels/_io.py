@@ -92,6 +92,28 @@ class Window:
             self._size = size_of(self.fp) if self.fd is None else os.fstat(self.fd).st_size
         return self._size
 
+    def reaches(self, end: int) -> bool:
+        """True when the file holds at least ``end`` bytes (``end`` >= 1).
+
+        Answered from the cached block or a known size; else the block at
+        ``end - 8`` is read: one byte back there says yes, and a walk of boxes
+        or segments finds its next header (at ``end``) in that block. A short
+        read gives the exact size, so no size lookup (fstat) is needed."""
+        if self.buf and end <= self.base + len(self.buf):
+            return True
+        if self._size is not None:
+            return end <= self._size
+        pos = max(0, end - 8)
+        if self.fd is None:
+            self.fp.seek(pos)
+            self.buf = self.fp.read(self.block)
+        else:
+            self.buf = pread(self.fd, self.block, pos)
+        self.base = pos
+        if len(self.buf) < self.block:  # a short read ends at the end of the file
+            self._size = pos + len(self.buf)
+        return end <= pos + len(self.buf)
+
     def get(self, pos: int, n: int, what: str) -> bytes:
         at = pos - self.base
         if at >= 0 and at + n <= len(self.buf):  # cached: within the file by construction

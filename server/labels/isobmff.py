@@ -34,58 +34,16 @@ from typing import BinaryIO, Iterator
 
 from ._io import Window
 from .budget import Found
+from .isobmff_boxes import MAX_BOXES, SOURCE, _boxes, _children, _walk, _walk_file, box
 from .signals import Malformed
 from .xmp import label_signal
 
-SOURCE = "gb45438_mp4"
 C2PA_UUID = bytes.fromhex("d8fec3d61b0e483c92975828877ec481")
 MEAN = b"cn.org.tc260"
 NAME = b"AIGC"
-MAX_BOXES = 1 << 16
 MAX_META = 16 << 20
 MAX_MOOV = 256 << 20
 CONTAINERS = (b"trak", b"mdia", b"minf", b"stbl", b"edts", b"dinf")
-
-
-_HEADER = struct.Struct(">I4s")
-_LARGE = struct.Struct(">Q")
-_unpack_header = _HEADER.unpack_from
-
-
-def _odd_size(size: int, large: bytes | None, pos: int, end: int, btype: bytes) -> tuple[int, int]:
-    """``(size, header_length)`` of a box whose 32-bit size is not a plain
-    in-range length: 1 (a 64-bit size follows), 0 (to the end) or bad."""
-    header = 8
-    if size == 1:
-        if large is None or len(large) < 8:
-            raise Malformed(SOURCE, "truncated", "MP4 box size is truncated")
-        (size,) = _LARGE.unpack(large[:8])
-        header = 16
-    elif size == 0:
-        size = end - pos
-    if size < header or pos + size > end:
-        raise Malformed(SOURCE, "bad_length", f"MP4 box {btype!r} at {pos} has size {size}")
-    return size, header
-
-
-def _walk(w: Window, start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
-    """Yield ``(type, payload_start, box_end)`` of the boxes in ``[start, end)``."""
-    pos, count = start, 0
-    while pos + 8 <= end:
-        at = pos - w.base
-        if 0 <= at <= len(w.buf) - 8:  # in the cached block: no call for it
-            size, btype = _unpack_header(w.buf, at)
-        else:
-            size, btype = _HEADER.unpack(w.get(pos, 8, "MP4 box header"))
-        header = 8
-        if size < 8 or pos + size > end:
-            large = w.get(pos + 8, 8, "MP4 box size") if size == 1 else None
-            size, header = _odd_size(size, large, pos, end, btype)
-        yield btype, pos + header, pos + size
-        pos += size
-        count += 1
-        if count == MAX_BOXES:
-            raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
 
 
 def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -> bool:
@@ -97,7 +55,7 @@ def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -
     w = Window(fp, SOURCE, head=head, fd=fd)
     budget = found.budget
     c2pa = False
-    for btype, start, end in _walk(w, 0, w.size):
+    for btype, start, end in _walk_file(w) if fd is not None else _walk(w, 0, w.size):
         if btype == b"uuid":
             c2pa = c2pa or (end - start >= 16 and w.get(start, 16, "MP4 uuid") == C2PA_UUID)
             continue
@@ -147,44 +105,6 @@ def _meta_box(body: bytes, child: bytes, found: Found) -> None:
         if mtype == b"meta":
             for value in meta_labels(body[ms:me]):
                 found.append(label_signal(SOURCE, value))  # each spends an item: a Limit ends the walk
-
-
-def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
-    """``[(type, payload_start, box_end)]`` of the boxes in ``buf[start:end]``."""
-    if end - start > 8 * MAX_BOXES:  # room for too many boxes: count them
-        return [(t, s, e) for t, _b, s, e in _boxes(buf, start, end)]
-    out, pos = [], start
-    while pos + 8 <= end:
-        size, btype = _unpack_header(buf, pos)
-        if 8 <= size and pos + size <= end:
-            out.append((btype, pos + 8, pos + size))
-        else:
-            size, header = _odd_size(size, buf[pos + 8 : min(pos + 16, end)] if size == 1 else None, pos, end, btype)
-            out.append((btype, pos + header, pos + size))
-        pos += size
-    return out
-
-
-def _boxes(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int, int]]:
-    """``[(type, box_start, payload_start, box_end)]`` of the boxes in ``buf[start:end]``."""
-    out, pos = [], start
-    while pos + 8 <= end:
-        size, btype = struct.unpack_from(">I4s", buf, pos)
-        header = 8
-        if size == 1:
-            if pos + 16 > end:
-                raise Malformed(SOURCE, "truncated", "MP4 box size is truncated")
-            (size,) = struct.unpack_from(">Q", buf, pos + 8)
-            header = 16
-        elif size == 0:
-            size = end - pos
-        if size < header or pos + size > end:
-            raise Malformed(SOURCE, "bad_length", f"MP4 box {btype!r} has size {size}")
-        out.append((btype, pos, pos + header, pos + size))
-        pos += size
-        if len(out) > MAX_BOXES:
-            raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
-    return out
 
 
 def _meta_start(meta: bytes) -> int:
@@ -245,12 +165,6 @@ def meta_labels(meta: bytes) -> Iterator[bytes]:
 
 
 # --- writing -----------------------------------------------------------------
-
-
-def box(btype: bytes, payload: bytes) -> bytes:
-    if len(payload) + 8 < 1 << 32:
-        return struct.pack(">I4s", len(payload) + 8, btype) + payload
-    return struct.pack(">I4sQ", 1, btype, len(payload) + 16) + payload
 
 
 def label_item(value: bytes) -> bytes:
