@@ -81,10 +81,14 @@ class Window:
 
     __slots__ = ("fp", "fd", "source", "block", "base", "buf", "_size")
 
-    def __init__(self, fp: BinaryIO, source: str, head: bytes = b"", block: int = BLOCK, fd: int | None = None):
-        self.fp, self.fd, self.source, self.block = fp, fd, source, block
-        self.base, self.buf = 0, head
-        self._size: int | None = len(head) if head and len(head) < BLOCK else None
+    def __init__(self, fp: BinaryIO, source: str, head: bytes = b"", fd: int | None = None, block: int = BLOCK):
+        self.fp = fp
+        self.fd = fd
+        self.source = source
+        self.block = block
+        self.base = 0
+        self.buf = head
+        self._size: int | None = len(head) if 0 < len(head) < BLOCK else None
 
     @property
     def size(self) -> int:

@@ -52,7 +52,7 @@ def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -
     ``head``: the file's first bytes, when the caller has read them already;
     ``fd``: ``fp``'s descriptor when it may be read with ``pread`` (``_io.direct_fd``).
     """
-    w = Window(fp, SOURCE, head=head, fd=fd)
+    w = Window(fp, SOURCE, head, fd)
     budget = found.budget
     c2pa = False
     for btype, start, end in _walk_file(w) if fd is not None else _walk(w, 0, w.size):

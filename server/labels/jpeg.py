@@ -38,7 +38,7 @@ def scan(fp: BinaryIO, found: Found, head: bytes = b"", fd: int | None = None) -
     ``fd``: ``fp``'s descriptor when it may be read with ``pread`` (``_io.direct_fd``).
     """
     budget = found.budget
-    w = Window(fp, SOURCE, head=head, fd=fd)
+    w = Window(fp, SOURCE, head, fd)
     if w.get(0, 2, "JPEG SOI") != b"\xff\xd8":
         raise Malformed(SOURCE, "bad_marker", "not a JPEG (no SOI)")
     c2pa, pos, count = False, 2, 0

@@ -144,9 +144,12 @@ def _read(fp: BinaryIO, fd: int | None, kind: str, head: bytes, c2pa_anchors: st
     except Exception:  # a walker bug must not lose the verdict, nor show its text
         log.exception("labels: %s walker failed", kind)
         found.signals.append(malformed(source, "unreadable", f"{kind} metadata could not be read"))
-    if has_c2pa:
-        found.signals.append(_c2pa(fp, mime, c2pa_anchors, budget))
-    return [s for s in found.signals if s is not None]
+    if not has_c2pa:
+        return found.signals
+    signal = _c2pa(fp, mime, c2pa_anchors, budget)
+    if signal is not None:
+        found.signals.append(signal)
+    return found.signals
 
 
 def _c2pa(fp: BinaryIO, mime: str, c2pa_anchors: str | None, budget: Budget) -> Signal | None:
