@@ -166,18 +166,31 @@ def verify_items(items: list[Item], svc) -> list[dict]:
     match_registry(items, results, svc.registry_lookup, registry)  # docs/protocol.md §12
     records = [ledger_fields(item, result, _record(item, result, registry)) for item, result in zip(items, results)]
     receipts = svc.ledger.append(records)
+    text: dict[bytes, str] = {}  # receipts of one append share their checkpoint and upper proof nodes
     for result, receipt in zip(results, receipts):
-        result["receipt"] = receipt_json(receipt)
+        result["receipt"] = receipt_json(receipt, text)
     return results
 
 
-def receipt_json(receipt) -> dict:
+def receipt_json(receipt, text: dict[bytes, str] | None = None) -> dict:
     """A ledger receipt as the API returns it (docs/protocol.md §3): the entry's
     index and leaf hash, the signed checkpoint note of the commit that stored
-    it, and the RFC 9162 §2.1.3 inclusion proof of the leaf in that tree."""
+    it, and the RFC 9162 §2.1.3 inclusion proof of the leaf in that tree.
+    ``text`` remembers the checkpoint and proof hashes already written, for
+    the receipts of one append."""
+    if text is None:
+        text = {}
+    checkpoint = text.get(receipt.checkpoint)
+    if checkpoint is None:
+        checkpoint = text[receipt.checkpoint] = receipt.checkpoint.decode("utf-8")
+    inclusion = []
+    for h in receipt.inclusion:
+        written = text.get(h)
+        if written is None:
+            written = text[h] = b64.encode(h)
+        inclusion.append(written)
     return {"index": receipt.index, "leaf_hash": b64.encode(receipt.leaf_hash),
-            "checkpoint": receipt.checkpoint.decode("utf-8"),
-            "inclusion": [b64.encode(h) for h in receipt.inclusion]}
+            "checkpoint": checkpoint, "inclusion": inclusion}
 
 
 def _fetch_all(items: list[Item], svc) -> None:
