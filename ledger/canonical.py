@@ -27,7 +27,6 @@ needless escapes).
 from __future__ import annotations
 
 import json
-from operator import call, itemgetter
 from json.encoder import c_make_encoder, encode_basestring
 
 MAX_SAFE_INT = 2**53 - 1
@@ -149,124 +148,6 @@ def dumps(value) -> bytes:
     """The canonical encoding of ``value``; CanonicalError if it has none."""
     _check(value, "$", 0)
     return encode(value)
-
-
-# Entries: a record and the two members the ledger adds ----------------------
-
-SLOTS = ("index", "prev")  # the members the ledger adds to every record
-
-
-def entry_parts(record: dict) -> tuple[bytes, bytes, bytes]:
-    """``(head, mid, tail)`` with ``head + b"%d" % index + mid + prev + tail``
-    the canonical encoding of ``record`` with ``"index": index`` and ``"prev":
-    prev`` added (docs/protocol.md §4), for any integer ``index`` and any
-    ``prev`` written in the base64 alphabet (whose characters need no escape).
-
-    CanonicalError, the very error ``dumps`` gives, unless ``record`` is a dict
-    without those two keys and with a canonical encoding.
-
-    One pass both checks and encodes, in C calls mostly: records of one shape
-    (the same keys in the same order) share a format string of their sorted
-    keys; the values are taken in that order in one call, and records whose
-    values have the same types share one writer per value, each of which
-    checks what its type needs (an integer's range, a list's items). Any value
-    of another kind, and any failure, goes to ``check`` and the reference
-    encoder, which decide. A lone surrogate in a key or a string is caught by
-    the final UTF-8 encoding. The slots are cut at NUL characters, which
-    canonical text never holds raw (strings escape them).
-    """
-    if type(record) is dict:
-        shape = _shapes.get(tuple(record))
-        if shape is None:
-            shape = _shape(record)
-        if shape is not None:
-            get, fmt, kinds = shape
-            values = get(record)
-            types = tuple(map(type, values))
-            writers = kinds.get(types, ()) or _writers(kinds, types)
-            if writers is not None:
-                try:
-                    head, mid, tail = (fmt % tuple(map(call, writers, values))).encode("utf-8").split(b"\0")
-                    return head, mid, tail
-                except (_Other, ValueError):  # ValueError: a lone surrogate (UnicodeEncodeError)
-                    pass
-    return _entry_parts_slowly(record)
-
-
-class _Other(Exception):
-    """A value the inline writers leave to the reference path."""
-
-
-def _int(v: int) -> str:
-    if -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
-        return int.__repr__(v)
-    raise _Other
-
-
-def _strings(v: list) -> str:
-    for x in v:
-        if type(x) is not str:
-            raise _Other
-    return "[" + ",".join(map(encode_basestring, v)) + "]"
-
-
-_WRITERS = {str: encode_basestring, int: _int, list: _strings, type(None): lambda v: "null",
-            bool: {True: "true", False: "false"}.__getitem__}
-_SHAPES_MAX, _KINDS_MAX = 64, 16  # records of a log come in a few shapes
-_shapes: dict[tuple, tuple | None] = {}
-
-
-def _shape(record: dict) -> tuple | None:
-    """(getter of the values in key order, format string, writers by value
-    types) for records with these keys; None for keys not plain strings, or
-    fewer than two (the reference path takes those)."""
-    keys = list(record)
-    if len(keys) < 2 or any(type(k) is not str for k in keys) or any(s in record for s in SLOTS):
-        return None
-    fmt, sep, order = [], "{", []
-    for key in sorted(keys + list(SLOTS)):
-        fmt.append(sep + encode_basestring(key).replace("%", "%%") + ":")
-        fmt.append("\0" if key == "index" else '"\0"' if key == "prev" else "%s")
-        sep = ","
-        if key not in SLOTS:
-            order.append(key)
-    shape = (itemgetter(*order), "".join(fmt) + "}", {})
-    if len(_shapes) >= _SHAPES_MAX:
-        _shapes.clear()
-    _shapes[tuple(keys)] = shape
-    return shape
-
-
-def _writers(kinds: dict, types: tuple) -> tuple | None:
-    writers = tuple(_WRITERS.get(t) for t in types)
-    if None in writers:
-        return None
-    if len(kinds) >= _KINDS_MAX:
-        kinds.clear()
-    kinds[types] = writers
-    return writers
-
-
-def _entry_parts_slowly(record) -> tuple[bytes, bytes, bytes]:
-    """``entry_parts`` by ``check`` and the reference encoder, value by value."""
-    if not isinstance(record, dict):
-        raise CanonicalError(f"$: an entry is a JSON object, not {type(record).__name__}")
-    taken = [s for s in SLOTS if s in record]
-    if taken:
-        raise CanonicalError(f"$: {', '.join(taken)} is set by the ledger")
-    check(record)
-    plain = {str.__str__(k): v for k, v in record.items()}  # str subclasses as their plain text
-    out, parts, sep = [], [], "{"
-    for key in sorted(list(plain) + list(SLOTS)):
-        out.append(sep + _encode_str(key) + ":")
-        sep = ","
-        if key in SLOTS:
-            parts.append("".join(out) + ('"' if parts else ""))
-            out = ['"'] if parts[1:] else []
-        else:
-            out.append(_encode_str(plain[key]))
-    parts.append("".join(out) + "}")
-    return tuple(p.encode("utf-8") for p in parts)
 
 
 def parse(data: bytes):

@@ -30,8 +30,9 @@ from binascii import b2a_base64
 from hashlib import sha256
 from typing import Callable
 
-from . import canonical, checkpoint, merkle, note
+from . import checkpoint, merkle, note
 from .backend import LedgerStore
+from .entry_encode import entry_parts
 from .tree import NODE, Frontier, range_indexes, run_paths
 
 # Signs the tree (size, root) of a commit: the signed note bytes.
@@ -156,12 +157,10 @@ class GroupCommit:
         self._tail: tuple[int, Frontier, bytes] | None = None
         self.commits = 0  # append transactions committed
 
-    def append(self, records: list) -> list[Receipt]:
-        """Append ``records``, each a ``canonical.entry_parts`` triple (or a
-        dict without ``index`` and ``prev``, encoded here); one Receipt per
-        record. Raises CommitError (CanonicalError for a dict with no
-        canonical encoding, before anything is queued)."""
-        req = _Request(_parts(records))
+    def append(self, records: list[tuple[bytes, bytes, bytes]]) -> list[Receipt]:
+        """Append ``records``, each given as its ``entry_encode.entry_parts``
+        (so checked already); one Receipt per record. Raises CommitError."""
+        req = _Request(records)
         if not self.group:
             with self._write_lock:
                 self._commit(lambda _conn: [req])
@@ -183,14 +182,15 @@ class GroupCommit:
 
     def commit_batch(self, take: Callable[[object], list[list[dict]]], conn=None) -> tuple[list, int]:
         """One commit, now, on this thread (the sequencer's path): ``take(conn)``
-        runs inside the write transaction and returns the requests' records.
+        runs inside the write transaction and returns the requests' records
+        (dicts, encoded here: one that does not encode fails the commit).
         Returns (per request its receipts or its error, how many)."""
         got: list[_Request] = []
 
         def requests(tx) -> list[_Request]:
             if tx is None:  # the transaction never began: nothing was taken
                 return []
-            got.extend(_Request(_parts(r)) for r in take(tx))
+            got.extend(_Request([entry_parts(record) for record in r]) for r in take(tx))
             return got
 
         with self._write_lock:
@@ -280,11 +280,6 @@ class GroupCommit:
             req.receipts = [Receipt(i, leaves[i - start], signed, commit_tree)
                             for i in range(first, first + len(req.records))]
             req.done = True
-
-
-def _parts(records: list) -> list:
-    """Each record as its ``canonical.entry_parts`` (dicts are encoded here)."""
-    return [r if type(r) is tuple else canonical.entry_parts(r) for r in records]
 
 
 def _firsts(batch: list[_Request], first: int) -> list[int]:

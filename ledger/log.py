@@ -41,6 +41,7 @@ from typing import BinaryIO, Callable
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
 from .backend import DB_ERRORS, is_url, open_store
 from .commit import CommitError, GroupCommit, Receipt, TailMismatch, checkpoint_signer
+from .entry_encode import entry_parts
 from .pgstore import PgStore
 from .queue_append import QueueAppender
 from .scrub import Scrubber
@@ -364,7 +365,7 @@ def _is_int(x) -> bool:
 
 
 def _validate(records, queued: bool) -> list:
-    """Each record's ``canonical.entry_parts`` (its check and encoding in one
+    """Each record's ``entry_parts`` (its check and encoding in one
     pass), or for the queue (``queued``) a shallow copy once it is known to encode."""
     if not isinstance(records, (list, tuple)):
         raise LedgerError("append takes a list of records")
@@ -376,7 +377,7 @@ def _validate(records, queued: bool) -> list:
             taken = [k for k in RESERVED if k in record]
             raise LedgerError(f"record {i}: {', '.join(taken)} is set by the ledger, not by callers")
         try:
-            out.append(canonical.entry_parts(record) if not queued else canonical.check(record) or dict(record))
+            out.append(entry_parts(record) if not queued else canonical.check(record) or dict(record))
         except canonical.CanonicalError as exc:
             raise LedgerError(f"record {i}: {exc}") from None
     return out

@@ -1,5 +1,5 @@
 """The append path's one-pass check and encoding of a record
-(``canonical.entry_parts``) against the reference (``canonical.dumps``), and
+(``entry_encode.entry_parts``) against the reference (``canonical.dumps``), and
 the commit's frontier (``tree.Frontier``) against the stored-hash layout."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelcheck.ledger import canonical, merkle
+from labelcheck.ledger.entry_encode import SLOTS, entry_parts
 from labelcheck.ledger.tree import Frontier
 
 _B64 = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=", max_size=44)
@@ -22,7 +23,7 @@ _valid = st.recursive(_scalar, lambda inner: st.lists(inner, max_size=3) | st.di
 # Values with no canonical form, and kinds the inline writers leave to the reference.
 _odd = st.sampled_from([1.5, float("nan"), 2**53, -(2**53), 2**70, "\ud800", "a\udfffb", b"x", {1, 2}, (1, "a"),
                         ["a", 1.0], ["a", "\ud800"], [None], {"k": 0.5}, {1: "x"}, object()])
-_keys = st.text(max_size=8).filter(lambda k: k not in canonical.SLOTS) | st.sampled_from(["\ud800", "%s", "%", "a\x00"])
+_keys = st.text(max_size=8).filter(lambda k: k not in SLOTS) | st.sampled_from(["\ud800", "%s", "%", "a\x00"])
 
 
 def _outcome(fn, *args):
@@ -37,7 +38,7 @@ def _reference(record: dict, index: int, prev: str) -> bytes:
 
 
 def _joined(record: dict, index: int, prev: str) -> bytes:
-    head, mid, tail = canonical.entry_parts(record)
+    head, mid, tail = entry_parts(record)
     return head + b"%d" % index + mid + prev.encode() + tail
 
 
@@ -62,6 +63,20 @@ def test_a_verification_record_encodes_as_the_reference_does():
     assert _joined(record, 12, "AAAA+/==") == _reference(record, 12, "AAAA+/==")
 
 
+@pytest.mark.parametrize("record", [
+    {"a": "plain", "b": 1, "c": None, "d": True, "e": ["x", "y"], "f": []},  # no escapes: strings as they are
+    {"a": "tab\there", "b": 1, "c": None, "d": False, "e": ["x", "y"], "f": []},  # a string with an escape
+    {"a": "plain", "b": -(2**53) + 1, "c": None, "d": True, "e": ["x", "\"q\""], "f": []},  # a list item with one
+    {"a": "é€😀", "b": 0, "c": None, "d": True, "e": ["\u2028", "\x7f"], "f": ["%s", "%d"]},  # no escape needed
+    {"a": "plain", "b": 2**53, "c": None, "d": True, "e": ["x"], "f": []},  # out of range: refused
+    {"a": "plain", "b": 1, "c": None, "d": True, "e": ["x", 1], "f": []},  # a list not of strings
+    {"a": "plain", "b": 1, "c": None, "d": True, "e": ["x", "\udc00"], "f": []},  # a lone surrogate: refused
+])
+def test_each_way_through_one_shape_agrees_with_the_reference(record):
+    for r in (record, {"a": "first of the shape", "b": 1, "c": None, "d": True, "e": ["x"], "f": []}, record):
+        assert _outcome(_joined, r, 5, "QUJD") == _outcome(_reference, r, 5, "QUJD")
+
+
 @pytest.mark.parametrize("record, words", [
     ({"a": 1, "index": 3}, "index is set by the ledger"),
     ({"prev": "", "a": 1}, "prev is set by the ledger"),
@@ -74,7 +89,7 @@ def test_a_verification_record_encodes_as_the_reference_does():
 ])
 def test_records_without_a_canonical_form_are_refused_with_the_place_named(record, words):
     with pytest.raises(canonical.CanonicalError, match=words):
-        canonical.entry_parts(record)
+        entry_parts(record)
 
 
 def test_subclasses_and_tuples_encode_as_their_plain_values():
