@@ -377,7 +377,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     const target = `${tabId}:${frameId}`;
     const answered = {};
     const todo = [];
-    const entries = (message.entries || []).filter((e) => e && typeof e.key === "string");
+    const entries = items.unpackEntries(message).filter((e) => e && typeof e.key === "string");
     const pageOrigin = sender.origin || (sender.url ? originOf(sender.url) : null);
     const { checkUnlabelled } = await settings();
     // Attribute claims arrive undecoded (the page's thread never parses them).

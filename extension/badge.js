@@ -137,11 +137,13 @@
     listen(doc);
     const look = lookOf(result, !!opts.page);
     const t = templateOf(doc, look);
+    const compact = !!opts.compact && !look.page;
     const host = t.host.cloneNode(false);
+    if (compact) host.setAttribute("data-compact", "");
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
     adoptStyle(doc, shadow, BADGE_CSS);
-    shadow.append(t.text.cloneNode(false));
+    shadow.append(compact ? t.chip.cloneNode(true) : t.text.cloneNode(false));
     host._labelcheckResult = result;
     host._labelcheckLook = look;
     return host;
@@ -159,7 +161,7 @@
     if (look.page) host.setAttribute("data-scope", "page");
     mirror(host, look);
     look.doc = doc;
-    look.template = { host, text: doc.createTextNode(look.text) };
+    look.template = { host, text: doc.createTextNode(look.text), chip: chipOf(doc, look) };
     return look.template;
   }
 
@@ -243,16 +245,24 @@
     fillText(host, look);
   }
 
+  /** The compact chip's content: the icon, and the wording in a span
+   *  shown on hover and focus. */
+  function chipOf(doc, look) {
+    const frag = doc.createDocumentFragment();
+    const span = doc.createElement("span");
+    span.textContent = `\u2002${look.short}`;
+    frag.append(look.icon, span);
+    return frag;
+  }
+
   function fillText(host, look) {
     const shadow = shadows.get(host);
     if (!host.hasAttribute("data-compact")) {
       shadow.textContent = look.text;
       return;
     }
-    const span = host.ownerDocument.createElement("span");
-    span.textContent = `\u2002${look.short}`;
-    shadow.textContent = look.icon;
-    shadow.append(span);
+    shadow.textContent = "";
+    shadow.append(chipOf(host.ownerDocument, look));
   }
 
   /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
@@ -368,6 +378,18 @@
     return box.width > 0 && box.height > 0 && (box.width < COMPACT_PX || box.height < COMPACT_PX);
   }
 
+  /** The box promised by the media's width and height attributes (HTML
+   *  §15.4.3 "maps to the dimension property"), read without layout; the
+   *  check on the next report corrects a page whose CSS resizes it. */
+  function sizeHint(media) {
+    const w = media.getAttribute("width");
+    const h = media.getAttribute("height");
+    if (w === null || h === null) return null;
+    const width = Number(w);
+    const height = Number(h);
+    return width > 0 && height > 0 ? { width, height } : null;
+  }
+
   /** Has the media its final box (image decoded, video metadata known)? */
   function isSettled(media) {
     const tag = media.tagName;
@@ -423,10 +445,13 @@
           anchor.before(host); // moved
         }
       } else {
-        // Inserted by the next align(), after the boxes of all new badges' media are read.
-        host = createBadge(this.doc, result);
+        // Media sized by its width and height attributes is badged now, from
+        // them; other media gets its badge from its first reported box.
+        const hint = sizeHint(media);
+        host = createBadge(this.doc, result, { compact: !!hint && isSmall(hint) });
         this.badges.set(media, host);
-        this._fresh.add(media);
+        if (hint) this._insert(media, host, hint);
+        else this._fresh.add(media);
       }
       host._labelcheckMedia = mediaUrl || host._labelcheckMedia || null;
       return host;

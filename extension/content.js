@@ -43,7 +43,10 @@
   // Labelled same-origin images are hashed here, from the page's own cache.
   let hasher = null;
   function pageHasher() {
-    if (!hasher) hasher = new ns.pagehash.PageHasher(doc, { dispatch: (entries) => dispatch(entries), timed, batch: items.MAX_BATCH });
+    if (!hasher) {
+      hasher = new ns.pagehash.PageHasher(doc, { dispatch: (entries) => dispatch(entries), timed,
+        batch: items.MAX_BATCH, watch: listenLoad });
+    }
     return hasher;
   }
 
@@ -112,8 +115,10 @@
         // now would speak about bytes that may never be shown. Its load
         // event brings it back.
         state.awaitLoad.add(el);
+        listenLoad(el);
         continue;
       }
+      if (responsive(el)) listenLoad(el); // its shown candidate may change
       state.awaitLoad.delete(el);
       let entry = null;
       if (found.error) {
@@ -195,7 +200,9 @@
       heldUntilLoad = true;
       root.addEventListener("load", () => send({ type: "loaded" }), { once: true });
     }
-    send({ type: "verify", entries, loading }).then((answer) => {
+    // One JSON string crosses to the worker: the messaging layer converts a
+    // single string far faster than a thousand small objects.
+    send({ type: "verify", data: items.packEntries(entries), loading }).then((answer) => {
       if (answer && answer.results) apply(answer.results);
     });
   }
@@ -354,8 +361,6 @@
     if (state.roots.has(r)) return;
     state.roots.add(r);
     if (observer) observer.observe(r, OBSERVE);
-    r.addEventListener("load", onLoad, true); // load events stay inside their shadow tree
-    r.addEventListener("error", onLoad, true);
   }
 
   /** Media of `node` and of the open shadow roots under it. */
@@ -376,6 +381,18 @@
   const LOAD_GATHER_MS = 20;
   let loads = [];
   let loadTimer = 0;
+
+  // Only media whose load matters listens (responsive images, images
+  // waiting for their bytes to be hashed): a page of a thousand plain
+  // images then delivers none of its load events into this script.
+  const loadWatched = new WeakSet();
+
+  function listenLoad(el) {
+    if (loadWatched.has(el) || el.tagName !== "IMG") return;
+    loadWatched.add(el);
+    el.addEventListener("load", onLoad);
+    el.addEventListener("error", onLoad);
+  }
 
   function onLoad(e) {
     const el = e.target;
@@ -523,9 +540,6 @@
     await send({ type: "hello", top: isTop });
     observer = new MutationObserver(onMutations);
     observer.observe(doc.documentElement, OBSERVE);
-    // load does not bubble: listen in the capture phase, for every image at once.
-    doc.addEventListener("load", onLoad, true);
-    doc.addEventListener("error", onLoad, true);
     scanAll();
   }
 

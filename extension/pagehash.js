@@ -12,7 +12,7 @@
   "use strict";
   const ns = (root.labelcheck = root.labelcheck || {});
 
-  const CONCURRENCY = 6;
+  const CONCURRENCY = 16; // cache reads in flight: a page of thousands hands them over at once
   const MAX_BYTES = 50 * 1024 * 1024;
   const GRACE_MS = 1500; // after the page's load event (or a late insertion), for images still loading
   const PARTIAL_MS = 3000;
@@ -96,8 +96,9 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
      * `dispatch(entries)` sends entries on; `timed(name, fn)` measures
      * main-thread work; `batch` is the worker's batch size.
      */
-    constructor(doc, { dispatch, timed, batch = 100 }) {
+    constructor(doc, { dispatch, timed, batch = 100, watch = () => {} }) {
       this.doc = doc;
+      this.watch = watch; // asks for loadedOrFailed(el) when `el` loads or fails
       this.dispatch = dispatch;
       this.timed = timed;
       this.batch = batch;
@@ -144,7 +145,8 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       const list = this.waiting.get(el);
       if (list) list.push(entry);
       else this.waiting.set(el, [entry]);
-      if (this.doc.readyState === "complete") this._expireAt(el, performance.now() + GRACE_MS);
+      this.watch(el);
+      this._expireAt(el, performance.now() + GRACE_MS);
     }
 
     /** An image finished loading (or failed): hash what waited for it. */
@@ -171,6 +173,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
             this.waiting.delete(el);
             this.queue.push([el, list, url]);
           } else {
+            this.watch(el);
             this._expireAt(el, at);
           }
         }

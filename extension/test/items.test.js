@@ -143,3 +143,17 @@ test("an attribute claim left undecoded by the page is decoded by the worker, ke
   const plain = { key: "k", item: { media_url: "https://news.example/x.png" } };
   assert.deepEqual(items.claimEntry(plain, discover.parseAttributeClaim), { key: "k", item: { media_url: "https://news.example/x.png" } });
 });
+
+test("entries cross to the worker packed in one string, and malformed messages give none", () => {
+  const entries = [{ key: "k0", kind: "media", labelled: true, claimAttr: "eyJh", item: { media_url: "https://news.example/a.png", page_url: "https://news.example" } },
+    { key: "k1", kind: "page", item: { signals: { meta: "{\"Label\":\"1\"}" } } }];
+  const message = { type: "verify", data: items.packEntries(entries) };
+  assert.equal(typeof message.data, "string");
+  assert.deepEqual(items.unpackEntries(message), entries);
+  // The unpacked form (older senders) still works.
+  assert.deepEqual(items.unpackEntries({ type: "verify", entries }), entries);
+  assert.deepEqual(items.unpackEntries({ type: "verify", data: "{not json" }), []);
+  assert.deepEqual(items.unpackEntries({ type: "verify", data: "{\"key\":\"k\"}" }), []);
+  assert.deepEqual(items.unpackEntries({ type: "verify" }), []);
+  assert.deepEqual(items.unpackEntries(null), []);
+});
