@@ -135,6 +135,7 @@ def _mp4_layouts() -> dict[str, bytes]:
         "moov last, 64-bit box and stray bytes": large + last + b"\x00\x00\x00",
         "faststart, then a box to the end": first + struct.pack(">I4s", 0, b"free") + bytes(100),
         "moov alone, then an empty box": last[last.index(b"moov") - 4 :] + struct.pack(">I4s", 8, b"free"),
+        "64-bit mdat, then moov": struct.pack(">I4sQ", 1, b"mdat", 16 + big) + bytes(big) + last[last.index(b"moov") - 4 :],
     }
 
 
@@ -155,3 +156,21 @@ def test_mp4_read_with_pread_reports_cut_files_like_a_known_size(tmp_path, name)
             assert [s.to_dict() for s in read_labels(fh)] == expected, cut
         seen.add(tuple(s["reasons"][-1] if s["status"] == "malformed" else s["status"] for s in expected))
     assert ("declared",) in seen and ("bad_length",) in seen  # the cuts do reach both outcomes
+
+
+@pytest.mark.parametrize("name", ["moov last", "faststart", "64-bit mdat, then moov"])
+def test_mp4_read_with_pread_needs_no_size_lookup(tmp_path, monkeypatch, name):
+    # Its end comes from the reads the walk makes anyway: no fstat per file.
+    path = tmp_path / "m.mp4"
+    path.write_bytes(_mp4_layouts()[name])
+    fstat = os.fstat
+    with open(path, "rb") as fh, monkeypatch.context() as patch:
+        media = fh.fileno()
+
+        def no_fstat(fd, *args, **kwargs):
+            assert fd != media, "the media file's size was looked up"
+            return fstat(fd, *args, **kwargs)  # others' (pytest's output capture)
+
+        patch.setattr(os, "fstat", no_fstat)
+        signals = read_labels(fh)
+    assert [s.detail.get("aigc") for s in signals] == [mf.LABEL]

@@ -16,6 +16,7 @@ from .signals import Malformed
 
 SOURCE = "gb45438_mp4"
 MAX_BOXES = 1 << 16
+MAX_FILE = 1 << 62  # beyond any file (off_t is 63 bits): never read at such offsets
 
 _HEADER = struct.Struct(">I4s")
 _LARGE = struct.Struct(">Q")
@@ -76,12 +77,23 @@ def _walk_file(w: Window) -> Iterator[tuple[bytes, int, int]]:
         header = 8
         if size < 8 or (pos + size > w.base + len(w.buf) and not w.reaches(pos + size)):
             large = w.get(pos + 8, 8, "MP4 box size") if size == 1 else None
-            size, header = _odd_size(size, large, pos, w.size, btype)  # the exact end, looked up if need be
+            size, header = _odd_size(size, large, pos, _end_for(w, pos, large), btype)
         yield btype, pos + header, pos + size
         pos += size
         count += 1
         if count == MAX_BOXES:
             raise Malformed(SOURCE, "too_many_segments", "too many MP4 boxes")
+
+
+def _end_for(w: Window, pos: int, large: bytes | None) -> int:
+    """An end of the walk's range that gives ``_odd_size`` its exact verdict:
+    a 64-bit size (a big ``mdat``) that the file reaches is its own end; else
+    the file's size, looked up (size 0, bad sizes, boxes past the end)."""
+    if large is not None and len(large) >= 8:
+        (size,) = _LARGE.unpack(large[:8])
+        if 16 <= size < MAX_FILE and w.reaches(pos + size):
+            return pos + size
+    return w.size
 
 
 def _children(buf: bytes, start: int, end: int) -> list[tuple[bytes, int, int]]:
