@@ -27,7 +27,9 @@ label as ``embed_label`` writes it, so the JPEG's XMP packet and the MP4's
 ``udta`` are recognised byte for byte (``labels.xmp_fast``,
 ``isobmff._written_value``); a packet or box of another shape is parsed
 (expat, the box walk) and costs more. The files are opened with
-``open(path, "rb")``, which the reader reads with ``pread``.
+``open(path, "rb")``, which the reader reads with ``pread``; the MP4 walk
+learns where the file ends from those reads (the block at a box's end holds
+the next header), so no ``fstat`` is made.
 """
 
 from __future__ import annotations
