@@ -239,19 +239,19 @@ class GroupCommit:
                 tree, prev = self._start(conn, n)
                 frontier = {sid: tree.hashes[level] for level, sid in Frontier.ids(n)}
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
-                entries: list[tuple[int, bytes]] = []
-                leaves: list[bytes] = []  # of the whole commit, in order
+                entries: list[bytes] = []  # of the whole commit, from index n on
+                leaves: list[bytes] = []
                 put_entry, put_leaf, join = entries.append, leaves.append, b"".join
                 p = b"" if prev is None else b2a_base64(prev, newline=False)
                 for req in batch:
                     for head, mid, tail in req.records:
                         data = join((head, b"%d" % n, mid, p, tail))  # "index": n, "prev": p
                         prev = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
-                        put_entry((n, data))
+                        put_entry(data)
                         put_leaf(prev)
                         p, n = b2a_base64(prev, newline=False), n + 1
                 hashes = tree.extend(leaves)  # stored hashes base, base + 1, ...
-                store.put_entries(conn, entries)
+                store.put_entry_run(conn, n - len(entries), entries)
                 store.put_hash_run(conn, base, hashes)
                 signed = b""
                 if self.sign is not None and entries:

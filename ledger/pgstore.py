@@ -206,6 +206,17 @@ class PgStore:
         _copy(conn, "COPY ledger_entries (idx, data) FROM STDIN (FORMAT BINARY)", rows)
 
     @staticmethod
+    def put_entry_run(conn: psycopg.Connection, first: int, datas: list[bytes]) -> None:
+        """Insert entries ``datas`` at indexes ``first``, ``first + 1``, ..."""
+        if not datas:
+            return
+        if _pipelined(conn):
+            conn.execute("INSERT INTO ledger_entries (idx, data) SELECT %b::int8 + o - 1, d "
+                         "FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(d, o)", (first, datas))
+            return
+        PgStore.put_entries(conn, list(enumerate(datas, first)))
+
+    @staticmethod
     def put_hashes(conn: psycopg.Connection, rows: list[tuple[int, bytes]]) -> None:
         _copy(conn, "COPY ledger_hashes (id, hash) FROM STDIN (FORMAT BINARY)", rows)
 

@@ -5,6 +5,7 @@ byte for byte the same from either store, tampering is refused or found."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import sqlite3
@@ -228,5 +229,32 @@ def test_a_postgresql_database_without_a_ledger_is_refused(postgres):
     store = open_store(url)  # opened for writing, it is migrated and empty
     try:
         assert store.size() == 0
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_runs_of_entries_and_hashes_are_stored_row_for_row(target, pipelined):
+    """put_entry_run and put_hash_run (one statement for a commit's rows)
+    store exactly what put_entries and put_hashes store row by row."""
+    data_dir, url = target
+    if pipelined and url is None:
+        pytest.skip("pipeline mode is PostgreSQL's")
+    store = open_store(url or data_dir / "ledger.db")
+    datas = [b"", b"x", b'{"a":"\xc3\xa9\\u0000"}', bytes(range(256)) * 3, b"\x00" * 33]
+    hashes = [bytes([i]) * 32 for i in range(7)]
+    try:
+        with store.write() as conn:
+            with conn.pipeline() if pipelined else contextlib.nullcontext():
+                store.put_entry_run(conn, 0, datas)
+                store.put_entry_run(conn, len(datas), [])  # nothing: no statement, no error
+                store.put_hash_run(conn, 0, hashes)
+        assert store.entries(0, len(datas)) == datas
+        assert store.read_hashes(list(range(7))) == hashes
+        assert store.size() == len(datas) and store.hash_count() == 7
+        if url is None:
+            with store.connection() as c:  # stored as BLOBs, as put_entries stores them
+                assert {t for (t,) in c.execute("SELECT DISTINCT typeof(data) FROM entries")} == {"blob"}
+                assert {t for (t,) in c.execute("SELECT DISTINCT typeof(hash) FROM hashes")} == {"blob"}
     finally:
         store.close()
