@@ -32,18 +32,20 @@ try {
   const page = await browser.newPage();
   for (const spec of cases) {
     const [name, count] = spec.split(":");
+    out.at = name; // named in the error when this case times out
     await page.goto(`${server}/demo/${name}`);
     await page.waitForFunction(
       (n) => document.querySelectorAll("labelcheck-badge:not([data-scope=page]):not([status=unchecked])").length >= n,
-      { timeout: 30000, polling: 250 }, Number(count || 1));
+      { timeout: 60000, polling: 250 }, Number(count || 1));
     out[name] = await page.evaluate(() => [...document.querySelectorAll("labelcheck-badge:not([data-scope=page])")]
       .map((b) => ({ status: b.getAttribute("status"), category: b.getAttribute("category"),
         state: b.getAttribute("data-state"), label: b.getAttribute("data-label"),
         media: b.nextElementSibling && (b.nextElementSibling.id ||
           (b.nextElementSibling.querySelector("img") || {}).id || null) })));
   }
+  delete out.at;
 } catch (e) {
-  out.error = String(e && e.stack || e);
+  out.error = `case ${out.at}: ` + String(e && e.stack || e);
 } finally {
   await browser.close();
 }
