@@ -252,7 +252,9 @@ def test_thousand_images_all_badged_in_few_requests(page, browser, server, artif
     assert len(badges) == 1000
     assert {(b["status"], b["category"]) for b in badges} == {("verified", "confirmed")}
     posts = browser.worker.evaluate("self.labelcheck.background.stats.posts") - before
-    assert posts <= 10, f"{posts} requests to the server for 1000 items"
+    # Batches of 100; posting is pipelined with hashing, so a batch may leave
+    # before it is full: at most two partial batches on top of the ten.
+    assert posts <= 12, f"{posts} requests to the server for 1000 items"
     # Same-origin media: every image was hashed in the browser, by the page's
     # content script from the bytes the page got (or by the worker), so the
     # server need not fetch.
