@@ -36,10 +36,10 @@ def entry_parts(record: dict) -> tuple[bytes, bytes, bytes]:
 
     Mostly C calls: records of one shape (the same keys in the same order)
     share their sorted keys, and their values are taken in that order in one
-    call; records whose values have the same types share a format string. When
-    no string needs an escape (one test over all of them) the strings go into
-    it as they are; else each value has its writer (``encode_basestring`` and
-    the like). Integers are range-checked, lists must hold strings only (other
+    call; records whose values have the same types share the text around
+    them. When no string needs an escape (one test over all of them) the
+    strings go between it as they are; else each value has its writer
+    (``encode_basestring`` and the like) and a format string puts them in. Integers are range-checked, lists must hold strings only (other
     values, and any doubt, go to the reference path). A lone surrogate in a
     key or a string is caught by the final UTF-8 encoding. The slots are cut
     at NUL characters, which canonical text never holds raw.
@@ -65,7 +65,7 @@ def entry_parts(record: dict) -> tuple[bytes, bytes, bytes]:
 
 def _plain(kind: tuple, values: tuple) -> str | None:
     """The entry text when no string needs an escape, else None."""
-    _, _, fmt, args_of, strings_of, fixes = kind
+    _, _, template, args_of, strings_of, fixes = kind
     text = "".join(strings_of(values))
     if len(encode_basestring(text)) != len(text) + 2:
         return None
@@ -77,6 +77,7 @@ def _plain(kind: tuple, values: tuple) -> str | None:
             if t is int:
                 if not -MAX_SAFE_INT <= v <= MAX_SAFE_INT:
                     raise _Other
+                args[i] = int.__repr__(v)
             elif t is bool:
                 args[i] = "true" if v else "false"
             elif v:  # a list: of strings without escapes (join refuses anything but strings)
@@ -86,7 +87,9 @@ def _plain(kind: tuple, values: tuple) -> str | None:
                 args[i] = '["' + inner + '"]'
             else:
                 args[i] = "[]"
-    return fmt % tuple(args)
+    out = template.copy()  # the text around the values, with a hole for each
+    out[1::2] = args
+    return "".join(out)
 
 
 class _Other(Exception):
@@ -120,7 +123,7 @@ def _shape(record: dict) -> tuple | None:
         return None
     around, text, sep, order = [], "", "{", []
     for key in sorted(keys + list(SLOTS)):
-        text += sep + encode_basestring(key).replace("%", "%%") + ":"
+        text += sep + encode_basestring(key) + ":"
         sep = ","
         if key == "index":
             text += "\0"
@@ -140,24 +143,30 @@ def _shape(record: dict) -> tuple | None:
 
 def _kind(shape: tuple, types: tuple) -> tuple | None:
     """For records of ``shape`` whose values have ``types``: (format string
-    for the writers, the writers, format string for ``_plain``, getters of
-    its arguments and of the strings, which arguments to fix); None when a
-    type has no writer."""
+    for the writers, the writers, the text around the holes for ``_plain``,
+    getters of what fills them and of the strings, which of those to check or
+    write); None when a type has no writer."""
     _, kinds, around = shape
     writers = tuple(_WRITERS.get(t) for t in types)
     if None in writers:
         return None
-    fmt, plain, args, strings, fixes = around[0], around[0], [], [], []
+    fmt = "%s".join(a.replace("%", "%%") for a in around)
+    template, text, args, strings, fixes = [], around[0], [], [], []
     for i, t in enumerate(types):
-        fmt += "%s" + around[i + 1]
+        if t is _NONE:
+            text += "null" + around[i + 1]
+            continue
         if t is str:
             strings.append(i)
-        elif t is not _NONE:  # int (a range to check), bool and list (to write)
+            template += [text + '"', None]
+            text = '"' + around[i + 1]
+        else:  # int (a range to check), bool and list (to write)
             fixes.append((len(args), t))
-        if t is not _NONE:
-            args.append(i)
-        plain += ('"%s"' if t is str else "null" if t is _NONE else "%d" if t is int else "%s") + around[i + 1]
-    kind = (fmt, writers, plain, _getter(args), _getter(strings), tuple(fixes))
+            template += [text, None]
+            text = around[i + 1]
+        args.append(i)
+    template.append(text)
+    kind = (fmt, writers, template, _getter(args), _getter(strings), tuple(fixes))
     if len(kinds) >= _KINDS_MAX:
         kinds.clear()
     kinds[types] = kind
