@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from labelcheck.claims.trust import Producer, TrustRegistry
+from labelcheck.claims.trust import Producer, TrustError, TrustRegistry
 from labelcheck.pipeline.config import Config
-from labelcheck.pipeline.errors import NotRegistered, RegistryConflict
+from labelcheck.pipeline.errors import InvalidRequest, NotRegistered, RegistryConflict
 from labelcheck.pipeline.registry_pg import PgRegistryStore
 from labelcheck.pipeline.registry_store import FileRegistryStore, RegistryStore, load_registry, registry_lock
 from labelcheck.util.times import format_time, parse_time
@@ -55,3 +55,31 @@ def registry_revoke(registry: TrustRegistry, key_id: str, at: str, now: str) -> 
         raise RegistryConflict(f"{key_id} is already revoked from {format_time(producer.revoked_at)}")
     registry.revoke(key_id, at)
     return registry_record("revoke", registry.lookup(key_id), registry, now)
+
+
+def parse_producer(body: object) -> Producer:
+    """A trust.json producer object from a request body; InvalidRequest when unusable."""
+    if not isinstance(body, dict):
+        raise InvalidRequest("the body must be one producer object")
+    entry = dict(body)
+    key_id = entry.pop("key_id", None)
+    try:
+        producer = Producer.from_dict(entry)
+    except TrustError as exc:
+        raise InvalidRequest(f"not a usable producer: {exc}") from None
+    if key_id is not None and key_id != producer.key_id:
+        raise InvalidRequest(f"key_id does not match the vkey (its key id is {producer.key_id})")
+    return producer
+
+
+def parse_revoke(body: object) -> str | None:
+    """``revoked_at`` (RFC 3339) from a revoke body, or None for now."""
+    if not isinstance(body, dict) or set(body) - {"revoked_at"}:
+        raise InvalidRequest('the body must be {} or {"revoked_at": "<RFC 3339 time>"}')
+    at = body.get("revoked_at")
+    if at is None:
+        return None
+    try:
+        return format_time(parse_time(at, utc_only=True))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRequest(f"revoked_at must be an RFC 3339 time, e.g. 2025-09-01T00:00:00Z: {exc}") from None

@@ -10,16 +10,15 @@ import tempfile
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from werkzeug.wsgi import FileWrapper
 
-from labelcheck.claims.trust import Producer, TrustError
 from labelcheck.ledger import filters
 from labelcheck.ledger.checkpoint import open_checkpoint
 from labelcheck.ledger.note import Verifier
 from labelcheck.pipeline import verify as pipeline
-from labelcheck.pipeline.registry import producer_json, registry_add, registry_revoke
+from labelcheck.pipeline.registry import parse_producer, parse_revoke, producer_json, registry_add, registry_revoke
 from labelcheck.pipeline.verify import receipt_json
 from labelcheck.pipeline.witnessing import read_cosigned
 from labelcheck.util import b64
-from labelcheck.util.times import file_stamp, format_time, now_text, parse_time
+from labelcheck.util.times import file_stamp, now_text
 from labelcheck.web import tokens
 from labelcheck.web.problems import Problem
 
@@ -221,34 +220,6 @@ def revoke_producer(key_id: str) -> Response:
     at = parse_revoke(body) or now_text()
     record, receipt = svc.change_registry(lambda reg: registry_revoke(reg, key_id, at, now_text()))
     return jsonify(_registry_answer(record, receipt))
-
-
-def parse_producer(body: object):
-    """A trust.json producer object from a request body; 422 when unusable."""
-    if not isinstance(body, dict):
-        raise Problem(422, "the body must be one producer object")
-    entry = dict(body)
-    key_id = entry.pop("key_id", None)
-    try:
-        producer = Producer.from_dict(entry)
-    except TrustError as exc:
-        raise Problem(422, f"not a usable producer: {exc}") from None
-    if key_id is not None and key_id != producer.key_id:
-        raise Problem(422, f"key_id does not match the vkey (its key id is {producer.key_id})")
-    return producer
-
-
-def parse_revoke(body: object) -> str | None:
-    """``revoked_at`` (RFC 3339) from a revoke body, or None for now."""
-    if not isinstance(body, dict) or set(body) - {"revoked_at"}:
-        raise Problem(422, 'the body must be {} or {"revoked_at": "<RFC 3339 time>"}')
-    at = body.get("revoked_at")
-    if at is None:
-        return None
-    try:
-        return format_time(parse_time(at, utc_only=True))
-    except (TypeError, ValueError) as exc:
-        raise Problem(422, f"revoked_at must be an RFC 3339 time, e.g. 2025-09-01T00:00:00Z: {exc}") from None
 
 
 def _registry_answer(record: dict, receipt) -> dict:
