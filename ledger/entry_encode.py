@@ -45,21 +45,24 @@ def entry_parts(record: dict) -> tuple[bytes, bytes, bytes]:
     at NUL characters, which canonical text never holds raw.
     """
     if type(record) is dict:
-        shape = _shapes.get(tuple(record)) or _shape(record)
-        if shape is not None:
-            get, kinds, _ = shape
-            values = get(record)
-            types = tuple(map(type, values))
-            kind = kinds.get(types) or _kind(shape, types)
-            if kind is not None:
-                try:
+        try:
+            # Shapes are found by their keys joined at NULs: the join refuses
+            # keys that are not strings, and two key lists that join alike
+            # but differ fail the getter (KeyError) unless they are the same set.
+            shape = _shapes.get("\0".join(record)) or _shape(record)
+            if shape is not None:
+                get, kinds, _ = shape
+                values = get(record)
+                types = tuple(map(type, values))
+                kind = kinds.get(types) or _kind(shape, types)
+                if kind is not None:
                     text = _plain(kind, values)
                     if text is None:
                         text = kind[0] % tuple(map(call, kind[1], values))
                     head, mid, tail = text.encode("utf-8").split(b"\0")
                     return head, mid, tail
-                except (_Other, ValueError, TypeError):  # ValueError: a lone surrogate (UnicodeEncodeError)
-                    pass
+        except (_Other, ValueError, TypeError, KeyError):  # ValueError: a lone surrogate (UnicodeEncodeError)
+            pass
     return _entry_parts_slowly(record)
 
 
@@ -137,7 +140,7 @@ def _shape(record: dict) -> tuple | None:
     shape = (itemgetter(*order), {}, around)
     if len(_shapes) >= _SHAPES_MAX:
         _shapes.clear()
-    _shapes[tuple(keys)] = shape
+    _shapes["\0".join(keys)] = shape
     return shape
 
 

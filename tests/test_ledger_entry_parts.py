@@ -118,3 +118,23 @@ def test_frontier_adds_the_stored_hashes_of_the_layout(start, count):
     added = frontier.extend(leaves[start:])
     assert added == stored[merkle.stored_hash_count(start):]
     assert frontier.size == start + count and frontier.root() == merkle.tree_hash(start + count, read)
+
+
+class _LooksLikeA:
+    """Not a string, yet equal to "a" and hashed alike: a key with no canonical form."""
+
+    def __eq__(self, other):
+        return other == "a"
+
+    def __hash__(self):
+        return hash("a")
+
+
+@pytest.mark.parametrize("first, then", [
+    ({"a": 1, "b": 2}, {_LooksLikeA(): 1, "b": 2}),  # a key equal to a string is not one
+    ({"a\x00b": 1, "c": 2}, {"a": 1, "b\x00c": 2}),  # the same keys joined at NUL, other keys
+    ({"a": 1, "b": 2, "c": 3}, {"c": 3, "a": 1, "b": 2}),  # the same keys in another order
+])
+def test_a_record_is_never_taken_for_another_shape(first, then):
+    for record in (first, then, first):
+        assert _outcome(_joined, record, 1, "") == _outcome(_reference, record, 1, "")
