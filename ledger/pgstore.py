@@ -24,7 +24,7 @@ from typing import Iterator
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from . import pg_schema
+from . import pg_schema, rows
 from .store import SCHEMA, StoreError
 
 WRITE_LOCK = 0x6C6162656C636B02  # pg_advisory_xact_lock key of ledger writers
@@ -166,14 +166,8 @@ class PgStore:
         in [start, end), in key order, read in chunks by key range."""
         name, key, col = _TABLES[table]
         sql = f"SELECT {key}, {col} FROM {name} WHERE {key} >= %s AND {key} < %s ORDER BY {key} LIMIT {chunk}"
-        end = 2**63 - 1 if end is None else end
         with self.connection(conn) as c:
-            while True:
-                rows = c.execute(sql, (start, end)).fetchall()
-                yield from rows
-                if len(rows) < chunk:
-                    return
-                start = rows[-1][0] + 1
+            yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
     def sizes(self, conn=None) -> tuple[int, int]:
         """(entries, size of the latest checkpoint, 0 when none), in one statement."""

@@ -45,6 +45,8 @@ from typing import Iterator
 
 import sqlite_utils
 
+from . import rows
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
@@ -298,14 +300,8 @@ class Store:
         """
         key, col = {"entries": ("idx", "data"), "hashes": ("id", "hash"), "checkpoints": ("size", "note")}[table]
         sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? AND {key} < ? ORDER BY {key} LIMIT {chunk}"
-        end = 2**63 - 1 if end is None else end
         with self.connection(conn) as c:
-            while True:
-                rows = c.execute(sql, (start, end)).fetchall()
-                yield from rows
-                if len(rows) < chunk:
-                    return
-                start = rows[-1][0] + 1
+            yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
     def sizes(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]:
         """(entries, size of the latest checkpoint, 0 when none), in one statement."""

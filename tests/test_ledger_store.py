@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle
+from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle, rows
 from labelcheck.ledger.checkpoint import open_checkpoint
 from labelcheck.ledger.note import Verifier
 
@@ -548,3 +548,19 @@ def test_a_run_of_stored_hashes_must_be_whole_sha256_hashes(tmp_path):
         assert store.hash_count() == 3  # the failed run left nothing behind
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("n, chunk", [(0, 3), (1, 3), (3, 3), (7, 3), (9, 3)])
+def test_chunked_reads_every_row_once_in_key_order(n, chunk):
+    """The chunked reader both stores use: whole chunks, a last partial one,
+    exactly one chunk, and an empty table."""
+    table = [(k, b"%d" % k) for k in range(0, 2 * n, 2)]  # keys with gaps
+    calls = []
+
+    def fetch(lo, hi):
+        calls.append((lo, hi))
+        return [r for r in table if lo <= r[0] < hi][:chunk]
+
+    assert list(rows.chunked(fetch, 0, None, chunk)) == table
+    assert list(rows.chunked(fetch, 3, 9, chunk)) == [r for r in table if 3 <= r[0] < 9]
+    assert len(calls) <= n // chunk + 3

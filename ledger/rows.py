@@ -1,0 +1,23 @@
+"""Reading a table in key order, a chunk at a time, for either store."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+MAX_KEY = 2**63 - 1
+
+
+def chunked(fetch: Callable[[int, int], list], start: int, end: int | None, chunk: int) -> Iterator[tuple]:
+    """Rows ``(key, value)`` with key in [start, end), in key order.
+
+    ``fetch(lo, hi)`` returns at most ``chunk`` rows with lo <= key < hi,
+    ordered by key. Each chunk is its own query, so memory stays flat and no
+    read transaction is held open for a whole scan.
+    """
+    end = MAX_KEY if end is None else end
+    while True:
+        rows = fetch(start, end)
+        yield from rows
+        if len(rows) < chunk:
+            return
+        start = rows[-1][0] + 1
