@@ -136,12 +136,18 @@ def test_two_workers_concurrent_clients(tmp_path):
 
 
 @pytest.mark.slow
-def test_scripts_serve_smoke(tmp_path):
-    """scripts/serve on a temp data dir and a free port: healthy, demo producer registered."""
+@pytest.mark.parametrize("how", ["env", "flag"])
+def test_scripts_serve_smoke(tmp_path, how):
+    """scripts/serve on a temp data dir and a free port, given in the
+    environment or as --port: healthy, demo producer registered, and its
+    hints name the address it really serves."""
     port = free_port()
-    env = dict(os.environ, LABELCHECK_DATA_DIR=str(tmp_path / "data"), LABELCHECK_PORT=str(port),
-               LABELCHECK_WORKERS="1")
-    proc = subprocess.Popen([str(REPO / "scripts" / "serve")], env=env, cwd=REPO,
+    env = dict(os.environ, LABELCHECK_DATA_DIR=str(tmp_path / "data"), LABELCHECK_WORKERS="1")
+    env.pop("LABELCHECK_PORT", None)
+    args = ["--port", str(port)] if how == "flag" else []
+    if how == "env":
+        env["LABELCHECK_PORT"] = str(port)
+    proc = subprocess.Popen([str(REPO / "scripts" / "serve"), *args], env=env, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
