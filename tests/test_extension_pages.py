@@ -26,7 +26,8 @@ from labelcheck.demo.media import picture
 from labelcheck.demo.markup import attr, claim_script
 from labelcheck.ledger import keyfile
 
-from test_extension_e2e import Browser, demo_server, free_port, missing, wait_badges
+from test_extension_e2e import (  # noqa: F401 (browser, page, playwright_instance: shared fixtures)
+    Browser, browser, demo_server, free_port, missing, page, playwright_instance, wait_badges)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing() is not None, reason=missing() or "")]
 
@@ -118,29 +119,6 @@ def claim(signer, url: str, body: bytes, label: str = "1") -> dict:
 
 def html(body: str, head: str = "") -> str:
     return f"<!doctype html><html><head><meta charset=utf-8>{head}</head><body>{body}</body></html>"
-
-
-@pytest.fixture(scope="module")
-def playwright_instance():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_instance, work, server):
-    b = Browser(playwright_instance, work)
-    b.configure(server)
-    yield b
-    b.close()
-
-
-@pytest.fixture
-def page(browser):
-    pg = browser.context.new_page()
-    yield pg
-    pg.close()
 
 
 BADGE_BOX = """(id) => {

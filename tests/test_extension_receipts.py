@@ -15,7 +15,8 @@ import pytest
 
 from labelcheck.ledger import note
 
-from test_extension_e2e import Browser, demo_server, missing, wait_badges
+from test_extension_e2e import (  # noqa: F401 (browser, playwright_instance: shared fixtures)
+    browser, demo_server, missing, playwright_instance, wait_badges)
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(missing() is not None, reason=missing() or "")]
 
@@ -35,22 +36,6 @@ def server(work):
 def ledger_vkey(server) -> str:
     with urllib.request.urlopen(f"{server}/v1/keys", timeout=10) as r:
         return json.loads(r.read())["ledger_vkey"]
-
-
-@pytest.fixture(scope="module")
-def playwright_instance():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright_instance, work, server):
-    b = Browser(playwright_instance, work)
-    b.configure(server)
-    yield b
-    b.close()
 
 
 @pytest.fixture
