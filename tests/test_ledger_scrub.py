@@ -13,6 +13,7 @@ from labelcheck.ledger import Ledger, LedgerDamaged, checkpoint, merkle, note
 from labelcheck.ledger import keyfile as keys
 from labelcheck.ledger.scrub import Scrubber
 from labelcheck.web.app import create_app
+from test_ledger_tamper import edit, entry
 
 ORIGIN = "scrub.example/log"
 SIZE = 100
@@ -26,23 +27,6 @@ def data_dir(tmp_path):
         for c in range(10):
             led.append([{"tag": "abc", "n": c * 10 + i} for i in range(10)])
     return d
-
-
-def edit(data_dir, *statements):
-    db = sqlite3.connect(data_dir / "ledger.db")
-    for table in ("entries", "hashes", "checkpoints"):
-        db.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
-    for sql, *args in statements:
-        db.execute(sql, *args)
-    db.commit()
-    db.close()
-
-
-def entry(data_dir, i) -> bytes:
-    db = sqlite3.connect(data_dir / "ledger.db")
-    (data,) = db.execute("SELECT data FROM entries WHERE idx = ?", (i,)).fetchone()
-    db.close()
-    return data
 
 
 def changed_leaf(d):
