@@ -24,6 +24,8 @@ from typing import Callable
 
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
+from .startup import open_stored_checkpoint
+from .store import StoreError
 from .verify import EntryError, TreeStream, check_entry, check_hashes
 
 CHUNK = 10_000  # entries per transaction, at least (rounded up to a checkpoint's size)
@@ -90,13 +92,11 @@ def _identity(source: LedgerStore, vkey: str | None) -> tuple[str, note.Verifier
 
 
 def _open(data: bytes, size: int, verifier: note.Verifier, origin: str) -> checkpoint.Checkpoint:
+    """The source's checkpoint row for ``size``, verified (startup's check)."""
     try:
-        cp = checkpoint.open_checkpoint(data, verifier, origin=origin)
-    except (checkpoint.CheckpointError, note.NoteError) as exc:
-        raise MigrateError(f"the source's checkpoint for size {size} does not verify: {exc}") from None
-    if cp.size != size:
-        raise MigrateError(f"the source stores a checkpoint for size {cp.size} under size {size}")
-    return cp
+        return open_stored_checkpoint(data, size, verifier, origin)
+    except StoreError as exc:
+        raise MigrateError(f"the source: {exc}") from None
 
 
 def _bind(target: LedgerStore, origin: str, vkey: str) -> None:
