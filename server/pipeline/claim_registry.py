@@ -21,11 +21,7 @@ payload bytes), ``envelope_sha256`` (of the envelope's canonical JSON),
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
-import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +33,7 @@ from labelcheck.ledger.claim_index import ClaimIndex, IndexedClaim
 from labelcheck.pipeline.errors import InvalidRequest, RegistryConflict, TooManyItems
 from labelcheck.util import b64
 from labelcheck.util.times import now_text
+from labelcheck.util.locks import file_lock
 
 # Reasons that mean the claim is not the signed word of a registered, unrevoked producer.
 NOT_AUTHENTIC = frozenset({"unknown_key", "signature_invalid", "revoked_key", "key_revoked_later",
@@ -92,15 +89,9 @@ def parse_claims_body(body: object, *, max_items: int) -> list[object]:
     raise InvalidRequest('the body must be one claim envelope or {"claims": [envelope, ...]}')
 
 
-@contextlib.contextmanager
-def publish_lock(data_dir: Path) -> Iterator[None]:
+def publish_lock(data_dir: Path):
     """An exclusive lock across processes around the id check and the append."""
-    fd = os.open(Path(data_dir) / "claims.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return file_lock(Path(data_dir) / "claims.lock")
 
 
 def publish(envelopes: list[object], svc) -> tuple[bool, list[dict]]:

@@ -18,16 +18,14 @@ is in force exactly when its entry is on the ledger.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import logging
-import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from labelcheck.claims.trust import TrustRegistry
+from labelcheck.util.locks import file_lock
 
 log = logging.getLogger("labelcheck")
 
@@ -54,15 +52,9 @@ class RegistryStore:
         """Release connections (nothing for a file)."""
 
 
-@contextlib.contextmanager
-def registry_lock(data_dir: Path) -> Iterator[None]:
+def registry_lock(data_dir: Path):
     """An exclusive lock across processes for read-modify-write of trust.json."""
-    fd = os.open(Path(data_dir) / "trust.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
+    return file_lock(Path(data_dir) / "trust.lock")
 
 
 def load_registry(path: Path) -> TrustRegistry:
