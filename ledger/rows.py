@@ -21,3 +21,14 @@ def chunked(fetch: Callable[[int, int], list], start: int, end: int | None, chun
         if len(rows) < chunk:
             return
         start = rows[-1][0] + 1
+
+
+def contiguous(rows: list[tuple[int, bytes]], start: int, end: int, missing: Callable[[str], Exception]) -> list[bytes]:
+    """The values of entry rows ``start`` to ``end`` (exclusive), in order;
+    ``missing(message)`` is raised for the first index absent."""
+    for want, (idx, _) in enumerate(rows, start):
+        if idx != want:
+            raise missing(f"entry {want} is missing")
+    if len(rows) != end - start:
+        raise missing(f"entry {start + len(rows)} is missing")
+    return [bytes(data) for _, data in rows]

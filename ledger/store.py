@@ -280,15 +280,10 @@ class Store:
 
     def entries(self, start: int, end: int, conn: sqlite3.Connection | None = None) -> list[bytes]:
         with self.connection(conn) as c:
-            rows = c.execute(
+            found = c.execute(
                 "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
             ).fetchall()
-        for want, (idx, _) in enumerate(rows, start):
-            if idx != want:
-                raise StoreError(f"entry {want} is missing")
-        if len(rows) != end - start:
-            raise StoreError(f"entry {start + len(rows)} is missing")
-        return [bytes(data) for _, data in rows]
+        return rows.contiguous(found, start, end, StoreError)
 
     def iter_rows(self, table: str, start: int = 0, end: int | None = None, *,
                   conn: sqlite3.Connection | None = None, chunk: int = 10_000) -> Iterator[tuple[int, bytes]]:
