@@ -18,7 +18,6 @@ import struct
 import time
 from dataclasses import dataclass
 
-import nacl.exceptions
 import nacl.signing
 
 from labelcheck.util import b64
@@ -36,22 +35,19 @@ def signed_message(body: bytes, timestamp: int) -> bytes:
 
 
 def _parse_key(text: str, parts: int, what: str) -> tuple[list[str], bytes]:
+    """The fields and the decoded key data of a cosignature/v1 key string."""
     if not isinstance(text, str):
         raise note.NoteError(f"{what} must be a string")
-    fields = text.strip().split("+", parts - 1)
-    if len(fields) != parts:
-        raise note.NoteError(f"malformed {what}: expected {parts} '+'-separated fields")
+    fields = note.split_key(text.strip(), parts, what)
     try:
         raw = b64.decode(fields[-1])
     except ValueError:
         raise note.NoteError(f"malformed {what}: key data is not standard base64") from None
     if len(raw) != 33 or raw[0] != ALG_COSIGNATURE_V1:
         raise note.NoteError(f"malformed {what}: want 0x04 (cosignature/v1) and a 32-byte Ed25519 key")
-    name, hash_hex = fields[-3], fields[-2]
-    if not note.is_valid_name(name):
-        raise note.NoteError(f"malformed {what}: invalid name {name!r}")
-    if len(hash_hex) != 8 or any(c not in "0123456789abcdef" for c in hash_hex):
-        raise note.NoteError(f"malformed {what}: key hash must be 8 lowercase hex digits")
+    if not note.is_valid_name(fields[-3]):
+        raise note.NoteError(f"malformed {what}: invalid name {fields[-3]!r}")
+    note.parse_hash(fields[-2], what)
     return fields, raw
 
 
@@ -89,11 +85,7 @@ class CosignatureVerifier:
         (timestamp,) = struct.unpack(">Q", signature[:8])
         if timestamp > MAX_TIMESTAMP:
             return False
-        try:
-            nacl.signing.VerifyKey(self.public_key).verify(signed_message(body, timestamp), signature[8:])
-        except nacl.exceptions.BadSignatureError:
-            return False
-        return True
+        return note.ed25519_verify(self.public_key, signed_message(body, timestamp), signature[8:])
 
 
 @dataclass(frozen=True)

@@ -64,17 +64,31 @@ def _b64decode(text: str) -> bytes:
         raise NoteError(f"not standard base64: {text[:40]!r}") from exc
 
 
-def _split_key(text: str, parts: int, what: str) -> list[str]:
+def split_key(text: str, parts: int, what: str) -> list[str]:
+    """The ``parts`` '+'-separated fields of a C2SP key string (the last,
+    base64 key data, may itself hold '+')."""
     fields = text.split("+", parts - 1)  # base64 key data may itself hold '+'
     if len(fields) != parts:
         raise NoteError(f"malformed {what}: expected {parts} '+'-separated fields")
     return fields
 
 
-def _parse_hash(text: str, what: str) -> int:
+def parse_hash(text: str, what: str) -> int:
+    """A key hash written as 8 lowercase hex digits."""
     if len(text) != 8 or any(c not in "0123456789abcdef" for c in text):
         raise NoteError(f"malformed {what}: key hash must be 8 lowercase hex digits")
     return int(text, 16)
+
+
+def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is a valid Ed25519 (RFC 8032) signature of ``message``."""
+    if len(signature) != 64:
+        return False
+    try:
+        nacl.signing.VerifyKey(public_key).verify(message, signature)
+    except nacl.exceptions.BadSignatureError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -96,10 +110,10 @@ class Verifier:
         """Parse ``<name>+<hash>+<base64(0x01||pub)>``; the hash must match."""
         if not isinstance(vkey, str):
             raise NoteError("verifier key must be a string")
-        name, hash_hex, data = _split_key(vkey.strip(), 3, "verifier key")
+        name, hash_hex, data = split_key(vkey.strip(), 3, "verifier key")
         if not is_valid_name(name):
             raise NoteError(f"malformed verifier key: invalid name {name!r}")
-        want = _parse_hash(hash_hex, "verifier key")
+        want = parse_hash(hash_hex, "verifier key")
         raw = _b64decode(data)
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteError("malformed verifier key: want 0x01 followed by a 32-byte Ed25519 key")
@@ -118,13 +132,7 @@ class Verifier:
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is a valid Ed25519 signature of ``message``."""
-        if len(signature) != 64:
-            return False
-        try:
-            nacl.signing.VerifyKey(self.public_key).verify(message, signature)
-        except nacl.exceptions.BadSignatureError:
-            return False
-        return True
+        return ed25519_verify(self.public_key, message, signature)
 
 
 @dataclass(frozen=True)
@@ -157,12 +165,12 @@ class Signer:
         """Parse ``PRIVATE+KEY+<name>+<hash>+<base64(0x01||seed)>``."""
         if not isinstance(skey, str):
             raise NoteError("signer key must be a string")
-        p1, p2, name, hash_hex, data = _split_key(skey.strip(), 5, "signer key")
+        p1, p2, name, hash_hex, data = split_key(skey.strip(), 5, "signer key")
         if (p1, p2) != ("PRIVATE", "KEY"):
             raise NoteError("malformed signer key: must start with PRIVATE+KEY+")
         if not is_valid_name(name):
             raise NoteError(f"malformed signer key: invalid name {name!r}")
-        want = _parse_hash(hash_hex, "signer key")
+        want = parse_hash(hash_hex, "signer key")
         raw = _b64decode(data)
         if len(raw) != 33 or raw[0] != ALG_ED25519:
             raise NoteError("malformed signer key: want 0x01 followed by a 32-byte seed")
