@@ -107,17 +107,16 @@ class Witnessing:
         self._cosigned_size = cp.size
         return True
 
-
-def read_cosigned(cfg: Config, log_vkey: str) -> bytes | None:
-    """The newest checkpoint carrying a quorum, or None when there is none yet."""
-    try:
-        data = Path(cfg.cosigned_path).read_bytes()
-    except FileNotFoundError:
-        return None
-    witnesses, quorum = parse_witnesses(cfg)
-    try:
-        _, count = count_cosignatures(data, note.Verifier.from_vkey(log_vkey), [w.verifier for w in witnesses])
-    except (note.NoteError, checkpoint.CheckpointError):
-        log.error("cosigned.checkpoint does not open with the configured keys; not serving it")
-        return None
-    return data if count >= quorum else None
+    def read_cosigned(self, log_vkey: str) -> bytes | None:
+        """The newest checkpoint carrying a quorum, or None when there is none yet."""
+        try:
+            data = Path(self.config.cosigned_path).read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            _, count = count_cosignatures(data, note.Verifier.from_vkey(log_vkey),
+                                          [w.verifier for w in self.witnesses])
+        except (note.NoteError, checkpoint.CheckpointError):
+            log.error("cosigned.checkpoint does not open with the configured keys; not serving it")
+            return None
+        return data if count >= self.quorum else None

@@ -16,7 +16,6 @@ from labelcheck.ledger.note import Verifier
 from labelcheck.pipeline import verify as pipeline
 from labelcheck.pipeline.registry import parse_producer, parse_revoke, producer_json, registry_add, registry_revoke
 from labelcheck.pipeline.verify import receipt_json
-from labelcheck.pipeline.witnessing import read_cosigned
 from labelcheck.util import b64
 from labelcheck.util.times import file_stamp, now_text
 from labelcheck.web import tokens
@@ -111,7 +110,7 @@ def checkpoint() -> Response:
     witnesses configured, the newest one a quorum of them cosigned."""
     svc = services()
     if svc.witnessing.enabled:
-        note = read_cosigned(svc.config, svc.ledger.verifier_key)
+        note = svc.witnessing.read_cosigned(svc.ledger.verifier_key)
         if note is None:
             raise Problem(503, "no checkpoint is cosigned by a quorum of witnesses yet; retry shortly",
                           headers={"Retry-After": "2"})
