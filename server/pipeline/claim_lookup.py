@@ -100,13 +100,7 @@ class RegistryLookup:
         """Whether a served image's PDQ could change its result: some
         registered claim has a PDQ, and these exact bytes are not registered
         (an exact match wins without it)."""
-        if self._search is None:
-            return False
-        with self._lock:
-            self._catch_up()
-            if not len(self._search):
-                return False
-        return not (sha256 and self.index.by_sha256(sha256))
+        return self.pdq_wanted()(sha256)
 
     def pdq_wanted(self) -> Callable[[str | None], bool]:
         """:meth:`needs_pdq` for the fetches of one request: the index is
