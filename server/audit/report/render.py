@@ -8,8 +8,9 @@ from a ledger entry is escaped with ``esc`` where it is written.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, timezone
+
+from labelcheck.util import b64
 
 from . import svg
 from .gather import PASSING_REASONS, STATUSES, AuditData
@@ -123,7 +124,7 @@ def _proof(data: AuditData, w: Words) -> str:
     rows += [
         (w("origin"), esc(cp.origin), "mono"),
         (w("size"), str(cp.size), "mono"),
-        (w("root"), esc(base64.b64encode(cp.root).decode("ascii")), "mono"),
+        (w("root"), esc(b64.encode(cp.root)), "mono"),
         (w("key_id"), esc(data.key_id), "mono"),
         (w("vkey"), esc(data.vkey), "mono"),
         (w("trusted"), esc(trusted), ""),
