@@ -8,7 +8,6 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger import merkle, note
 from labelcheck import claims
 from labelcheck.ledger import keyfile as keys
+from slowclients import free_port, stop, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
@@ -45,36 +45,6 @@ def check_receipt_offline(receipt: dict, verifier: note.Verifier, origin: str) -
     merkle.verify_inclusion(receipt["index"], cp.size, base64.b64decode(receipt["leaf_hash"]),
                             [base64.b64decode(h) for h in receipt["inclusion"]], cp.root)
     return cp
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_healthy(base: str, proc: subprocess.Popen, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}")
-        try:
-            if requests.get(base + "/healthz", timeout=2).status_code == 200:
-                return
-        except requests.RequestException:  # not listening yet, or the worker still loading
-            pass
-        time.sleep(0.1)
-    raise AssertionError("server did not become healthy")
-
-
-def stop(proc: subprocess.Popen) -> str:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        out, _ = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    return out or ""
 
 
 @pytest.mark.slow
