@@ -39,8 +39,10 @@ def entry_parts(record: dict) -> tuple[bytes, bytes, bytes]:
     call; records whose values have the same types share the text around
     them. When no string needs an escape (one test over all of them) the
     strings go between it as they are; else each value has its writer
-    (``encode_basestring`` and the like) and a format string puts them in. Integers are range-checked, lists must hold strings only (other
-    values, and any doubt, go to the reference path). A lone surrogate in a
+    (``encode_basestring`` and the like) and a format string puts them in.
+    Integers are range-checked; lists must hold strings only, and nested
+    objects strings or nulls only (other values, and any doubt, go to the
+    reference path). A lone surrogate in a
     key or a string is caught by the final UTF-8 encoding. The slots are cut
     at NUL characters, which canonical text never holds raw.
     """
@@ -83,6 +85,8 @@ def _plain(kind: tuple, values: tuple) -> str | None:
                 args[i] = int.__repr__(v)
             elif t is bool:
                 args[i] = "true" if v else "false"
+            elif t is dict:
+                args[i] = _flat(v)
             elif v:  # a list: of strings without escapes (join refuses anything but strings)
                 inner = '","'.join(v)
                 if len(encode_basestring(inner)) != len(inner) + 2 * len(v):
@@ -112,7 +116,17 @@ def _strings(v: list) -> str:
     return "[" + ",".join(map(encode_basestring, v)) + "]"
 
 
-_WRITERS = {str: encode_basestring, int: _int, list: _strings, _NONE: lambda v: "null",
+def _flat(v: dict) -> str:
+    """A nested object of string keys and string or null values (the
+    verification entry's ``content_sha256``), keys in code point order."""
+    for k, x in v.items():
+        if type(k) is not str or (type(x) is not str and x is not None):
+            raise _Other
+    return "{" + ",".join(encode_basestring(k) + ":" + ("null" if v[k] is None else encode_basestring(v[k]))
+                          for k in sorted(v)) + "}"
+
+
+_WRITERS = {str: encode_basestring, int: _int, list: _strings, dict: _flat, _NONE: lambda v: "null",
             bool: {True: "true", False: "false"}.__getitem__}
 _shapes: dict[tuple, tuple] = {}
 
@@ -163,7 +177,7 @@ def _kind(shape: tuple, types: tuple) -> tuple | None:
             strings.append(i)
             template += [text + '"', None]
             text = '"' + around[i + 1]
-        else:  # int (a range to check), bool and list (to write)
+        else:  # int (a range to check), bool, list and dict (to write)
             fixes.append((len(args), t))
             template += [text, None]
             text = around[i + 1]

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labelcheck.ledger import canonical, merkle
+from labelcheck.ledger import entry_encode
 from labelcheck.ledger.entry_encode import SLOTS, entry_parts
 from labelcheck.ledger.tree import Frontier
 
@@ -71,10 +72,27 @@ def test_a_verification_record_encodes_as_the_reference_does():
     {"a": "plain", "b": 2**53, "c": None, "d": True, "e": ["x"], "f": []},  # out of range: refused
     {"a": "plain", "b": 1, "c": None, "d": True, "e": ["x", 1], "f": []},  # a list not of strings
     {"a": "plain", "b": 1, "c": None, "d": True, "e": ["x", "\udc00"], "f": []},  # a lone surrogate: refused
+    {"a": "plain", "b": 1, "c": {"z": "1", "y": None, "é": "x"}, "d": True, "e": [], "f": []},  # a nested object
+    {"a": "plain", "b": 1, "c": {"z": "q\"", "b": None}, "d": True, "e": [], "f": []},  # ... with an escape
+    {"a": "plain", "b": 1, "c": {"z": 1, "y": {}}, "d": True, "e": [], "f": []},  # ... not of strings
+    {"a": "plain", "b": 1, "c": {"z": "\ud800"}, "d": True, "e": [], "f": []},  # ... a lone surrogate: refused
+    {"a": "plain", "b": 1, "c": {"z": 1.5}, "d": True, "e": [], "f": []},  # ... a float: refused
 ])
 def test_each_way_through_one_shape_agrees_with_the_reference(record):
     for r in (record, {"a": "first of the shape", "b": 1, "c": None, "d": True, "e": ["x"], "f": []}, record):
         assert _outcome(_joined, r, 5, "QUJD") == _outcome(_reference, r, 5, "QUJD")
+
+
+def test_the_servers_verification_record_takes_the_fast_path(monkeypatch):
+    """The server appends this shape for every item; its nested content_sha256
+    must not send it to the (three times slower) reference path."""
+    record = {"kind": "verification", "time": "2026-11-27T00:00:00Z", "claim_digest": "sha256:" + "ab" * 32,
+              "claim_id": "c1", "content_sha256": {"claimed": "ab" * 32, "observed": None}, "binding": "none",
+              "key_id": "k", "status": "declared", "category": None, "reasons": ["x"], "page_origin": None,
+              "media_origin": None, "server": "labelcheck/1", "registry_version": 3}
+    expected = _reference(record, 9, "QUJD")
+    monkeypatch.setattr(entry_encode, "_entry_parts_slowly", lambda r: pytest.fail("took the reference path"))
+    assert _joined(record, 9, "QUJD") == expected
 
 
 @pytest.mark.parametrize("record, words", [
