@@ -115,7 +115,10 @@ class Receipt:
         return f"Receipt(index={self.index}, size={self.size})"
 
 
-class _Request:
+class Request:
+    """One append waiting for its commit: its encoded records, then its
+    receipts or its error (``done`` once either is set)."""
+
     __slots__ = ("records", "receipts", "error", "done")
 
     def __init__(self, records: list[dict]):
@@ -148,7 +151,7 @@ class GroupCommit:
         self.store, self.group, self.sign, self.refuse, self.clock = store, group, sign, refuse, clock
         self.on_write = on_write
         self._cv = threading.Condition()
-        self._queue: list[_Request] = []
+        self._queue: list[Request] = []
         self._leader = False
         self._write_lock = threading.Lock()  # the writer connection, when not grouping
         # (size, tree, last leaf) as this instance's last commit left the log:
@@ -160,7 +163,7 @@ class GroupCommit:
     def append(self, records: list[tuple[bytes, bytes, bytes]]) -> list[Receipt]:
         """Append ``records``, each given as its ``entry_encode.entry_parts``
         (so checked already); one Receipt per record. Raises CommitError."""
-        req = _Request(records)
+        req = Request(records)
         if not self.group:
             with self._write_lock:
                 self._commit(lambda _conn: [req])
@@ -180,24 +183,28 @@ class GroupCommit:
                 self._cv.notify_all()
         return req.result()
 
-    def commit_batch(self, take: Callable[[object], list[list[dict]]], conn=None) -> tuple[list, int]:
+    def commit_batch(self, take: Callable[[object], tuple[list[Request], list[list[dict]]]],
+                     conn=None) -> tuple[list, int]:
         """One commit, now, on this thread (the sequencer's path): ``take(conn)``
-        runs inside the write transaction and returns the requests' records
-        (dicts, encoded here: one that does not encode fails the commit).
-        Returns (per request its receipts or its error, how many)."""
-        got: list[_Request] = []
+        runs inside the write transaction and returns requests already
+        encoded (this process's own) and other requests' records (dicts,
+        encoded here: one that does not encode fails the commit). Returns
+        (per request, in that order, its receipts or its error; how many)."""
+        got: list[Request] = []
 
-        def requests(tx) -> list[_Request]:
-            if tx is None:  # the transaction never began: nothing was taken
-                return []
-            got.extend(_Request([entry_parts(record) for record in r]) for r in take(tx))
+        def requests(tx) -> list[Request]:
+            if tx is None:  # the commit failed: what was taken, if anything, fails with it
+                return got
+            ready, records = take(tx)
+            got.extend(ready)  # first: should an encoding fail, they fail with the commit
+            got.extend(Request([entry_parts(record) for record in r]) for r in records)
             return got
 
         with self._write_lock:
             self._commit(requests, conn)
         return [req.error if req.error is not None else req.receipts for req in got], len(got)
 
-    def _take_queue(self) -> list[_Request]:
+    def _take_queue(self) -> list[Request]:
         """Everything queued so far: the leader takes it once it holds the
         write lock, so appends that arrived while it waited share its commit."""
         with self._cv:
@@ -218,12 +225,13 @@ class GroupCommit:
         tree = Frontier.resume(n, {level: h for (level, _), h in zip(ids, got)})
         return tree, (got[-1] if n else None)
 
-    def _commit(self, take: Callable[[object], list[_Request]], conn=None) -> None:
+    def _commit(self, take: Callable[[object], list[Request]], conn=None) -> None:
         """Write the requests ``take(conn)`` returns, in one transaction (on
         ``conn`` when given); fill in their results. ``take`` runs once the
-        write lock is held (with None when it could not be had)."""
+        write lock is held; after a failure, ``take(None)`` gives what fails
+        with it (what it took, or what waits when it took nothing)."""
         store = self.store
-        batch: list[_Request] = []
+        batch: list[Request] = []
         try:
             with store.write(conn) as tx:
                 conn = tx
@@ -282,7 +290,7 @@ class GroupCommit:
             req.done = True
 
 
-def _firsts(batch: list[_Request], first: int) -> list[int]:
+def _firsts(batch: list[Request], first: int) -> list[int]:
     """The index of each request's first entry, the requests written in order from ``first``."""
     out = []
     for req in batch:

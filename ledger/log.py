@@ -222,15 +222,18 @@ class Ledger:
         nothing written, on a bad record or a failed write; LedgerDamaged
         once the log was found damaged.
         """
-        records = _validate(records, self._queue is not None)
-        if not records:
+        parts = _validate(records)
+        if not parts:
             return []
         self._check_fork()
         self._refuse_if_damaged()
         try:
-            if self._queue is not None:
-                return self._queue.append(records)
-            return self._appender.append(records)
+            if self._sequencer is None:
+                return self._appender.append(parts)
+            # The leader's process commits its own appends in memory; any
+            # other queues them (sequencer).
+            got = self._sequencer.append(parts)
+            return got if got is not None else self._queue.append([dict(r) for r in records])
         except CommitError as exc:
             if isinstance(exc.__cause__, TailMismatch):
                 self._damaged(str(exc.__cause__))
@@ -364,9 +367,8 @@ def _is_int(x) -> bool:
     return type(x) is int
 
 
-def _validate(records, queued: bool) -> list:
-    """Each record's ``entry_parts`` (its check and encoding in one
-    pass), or for the queue (``queued``) a shallow copy once it is known to encode."""
+def _validate(records) -> list:
+    """Each record's ``entry_parts`` (its check and encoding in one pass)."""
     if not isinstance(records, (list, tuple)):
         raise LedgerError("append takes a list of records")
     out = []
@@ -377,7 +379,7 @@ def _validate(records, queued: bool) -> list:
             taken = [k for k in RESERVED if k in record]
             raise LedgerError(f"record {i}: {', '.join(taken)} is set by the ledger, not by callers")
         try:
-            out.append(entry_parts(record) if not queued else canonical.check(record) or dict(record))
+            out.append(entry_parts(record))
         except canonical.CanonicalError as exc:
             raise LedgerError(f"record {i}: {exc}") from None
     return out

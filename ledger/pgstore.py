@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from itertools import accumulate
 from typing import Iterator
 
 import psycopg
@@ -194,14 +195,24 @@ class PgStore:
             return
         _copy(conn, "COPY ledger_entries (idx, data) FROM STDIN (FORMAT BINARY)", rows)
 
+    # A run of consecutive rows in one statement, cut from one blob by the
+    # server: the client sends one bytea and the offsets as the text of an
+    # array (made by C-level joins), not an array of values, each adapted in
+    # Python (a fraction of the cost per row).
+    _PUT_ENTRY_RUN = ("INSERT INTO ledger_entries (idx, data) SELECT %b::int8 + o - 1, substring(%b::bytea FROM s + 1 "
+                      "FOR e - s) FROM unnest(%t::int4[], %t::int4[]) WITH ORDINALITY AS t(s, e, o)")
+    _PUT_HASH_RUN = ("INSERT INTO ledger_hashes (id, hash) SELECT %b::int8 + i, substring(%b::bytea FROM i * 32 + 1 "
+                     "FOR 32) FROM generate_series(0, %b::int4 - 1) AS i")
+
     @staticmethod
     def put_entry_run(conn: psycopg.Connection, first: int, datas: list[bytes]) -> None:
         """Insert entries ``datas`` at indexes ``first``, ``first + 1``, ..."""
         if not datas:
             return
         if _pipelined(conn):
-            conn.execute("INSERT INTO ledger_entries (idx, data) SELECT %b::int8 + o - 1, d "
-                         "FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(d, o)", (first, datas))
+            ends = ",".join(map(str, accumulate(map(len, datas))))
+            starts = "0," + ends[:ends.rfind(",")] if len(datas) > 1 else "0"
+            conn.execute(PgStore._PUT_ENTRY_RUN, (first, b"".join(datas), "{" + starts + "}", "{" + ends + "}"))
             return
         PgStore.put_entries(conn, list(enumerate(datas, first)))
 
@@ -212,13 +223,12 @@ class PgStore:
     @staticmethod
     def put_hash_run(conn: psycopg.Connection, first_id: int, hashes: list[bytes]) -> None:
         """Insert ``hashes`` (32 bytes each) at ids ``first_id``, ``first_id + 1``, ..."""
-        if any(len(h) != 32 for h in hashes):
-            raise StoreError("stored hashes are 32 bytes each")
         if not hashes:
             return
+        if set(map(len, hashes)) != {32}:
+            raise StoreError("stored hashes are 32 bytes each")
         if _pipelined(conn):
-            conn.execute("INSERT INTO ledger_hashes (id, hash) SELECT %b::int8 + o - 1, h "
-                         "FROM unnest(%b::bytea[]) WITH ORDINALITY AS t(h, o)", (first_id, hashes))
+            conn.execute(PgStore._PUT_HASH_RUN, (first_id, b"".join(hashes), len(hashes)))
             return
         PgStore.put_hashes(conn, list(enumerate(hashes, first_id)))
 

@@ -20,19 +20,27 @@ connection: at once for a killed process (the kernel closes its socket),
 within the TCP keepalive and user timeout (``pgstore.KEEPALIVE``) for a host
 that vanished. A stale leader could not fork the log either: every commit
 reads the tail inside the write transaction, under ``pgstore.WRITE_LOCK``.
+
+The leader's own process skips the queue: ``Sequencer.append`` hands its
+encoded records to the leader thread in memory, and they go into the next
+commit beside the queued rows, their receipts built from that commit's own
+hashes (``commit.CommitTree``). They are acknowledged on the same durable
+commit; should the process stop leading before a commit took them, they
+are handed back to be queued, nothing having been written.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import select
 import threading
 import time
 
 import psycopg
 
-from .commit import CommitError, GroupCommit
+from .commit import CommitError, GroupCommit, Receipt, Request
 from .pgstore import PgStore, connect
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,7 @@ QUEUE_CHANNEL, DONE_CHANNEL = "ledger_queue", "ledger_done"
 POLL = 0.5  # seconds between a follower's tries of the lock, and a leader's idle waits
 MAX_ROWS = 1000  # queued requests per commit
 STALE = "10 minutes"  # finished queue rows nobody collected (their node died) are dropped after this
+TIMEOUT = 30.0  # seconds a leader's own append waits to be taken into a commit
 
 
 class Sequencer:
@@ -56,6 +65,13 @@ class Sequencer:
         self._stop = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._taken: list[int] = []  # queue ids of the commit under way
+        # This process's own appends while it leads (``append``), guarded by
+        # ``_cv`` together with ``leader``; a byte on the pipe wakes the thread.
+        self._own: list[Request] = []
+        self._cv = threading.Condition()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
         self._thread = threading.Thread(target=self._run, name="ledger-sequencer", daemon=True)
 
     def start(self) -> "Sequencer":
@@ -67,6 +83,33 @@ class Sequencer:
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def append(self, records: list[tuple[bytes, bytes, bytes]], timeout: float = TIMEOUT) -> list[Receipt] | None:
+        """Append ``records`` (``entry_encode.entry_parts`` each) in this
+        leader's next commit; their receipts, or None when this process does
+        not lead (or stopped before a commit took them: nothing was written,
+        queue them instead). Raises CommitError when the commit failed."""
+        req = Request(records)
+        with self._cv:
+            if not self.leader:
+                return None
+            self._own.append(req)
+        self._wake()
+        deadline = time.monotonic() + timeout
+        with self._cv:
+            while not req.done:
+                left = deadline - time.monotonic()
+                if left <= 0 and req in self._own:  # never taken: nothing written
+                    self._own.remove(req)
+                    raise CommitError(f"the sequencer took no records within {timeout:g} s; nothing was written")
+                self._cv.wait(max(left, self.poll))
+        return None if req.receipts is None and req.error is None else req.result()
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"\0")
+        except (BlockingIOError, OSError):  # full (a wake-up is pending anyway) or closed
+            pass
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
@@ -77,8 +120,24 @@ class Sequencer:
                 if not self._stop.is_set():
                     log.warning("ledger sequencer: %s; retrying", str(exc).strip())
             finally:
-                self._conn, self.leader, self.led_since = None, False, None
+                self._conn, self.led_since = None, None
+                self._stop_leading()
             self._stop.wait(self.poll)
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _stop_leading(self) -> None:
+        """No longer the leader: own appends no commit took are handed back
+        (to be queued), or fail when the ledger is closing."""
+        with self._cv:
+            self.leader = False
+            for req in self._own:
+                if self._stop.is_set():
+                    req.error = CommitError("the ledger was closed before the records were appended; "
+                                            "nothing was written")
+                req.done = True
+            self._own = []
+            self._cv.notify_all()
 
     def _follow_then_lead(self, conn: psycopg.Connection) -> None:
         while not self._stop.is_set():
@@ -87,7 +146,8 @@ class Sequencer:
             self._stop.wait(self.poll)
         else:
             return
-        self.leader, self.led_since = True, time.monotonic()
+        with self._cv:
+            self.leader, self.led_since = True, time.monotonic()
         log.info("ledger sequencer: this process leads")
         # Notifications reach the handler whenever the connection reads from
         # the server, also while it runs the sequencer's own statements.
@@ -98,33 +158,44 @@ class Sequencer:
                      (STALE,))
         while not self._stop.is_set():
             woken.clear()
-            # After a commit that took something, one more try at once: a
+            # After a commit that took queued rows, one more try at once: a
             # request queued meanwhile (on any node) is taken without waiting
-            # for its notification; an empty try writes nothing.
+            # for its notification; an empty try writes nothing. (This
+            # process's own appends wake the thread through the pipe.)
             if self._commit_once(conn) or woken.is_set():
                 continue
             # Idle: sleep until the server sends something (a notification).
             # What woke us is read and dropped here, so that the commit it
             # starts does not count it as news and try once more for nothing.
-            if select.select([conn.fileno()], [], [], self.poll)[0]:
+            ready = select.select([conn.fileno(), self._wake_r], [], [], self.poll)[0]
+            if self._wake_r in ready:
+                _drain_pipe(self._wake_r)
+            if conn.fileno() in ready:
                 _drain_notifications(conn)
 
     def _commit_once(self, conn: psycopg.Connection) -> int:
-        """Sequence one batch of queued requests; how many there were."""
+        """Sequence one batch of queued requests and this process's own; how
+        many queued rows it took."""
         ids: list[int] = []
         self._taken = ids
 
-        def take(tx: psycopg.Connection) -> list[list[dict]]:
+        def take(tx: psycopg.Connection) -> tuple[list[Request], list[list[dict]]]:
             rows = tx.execute("SELECT id, records FROM ledger_queue WHERE size IS NULL AND error IS NULL "
                               "ORDER BY id LIMIT %s FOR UPDATE", (MAX_ROWS,)).fetchall()
             ids.extend(r[0] for r in rows)
-            return [json.loads(r[1]) for r in rows]
+            with self._cv:
+                own, self._own = self._own, []
+            return own, [json.loads(r[1]) for r in rows]
 
         # Pipeline mode: statements whose results are not needed at once go
         # out without waiting, so a commit costs three round trips (the
         # queue rows, the sizes, then the writes with COMMIT), not one per statement.
-        with conn.pipeline():
-            results, n = self.appender.commit_batch(take, conn)
+        try:
+            with conn.pipeline():
+                results, n = self.appender.commit_batch(take, conn)
+        finally:
+            with self._cv:  # own appends this commit took are done (or failed)
+                self._cv.notify_all()
         if n == 0:
             return 0
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -132,14 +203,16 @@ class Sequencer:
             self._fail(conn, failed[0], ids)
         else:
             self.commits += 1
-        return n
+        return len(ids)
 
     def _record_results(self, tx: psycopg.Connection, done: list, size: int) -> None:
         """Inside the commit: each queued row's first index and the signed size."""
-        ids = self._taken  # the rows take() locked, in the same order
+        ids = self._taken  # the rows take() locked, in the same order, after this process's own
+        if not ids:
+            return
         tx.execute("UPDATE ledger_queue q SET first = v.first, size = %s "
                    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, first) WHERE q.id = v.id",
-                   (size, ids, [first for _, first in done]))
+                   (size, ids, [first for _, first in done[len(done) - len(ids):]]))
         tx.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, str(size)))
 
     def _fail(self, conn: psycopg.Connection, error: BaseException, ids: list[int]) -> None:
@@ -149,12 +222,25 @@ class Sequencer:
         so the rows stay queued for whoever leads next."""
         cause = error.__cause__ if isinstance(error, CommitError) else error
         if isinstance(cause, psycopg.OperationalError):
+            # Queued rows stay for whoever leads next; this process's own
+            # appends in the commit fail (had COMMIT gone through, they are
+            # on the log, unacknowledged, like an append whose reply was lost).
             raise cause
         log.error("ledger sequencer: commit failed: %s", error)
+        if not ids:  # this process's own appends only: they have the error
+            return
         with conn.transaction():
             conn.execute("UPDATE ledger_queue SET error = %s WHERE id = ANY(%s) AND size IS NULL",
                          (str(error), ids))
             conn.execute("SELECT pg_notify(%s, 'error')", (DONE_CHANNEL,))
+
+
+def _drain_pipe(fd: int) -> None:
+    try:
+        while os.read(fd, 4096):
+            pass
+    except BlockingIOError:
+        pass
 
 
 def _drain_notifications(conn: psycopg.Connection) -> None:

@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from labelcheck.ledger import bundle, checkpoint, merkle, note
+from labelcheck.ledger import bundle, checkpoint, merkle, note, pgstore
 from labelcheck.ledger.backend import open_store
 from labelcheck.ledger.log import Ledger, LedgerError
 from labelcheck.ledger.tiles import read_tile, tiles_for_size
@@ -258,3 +258,90 @@ def test_runs_of_entries_and_hashes_are_stored_row_for_row(target, pipelined):
                 assert {t for (t,) in c.execute("SELECT DISTINCT typeof(hash) FROM hashes")} == {"blob"}
     finally:
         store.close()
+
+
+def _two_nodes(tmp_path, postgres) -> tuple[str, Ledger, Ledger]:
+    """Two ledgers on one database, as two nodes: the first leads."""
+    url = postgres.create_database(f"backends_{next(_names)}")
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
+    a.append(records(1))
+    deadline = time.monotonic() + 10
+    while not a.sequencer.leader:
+        assert time.monotonic() < deadline, "the first node never led"
+        time.sleep(0.02)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
+    (tmp_path / "b" / "ledger.key").chmod(0o600)
+    return url, a, Ledger.open_dir(tmp_path / "b", origin=ORIGIN, database=url)
+
+
+def _check_receipts(led: Ledger, batches: list) -> None:
+    verifier = note.Verifier.from_vkey(led.verifier_key)
+    for batch in batches:
+        assert [r.index for r in batch] == list(range(batch[0].index, batch[0].index + len(batch)))
+        for r in batch:
+            cp = checkpoint.open_checkpoint(r.checkpoint, verifier, origin=ORIGIN)
+            merkle.verify_inclusion(r.index, cp.size, r.leaf_hash, r.inclusion, cp.root)
+
+
+def test_the_leaders_own_appends_skip_the_queue_and_the_others_are_queued(tmp_path, postgres):
+    _, a, b = _two_nodes(tmp_path, postgres)
+    queued = {"a": 0, "b": 0}
+    for name, led in (("a", a), ("b", b)):
+        def counting(records, _append=led._queue.append, _name=name):
+            queued[_name] += 1
+            return _append(records)
+        led._queue.append = counting
+    got: list = []
+    try:
+        def work(led: Ledger, k: int) -> None:
+            for i in range(10):
+                got.append(led.append(records(1 + (k + i) % 5, f"{k}-{i}")))
+
+        threads = [threading.Thread(target=work, args=(led, k)) for k, led in enumerate((a, b, a, b))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert queued == {"a": 0, "b": 20}  # the leader's process never queues
+        assert sorted(r.index for batch in got for r in batch) == list(range(1, a.size()))
+        _check_receipts(a, got)
+        assert a.verify().ok
+    finally:
+        b.close()
+        a.close()
+
+
+def test_own_appends_no_commit_took_are_queued_when_the_leader_loses_its_connection(tmp_path, postgres):
+    # A writer holds the write lock, so the leader's commit waits before it
+    # takes anything; its connection is then cut. The append it was given
+    # is handed back, queued, and appended by whoever leads next: once.
+    url, a, b = _two_nodes(tmp_path, postgres)
+    blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
+    got: list = []
+    try:
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
+        worker = threading.Thread(target=lambda: got.append(a.append(records(3, "handed back"))))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while True:
+            row = watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                  "AND query LIKE '%%pg_advisory_xact_lock%%'").fetchone()
+            if row is not None:
+                break
+            assert time.monotonic() < deadline, "the leader's commit never waited for the lock"
+            time.sleep(0.02)
+        assert a.sequencer._own  # given to the leader, not yet taken
+        watcher.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+        blocker.commit()
+        worker.join(30)
+        assert not worker.is_alive()
+        (batch,) = got
+        assert [r.index for r in batch] == [1, 2, 3] and a.size() == 4
+        _check_receipts(a, got)
+        assert a.verify().ok
+    finally:
+        blocker.close()
+        watcher.close()
+        b.close()
+        a.close()
