@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
-import nacl.exceptions
 import nacl.signing
 
 from labelcheck.ledger import note
+from labelcheck.claims import sigcache
 from labelcheck.claims.errors import ClaimError
 from labelcheck.claims.strictjson import loads_strict
 from labelcheck.util.atomic import write_text
@@ -99,13 +99,7 @@ class Producer:
 
     def verify(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` is this key's Ed25519 signature of ``message``."""
-        if len(signature) != 64:
-            return False
-        try:
-            self._verify_key.verify(message, signature)
-        except nacl.exceptions.BadSignatureError:
-            return False
-        return True
+        return sigcache.verify(self._verify_key, message, signature)
 
     @classmethod
     def from_dict(cls, entry: Any) -> "Producer":

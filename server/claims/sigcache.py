@@ -1,0 +1,46 @@
+"""Ed25519 (RFC 8032 §5.1.7) verification that remembers what verified.
+
+The same claim reaches a server once per viewer of the page that shows it,
+so a popular claim would have its signature checked thousands of times.
+Verification is deterministic, so a success can be remembered: keyed by the
+public key, the signature and the SHA-256 of the signed message (a second
+message with the same digest is a SHA-256 collision). Failures are never
+remembered (they cost nothing to an honest producer). The cache is per
+process and bounded; it holds no viewer data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import nacl.exceptions
+import nacl.signing
+
+CAPACITY = 4096  # remembered successes per process, oldest out first
+
+_verified: dict[tuple[bytes, bytes, bytes], None] = {}
+
+
+def verify(key: nacl.signing.VerifyKey, message: bytes, signature: bytes) -> bool:
+    """True when ``signature`` is ``key``'s Ed25519 signature of ``message``."""
+    if len(signature) != 64:
+        return False
+    remembered = (bytes(key), signature, hashlib.sha256(message).digest())
+    if remembered in _verified:
+        return True
+    try:
+        key.verify(message, signature)
+    except nacl.exceptions.BadSignatureError:
+        return False
+    if len(_verified) >= CAPACITY:
+        try:  # dicts keep insertion order: the oldest goes; another thread may have taken it
+            del _verified[next(iter(_verified))]
+        except (KeyError, RuntimeError, StopIteration):
+            pass
+    _verified[remembered] = None
+    return True
+
+
+def forget() -> None:
+    """Drop every remembered success (for tests and benchmarks of the cold path)."""
+    _verified.clear()

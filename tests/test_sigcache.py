@@ -1,0 +1,86 @@
+"""The per-process memory of verified signatures: a success is reused only
+for the very key, signature and message; failures are checked every time."""
+
+from __future__ import annotations
+
+import nacl.signing
+import pytest
+
+from labelcheck.claims import sigcache
+
+
+@pytest.fixture(autouse=True)
+def cold():
+    sigcache.forget()
+    yield
+    sigcache.forget()
+
+
+def keypair():
+    sk = nacl.signing.SigningKey.generate()
+    return sk, sk.verify_key
+
+
+class CountingKey:
+    """A VerifyKey that counts the real verifications it does."""
+
+    def __init__(self, vk):
+        self.vk, self.calls = vk, 0
+
+    def __bytes__(self):
+        return bytes(self.vk)
+
+    def verify(self, message, signature):
+        self.calls += 1
+        return self.vk.verify(message, signature)
+
+
+def test_a_success_is_remembered_and_reused():
+    sk, vk = keypair()
+    key = CountingKey(vk)
+    sig = sk.sign(b"claim").signature
+    assert sigcache.verify(key, b"claim", sig) and sigcache.verify(key, b"claim", sig)
+    assert key.calls == 1
+
+
+def test_a_failure_is_never_remembered():
+    sk, vk = keypair()
+    key = CountingKey(vk)
+    bad = bytes(64)
+    assert not sigcache.verify(key, b"claim", bad)
+    assert not sigcache.verify(key, b"claim", bad)
+    assert key.calls == 2
+
+
+@pytest.mark.parametrize("change", ["message", "signature", "key"])
+def test_a_remembered_success_says_nothing_about_other_inputs(change):
+    sk, vk = keypair()
+    sig = sk.sign(b"claim").signature
+    assert sigcache.verify(vk, b"claim", sig)
+    other_sk, other_vk = keypair()
+    if change == "message":
+        assert not sigcache.verify(vk, b"claim!", sig)
+    elif change == "signature":
+        assert not sigcache.verify(vk, b"claim", sig[:-1] + bytes([sig[-1] ^ 1]))
+    else:  # the same message and signature under another producer's key
+        assert not sigcache.verify(other_vk, b"claim", sig)
+
+
+def test_wrong_length_signatures_are_refused_without_verifying():
+    sk, vk = keypair()
+    key = CountingKey(vk)
+    assert not sigcache.verify(key, b"claim", sk.sign(b"claim").signature[:63])
+    assert key.calls == 0
+
+
+def test_the_memory_is_bounded(monkeypatch):
+    monkeypatch.setattr(sigcache, "CAPACITY", 8)
+    sk, vk = keypair()
+    key = CountingKey(vk)
+    messages = [b"claim %d" % i for i in range(20)]
+    sigs = [sk.sign(m).signature for m in messages]
+    for m, s in zip(messages, sigs):
+        assert sigcache.verify(key, m, s)
+    assert len(sigcache._verified) <= 8
+    assert sigcache.verify(key, messages[0], sigs[0])  # evicted long ago: verified again
+    assert key.calls == 21
