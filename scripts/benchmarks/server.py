@@ -23,6 +23,11 @@ ratio are measured with the same load:
    from a local static file server (distinct URLs, so no cache hits), against
    the clients fetching the same files directly.
 
+Measures 1 and 2 send distinct claims throughout (``--claims``, default
+20,000, far more than the server's per-process memory of verified
+signatures holds, ``claims.sigcache``), so every verification there is a
+real one; the fetch path sends one claim for one image under distinct URLs,
+as a page's CDN variants of one image would, so it measures the fetching.
 The per-process rate limiter is turned off (LABELCHECK_VERIFY_RATE=0): it
 would measure itself. Prints a table, then one JSON line.
 """
@@ -51,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from labelcheck import claims  # noqa: E402
+from labelcheck.claims import sigcache  # noqa: E402
 from labelcheck.pipeline.config import Config  # noqa: E402
 from labelcheck.ledger import keyfile as keys  # noqa: E402
 
@@ -60,9 +66,11 @@ LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
 # --- load generation (runs in client processes) -----------------------------
 
 
-def _client(base: str, requests_: list[tuple[str, str, bytes | None]], seconds: float, threads: int, out):
-    """Send ``requests_`` round-robin over keep-alive connections for ``seconds``;
-    put (requests done, errors) on ``out``."""
+def _client(base: str, requests_: list[tuple[str, str, bytes | None]], seconds: float, threads: int, out,
+            first: int = 0, stride: int | None = None):
+    """Send ``requests_`` round-robin over keep-alive connections for ``seconds``,
+    thread t taking ``first + t``, then every ``stride``-th; put (requests
+    done, errors) on ``out``."""
     host = urlsplit(base)
     done = [0] * threads
     errors = [0] * threads
@@ -70,10 +78,10 @@ def _client(base: str, requests_: list[tuple[str, str, bytes | None]], seconds: 
 
     def loop(t: int) -> None:
         conn = http.client.HTTPConnection(host.hostname, host.port, timeout=60)
-        i = t
+        i = first + t
         while time.monotonic() < deadline:
             method, path, body = requests_[i % len(requests_)]
-            i += threads
+            i += stride or threads
             headers = {"Content-Type": "application/json"} if body is not None else {}
             try:
                 conn.request(method, path, body=body, headers=headers)
@@ -97,11 +105,15 @@ def _client(base: str, requests_: list[tuple[str, str, bytes | None]], seconds: 
     out.put((sum(done), sum(errors)))
 
 
-def load(base: str, requests_, seconds: float, clients: int, threads: int = 2) -> tuple[float, int]:
-    """Requests per second over ``clients`` processes, and the error count."""
+def load(base: str, requests_, seconds: float, clients: int, threads: int = 2, start: int = 0) -> tuple[float, int]:
+    """Requests per second over ``clients`` processes, and the error count.
+    Every connection takes its own requests of ``requests_``, from ``start``
+    on, so no two send the same one unless the list wraps around."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_client, args=(base, requests_, seconds, threads, out)) for _ in range(clients)]
+    stride = clients * threads
+    procs = [ctx.Process(target=_client, args=(base, requests_, seconds, threads, out, start + c * threads, stride))
+             for c in range(clients)]
     start = time.monotonic()
     for p in procs:
         p.start()
@@ -246,6 +258,8 @@ def main(argv=None) -> int:
                     help=f"threads per worker (default {Config.threads}, as labelcheck serve)")
     ap.add_argument("--batch", type=int, default=100, help="items per batch request (default 100)")
     ap.add_argument("--fetch-batch", type=int, default=20, help="media per fetch request (default 20)")
+    ap.add_argument("--claims", type=int, default=20_000,
+                    help="distinct claims cycled through by measures 1 and 2 (default 20,000)")
     ap.add_argument("--tmp", default=None, help="where the ledger lives (default: the system temp dir; "
                                             "/dev/shm shows the cost of fsync)")
     ap.add_argument("--only", choices=("all", "fetch"), default="all", help="run only the fetch path measure")
@@ -253,6 +267,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.tiny:
         args.seconds, args.rounds, args.clients, args.connections, args.batch, args.fetch_batch = 0.5, 1, 1, 2, 10, 4
+        args.claims = 400
     slice_s = args.seconds / args.rounds
 
     with tempfile.TemporaryDirectory(prefix="labelcheck-bench-", dir=args.tmp) as tmp:
@@ -263,7 +278,10 @@ def main(argv=None) -> int:
             admin = {"Authorization": "Bearer " + (data / "admin.token").read_text().strip()}
             signer = keys.generate_key("bench-ai")
             post_json(base, "/v1/producers", {"name": "Bench AI", "vkey": signer.vkey}, admin)
-            items, pairs = make_claims(signer, max(200, args.batch))
+            if not args.tiny and args.claims < 4 * sigcache.CAPACITY:
+                print(f"note: --claims {args.claims} is near the server's memory of verified signatures "
+                      f"({sigcache.CAPACITY} per process): some verifications will be remembered ones", file=sys.stderr)
+            items, pairs = make_claims(signer, max(args.claims, 2 * args.batch))
 
             singles = [("POST", "/v1/verify", json.dumps({"items": [it]}).encode()) for it in items]
             batches = [("POST", "/v1/verify", json.dumps({"items": items[i:i + args.batch]}).encode())
@@ -274,12 +292,14 @@ def main(argv=None) -> int:
             # Alternating slices, best of each: both sides of a ratio see the same
             # (shared, noisy) machine, and the best slice is the least disturbed.
             best = {"health": 0.0, "single": 0.0, "batch": 0.0, "raw": 0.0}
+            sent = {"health": 0, "single": 0, "batch": 0}  # each slice goes on where the last one stopped
             errors = 0
             for _ in range(args.rounds if args.only == "all" else 0):
                 for name, reqs in (("health", [("GET", "/healthz", None)]), ("single", singles),
                                    ("batch", batches)):
-                    rps, err = load(base, reqs, slice_s, args.clients, args.connections)
+                    rps, err = load(base, reqs, slice_s, args.clients, args.connections, start=sent[name])
                     best[name], errors = max(best[name], rps), errors + err
+                    sent[name] += int(rps * slice_s) + args.clients * args.connections
                 best["raw"] = max(best["raw"], raw_verifications(signer.public_key, pairs[:200], slice_s))
             health_rps, single_rps, raw_vps = best["health"], best["single"], best["raw"]
             batch_cps = best["batch"] * args.batch
