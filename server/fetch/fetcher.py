@@ -115,7 +115,7 @@ class MediaFetcher:
         try:
             seconds, reason = self._budget(deadline)
             if not self._slots.acquire(timeout=seconds):
-                raise FetchFailed(reason, "no fetch could start in time: the server is busy fetching")
+                raise FetchFailed(reason, "the time for fetching ran out before this fetch could start: the server is busy fetching")
             try:
                 return self._fetch(url, analyze, Deadline(seconds, reason))
             finally:
