@@ -14,6 +14,8 @@ gunicorn's size limits. Deployments put a buffering front in front
 
 from __future__ import annotations
 
+import gc
+
 from gunicorn.app.base import BaseApplication
 
 from labelcheck.pipeline.config import Config
@@ -59,7 +61,20 @@ class LabelcheckApplication(BaseApplication):
     def load(self):
         app = create_app(self.labelcheck_config)
         app.wsgi_app = ReadGuard(app.wsgi_app, self.labelcheck_config.max_body)
+        _tune_gc()
         return app
+
+
+def _tune_gc() -> None:
+    """Fewer cyclic collections in a worker: what the app built at start
+    lives as long as the process, so it leaves the collector's view
+    (gc.freeze), and requests allocate many short-lived containers that
+    reference counting frees, so the youngest generation is collected after
+    50,000 allocations rather than 700 (each request would otherwise run
+    several collections)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def _worker_exit(server, worker) -> None:
