@@ -185,8 +185,11 @@
     }
   }
 
+  /** Insert the badges made since the last call and check their places. */
   function placeCached() {
-    if (state.layer && state.toPlace.length) state.layer.align(state.toPlace.splice(0));
+    if (!state.layer) return;
+    state.layer.flushInserts();
+    if (state.toPlace.length) state.layer.align(state.toPlace.splice(0));
   }
 
   // Entries sent while the page loads are verified after its load event
@@ -226,44 +229,61 @@
     }
   }
 
-  /** Verdicts arrived ({key: verdict}): queue them and badge everything
-   *  that arrived by the next animation frame in one pass (one layout). */
+  /** Verdicts arrived ({key: verdict}): queue them and badge them in
+   *  passes. Each pass inserts its badges in one write, so it costs one
+   *  style and layout of their containers: on a big page (verdicts in
+   *  several batches) arrivals are gathered until every pending verdict is
+   *  in, or GATHER_MAX_MS after the first one not yet shown. */
   const arrived = new Map();
   let renderFrame = 0;
-
-  // While more verdicts are on their way (a big page, several batches),
-  // those landing within GATHER_MS share one pass: badges inserted into
-  // the page's flow cost a layout of their container per pass.
-  const GATHER_MS = 150;
+  let gatherTimer = 0;
+  let firstArrival = 0;
+  const GATHER_MS = 100; // how often a gathering pass looks again
+  const GATHER_MAX_MS = 700;
 
   function apply(results) {
     for (const [key, result] of Object.entries(results)) arrived.set(key, result);
-    if (renderFrame || !arrived.size) return; // nothing new: no pass
-    let waiting = 0;
-    for (const key of state.pending) if (!arrived.has(key) && ++waiting) break;
-    renderFrame = waiting
-      ? setTimeout(() => { renderFrame = requestAnimationFrame(render); }, GATHER_MS)
-      : requestAnimationFrame(render);
+    if (!arrived.size) return; // nothing new: no pass
+    if (!firstArrival) firstArrival = performance.now();
+    if (!renderFrame && !gatherTimer) gather();
+  }
+
+  function gather() {
+    gatherTimer = 0;
+    let waiting = false;
+    for (const key of state.pending) {
+      if (!arrived.has(key) && !state.results.has(key)) {
+        waiting = true;
+        break;
+      }
+    }
+    if (waiting && performance.now() - firstArrival < GATHER_MAX_MS) {
+      gatherTimer = setTimeout(gather, GATHER_MS);
+      return;
+    }
+    firstArrival = 0;
+    layer().holdInserts();
+    renderFrame = requestAnimationFrame(render);
   }
 
   // A render pass yields after this much work (the rest goes in the next
-  // frame), so badging a thousand verdicts is never one long task.
-  const RENDER_SLICE_MS = 12;
+  // frame), so badging a thousand verdicts is never one long task; the
+  // badges made meanwhile are held and inserted together at its end.
+  const RENDER_SLICE_MS = 10;
 
   function render() {
     renderFrame = 0;
     timed("render", () => quietly(() => {
-      const placed = [];
       const t0 = performance.now();
       let n = 0;
       for (const [key, result] of arrived) {
         arrived.delete(key);
         state.results.set(key, result);
         if (result.status !== "unchecked") state.pending.delete(key);
-        show(key, placed);
+        show(key, state.toPlace);
         if (++n % 20 === 0 && performance.now() - t0 > RENDER_SLICE_MS) break;
       }
-      if (state.layer && placed.length) state.layer.align(placed);
+      if (!arrived.size) placeCached();
     }));
     if (arrived.size) {
       renderFrame = requestAnimationFrame(render);

@@ -3,10 +3,13 @@
  * same-origin image is hashed once it has loaded, by fetching its URL again
  * from the page's own context with `cache: "force-cache"` (Fetch, §"request
  * cache mode"): the request goes to the page's HTTP cache partition, where
- * the image just landed, so no second download happens. Entries leave in
- * whole batches as their hashes come in, so hashing and verification
- * overlap. Images that never load (lazy and off screen, failed) go without
- * a hash: the worker hashes them or the server fetches them, as before.
+ * the image just landed, so no second download happens. Images are hashed
+ * as they land, while the page still loads (found by a cheap poll of their
+ * `complete` flag, not a listener per image), so little is left at its
+ * load event. Entries leave in whole batches as their hashes come in, so
+ * hashing and verification overlap. Images that never load (lazy and off
+ * screen, failed) go without a hash: the worker hashes them or the server
+ * fetches them, as before.
  */
 (function (root) {
   "use strict";
@@ -17,7 +20,8 @@
   const GRACE_MS = 1500; // after the page's load event (or a late insertion), for images still loading
   const PARTIAL_MS = 3000;
   const WORKER_SILENT_MS = 3000;
-  const POST_MS = 30; // images loading meanwhile go to the worker in the same message // a partial batch waits at most this long for more while images still load
+  const POST_MS = 30; // images loading meanwhile go to the worker in the same message
+  const POLL_MS = 100; // while the page loads, how often waiting images are looked at
 
   function hex(buf) {
     const b = new Uint8Array(buf);
@@ -113,6 +117,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.jobs = new Map(); // job id -> [entries, url] in the worker
       this.nextId = 1;
       this.postTimer = 0;
+      this.pollTimer = 0;
       this.watchdog = 0;
       this.stats = { hashed: 0, failed: 0, unloaded: 0 };
       if (doc.readyState !== "complete") {
@@ -129,14 +134,6 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
 
     add(el, entry) {
       const url = entry.item.media_url;
-      // While the page loads nothing is hashed: verification waits for the
-      // load event anyway, and then one message hands every loaded image over.
-      if (this.doc.readyState !== "complete") {
-        const list = this.waiting.get(el);
-        if (list) list.push(entry);
-        else this.waiting.set(el, [entry]);
-        return;
-      }
       if (loaded(el, url)) {
         this.queue.push([el, [entry], url]);
         this._pump();
@@ -145,13 +142,37 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       const list = this.waiting.get(el);
       if (list) list.push(entry);
       else this.waiting.set(el, [entry]);
+      // While the page loads, a poll finds the images that landed (and the
+      // load event the rest); afterwards each waits for its own load event.
+      if (this.doc.readyState !== "complete") return this._pollSoon();
       this.watch(el);
       this._expireAt(el, performance.now() + GRACE_MS);
     }
 
+    _pollSoon() {
+      if (!this.pollTimer) this.pollTimer = setTimeout(() => this._poll(), POLL_MS);
+    }
+
+    /** While the page loads: hand the images that landed since the last look
+     *  to the hasher (reading `complete` and `naturalWidth` forces no layout). */
+    _poll() {
+      this.pollTimer = 0;
+      if (this.doc.readyState === "complete") return; // _atLoad took over
+      this.timed("hash", () => {
+        for (const [el, list] of this.waiting) {
+          const url = list[0].item.media_url;
+          if (!loaded(el, url)) continue;
+          this.waiting.delete(el);
+          this.queue.push([el, list, url]);
+        }
+        this._pump();
+      });
+      if (this.waiting.size) this._pollSoon();
+    }
+
     /** An image finished loading (or failed): hash what waited for it. */
     loadedOrFailed(el) {
-      if (this.doc.readyState !== "complete") return; // _atLoad looks at every image
+      if (this.doc.readyState !== "complete") return; // the poll and _atLoad look at every image
       const list = this.waiting.get(el);
       if (!list) return;
       this.waiting.delete(el);
@@ -165,6 +186,8 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
     /** The page's load event: hash every image that loaded, in one hand-over;
      *  the rest (lazy, failed) get GRACE_MS more. */
     _atLoad() {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = 0;
       this.timed("hash", () => {
         const at = performance.now() + GRACE_MS;
         for (const [el, list] of this.waiting) {

@@ -25,6 +25,17 @@
     }
   }
 
+  const SERIALIZED = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+  /** A URL the browser itself resolved and serialized (currentSrc, or the
+   *  reflected `src` IDL attribute: HTML §2.6.1 "reflecting" a URL), without
+   *  its fragment; null when `url` is not such a URL. Parsing it again would
+   *  give the same text (WHATWG URL serializing is idempotent), at the cost
+   *  of a URL object per image. */
+  function absolute(url) {
+    return typeof url === "string" && SERIALIZED.test(url) ? stripHash(url) : null;
+  }
+
   /** Origin (scheme://host[:port]) of an absolute URL, or null. Page URLs
    *  leave the browser only as this: never path, query or fragment. */
   let lastOrigin = [null, null]; // the page URL is asked for a thousand times a scan
@@ -117,7 +128,7 @@
       // the browser has already resolved currentSrc.
       const cur = el.currentSrc ? stripHash(el.currentSrc) : null;
       const src = el.getAttribute("src");
-      const abs = src ? resolve(src, base) : null;
+      const abs = src ? absolute(el.src) || resolve(src, base) : null;
       if (cur && abs && cur !== abs) return [cur, abs];
       return cur ? [cur] : abs ? [abs] : [];
     }
@@ -161,5 +172,5 @@
     return out;
   }
 
-  return { resolve, origin, parseSrcset, mediaUrls, anchorOf, tag };
+  return { resolve, absolute, origin, parseSrcset, mediaUrls, anchorOf, tag };
 });
