@@ -41,6 +41,7 @@ from typing import BinaryIO, Callable
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
 from .backend import DB_ERRORS, is_url, open_store
 from .commit import CommitError, GroupCommit, Receipt, TailMismatch, checkpoint_signer
+from .entry_batch import entries_parts
 from .entry_encode import entry_parts
 from .pgstore import PgStore
 from .queue_append import QueueAppender
@@ -368,9 +369,14 @@ def _is_int(x) -> bool:
 
 
 def _validate(records) -> list:
-    """Each record's ``entry_parts`` (its check and encoding in one pass)."""
+    """Each record's ``entry_parts`` (its check and encoding in one pass):
+    for the whole batch at once when it can (``entry_batch``), else record
+    by record, the first bad one named."""
     if not isinstance(records, (list, tuple)):
         raise LedgerError("append takes a list of records")
+    out = entries_parts(records)
+    if out is not None:
+        return out
     out = []
     for i, record in enumerate(records):
         if not isinstance(record, dict):
