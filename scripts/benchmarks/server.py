@@ -281,7 +281,7 @@ def main(argv=None) -> int:
             if not args.tiny and args.claims < 4 * sigcache.CAPACITY:
                 print(f"note: --claims {args.claims} is near the server's memory of verified signatures "
                       f"({sigcache.CAPACITY} per process): some verifications will be remembered ones", file=sys.stderr)
-            items, pairs = make_claims(signer, max(args.claims, 2 * args.batch))
+            items, pairs = make_claims(signer, max(args.claims if args.only == "all" else 0, 2 * args.batch))
 
             singles = [("POST", "/v1/verify", json.dumps({"items": [it]}).encode()) for it in items]
             batches = [("POST", "/v1/verify", json.dumps({"items": items[i:i + args.batch]}).encode())
