@@ -4,9 +4,8 @@
  * from the page's own context with `cache: "force-cache"` (Fetch, §"request
  * cache mode"): the request goes to the page's HTTP cache partition, where
  * the image just landed, so no second download happens. Images are hashed
- * as they land, while the page still loads (found by a cheap poll of their
- * `complete` flag, not a listener per image), so little is left at its
- * load event. Entries leave in whole batches as their hashes come in, so
+ * as they land, while the page still loads (Resource Timing reports them
+ * in batches: no listener per image), so little is left at its load event. Entries leave in whole batches as their hashes come in, so
  * hashing and verification overlap. Images that never load (lazy and off
  * screen, failed) go without a hash: the worker hashes them or the server
  * fetches them, as before.
@@ -21,7 +20,7 @@
   const PARTIAL_MS = 3000;
   const WORKER_SILENT_MS = 3000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message
-  const POLL_MS = 100; // while the page loads, how often waiting images are looked at
+  const POLL_MS = 100; // while the page loads, without Resource Timing, how often waiting images are looked at
 
   function hex(buf) {
     const b = new Uint8Array(buf);
@@ -118,6 +117,8 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.nextId = 1;
       this.postTimer = 0;
       this.pollTimer = 0;
+      this.landing = new Map(); // URL -> Set of elements waiting for its response, while the page loads
+      this.observer = undefined; // the Resource Timing observer (null: none, poll instead)
       this.watchdog = 0;
       this.stats = { hashed: 0, failed: 0, unloaded: 0 };
       if (doc.readyState !== "complete") {
@@ -142,11 +143,52 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       const list = this.waiting.get(el);
       if (list) list.push(entry);
       else this.waiting.set(el, [entry]);
-      // While the page loads, a poll finds the images that landed (and the
-      // load event the rest); afterwards each waits for its own load event.
-      if (this.doc.readyState !== "complete") return this._pollSoon();
+      // While the page loads, Resource Timing tells when its bytes landed
+      // (and the load event looks at the rest); afterwards each image waits
+      // for its own load event.
+      if (this.doc.readyState !== "complete") return this._awaitResponse(el, url);
       this.watch(el);
       this._expireAt(el, performance.now() + GRACE_MS);
+    }
+
+    _awaitResponse(el, url) {
+      if (this.observer === undefined) this.observer = this._observe();
+      if (!this.observer) return this._pollSoon();
+      let set = this.landing.get(url);
+      if (!set) this.landing.set(url, (set = new Set()));
+      set.add(el);
+    }
+
+    /** A PerformanceObserver of resource entries: each is queued once the
+     *  response has fully arrived (Resource Timing §4.6 "mark resource
+     *  timing"), so the page's cache holds the bytes; null when missing. */
+    _observe() {
+      const win = this.doc.defaultView;
+      if (!win || typeof win.PerformanceObserver !== "function") return null;
+      try {
+        const po = new win.PerformanceObserver((list) => this.timed("hash", () => this._landed(list.getEntries())));
+        po.observe({ type: "resource", buffered: true });
+        return po;
+      } catch (_) {
+        return null;
+      }
+    }
+
+    _landed(entries) {
+      for (const e of entries) {
+        const i = e.name.indexOf("#");
+        const url = i < 0 ? e.name : e.name.slice(0, i);
+        const set = this.landing.get(url);
+        if (!set) continue;
+        this.landing.delete(url);
+        for (const el of set) {
+          const list = this.waiting.get(el);
+          if (!list || list[0].item.media_url !== url) continue;
+          this.waiting.delete(el);
+          this.queue.push([el, list, url]);
+        }
+      }
+      this._pump();
     }
 
     _pollSoon() {
@@ -188,6 +230,8 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
     _atLoad() {
       clearTimeout(this.pollTimer);
       this.pollTimer = 0;
+      if (this.observer) this.observer.disconnect();
+      this.landing.clear();
       this.timed("hash", () => {
         const at = performance.now() + GRACE_MS;
         for (const [el, list] of this.waiting) {

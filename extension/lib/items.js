@@ -22,12 +22,23 @@
   class KeyTable {
     constructor(prefix = "k") {
       this.prefix = prefix;
-      this.ids = new Map();
+      this.roots = []; // by number of parts: nested Maps, one level per part
+      this.size = 0;
     }
 
-    key(text) {
-      let id = this.ids.get(text);
-      if (id === undefined) this.ids.set(text, (id = `${this.prefix}${this.ids.size.toString(36)}`));
+    /** The key of `parts` taken together. Each part is looked up on its
+     *  own, so a long claim is never joined into a new string: its hash is
+     *  computed once (the engine keeps it on the attribute's string). */
+    key(...parts) {
+      let m = this.roots[parts.length] || (this.roots[parts.length] = new Map());
+      for (let i = 0; i < parts.length - 1; i++) {
+        let next = m.get(parts[i]);
+        if (!next) m.set(parts[i], (next = new Map()));
+        m = next;
+      }
+      const last = parts[parts.length - 1];
+      let id = m.get(last);
+      if (id === undefined) m.set(last, (id = `${this.prefix}${(this.size++).toString(36)}`));
       return id;
     }
   }
@@ -39,7 +50,7 @@
   function cacheKey({ envelope = null, claimText = null, mediaUrl = null, signals = null }, keys = defaultKeys) {
     const claim = claimText || (envelope ? JSON.stringify(envelope) : "-");
     const signal = signals ? JSON.stringify(signals) : "-";
-    return keys.key(`${claim}\n${signal}\n${mediaUrl || ""}`);
+    return keys.key(claim, signal, mediaUrl || "");
   }
 
   /** The session-cache key of an item: SHA-256 over exactly what the server
