@@ -75,6 +75,10 @@ class CommitTree:
         return self.added[sid - self.base] if sid >= self.base else self.frontier[sid]
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
+        width = hi - lo
+        if not width & (width - 1):  # a complete subtree (most are): one stored hash
+            m = hi - 1
+            return self._stored(2 * m - m.bit_count() + width.bit_length() - 1)  # tree.stored_hash_index
         ids: list[int] = []
         got = self._stored(ids[-1]) if range_indexes(lo, hi, ids) else b""
         for sid in reversed(ids[:-1]):  # MTH of an incomplete range (it ends at ``size``), RFC 9162 §2.1.1
@@ -183,25 +187,28 @@ class GroupCommit:
                 self._cv.notify_all()
         return req.result()
 
-    def commit_batch(self, take: Callable[[object], tuple[list[Request], list[list[dict]]]],
+    def commit_batch(self, take: Callable[[object], tuple[list[Request], list[list[dict]], Callable | None]],
                      conn=None) -> tuple[list, int]:
         """One commit, now, on this thread (the sequencer's path): ``take(conn)``
         runs inside the write transaction and returns requests already
-        encoded (this process's own) and other requests' records (dicts,
-        encoded here: one that does not encode fails the commit). Returns
-        (per request, in that order, its receipts or its error; how many)."""
+        encoded (this process's own), other requests' records (dicts,
+        encoded here: one that does not encode fails the commit) and
+        optionally the store's ``sizes`` already asked for (``sizes_later``).
+        Returns (per request, in that order, its receipts or its error; how many)."""
         got: list[Request] = []
+        sizes: list[Callable] = []
 
         def requests(tx) -> list[Request]:
             if tx is None:  # the commit failed: what was taken, if anything, fails with it
                 return got
-            ready, records = take(tx)
+            ready, records, asked = take(tx)
+            sizes.extend([asked] if asked is not None else [])
             got.extend(ready)  # first: should an encoding fail, they fail with the commit
             got.extend(Request([entry_parts(record) for record in r]) for r in records)
             return got
 
         with self._write_lock:
-            self._commit(requests, conn)
+            self._commit(requests, conn, lambda tx: (sizes[0] if sizes else self.store.sizes)(tx))
         return [req.error if req.error is not None else req.receipts for req in got], len(got)
 
     def _take_queue(self) -> list[Request]:
@@ -225,11 +232,13 @@ class GroupCommit:
         tree = Frontier.resume(n, {level: h for (level, _), h in zip(ids, got)})
         return tree, (got[-1] if n else None)
 
-    def _commit(self, take: Callable[[object], list[Request]], conn=None) -> None:
+    def _commit(self, take: Callable[[object], list[Request]], conn=None, sizes: Callable | None = None) -> None:
         """Write the requests ``take(conn)`` returns, in one transaction (on
         ``conn`` when given); fill in their results. ``take`` runs once the
         write lock is held; after a failure, ``take(None)`` gives what fails
-        with it (what it took, or what waits when it took nothing)."""
+        with it (what it took, or what waits when it took nothing).
+        ``sizes(conn)`` reads the log's and the latest checkpoint's sizes
+        (``store.sizes`` unless given)."""
         store = self.store
         batch: list[Request] = []
         try:
@@ -239,7 +248,7 @@ class GroupCommit:
                 if not batch:  # nothing queued (the sequencer's idle try): nothing to sign
                     return
                 self.refuse()
-                n, signed_size = store.sizes(conn)
+                n, signed_size = (sizes or store.sizes)(conn)
                 if self.sign is not None and signed_size != n:
                     raise TailMismatch(
                         f"the log holds {n} entries but its latest signed checkpoint is for {signed_size}: "

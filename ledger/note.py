@@ -16,6 +16,7 @@ without its key material.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -220,10 +221,13 @@ class Note:
     unverified_sigs: list[Signature] = field(default_factory=list)
 
 
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")  # control characters but newline
+
+
 def _check_text(text: str) -> None:
     if not text.endswith("\n"):
         raise NoteError("note text must end in a newline")
-    if any(ord(c) < 0x20 and c != "\n" for c in text):
+    if _CONTROL.search(text):
         raise NoteError("note text must not hold control characters other than newline")
 
 

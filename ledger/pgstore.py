@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import os
 from itertools import accumulate
-from typing import Iterator
+from typing import Callable, Iterator
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -165,11 +165,17 @@ class PgStore:
         with self.connection(conn) as c:
             yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
+    _SIZES = "SELECT (SELECT max(idx) FROM ledger_entries), (SELECT max(size) FROM ledger_checkpoints)"
+
     def sizes(self, conn=None) -> tuple[int, int]:
         """(entries, size of the latest checkpoint, 0 when none), in one statement."""
-        n, signed = self._one("SELECT (SELECT max(idx) FROM ledger_entries), "
-                              "(SELECT max(size) FROM ledger_checkpoints)", (), conn)
-        return (0 if n is None else n + 1), (signed or 0)
+        return _sizes(self._one(self._SIZES, (), conn))
+
+    def sizes_later(self, conn: psycopg.Connection) -> Callable[[object], tuple[int, int]]:
+        """``sizes`` sent now and read when the returned function is called: in
+        pipeline mode it goes in the same round trip as what is sent next."""
+        cur = conn.execute(self._SIZES)
+        return lambda _conn: _sizes(cur.fetchone())
 
     def latest_checkpoint(self, conn=None) -> tuple[int, bytes, float] | None:
         row = self._one("SELECT size, note, signed_at FROM ledger_checkpoints ORDER BY size DESC LIMIT 1", (), conn)
@@ -236,6 +242,11 @@ class PgStore:
     def put_checkpoint(conn: psycopg.Connection, size: int, note: bytes, signed_at: float) -> None:
         conn.execute("INSERT INTO ledger_checkpoints(size, note, signed_at) VALUES (%s, %s, %s)",
                      (size, note, signed_at))
+
+
+def _sizes(row: tuple) -> tuple[int, int]:
+    n, signed = row
+    return (0 if n is None else n + 1), (signed or 0)
 
 
 def _pipelined(conn: psycopg.Connection) -> bool:

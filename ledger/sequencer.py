@@ -179,17 +179,19 @@ class Sequencer:
         ids: list[int] = []
         self._taken = ids
 
-        def take(tx: psycopg.Connection) -> tuple[list[Request], list[list[dict]]]:
-            rows = tx.execute("SELECT id, records FROM ledger_queue WHERE size IS NULL AND error IS NULL "
-                              "ORDER BY id LIMIT %s FOR UPDATE", (MAX_ROWS,)).fetchall()
+        def take(tx: psycopg.Connection) -> tuple[list[Request], list[list[dict]], object]:
+            cur = tx.execute("SELECT id, records FROM ledger_queue WHERE size IS NULL AND error IS NULL "
+                             "ORDER BY id LIMIT %s FOR UPDATE", (MAX_ROWS,))
+            sizes = self.store.sizes_later(tx)
+            rows = cur.fetchall()
             ids.extend(r[0] for r in rows)
             with self._cv:
                 own, self._own = self._own, []
-            return own, [json.loads(r[1]) for r in rows]
+            return own, [json.loads(r[1]) for r in rows], sizes
 
         # Pipeline mode: statements whose results are not needed at once go
-        # out without waiting, so a commit costs three round trips (the
-        # queue rows, the sizes, then the writes with COMMIT), not one per statement.
+        # out without waiting, so a commit costs two round trips (the queue
+        # rows with the sizes, then the writes with COMMIT), not one per statement.
         try:
             with conn.pipeline():
                 results, n = self.appender.commit_batch(take, conn)
