@@ -32,7 +32,6 @@ import hashlib
 import ipaddress
 import logging
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -47,6 +46,7 @@ from labelcheck.fetch import failures, netguard
 from labelcheck.fetch.cache import Entry, ResponseCache, strong_etag
 from labelcheck.fetch.pinned import Deadline, PinnedPools
 from labelcheck.fetch.policy import REASONS, FetchFailed, FetchPolicy, FetchResult
+from labelcheck.fetch.spool import Spool
 from labelcheck.fetch.target import Target, numeric_address, parse_target, redirect_target
 
 __all__ = ["REASONS", "FetchPolicy", "FetchResult", "MediaFetcher", "system_resolver"]
@@ -275,12 +275,11 @@ class MediaFetcher:
         declared = _content_length(resp)
         if declared is not None and declared > limit:
             raise FetchFailed("too_large", f"Content-Length {declared} exceeds the {limit}-byte limit")
-        digest, size = hashlib.sha256(), 0
-        with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY) as spool:
+        digest = hashlib.sha256()
+        with Spool(SPOOL_IN_MEMORY) as spool:
             try:
                 for chunk in resp.stream(CHUNK, decode_content=True):
-                    size += len(chunk)
-                    if size > limit:
+                    if spool.size + len(chunk) > limit:
                         raise FetchFailed("too_large", f"the body exceeds the {limit}-byte limit")
                     digest.update(chunk)
                     spool.write(chunk)
@@ -288,8 +287,10 @@ class MediaFetcher:
                 raise failures.body_failure(exc, target, deadline) from None
             if deadline.expired:  # a shut-down socket can look like a clean end of body
                 raise failures.out_of_time(deadline, f"reading from {target.host}")
-            analysis, note, analyzed = _run_analysis(analyze, spool, digest.hexdigest())
-        result = FetchResult(True, url, target.url, digest.hexdigest(), size, _media_type(resp), None, note, analysis)
+            sha256 = digest.hexdigest()
+            analysis, note, analyzed = _run_analysis(analyze, spool, sha256)
+            size = spool.size
+        result = FetchResult(True, url, target.url, sha256, size, _media_type(resp), None, note, analysis)
         self._remember(url, target, resp, result, analyze if analyzed else None)
         return result
 
@@ -328,16 +329,16 @@ def _addresses(host: str, answer: list) -> list[netguard.IPAddress]:
     return addresses
 
 
-def _run_analysis(analyze: Analyzer | None, spool: BinaryIO, sha256: str) -> tuple[object, str | None, bool]:
-    """``analyze(spool)``; an analyzer with ``takes_digest`` set is also handed
+def _run_analysis(analyze: Analyzer | None, spool: Spool, sha256: str) -> tuple[object, str | None, bool]:
+    """``analyze(body)``; an analyzer with ``takes_digest`` set is also handed
     the body's SHA-256 (hex), so it can skip work the digest makes needless."""
     if analyze is None:
         return None, None, False
-    spool.seek(0)
+    body = spool.reader()
     try:
         if getattr(analyze, "takes_digest", False):
-            return analyze(spool, sha256), None, True
-        return analyze(spool), None, True
+            return analyze(body, sha256), None, True
+        return analyze(body), None, True
     except Exception as exc:  # the bytes were fetched; a reader's failure is a note
         log.warning("media analysis failed: %s", type(exc).__name__, exc_info=True)
         return None, f"analysis failed ({type(exc).__name__})", False
