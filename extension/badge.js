@@ -140,6 +140,7 @@
     const compact = !!opts.compact && !look.page;
     const host = t.host.cloneNode(false);
     if (compact) host.setAttribute("data-compact", "");
+    host._labelcheckCompact = compact; // mirrors data-compact, read without a DOM call
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
     adoptStyle(doc, shadow, BADGE_CSS);
@@ -239,7 +240,8 @@
 
   /** Show the icon chip only (small media) or the full wording. */
   function setCompact(host, compact) {
-    if (host.hasAttribute("data-compact") === compact) return;
+    if (host._labelcheckCompact === compact) return;
+    host._labelcheckCompact = compact;
     const look = host._labelcheckLook;
     host.toggleAttribute("data-compact", compact);
     fillText(host, look);
@@ -257,7 +259,7 @@
 
   function fillText(host, look) {
     const shadow = shadows.get(host);
-    if (!host.hasAttribute("data-compact")) {
+    if (!host._labelcheckCompact) {
       shadow.textContent = look.text;
       return;
     }
