@@ -54,14 +54,16 @@ class StoredProofs:
     def ids_for(first: int, end: int, size: int) -> set[int]:
         """The stored hashes the receipts of leaves ``[first, end)`` need:
         their leaf hashes and their inclusion proofs' hashes."""
-        ids = {merkle.stored_hash_index(0, i) for i in range(first, end)}
+        out: list[int] = [2 * i - i.bit_count() for i in range(first, end)]  # leaf i (tree.stored_hash_index)
         for lo, hi in run_ranges(first, end, size):
-            out: list[int] = []
             range_indexes(lo, hi, out)
-            ids.update(out)
-        return ids
+        return set(out)
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
+        width = hi - lo
+        if not width & (width - 1):  # a complete subtree (most are): one stored hash
+            m = hi - 1
+            return self.hashes[2 * m - m.bit_count() + width.bit_length() - 1]  # tree.stored_hash_index
         return hashes_for_ranges([(lo, hi)], lambda ids: [self.hashes[i] for i in ids])[0]
 
     def inclusion(self, index: int) -> list[bytes]:

@@ -65,6 +65,7 @@ class Sequencer:
         self._stop = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._taken: list[int] = []  # queue ids of the commit under way
+        self._signed = 0  # the size its checkpoint signs
         # This process's own appends while it leads (``append``), guarded by
         # ``_cv`` together with ``leader``; a byte on the pipe wakes the thread.
         self._own: list[Request] = []
@@ -203,19 +204,21 @@ class Sequencer:
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
             self._fail(conn, failed[0], ids)
-        else:
-            self.commits += 1
+            return len(ids)
+        self.commits += 1
+        if ids:
+            _announce(conn, str(self._signed))
         return len(ids)
 
     def _record_results(self, tx: psycopg.Connection, done: list, size: int) -> None:
         """Inside the commit: each queued row's first index and the signed size."""
         ids = self._taken  # the rows take() locked, in the same order, after this process's own
+        self._signed = size
         if not ids:
             return
         tx.execute("UPDATE ledger_queue q SET first = v.first, size = %s "
                    "FROM unnest(%s::bigint[], %s::bigint[]) AS v(id, first) WHERE q.id = v.id",
                    (size, ids, [first for _, first in done[len(done) - len(ids):]]))
-        tx.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, str(size)))
 
     def _fail(self, conn: psycopg.Connection, error: BaseException, ids: list[int]) -> None:
         """A commit that failed for a reason other than the connection (a
@@ -234,7 +237,18 @@ class Sequencer:
         with conn.transaction():
             conn.execute("UPDATE ledger_queue SET error = %s WHERE id = ANY(%s) AND size IS NULL",
                          (str(error), ids))
-            conn.execute("SELECT pg_notify(%s, 'error')", (DONE_CHANNEL,))
+        _announce(conn, "error")
+
+
+def _announce(conn: psycopg.Connection, payload: str) -> None:
+    """``NOTIFY ledger_done`` once the queue rows are marked, in a transaction
+    of its own that waits for no WAL flush: PostgreSQL serialises the commits
+    of transactions that notify, holding a lock across the commit's flush, so
+    a notifying commit would make every node's queueing wait for our fsync.
+    Should we die before it, the waiting nodes poll (``queue_append``)."""
+    with conn.pipeline(), conn.transaction():
+        conn.execute("SET LOCAL synchronous_commit = off")
+        conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, payload))
 
 
 def _drain_pipe(fd: int) -> None:
