@@ -112,6 +112,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.running = 0;
       this.timer = 0;
       this.flushTimer = 0;
+      this.sendTimer = 0;
       this.worker = undefined; // made on first use; null: hash on this thread
       this.jobs = new Map(); // job id -> [entries, url] in the worker
       this.nextId = 1;
@@ -361,14 +362,27 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       else this.stats.failed += list.length;
     }
 
-    /** Send whole batches now; a partial one when nothing else is about to join it. */
+    /** Send a whole batch now (one per task: a page of thousands hands
+     *  them over without one long task); a partial one when nothing else is
+     *  about to join it. While the page loads nothing leaves: the worker
+     *  would verify only after the load event anyway, and its work on the
+     *  entries would compete with the page's own loading. */
     _send() {
-      while (this.ready.length >= this.batch) this.dispatch(this.ready.splice(0, this.batch));
+      if (this.doc.readyState !== "complete") return;
+      if (this.ready.length >= this.batch) {
+        this.dispatch(this.ready.splice(0, this.batch));
+        if (this.ready.length && !this.sendTimer) {
+          this.sendTimer = setTimeout(() => {
+            this.sendTimer = 0;
+            this.timed("hash", () => this._send());
+          }, 0);
+        }
+        return;
+      }
       if (!this.ready.length) return;
       const idle = !this.running && !this.queue.length && !this.waiting.size;
-      // While the page loads, a partial batch waits for more (at most until
-      // the load event and the grace after it): whole batches, fewer requests.
-      if (!idle && (this.flushTimer || this.doc.readyState !== "complete")) return;
+      // A partial batch waits for more (at most PARTIAL_MS): whole batches, fewer requests.
+      if (!idle && this.flushTimer) return;
       clearTimeout(this.flushTimer);
       this.flushTimer = setTimeout(() => {
         this.flushTimer = 0;
