@@ -62,6 +62,9 @@
     :host([data-compact]:hover) span, :host([data-compact]:focus) span { display: inline; }
     :host(:focus-visible), :host(:focus) { outline: 3px solid #facc15 !important; outline-offset: 1px !important; }`;
 
+  // Handling box reports yields after this much work.
+  const ALIGN_SLICE_MS = 8;
+
   // Media narrower or lower than this gets the compact icon chip.
   const COMPACT_PX = 120;
 
@@ -424,8 +427,10 @@
         ? new win.ResizeObserver((entries) => this.measure("resize", () => this._onResize(entries)))
         : null;
       this._io = win && typeof win.IntersectionObserver === "function"
-        ? new win.IntersectionObserver((entries) => this.measure("align", () => this._onBoxes(entries)))
+        ? new win.IntersectionObserver((entries) => this._reported(entries))
         : null;
+      this._reports = []; // IntersectionObserver entries not handled yet
+      this._reportTimer = 0;
       if (win) {
         win.addEventListener("resize", () => this.align([...this.badges.keys()]), { passive: true });
         // An inner scroller that is not the badge's containing block moves
@@ -580,6 +585,29 @@
         this._insert(media, host, m);
         this._io.observe(host);
       }
+    }
+
+    /** Reports of a thousand boxes are handled in slices of ALIGN_SLICE_MS,
+     *  so no task of ours runs long (a media's and its badge's reports may
+     *  fall in different slices: their boxes are paired when both are in). */
+    _reported(entries) {
+      for (const e of entries) this._reports.push(e);
+      if (!this._reportTimer) this._onReports();
+    }
+
+    _onReports() {
+      this._reportTimer = 0;
+      let n = 0;
+      this.measure("align", () => {
+        const t0 = performance.now();
+        while (n < this._reports.length) {
+          this._onBoxes(this._reports.slice(n, n + 100));
+          n += 100;
+          if (performance.now() - t0 > ALIGN_SLICE_MS) break;
+        }
+      });
+      this._reports.splice(0, n);
+      if (this._reports.length) this._reportTimer = setTimeout(() => this._onReports(), 0);
     }
 
     _onBoxes(entries) {

@@ -282,7 +282,7 @@
         state.results.set(key, result);
         if (result.status !== "unchecked") state.pending.delete(key);
         show(key, state.toPlace);
-        if (++n % 20 === 0 && performance.now() - t0 > RENDER_SLICE_MS) break;
+        if (++n % 10 === 0 && performance.now() - t0 > RENDER_SLICE_MS) break;
       }
       if (!arrived.size) placeCached();
     }));
@@ -302,7 +302,7 @@
   // A scan yields to the page after this much work, so no task of ours
   // blocks input for long (RAIL: 50 ms tasks); entries go out in whole
   // batches of the worker's size, so slicing adds no server requests.
-  const SLICE_MS = 25;
+  const SLICE_MS = 12;
   let scanning = null; // the media left to examine, or null
 
   function scanAll() {
