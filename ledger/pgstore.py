@@ -105,9 +105,26 @@ class PgStore:
     @contextlib.contextmanager
     def write(self, conn: psycopg.Connection | None = None) -> Iterator[psycopg.Connection]:
         """One write transaction, every other writer of this database waiting."""
-        with self.connection(conn) as c, c.transaction():
+        with self.connection(conn) as c:
+            if not _pipelined(c):
+                with c.transaction():
+                    c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield c
+                return
+            # Pipeline mode: BEGIN and COMMIT go out with the statements next
+            # to them (psycopg's transaction() would wait for a round trip
+            # of its own on entering and on leaving).
+            c.execute("BEGIN")
             c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            yield c
+            try:
+                yield c
+                c.execute("COMMIT")
+                _sync(c)  # raises what any statement of the transaction raised
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):  # a lost connection has nothing to roll back
+                    c.execute("ROLLBACK")
+                    _sync(c)
+                raise
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection]:
@@ -247,6 +264,13 @@ class PgStore:
 def _sizes(row: tuple) -> tuple[int, int]:
     n, signed = row
     return (0 if n is None else n + 1), (signed or 0)
+
+
+def _sync(conn: psycopg.Connection) -> None:
+    """Send what is queued in pipeline mode and wait for its results (a
+    nested pipeline block syncs on entering when anything is queued)."""
+    with conn.pipeline():
+        pass
 
 
 def _pipelined(conn: psycopg.Connection) -> bool:

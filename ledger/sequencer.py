@@ -157,6 +157,14 @@ class Sequencer:
         conn.execute(f"LISTEN {QUEUE_CHANNEL}")
         conn.execute("DELETE FROM ledger_queue WHERE size IS NOT NULL AND queued_at < now() - %s::interval",
                      (STALE,))
+        # Pipeline mode for as long as it leads: statements whose results are
+        # not needed at once go out without waiting, so a commit costs two
+        # round trips (the queue rows with the sizes, then the writes with
+        # COMMIT), not one per statement (nor one more for leaving the mode).
+        with conn.pipeline():
+            self._lead(conn, woken)
+
+    def _lead(self, conn: psycopg.Connection, woken: threading.Event) -> None:
         while not self._stop.is_set():
             woken.clear()
             # After a commit that took queued rows, one more try at once: a
@@ -190,12 +198,8 @@ class Sequencer:
                 own, self._own = self._own, []
             return own, [json.loads(r[1]) for r in rows], sizes
 
-        # Pipeline mode: statements whose results are not needed at once go
-        # out without waiting, so a commit costs two round trips (the queue
-        # rows with the sizes, then the writes with COMMIT), not one per statement.
         try:
-            with conn.pipeline():
-                results, n = self.appender.commit_batch(take, conn)
+            results, n = self.appender.commit_batch(take, conn)
         finally:
             with self._cv:  # own appends this commit took are done (or failed)
                 self._cv.notify_all()
@@ -246,9 +250,11 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     of transactions that notify, holding a lock across the commit's flush, so
     a notifying commit would make every node's queueing wait for our fsync.
     Should we die before it, the waiting nodes poll (``queue_append``)."""
-    with conn.pipeline(), conn.transaction():
+    with conn.pipeline():  # one round trip: leaving a (nested) pipeline block syncs
+        conn.execute("BEGIN")
         conn.execute("SET LOCAL synchronous_commit = off")
         conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, payload))
+        conn.execute("COMMIT")
 
 
 def _drain_pipe(fd: int) -> None:
