@@ -55,7 +55,7 @@ def _json_body() -> object:
         raise Problem(415, "send the body as application/json")
     _check_body_size()
     try:
-        data = json.loads(request.get_data(cache=True), parse_constant=_no_constant, parse_float=_finite)
+        data = _loads(request.get_data(cache=True))
     except (ValueError, RecursionError) as exc:
         raise Problem(400, f"the body is not valid JSON: {str(exc)[:200]}") from None
     if _too_deep(data, MAX_DEPTH):
@@ -72,6 +72,17 @@ def _finite(text: str) -> float:
     if math.isinf(value):
         raise ValueError(f"{text[:40]} is out of range")
     return value
+
+
+# One decoder for every request: json.loads with hooks builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+
+
+def _loads(raw: bytes) -> object:
+    """``json.loads(raw)`` with the hooks above: the encoding found as
+    json.loads finds it (RFC 8259 §8.1 UTF-8, or UTF-16/32 by their zero
+    bytes), decoded by the shared decoder."""
+    return _DECODER.decode(raw.decode(json.detect_encoding(raw), "surrogatepass"))
 
 
 def _too_deep(value: object, limit: int) -> bool:
