@@ -107,6 +107,8 @@
 
   /** Turn examined media into outgoing entries; badges what is known already. */
   function consider(foundList, out) {
+    const pageUrl = location.href; // read once per list: a getter call each time in this world
+    const origin = location.origin;
     for (const found of foundList) {
       const el = found.el;
       const prev = state.media.get(el);
@@ -125,7 +127,7 @@
         const result = { status: "invalid", category: null, reasons: [found.error], producer: null, receipt: null };
         entry = { key: `local:${found.error}|${found.mediaUrl || ""}`, local: result, labelled: true };
       } else {
-        const made = items.mediaItem(found, location.href, state.settings);
+        const made = items.mediaItem(found, pageUrl, state.settings);
         if (made) entry = Object.assign(made, { labelled: !!(found.envelope || found.claimAttr) });
       }
       if (prev) unindexUrls(el, prev.urls);
@@ -146,7 +148,7 @@
       } else if (!state.pending.has(key)) {
         state.pending.add(key);
         if (entry.labelled && entry.item &&
-            ns.pagehash.PageHasher.wants(el, entry.item.media_url, location.origin, state.settings)) {
+            ns.pagehash.PageHasher.wants(el, entry.item.media_url, origin, state.settings)) {
           pageHasher().add(el, entry);
         } else {
           out.push(entry);

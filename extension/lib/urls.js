@@ -90,8 +90,13 @@
     return out;
   }
 
+  // The lower-case names of the tags looked at most, without a new string per look.
+  const LOWER = new Map(["IMG", "VIDEO", "AUDIO", "PICTURE", "SOURCE", "DIV", "SPAN", "A"].map((t) => [t, t.toLowerCase()]));
+
   function tag(el) {
-    return el && typeof el.tagName === "string" ? el.tagName.toLowerCase() : "";
+    if (!el) return "";
+    const t = el.tagName;
+    return typeof t === "string" ? LOWER.get(t) || t.toLowerCase() : "";
   }
 
   function attr(el, name) {
