@@ -111,20 +111,9 @@ class PgStore:
                     c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                     yield c
                 return
-            # Pipeline mode: BEGIN and COMMIT go out with the statements next
-            # to them (psycopg's transaction() would wait for a round trip
-            # of its own on entering and on leaving).
-            c.execute("BEGIN")
-            c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            try:
+            with pipelined_transaction(c):
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 yield c
-                c.execute("COMMIT")
-                _sync(c)  # raises what any statement of the transaction raised
-            except BaseException:
-                with contextlib.suppress(psycopg.Error):  # a lost connection has nothing to roll back
-                    c.execute("ROLLBACK")
-                    _sync(c)
-                raise
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection]:
@@ -266,11 +255,26 @@ def _sizes(row: tuple) -> tuple[int, int]:
     return (0 if n is None else n + 1), (signed or 0)
 
 
-def _sync(conn: psycopg.Connection) -> None:
-    """Send what is queued in pipeline mode and wait for its results (a
-    nested pipeline block syncs on entering when anything is queued)."""
-    with conn.pipeline():
-        pass
+@contextlib.contextmanager
+def pipelined_transaction(conn: psycopg.Connection, *, durable: bool = True) -> Iterator[psycopg.Connection]:
+    """One transaction in pipeline mode whose BEGIN and COMMIT go out with
+    the statements next to them: the block's statements cost no round trip
+    unless their results are read, and the COMMIT one (psycopg's
+    ``transaction()`` waits for one more on entering and on leaving). Any
+    statement's error is raised on leaving, the transaction rolled back.
+    ``durable=False``: the commit waits for no WAL flush (``synchronous_commit``)."""
+    try:
+        with conn.pipeline():  # leaving a pipeline block, nested or not, syncs: the one wait
+            conn.execute("BEGIN")
+            if not durable:
+                conn.execute("SET LOCAL synchronous_commit = off")
+            yield conn
+            conn.execute("COMMIT")
+    except BaseException:
+        with contextlib.suppress(psycopg.Error):  # a lost connection has nothing to roll back
+            with conn.pipeline():
+                conn.execute("ROLLBACK")
+        raise
 
 
 def _pipelined(conn: psycopg.Connection) -> bool:

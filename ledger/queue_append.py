@@ -30,7 +30,7 @@ import psycopg
 
 from . import merkle
 from .commit import CommitError, Receipt
-from .pgstore import PgStore, connect
+from .pgstore import PgStore, connect, pipelined_transaction
 from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
 from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges
 
@@ -99,8 +99,7 @@ class QueueAppender:
         wait = _Wait(len(records))
         try:
             with self.store.connection() as conn:
-                with conn.pipeline(), conn.transaction():  # one round trip
-                    conn.execute("SET LOCAL synchronous_commit = off")
+                with pipelined_transaction(conn, durable=False):  # one round trip
                     cur = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id", (payload,))
                     conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
                 qid = cur.fetchone()[0]
@@ -182,8 +181,7 @@ class QueueAppender:
         stored hashes their receipts need are read and the deletion
         committed. Should anything fail, the rows stay for the next try."""
         with self.store.connection() as conn:
-            with conn.pipeline(), conn.transaction():
-                conn.execute("SET LOCAL synchronous_commit = off")
+            with pipelined_transaction(conn, durable=False):
                 rows = conn.execute(
                     "DELETE FROM ledger_queue q WHERE id = ANY(%s) AND (size IS NOT NULL OR error IS NOT NULL) "
                     "RETURNING id, first, size, error, "

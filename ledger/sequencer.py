@@ -41,7 +41,7 @@ import time
 import psycopg
 
 from .commit import CommitError, GroupCommit, Receipt, Request
-from .pgstore import PgStore, connect
+from .pgstore import PgStore, connect, pipelined_transaction
 
 log = logging.getLogger(__name__)
 
@@ -250,11 +250,8 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     of transactions that notify, holding a lock across the commit's flush, so
     a notifying commit would make every node's queueing wait for our fsync.
     Should we die before it, the waiting nodes poll (``queue_append``)."""
-    with conn.pipeline():  # one round trip: leaving a (nested) pipeline block syncs
-        conn.execute("BEGIN")
-        conn.execute("SET LOCAL synchronous_commit = off")
+    with pipelined_transaction(conn, durable=False):  # one round trip
         conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, payload))
-        conn.execute("COMMIT")
 
 
 def _drain_pipe(fd: int) -> None:
