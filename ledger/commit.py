@@ -124,13 +124,14 @@ class Request:
     """One append waiting for its commit: its encoded records, then its
     receipts or its error (``done`` once either is set)."""
 
-    __slots__ = ("records", "receipts", "error", "done")
+    __slots__ = ("records", "receipts", "error", "done", "wake")
 
     def __init__(self, records: list[dict]):
         self.records = records
         self.receipts: list[Receipt] | None = None
         self.error: BaseException | None = None
         self.done = False
+        self.wake: threading.Lock | None = None  # held while a GroupCommit.append waits
 
     def result(self) -> list[Receipt]:
         if self.error is not None:
@@ -175,18 +176,44 @@ class GroupCommit:
             return req.result()
         with self._cv:
             self._queue.append(req)
-            while self._leader and not req.done:
-                self._cv.wait()
+            waits = self._leader
+            if waits:
+                req.wake = threading.Lock()
+                req.wake.acquire()
+            self._leader = True
+        if waits:
+            # Woken exactly once: by the leader whose commit took this
+            # request (done), or handed the lead (not done, still queued).
+            req.wake.acquire()
             if req.done:
                 return req.result()
-            self._leader = True
+        taken: list[Request] = []
+
+        def take(_conn) -> list[Request]:
+            batch = self._take_queue()
+            taken.extend(batch)
+            return batch
+
         try:
-            self._commit(lambda _conn: self._take_queue())
+            self._commit(take)
         finally:
-            with self._cv:
-                self._leader = False
-                self._cv.notify_all()
+            self._hand_over(req, taken)
         return req.result()
+
+    def _hand_over(self, leader: Request, taken: list[Request]) -> None:
+        """After a commit: wake the appends it took, and hand the lead to
+        the first one still queued (if any), so no thread wakes only to find
+        its request not done yet and wait again."""
+        for other in taken:
+            if other is not leader and other.wake is not None:
+                other.wake.release()
+        with self._cv:
+            if leader in self._queue:  # the commit stopped before taking anything (an interrupt)
+                self._queue.remove(leader)
+            if self._queue:
+                self._queue[0].wake.release()  # the new leader; the leader flag stays set
+            else:
+                self._leader = False
 
     def commit_batch(self, take: Callable[[object], tuple[list[Request], list[list[dict]], Callable | None]],
                      conn=None) -> tuple[list, int]:

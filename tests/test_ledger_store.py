@@ -456,6 +456,45 @@ def test_group_commit_shares_transactions_across_threads(led):
     assert led.verify().ok
 
 
+def test_failed_group_commits_fail_only_their_appends_and_hand_the_lead_on(led, monkeypatch):
+    """Every third commit fails: the appends it took raise CommitError, the
+    ones queued behind it still commit, and no thread is left waiting."""
+    appender = led._appender
+    real = appender.refuse
+    calls = iter(range(10**6))
+
+    def flaky():
+        real()
+        if next(calls) % 3 == 2:
+            raise OSError("disk on fire")
+
+    monkeypatch.setattr(appender, "refuse", flaky)
+    ok, failed, lock = [], [], threading.Lock()
+
+    def work(t: int) -> None:
+        for k in range(20):
+            try:
+                (r,) = led.append([{"thread": t, "k": k}])
+            except LedgerError as exc:
+                assert "disk on fire" in str(exc.__cause__ or exc)
+                with lock:
+                    failed.append((t, k))
+            else:
+                with lock:
+                    ok.append(r.index)
+
+    workers = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(8)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=60)
+    assert not any(w.is_alive() for w in workers), "an append never returned"
+    assert failed and len(ok) + len(failed) == 160
+    assert sorted(ok) == list(range(len(ok))) and led.size() == len(ok)
+    monkeypatch.setattr(appender, "refuse", real)
+    assert led.verify().ok
+
+
 def test_threads_without_group_commit_stay_contiguous(tmp_path):
     with Ledger.open_dir(tmp_path / "d", origin=ORIGIN, group_commit=False) as led:
         got = _hammer(led, threads=4, each=15)
