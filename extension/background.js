@@ -417,9 +417,30 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
     return { results: answered };
   }
 
+  // The wording content scripts show, as templates: each message formatted
+  // with markers U+E000…U+E008 (private use) where its substitutions go. A content
+  // script's first chrome.i18n.getMessage is a synchronous round trip to
+  // the browser process, on the page's thread; the hello answer hands the
+  // wording over instead.
+  let wording = null;
+
+  function wordingTemplates() {
+    if (!wording) {
+      wording = (async () => {
+        const res = await fetch(chrome.runtime.getURL("_locales/en/messages.json")); // the default locale names every message
+        const markers = Array.from({ length: 9 }, (_, i) => String.fromCharCode(0xe000 + i));
+        const out = {};
+        for (const name of Object.keys(await res.json())) out[name] = chrome.i18n.getMessage(name, markers);
+        return out;
+      })().catch(() => null);
+    }
+    return wording;
+  }
+
   async function onHello(message, sender) {
     await restore();
     if (!sender.tab) return {};
+    const templates = await wordingTemplates();
     const tabId = sender.tab.id;
     if (message.top) {
       tabs.set(tabId, new Map());
@@ -427,7 +448,7 @@ if (typeof importScripts === "function" && !(self.labelcheck && self.labelcheck.
       // Subframes may have reported before the new top document did.
       chrome.tabs.sendMessage(tabId, { type: "resync" }).catch(() => {});
     }
-    return {};
+    return templates ? { wording: templates } : {};
   }
 
   async function onReport(message, sender) {

@@ -113,14 +113,35 @@
   // Messages are looked up once each: a page may show a thousand badges.
   const messages = new Map();
 
+  let wording = null; // message name -> template from the worker (see useWording)
+
+  /** The worker's wording: each message formatted with U+E000…U+E008
+   *  where substitutions $1…$9 go, so no message costs a synchronous
+   *  chrome.i18n round trip on the page's thread. */
+  function useWording(table) {
+    if (table && typeof table === "object") wording = table;
+  }
+
+  function fromTemplate(name, subs) {
+    const t = wording && wording[name];
+    if (typeof t !== "string" || !t) return null;
+    return t.replace(/[\uE000-\uE008]/g, (c) => {
+      const v = subs ? subs[c.charCodeAt(0) - 0xe000] : undefined;
+      return v === undefined || v === null ? "" : String(v);
+    });
+  }
+
   function message(name, subs) {
     const key = subs ? `${name}\u0000${subs.join("\u0000")}` : name;
     let text = messages.get(key);
     if (text === undefined) {
-      try {
-        text = (root.chrome && chrome.i18n && chrome.i18n.getMessage(name, subs)) || name;
-      } catch (_) {
-        text = name; // extension context gone (reloaded): keep the page unharmed
+      text = fromTemplate(name, subs);
+      if (text === null) {
+        try {
+          text = (root.chrome && chrome.i18n && chrome.i18n.getMessage(name, subs)) || name;
+        } catch (_) {
+          text = name; // extension context gone (reloaded): keep the page unharmed
+        }
       }
       if (messages.size < 500) messages.set(key, text);
     }
@@ -723,5 +744,5 @@
     }
   }
 
-  ns.badge = { BADGE_TAG, PANEL_TAG, COMPACT_PX, createBadge, update, BadgeLayer };
+  ns.badge = { BADGE_TAG, PANEL_TAG, COMPACT_PX, createBadge, update, useWording, BadgeLayer };
 })(typeof globalThis !== "undefined" ? globalThis : this);

@@ -560,7 +560,8 @@
       const stored = await chrome.storage.local.get({ checkUnlabelled: false });
       state.settings.checkUnlabelled = !!stored.checkUnlabelled;
     } catch (_) { /* defaults */ }
-    await send({ type: "hello", top: isTop });
+    const hello = await send({ type: "hello", top: isTop });
+    if (hello && hello.wording) badge.useWording(hello.wording);
     observer = new MutationObserver(onMutations);
     observer.observe(doc.documentElement, OBSERVE);
     scanAll();
