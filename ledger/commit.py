@@ -32,7 +32,7 @@ from typing import Callable
 
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
-from .entry_batch import entries_parts
+from .entry_batch import BATCH_MIN, entries_parts
 from .entry_encode import entry_parts
 from .tree import NODE, Frontier, range_indexes, run_paths
 
@@ -232,7 +232,8 @@ class GroupCommit:
             ready, records, asked = take(tx)
             sizes.extend([asked] if asked is not None else [])
             got.extend(ready)  # first: should an encoding fail, they fail with the commit
-            got.extend(Request(entries_parts(r) or [entry_parts(record) for record in r]) for r in records)
+            got.extend(Request((len(r) >= BATCH_MIN and entries_parts(r)) or [entry_parts(record) for record in r])
+                       for r in records)
             return got
 
         with self._write_lock:

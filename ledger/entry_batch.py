@@ -23,6 +23,11 @@ from itertools import chain
 
 from .entry_encode import MAX_SAFE_INT, _flat, _kind, _Other, _shape, _shapes
 
+# Below this many records the per-batch setup costs more than it saves
+# (one record: 15 µs at once against 6 µs by entry_parts): callers take the
+# record-by-record path for smaller appends.
+BATCH_MIN = 16
+
 _BOOL = {True: "true", False: "false"}.__getitem__
 _ESCAPED = bytes(range(32)) + b'"\\'  # what encode_basestring escapes (UTF-8 puts no other character below 0x80 here)
 
