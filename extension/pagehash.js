@@ -120,6 +120,8 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.pollTimer = 0;
       this.landing = new Map(); // URL -> Set of elements waiting for its response, while the page loads
       this.observer = undefined; // the Resource Timing observer (null: none, poll instead)
+      this.landed = []; // URLs it reported, not looked at yet
+      this.landedTimer = 0;
       this.watchdog = 0;
       this.stats = { hashed: 0, failed: 0, unloaded: 0 };
       if (doc.readyState !== "complete") {
@@ -167,7 +169,12 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       const win = this.doc.defaultView;
       if (!win || typeof win.PerformanceObserver !== "function") return null;
       try {
-        const po = new win.PerformanceObserver((list) => this.timed("hash", () => this._landed(list.getEntries())));
+        // Entries come nearly one per callback: they are gathered, and
+        // looked at every POLL_MS.
+        const po = new win.PerformanceObserver((list) => this.timed("hash", () => {
+          for (const e of list.getEntries()) this.landed.push(e.name);
+          if (!this.landedTimer) this.landedTimer = setTimeout(() => this.timed("hash", () => this._landed()), POLL_MS);
+        }));
         po.observe({ type: "resource", buffered: true });
         return po;
       } catch (_) {
@@ -175,10 +182,13 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       }
     }
 
-    _landed(entries) {
-      for (const e of entries) {
-        const i = e.name.indexOf("#");
-        const url = i < 0 ? e.name : e.name.slice(0, i);
+    _landed() {
+      this.landedTimer = 0;
+      const names = this.landed;
+      this.landed = [];
+      for (const name of names) {
+        const i = name.indexOf("#");
+        const url = i < 0 ? name : name.slice(0, i);
         const set = this.landing.get(url);
         if (!set) continue;
         this.landing.delete(url);
@@ -232,6 +242,9 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       clearTimeout(this.pollTimer);
       this.pollTimer = 0;
       if (this.observer) this.observer.disconnect();
+      clearTimeout(this.landedTimer);
+      this.landedTimer = 0;
+      this.landed = [];
       this.landing.clear();
       this.timed("hash", () => {
         const at = performance.now() + GRACE_MS;
