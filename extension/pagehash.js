@@ -4,8 +4,10 @@
  * from the page's own context with `cache: "force-cache"` (Fetch, §"request
  * cache mode"): the request goes to the page's HTTP cache partition, where
  * the image just landed, so no second download happens. Images are hashed
- * as they land, while the page still loads (Resource Timing reports them
- * in batches: no listener per image), so little is left at its load event. Entries leave in whole batches as their hashes come in, so
+ * as they land, while the page still loads (a look at the `complete` flag
+ * of the waiting ones every POLL_MS finds them: a listener per image, or a
+ * Resource Timing observer, would run a callback per image), so little is
+ * left at its load event. Entries leave in whole batches as their hashes come in, so
  * hashing and verification overlap. Images that never load (lazy and off
  * screen, failed) go without a hash: the worker hashes them or the server
  * fetches them, as before.
@@ -20,7 +22,7 @@
   const PARTIAL_MS = 3000;
   const WORKER_SILENT_MS = 3000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message
-  const POLL_MS = 100; // while the page loads, without Resource Timing, how often waiting images are looked at
+  const POLL_MS = 150; // while the page loads, how often waiting images are looked at
 
   function hex(buf) {
     const b = new Uint8Array(buf);
@@ -118,10 +120,6 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       this.nextId = 1;
       this.postTimer = 0;
       this.pollTimer = 0;
-      this.landing = new Map(); // URL -> Set of elements waiting for its response, while the page loads
-      this.observer = undefined; // the Resource Timing observer (null: none, poll instead)
-      this.landed = []; // URLs it reported, not looked at yet
-      this.landedTimer = 0;
       this.watchdog = 0;
       this.stats = { hashed: 0, failed: 0, unloaded: 0 };
       if (doc.readyState !== "complete") {
@@ -146,60 +144,11 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
       const list = this.waiting.get(el);
       if (list) list.push(entry);
       else this.waiting.set(el, [entry]);
-      // While the page loads, Resource Timing tells when its bytes landed
-      // (and the load event looks at the rest); afterwards each image waits
-      // for its own load event.
-      if (this.doc.readyState !== "complete") return this._awaitResponse(el, url);
+      // While the page loads, a poll finds the images that landed (and the
+      // load event the rest); afterwards each waits for its own load event.
+      if (this.doc.readyState !== "complete") return this._pollSoon();
       this.watch(el);
       this._expireAt(el, performance.now() + GRACE_MS);
-    }
-
-    _awaitResponse(el, url) {
-      if (this.observer === undefined) this.observer = this._observe();
-      if (!this.observer) return this._pollSoon();
-      let set = this.landing.get(url);
-      if (!set) this.landing.set(url, (set = new Set()));
-      set.add(el);
-    }
-
-    /** A PerformanceObserver of resource entries: each is queued once the
-     *  response has fully arrived (Resource Timing §4.6 "mark resource
-     *  timing"), so the page's cache holds the bytes; null when missing. */
-    _observe() {
-      const win = this.doc.defaultView;
-      if (!win || typeof win.PerformanceObserver !== "function") return null;
-      try {
-        // Entries come nearly one per callback: they are gathered, and
-        // looked at every POLL_MS.
-        const po = new win.PerformanceObserver((list) => this.timed("hash", () => {
-          for (const e of list.getEntries()) this.landed.push(e.name);
-          if (!this.landedTimer) this.landedTimer = setTimeout(() => this.timed("hash", () => this._landed()), POLL_MS);
-        }));
-        po.observe({ type: "resource", buffered: true });
-        return po;
-      } catch (_) {
-        return null;
-      }
-    }
-
-    _landed() {
-      this.landedTimer = 0;
-      const names = this.landed;
-      this.landed = [];
-      for (const name of names) {
-        const i = name.indexOf("#");
-        const url = i < 0 ? name : name.slice(0, i);
-        const set = this.landing.get(url);
-        if (!set) continue;
-        this.landing.delete(url);
-        for (const el of set) {
-          const list = this.waiting.get(el);
-          if (!list || list[0].item.media_url !== url) continue;
-          this.waiting.delete(el);
-          this.queue.push([el, list, url]);
-        }
-      }
-      this._pump();
     }
 
     _pollSoon() {
@@ -241,11 +190,6 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
     _atLoad() {
       clearTimeout(this.pollTimer);
       this.pollTimer = 0;
-      if (this.observer) this.observer.disconnect();
-      clearTimeout(this.landedTimer);
-      this.landedTimer = 0;
-      this.landed = [];
-      this.landing.clear();
       this.timed("hash", () => {
         const at = performance.now() + GRACE_MS;
         for (const [el, list] of this.waiting) {
