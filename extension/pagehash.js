@@ -47,11 +47,13 @@
   // The same fetch and digest in a dedicated worker of the page (a blob:
   // worker shares the page's origin and HTTP cache partition): the page's
   // thread then spends one message per group of hashes, not a fetch, a
-  // body and a digest per image. Results go back in groups.
+  // body and a digest per image. Results go back in groups: while the page
+  // loads (nothing is sent on before its load event) every 250 ms, then
+  // ("eager") as soon as the worker is idle.
   const WORKER_SOURCE = `"use strict";
 const MAX = ${MAX_BYTES}, PARALLEL = ${CONCURRENCY};
 const hex = ${hex.toString()};
-const queue = []; let running = 0; let out = []; let timer = 0;
+const queue = []; let running = 0; let out = []; let timer = 0; let eager = false;
 async function one(url) {
   try {
     const res = await fetch(url, { cache: "force-cache", credentials: "same-origin", redirect: "error" });
@@ -67,11 +69,15 @@ function pump() {
     running++;
     one(url).then((sha) => {
       running--; out.push([id, sha]); pump();
-      if (!running && !queue.length) flush(); else if (!timer) timer = setTimeout(flush, 40);
+      if (out.length >= 100 || (eager && !running && !queue.length)) flush();
+      else if (!timer) timer = setTimeout(flush, eager ? 40 : 250);
     });
   }
 }
-onmessage = (e) => { queue.push(...e.data); pump(); };`;
+onmessage = (e) => {
+  eager = !!e.data.eager; queue.push(...e.data.jobs); pump();
+  if (eager && !running && !queue.length) flush();
+};`;
 
   /** A page worker hashing URLs: `start(list of [id, url])`, results to
    *  `onResults(list of [id, sha | null])`; null when the page forbids it. */
@@ -204,10 +210,8 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
         }
         this._pump();
       });
-      if (this.postTimer) {
-        clearTimeout(this.postTimer);
-        this._post();
-      }
+      clearTimeout(this.postTimer);
+      if (this.worker) this._post(); // even with no new job: the worker turns eager
     }
 
     _expireAt(el, at) {
@@ -268,7 +272,7 @@ onmessage = (e) => { queue.push(...e.data); pump(); };`;
           jobs.push([id, url]);
         }
         this.running += jobs.length;
-        this.worker.postMessage(jobs);
+        this.worker.postMessage({ jobs, eager: this.doc.readyState === "complete" });
         this._watch();
       });
     }
