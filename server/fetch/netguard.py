@@ -18,6 +18,7 @@ CIDRs (``labelcheck serve --fetch-allow``); tests use it for 127.0.0.1.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ def _ipv6_refusal(ip: ipaddress.IPv6Address) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the address, asked once per fetch
 def refusal(ip: IPAddress) -> str | None:
     """Why the fetcher may not connect to ``ip``, or None for a public address.
 

@@ -5,6 +5,7 @@ against the current URL (RFC 9110 §10.2.2)."""
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 from dataclasses import dataclass
@@ -83,6 +84,7 @@ def parse_target(url: object) -> Target:
     return Target(scheme, host, port, f"{scheme}://{authority}{parts.path or '/'}{query}", ip)
 
 
+@functools.lru_cache(maxsize=1024)  # pure; the same few hosts come back with every fetch
 def _parse_host(text: str) -> tuple[str, netguard.IPAddress | None]:
     ip = netguard.parse_ip(text)
     if ip is not None:
