@@ -273,6 +273,9 @@
   // frame), so badging a thousand verdicts is never one long task; the
   // badges made meanwhile are held and inserted together at its end.
   const RENDER_SLICE_MS = 10;
+  // At most this many badges go into the page per frame: the frame's style,
+  // layout and paint of a thousand new badges would be one long task.
+  const FRAME_BADGES = 300;
 
   function render() {
     renderFrame = 0;
@@ -284,9 +287,14 @@
         state.results.set(key, result);
         if (result.status !== "unchecked") state.pending.delete(key);
         show(key, state.toPlace);
+        if (state.toPlace.length >= FRAME_BADGES) break;
         if (++n % 10 === 0 && performance.now() - t0 > RENDER_SLICE_MS) break;
       }
       if (!arrived.size) placeCached();
+      else if (state.toPlace.length >= FRAME_BADGES) {
+        placeCached(); // this frame's share goes in; the pass goes on
+        layer().holdInserts();
+      }
     }));
     if (arrived.size) {
       renderFrame = requestAnimationFrame(render);
