@@ -278,11 +278,18 @@ class MediaFetcher:
         digest = hashlib.sha256()
         with Spool(SPOOL_IN_MEMORY) as spool:
             try:
-                for chunk in resp.stream(CHUNK, decode_content=True):
-                    if spool.size + len(chunk) > limit:
-                        raise FetchFailed("too_large", f"the body exceeds the {limit}-byte limit")
-                    digest.update(chunk)
-                    spool.write(chunk)
+                if declared is not None and declared <= SPOOL_IN_MEMORY and _identity(resp):
+                    # Small and not encoded: one read of exactly Content-Length
+                    # bytes (short is an error), not a chunked stream's copies.
+                    body = resp.read(decode_content=False)
+                    digest.update(body)
+                    spool.write(body)
+                else:
+                    for chunk in resp.stream(CHUNK, decode_content=True):
+                        if spool.size + len(chunk) > limit:
+                            raise FetchFailed("too_large", f"the body exceeds the {limit}-byte limit")
+                        digest.update(chunk)
+                        spool.write(chunk)
             except (u3.HTTPError, OSError) as exc:
                 raise failures.body_failure(exc, target, deadline) from None
             if deadline.expired:  # a shut-down socket can look like a clean end of body
@@ -350,6 +357,11 @@ def _content_length(resp: HTTPResponse) -> int | None:
     except ValueError:
         return None
     return value if value >= 0 else None
+
+
+def _identity(resp: HTTPResponse) -> bool:
+    """True when the body comes as stored: no Content-Encoding, or ``identity``."""
+    return resp.headers.get("Content-Encoding", "").strip().lower() in ("", "identity")
 
 
 def _media_type(resp: HTTPResponse) -> str | None:
