@@ -17,6 +17,7 @@
   const ns = (root.labelcheck = root.labelcheck || {});
 
   const CONCURRENCY = 16; // cache reads in flight: a page of thousands hands them over at once
+  const LOADING_CONCURRENCY = 2; // while the page loads: its own requests come first
   const MAX_BYTES = 50 * 1024 * 1024;
   const GRACE_MS = 1500; // after the page's load event (or a late insertion), for images still loading
   const PARTIAL_MS = 3000;
@@ -49,9 +50,11 @@
   // thread then spends one message per group of hashes, not a fetch, a
   // body and a digest per image. Results go back in groups: while the page
   // loads (nothing is sent on before its load event) every 250 ms, then
-  // ("eager") as soon as the worker is idle.
+  // ("eager") as soon as the worker is idle. While the page loads only two
+  // cache reads are in flight, so the page's own requests are not queued
+  // behind ours; the rest goes at full speed after its load event.
   const WORKER_SOURCE = `"use strict";
-const MAX = ${MAX_BYTES}, PARALLEL = ${CONCURRENCY};
+const MAX = ${MAX_BYTES}, PARALLEL = ${CONCURRENCY}, LOADING = ${LOADING_CONCURRENCY};
 const hex = ${hex.toString()};
 const queue = []; let running = 0; let out = []; let timer = 0; let eager = false;
 async function one(url) {
@@ -64,7 +67,7 @@ async function one(url) {
 }
 function flush() { timer = 0; if (out.length) { postMessage(out); out = []; } }
 function pump() {
-  while (running < PARALLEL && queue.length) {
+  while (running < (eager ? PARALLEL : LOADING) && queue.length) {
     const [id, url] = queue.shift();
     running++;
     one(url).then((sha) => {
