@@ -56,10 +56,9 @@
     :host([data-compact]) { width: 20px !important; height: 20px !important; max-width: none !important;
       padding: 0 !important; border-width: 1px !important; text-align: center !important;
       font-size: 12px !important; line-height: 18px !important; overflow: hidden !important; }
-    :host([data-compact]) span { display: none; }
     :host([data-compact]:hover), :host([data-compact]:focus) { width: max-content !important; height: auto !important;
       padding: 2px 6px !important; }
-    :host([data-compact]:hover) span, :host([data-compact]:focus) span { display: inline; }
+    :host([data-compact]:hover)::after, :host([data-compact]:focus)::after { content: "\\2002" attr(data-label); }
     :host(:focus-visible), :host(:focus) { outline: 3px solid #facc15 !important; outline-offset: 1px !important; }`;
 
   // Handling box reports yields after this much work.
@@ -168,7 +167,7 @@
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
     adoptStyle(doc, shadow, BADGE_CSS);
-    shadow.append(compact ? t.chip.cloneNode(true) : t.text.cloneNode(false));
+    shadow.append((compact ? t.chip : t.text).cloneNode(false));
     host._labelcheckResult = result;
     host._labelcheckLook = look;
     return host;
@@ -186,7 +185,7 @@
     if (look.page) host.setAttribute("data-scope", "page");
     mirror(host, look);
     look.doc = doc;
-    look.template = { host, text: doc.createTextNode(look.text), chip: chipOf(doc, look) };
+    look.template = { host, text: doc.createTextNode(look.text), chip: doc.createTextNode(look.icon) };
     return look.template;
   }
 
@@ -271,24 +270,13 @@
     fillText(host, look);
   }
 
-  /** The compact chip's content: the icon, and the wording in a span
-   *  shown on hover and focus. */
-  function chipOf(doc, look) {
-    const frag = doc.createDocumentFragment();
-    const span = doc.createElement("span");
-    span.textContent = `\u2002${look.short}`;
-    frag.append(look.icon, span);
-    return frag;
-  }
-
   function fillText(host, look) {
     const shadow = shadows.get(host);
     if (!host._labelcheckCompact) {
       shadow.textContent = look.text;
       return;
     }
-    shadow.textContent = "";
-    shadow.append(chipOf(host.ownerDocument, look));
+    shadow.textContent = look.icon;
   }
 
   /** Show `result` on an existing badge (wording, colour, mirrored attributes). */
