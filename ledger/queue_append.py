@@ -95,16 +95,8 @@ class QueueAppender:
         """Queue ``records`` (checked, without ``index`` and ``prev``) and wait
         for their receipts. Raises CommitError when they were not appended."""
         self._start_listener()
-        payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         wait = _Wait(len(records))
-        try:
-            with self.store.connection() as conn:
-                with pipelined_transaction(conn, durable=False):  # one round trip
-                    cur = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id", (payload,))
-                    conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
-                qid = cur.fetchone()[0]
-        except psycopg.Error as exc:
-            raise _failed(exc) from exc
+        qid = self.enqueue(records)
         with self._cv:
             self._waiting[qid] = wait
         self._kick.set()  # a notification may have come before we were listed
@@ -119,6 +111,18 @@ class QueueAppender:
         if wait.error is not None:
             raise wait.error
         return wait.receipts
+
+    def enqueue(self, records: list[dict]) -> int:
+        """Put ``records`` in ``ledger_queue`` as one row (one round trip); its id."""
+        payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            with self.store.connection() as conn:
+                with pipelined_transaction(conn, durable=False):
+                    cur = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id", (payload,))
+                    conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
+                return cur.fetchone()[0]
+        except psycopg.Error as exc:
+            raise _failed(exc) from exc
 
     def _withdraw(self, qid: int, wait: _Wait) -> None:
         """Take back a row nobody sequenced in time; if it was sequenced after all, collect it."""

@@ -16,6 +16,7 @@ import pytest
 from labelcheck import claims
 from labelcheck.claims.trust import Producer, TrustRegistry
 from labelcheck.ledger import keyfile as keys
+from labelcheck.ledger import pgstore
 from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.errors import RegistryConflict
 from labelcheck.pipeline.registry import registry_add, registry_revoke
@@ -258,3 +259,56 @@ def test_a_damaged_trust_json_stops_the_import(tmp_path, database):
     with pytest.raises(ValueError, match="vkey"):
         svc.registry
     svc.close()
+
+
+def test_a_change_stranded_in_the_ledger_queue_is_appended_once_then_settled(nodes, caplog):
+    # The change's node queued its record (as a node that does not lead
+    # does) and stopped before the sequencer took it: no sequencer could
+    # commit meanwhile (a writer holds the write lock). Once one can, the
+    # stranded record is appended, once, and the next settling applies it.
+    a, b = nodes
+    p, _ = producer("stranded")
+    url = a.config.database
+    assert a.ledger.size() == b.ledger.size() == 0  # both nodes' ledgers open (each has a sequencer)
+
+    class QueuesThenDies:
+        def __init__(self, ledger):
+            self.ledger = ledger
+
+        def size(self):
+            return self.ledger.size()
+
+        def append(self, records):
+            self.ledger._queue.enqueue([dict(r) for r in records])
+            raise KeyboardInterrupt
+
+    blocker = psycopg.connect(url)
+    try:
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
+        with pytest.raises(Exception) as stopped:  # _change: without change()'s own settling
+            store = a.registry_store
+            store._change(lambda reg: registry_add(reg, p, now_text()), lambda: QueuesThenDies(a.ledger))
+        assert isinstance(stopped.value.__cause__, KeyboardInterrupt)
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM ledger_queue WHERE size IS NULL").fetchone()[0] == 1
+            assert conn.execute("SELECT count(*) FROM registry_intents").fetchone()[0] == 1
+        assert registry_entries(a) == []
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    def sequenced() -> bool:
+        with psycopg.connect(url) as conn:
+            return conn.execute("SELECT count(*) FROM ledger_queue WHERE size IS NOT NULL").fetchone()[0] == 1
+
+    within(5.0, sequenced)  # the leader appends the stranded row; nobody collects it
+    assert len(registry_entries(a)) == 1
+    with caplog.at_level(logging.WARNING, logger="labelcheck"):
+        within(1.0, lambda: b.registry.lookup(p.key_id) is not None)  # the other node settles it
+    assert "was on the ledger but not yet in the registry: applied" in caplog.text
+    time.sleep(0.3)  # nothing appends it again
+    (entry,) = registry_entries(a)
+    assert entry["registry_version"] == b.registry.version == a.registry.version
+    assert a.ledger.verify().ok
+    with pytest.raises(RegistryConflict):
+        add(a, p)
