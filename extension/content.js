@@ -300,6 +300,7 @@
       renderFrame = requestAnimationFrame(render);
       return;
     }
+    firstArrival = 0; // verdicts that came during the pass were shown by it
     if (state.pending.size === 0) {
       try {
         performance.mark("labelcheck:settled");
