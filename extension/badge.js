@@ -426,7 +426,7 @@
       this._offsets = new WeakMap(); // parent node -> the offset its last badge needed
       this._frame = 0;
       this._holding = false; // badges made now wait for flushInserts
-      this._held = new Map(); // media -> badge host made while holding, not inserted yet
+      this._held = new Map(); // media -> [badge host, anchor] made while holding, not inserted yet
       this._watched = new WeakSet(); // media whose box may still change (loading, no box yet)
       this._sizes = new WeakMap(); // media -> last size ResizeObserver reported
       const win = doc.defaultView;
@@ -508,9 +508,9 @@
     flushInserts() {
       this._holding = false;
       if (!this._held.size) return;
-      for (const [media, host] of this._held) {
+      for (const [media, [host, anchor]] of this._held) {
         if (this.badges.get(media) !== host || !media.isConnected) continue;
-        BadgeLayer.anchorBox(media).before(host);
+        (anchor === media ? media : BadgeLayer.anchorBox(media)).before(host);
         if (this._io && this._aligning.has(media)) this._io.observe(host);
       }
       this._held.clear();
@@ -528,7 +528,7 @@
       host._labelcheckBox = box;
       const css = BadgeLayer.css(box);
       if (css) host.style.cssText = css;
-      if (hold) this._held.set(media, host);
+      if (hold) this._held.set(media, [host, anchor]);
       else anchor.before(host);
     }
 
@@ -623,9 +623,13 @@
       const ready = new Set();
       const fresh = [];
       for (const e of entries) {
-        this._rects.set(e.target, e.boundingClientRect);
-        const media = e.target._labelcheckFor || e.target;
-        if (this._fresh.has(media) && e.target === media) fresh.push([media, e.boundingClientRect]);
+        // Each value read once: on an entry and its DOMRect every read is a call into the engine.
+        const t = e.target;
+        const r = e.boundingClientRect;
+        const box = { top: r.top, left: r.left, width: r.width, height: r.height };
+        this._rects.set(t, box);
+        const media = t._labelcheckFor || t;
+        if (t === media && this._fresh.has(media)) fresh.push([media, box]);
         else ready.add(media);
       }
       if (fresh.length) this._insertFresh(fresh);

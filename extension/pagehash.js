@@ -102,7 +102,10 @@ onmessage = (e) => {
 
   /** Whether `el` shows `url` and has its bytes (loaded, decodable). */
   function loaded(el, url) {
-    return el.complete && el.naturalWidth > 0 && (el.currentSrc || el.src).split("#")[0] === url;
+    if (!el.complete || !(el.naturalWidth > 0)) return false;
+    const shown = el.currentSrc || el.src;
+    const i = shown.indexOf("#");
+    return (i < 0 ? shown : shown.slice(0, i)) === url;
   }
 
   class PageHasher {
@@ -140,7 +143,7 @@ onmessage = (e) => {
      *  an image of the page's own origin, labelled, with the opt-in off. */
     static wants(el, url, origin, settings) {
       if (settings.checkUnlabelled || el.tagName !== "IMG" || !url) return false;
-      return url.startsWith(origin + "/");
+      return url.startsWith(origin) && url.charCodeAt(origin.length) === 47; // "/" after the origin
     }
 
     add(el, entry) {
