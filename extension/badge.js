@@ -161,8 +161,7 @@
     const look = lookOf(result, !!opts.page);
     const t = templateOf(doc, look);
     const compact = !!opts.compact && !look.page;
-    const host = t.host.cloneNode(false);
-    if (compact) host.setAttribute("data-compact", "");
+    const host = variantOf(t, compact, opts.css || "").cloneNode(false);
     host._labelcheckCompact = compact; // mirrors data-compact, read without a DOM call
     const shadow = host.attachShadow({ mode: "closed" });
     shadows.set(host, shadow);
@@ -185,8 +184,24 @@
     if (look.page) host.setAttribute("data-scope", "page");
     mirror(host, look);
     look.doc = doc;
-    look.template = { host, text: doc.createTextNode(look.text), chip: doc.createTextNode(look.icon) };
+    look.template = { host, text: doc.createTextNode(look.text), chip: doc.createTextNode(look.icon), variants: new Map() };
     return look.template;
+  }
+
+  /** The template host with the compact mark and inline style `css` already
+   *  set: badges in one container share both, and cloning copies them
+   *  without a DOM call or a style parse per badge. */
+  function variantOf(t, compact, css) {
+    if (!compact && !css) return t.host;
+    const key = `${compact ? 1 : 0}${css}`;
+    let v = t.variants.get(key);
+    if (!v) {
+      v = t.host.cloneNode(false);
+      if (compact) v.setAttribute("data-compact", "");
+      if (css) v.style.cssText = css;
+      if (t.variants.size < 32) t.variants.set(key, v);
+    }
+    return v;
   }
 
   /** Status, category and wording onto the host, for assistive technology and tests. */
@@ -469,9 +484,10 @@
         // Media sized by its width and height attributes is badged now, from
         // them; other media gets its badge from its first reported box.
         const hint = sizeHint(media);
-        host = createBadge(this.doc, result, { compact: !!hint && isSmall(hint) });
+        const place = hint ? this._placement(media, hint) : null;
+        host = createBadge(this.doc, result, place ? { compact: place.compact, css: place.css } : {});
         this.badges.set(media, host);
-        if (hint) this._insert(media, host, hint, this._holding);
+        if (place) this._insert(media, host, hint, this._holding, place, true);
         else this._fresh.add(media);
       }
       host._labelcheckMedia = mediaUrl || host._labelcheckMedia || null;
@@ -518,18 +534,26 @@
 
     /** Insert `host` before its media (box `m`), sized for it, at the offset
      *  the last badge in the same parent needed (or hold it: `hold`). */
-    _insert(media, host, m, hold = false) {
-      const anchor = BadgeLayer.anchorBox(media);
-      const guess = (anchor.parentNode && this._offsets.get(anchor.parentNode)) || { top: 0, left: 0 };
-      const compact = isSmall(m);
+    _insert(media, host, m, hold = false, place = this._placement(media, m), styled = false) {
+      const { anchor, box, compact, css } = place;
       if (compact) setCompact(host, true);
-      const box = { top: guess.top, left: guess.left, hidden: false,
-        maxWidth: !compact && m.width > 0 && m.width < 320 ? Math.round(m.width) : 0 };
       host._labelcheckBox = box;
-      const css = BadgeLayer.css(box);
-      if (css) host.style.cssText = css;
+      if (css && !styled) host.style.cssText = css;
       if (hold) this._held.set(media, [host, anchor]);
       else anchor.before(host);
+    }
+
+    /** Where a new badge for `media` (box `m`) goes: its anchor, its box
+     *  (the offset the last badge in the same parent needed, max-width on
+     *  narrow media), whether it is compact, and its inline style. */
+    _placement(media, m) {
+      const anchor = BadgeLayer.anchorBox(media);
+      const parent = anchor.parentNode;
+      const guess = (parent && this._offsets.get(parent)) || { top: 0, left: 0 };
+      const compact = isSmall(m);
+      const box = { top: guess.top, left: guess.left, hidden: false,
+        maxWidth: !compact && m.width > 0 && m.width < 320 ? Math.round(m.width) : 0 };
+      return { anchor, box, compact, css: BadgeLayer.css(box) };
     }
 
     static css(box) {
