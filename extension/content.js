@@ -242,7 +242,7 @@
   let gatherTimer = 0;
   let firstArrival = 0;
   const GATHER_MS = 100; // how often a gathering pass looks again
-  const GATHER_MAX_MS = 700;
+  const GATHER_MAX_MS = 1200;
 
   function apply(results) {
     for (const [key, result] of Object.entries(results)) arrived.set(key, result);
