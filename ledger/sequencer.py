@@ -41,7 +41,7 @@ import time
 import psycopg
 
 from .commit import CommitError, GroupCommit, Receipt, Request
-from .pgstore import PgStore, connect, pipelined_transaction
+from .pgstore import PgStore, connect
 
 log = logging.getLogger(__name__)
 
@@ -249,9 +249,14 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     of its own that waits for no WAL flush: PostgreSQL serialises the commits
     of transactions that notify, holding a lock across the commit's flush, so
     a notifying commit would make every node's queueing wait for our fsync.
-    Should we die before it, the waiting nodes poll (``queue_append``)."""
-    with pipelined_transaction(conn, durable=False):  # one round trip
-        conn.execute("SELECT pg_notify(%s, %s)", (DONE_CHANNEL, payload))
+    Should we die before it, the waiting nodes poll (``queue_append``).
+
+    Queued in pipeline mode, not waited for: it goes out with the next
+    commit's first round trip, since after a commit that took queued rows
+    the sequencer tries again at once (and leaving pipeline mode sends it too).
+    Should it fail, that try fails before taking anything, and nothing is lost."""
+    for sql in ("BEGIN", "SET LOCAL synchronous_commit = off", "SELECT pg_notify(%s, %s)", "COMMIT"):
+        conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
 
 
 def _drain_pipe(fd: int) -> None:
