@@ -347,9 +347,12 @@ onmessage = (e) => {
         return;
       }
       if (!this.ready.length) return;
-      const idle = !this.running && !this.queue.length && !this.waiting.size;
-      // A partial batch waits for more (at most PARTIAL_MS): whole batches, fewer requests.
-      if (!idle && this.flushTimer) return;
+      const hashing = this.running || this.queue.length;
+      const idle = !hashing && !this.waiting.size;
+      // A partial batch waits for more: while hashes are due (each result
+      // looks again, and the worker's watchdog bounds the wait), or at most
+      // PARTIAL_MS for images still loading. Whole batches, fewer requests.
+      if (!idle && (hashing || this.flushTimer)) return;
       clearTimeout(this.flushTimer);
       this.flushTimer = setTimeout(() => {
         this.flushTimer = 0;
