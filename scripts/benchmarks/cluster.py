@@ -4,14 +4,16 @@ Starts a throwaway PostgreSQL cluster (tests/pg.py: Debian's server,
 fsync on, loopback only) and reports ratios to ceilings measured in the
 same run, since the machine is shared and noisy:
 
-* durable appends in batches of 100 through the whole cluster path (queue,
-  sequencer under its advisory lock, entries and stored hashes by COPY, one
-  signed checkpoint per commit, receipts with inclusion proofs built by the
-  node), against raw psycopg COPY of rows of the same size, 100 per durable
-  commit, into a plain table; the two in alternating slices. Aim >= 0.5.
+* durable appends in batches of 100 by a node that leads (its sequencer
+  holds the advisory lock, so its own appends go to the sequencer in memory,
+  not through ledger_queue; entries and stored hashes each by one statement,
+  one signed checkpoint per commit, receipts with inclusion proofs), against
+  raw psycopg COPY of rows of the same size, 100 per durable commit, into a
+  plain table; the two in alternating slices. Aim >= 0.5.
 * two nodes (two processes, each with its own ledger, sequencer thread and
   4 appending threads, batches of 10) on one database, against one such node
-  alone: entries/s. Aim >= 0.8.
+  alone: entries/s. One node leads; the other's appends take the queue.
+  Aim >= 0.8.
 
 Prints a table, then one JSON line.
 """
