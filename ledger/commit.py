@@ -32,9 +32,9 @@ from typing import Callable
 
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
-from .entry_batch import BATCH_MIN, entries_parts
+from .entry_batch import batch_parts
 from .entry_encode import entry_parts
-from .tree import NODE, Frontier, range_indexes, run_paths
+from .tree import NODE, Frontier, range_indexes, run_paths, subtree_index
 
 # Signs the tree (size, root) of a commit: the signed note bytes.
 Sign = Callable[[int, bytes], bytes]
@@ -76,10 +76,9 @@ class CommitTree:
         return self.added[sid - self.base] if sid >= self.base else self.frontier[sid]
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
-        width = hi - lo
-        if not width & (width - 1):  # a complete subtree (most are): one stored hash
-            m = hi - 1
-            return self._stored(2 * m - m.bit_count() + width.bit_length() - 1)  # tree.stored_hash_index
+        sid = subtree_index(lo, hi)
+        if sid is not None:  # a complete subtree (most are): one stored hash
+            return self._stored(sid)
         ids: list[int] = []
         got = self._stored(ids[-1]) if range_indexes(lo, hi, ids) else b""
         for sid in reversed(ids[:-1]):  # MTH of an incomplete range (it ends at ``size``), RFC 9162 §2.1.1
@@ -232,8 +231,7 @@ class GroupCommit:
             ready, records, asked = take(tx)
             sizes.extend([asked] if asked is not None else [])
             got.extend(ready)  # first: should an encoding fail, they fail with the commit
-            got.extend(Request((len(r) >= BATCH_MIN and entries_parts(r)) or [entry_parts(record) for record in r])
-                       for r in records)
+            got.extend(Request(batch_parts(r) or [entry_parts(record) for record in r]) for r in records)
             return got
 
         with self._write_lock:

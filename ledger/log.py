@@ -41,7 +41,7 @@ from typing import BinaryIO, Callable
 from . import bundle, canonical, checkpoint, keyfile, merkle, note
 from .backend import DB_ERRORS, is_url, open_store
 from .commit import CommitError, GroupCommit, Receipt, TailMismatch, checkpoint_signer
-from .entry_batch import BATCH_MIN, entries_parts
+from .entry_batch import batch_parts
 from .entry_encode import entry_parts
 from .pgstore import PgStore
 from .queue_append import QueueAppender
@@ -374,7 +374,7 @@ def _validate(records) -> list:
     by record, the first bad one named."""
     if not isinstance(records, (list, tuple)):
         raise LedgerError("append takes a list of records")
-    out = entries_parts(records) if len(records) >= BATCH_MIN else None
+    out = batch_parts(records)
     if out is not None:
         return out
     out = []

@@ -105,15 +105,9 @@ class PgStore:
     @contextlib.contextmanager
     def write(self, conn: psycopg.Connection | None = None) -> Iterator[psycopg.Connection]:
         """One write transaction, every other writer of this database waiting."""
-        with self.connection(conn) as c:
-            if not _pipelined(c):
-                with c.transaction():
-                    c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                    yield c
-                return
-            with pipelined_transaction(c):
-                c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                yield c
+        with self.connection(conn) as c, (pipelined_transaction(c) if _pipelined(c) else c.transaction()):
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            yield c
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection]:

@@ -32,7 +32,7 @@ from . import merkle
 from .commit import CommitError, Receipt
 from .pgstore import PgStore, connect, pipelined_transaction
 from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
-from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges
+from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges, subtree_index
 
 COLLECT_EVERY = 0.25  # seconds between polls while appends wait
 TIMEOUT = 30.0  # seconds an append waits for the sequencer
@@ -60,10 +60,9 @@ class StoredProofs:
         return set(out)
 
     def _range_hash(self, lo: int, hi: int) -> bytes:
-        width = hi - lo
-        if not width & (width - 1):  # a complete subtree (most are): one stored hash
-            m = hi - 1
-            return self.hashes[2 * m - m.bit_count() + width.bit_length() - 1]  # tree.stored_hash_index
+        sid = subtree_index(lo, hi)
+        if sid is not None:  # a complete subtree (most are): one stored hash
+            return self.hashes[sid]
         return hashes_for_ranges([(lo, hi)], lambda ids: [self.hashes[i] for i in ids])[0]
 
     def inclusion(self, index: int) -> list[bytes]:

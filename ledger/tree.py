@@ -121,6 +121,17 @@ def split(size: int) -> int:
     return 1 << ((size - 1).bit_length() - 1)
 
 
+def subtree_index(lo: int, hi: int) -> int | None:
+    """The stored index of ``[lo, hi)`` when it is one complete subtree (its
+    width a power of two, as the RFC recursion aligns it), else None: the
+    common case of ``range_indexes``, without a list."""
+    width = hi - lo
+    if width & (width - 1):
+        return None
+    m = hi - 1  # stored_hash_index(level, n) with m its last record
+    return 2 * m - m.bit_count() + width.bit_length() - 1
+
+
 def range_indexes(lo: int, hi: int, out: list[int]) -> int:
     """Append the stored indexes of the complete subtrees tiling ``[lo, hi)``.
 
