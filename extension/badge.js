@@ -438,7 +438,7 @@
       this._rects = new Map(); // element -> latest reported box
       this._aligning = new Set(); // media waiting for their boxes
       this._fresh = new Set(); // media whose new badge is not inserted yet
-      this._offsets = new WeakMap(); // parent node -> the offset its last badge needed
+      this._offsets = new WeakMap(); // parent node -> the offset its badges are expected to need
       this._frame = 0;
       this._holding = false; // badges made now wait for flushInserts
       this._held = new Map(); // media -> [badge host, anchor] made while holding, not inserted yet
@@ -549,11 +549,28 @@
     _placement(media, m) {
       const anchor = BadgeLayer.anchorBox(media);
       const parent = anchor.parentNode;
-      const guess = (parent && this._offsets.get(parent)) || { top: 0, left: 0 };
+      const guess = this._guess(anchor, parent);
       const compact = isSmall(m);
       const box = { top: guess.top, left: guess.left, hidden: false,
         maxWidth: !compact && m.width > 0 && m.width < 320 ? Math.round(m.width) : 0 };
       return { anchor, box, compact, css: BadgeLayer.css(box) };
+    }
+
+    /** The offset a badge in `parent` is expected to need: the one its
+     *  neighbours needed, else the anchor's margins (an absolutely positioned
+     *  box's static position is its next sibling's margin edge; media is
+     *  usually the tallest thing on its line), read once per parent. */
+    _guess(anchor, parent) {
+      let guess = parent ? this._offsets.get(parent) : null;
+      if (guess) return guess;
+      guess = { top: 0, left: 0 };
+      const win = this.doc.defaultView;
+      if (win && parent) {
+        const cs = win.getComputedStyle(anchor);
+        guess = { top: parseFloat(cs.marginTop) || 0, left: parseFloat(cs.marginLeft) || 0 };
+        this._offsets.set(parent, guess);
+      }
+      return guess;
     }
 
     static css(box) {
@@ -724,7 +741,11 @@
           next.left = Math.round((was.left + dx) * 100) / 100;
         }
       }
-      if (!next.hidden && host.parentNode) this._offsets.set(host.parentNode, { top: next.top, left: next.left });
+      // Only an offset on the media's own line is a guess for its neighbours
+      // (one at a line wrap moves the badge back from the previous line's end).
+      if (!next.hidden && host.parentNode && Math.abs(next.left) < m.width && Math.abs(next.top) < m.height) {
+        this._offsets.set(host.parentNode, { top: next.top, left: next.left });
+      }
       if (next.hidden !== was.hidden) host.toggleAttribute("data-hidden", next.hidden);
       if (next.top === was.top && next.left === was.left && next.maxWidth === was.maxWidth) {
         host._labelcheckBox = next;
