@@ -239,7 +239,7 @@
    *  several batches) arrivals are gathered until every pending verdict is
    *  in, or GATHER_MAX_MS after the first one not yet shown. */
   const arrived = new Map();
-  let renderFrame = 0;
+  let renderFrame = 0; // the pass's next task or frame
   let gatherTimer = 0;
   let firstArrival = 0;
   const GATHER_MS = 100; // how often a gathering pass looks again
@@ -267,16 +267,17 @@
     }
     firstArrival = 0;
     layer().holdInserts();
-    renderFrame = requestAnimationFrame(render);
+    renderFrame = setTimeout(render, 0);
   }
 
-  // A render pass yields after this much work (the rest goes in the next
-  // frame), so badging a thousand verdicts is never one long task; the
-  // badges made meanwhile are held and inserted together at its end.
+  // A render pass makes badges in tasks of about RENDER_SLICE_MS each and
+  // holds them; then one animation frame inserts what was made, at most
+  // FRAME_BADGES: the frame's task holds the insertion with its style,
+  // layout and paint, but not the making. Each frame costs one layout of
+  // the badges' containers (on a page of a thousand inline images, its
+  // whole paragraph), so frames are few and full.
   const RENDER_SLICE_MS = 10;
-  // At most this many badges go into the page per frame: the frame's style,
-  // layout and paint of a thousand new badges would be one long task.
-  const FRAME_BADGES = 300;
+  const FRAME_BADGES = 500;
 
   function render() {
     renderFrame = 0;
@@ -291,14 +292,18 @@
         if (state.toPlace.length >= FRAME_BADGES) break;
         if (++n % 10 === 0 && performance.now() - t0 > RENDER_SLICE_MS) break;
       }
-      if (!arrived.size) placeCached();
-      else if (state.toPlace.length >= FRAME_BADGES) {
-        placeCached(); // this frame's share goes in; the pass goes on
-        layer().holdInserts();
-      }
     }));
+    if (arrived.size && state.toPlace.length < FRAME_BADGES) renderFrame = setTimeout(render, 0);
+    else renderFrame = requestAnimationFrame(insertMade);
+  }
+
+  /** An animation frame: the held badges go in, and the pass goes on. */
+  function insertMade() {
+    renderFrame = 0;
+    timed("render", () => quietly(placeCached));
     if (arrived.size) {
-      renderFrame = requestAnimationFrame(render);
+      layer().holdInserts();
+      renderFrame = setTimeout(render, 0);
       return;
     }
     firstArrival = 0; // verdicts that came during the pass were shown by it
