@@ -231,7 +231,7 @@ class GroupCommit:
             ready, records, asked = take(tx)
             sizes.extend([asked] if asked is not None else [])
             got.extend(ready)  # first: should an encoding fail, they fail with the commit
-            got.extend(Request(batch_parts(r) or [entry_parts(record) for record in r]) for r in records)
+            got.extend(Request(parts) for parts in _encode_rows(records))
             return got
 
         with self._write_lock:
@@ -324,6 +324,20 @@ class GroupCommit:
             req.receipts = [Receipt(i, leaves[i - start], signed, commit_tree)
                             for i in range(first, first + len(req.records))]
             req.done = True
+
+
+def _encode_rows(rows: list[list[dict]]) -> list[list[tuple[bytes, bytes, bytes]]]:
+    """``entry_parts`` of each row's records: the rows' records encoded
+    together when they make a batch (``entry_batch``: queued rows of one
+    shape, each too small to gain alone), else row by row."""
+    together = batch_parts([record for row in rows for record in row]) if len(rows) > 1 else None
+    if together is None:
+        return [batch_parts(row) or [entry_parts(record) for record in row] for row in rows]
+    out, at = [], 0
+    for row in rows:
+        out.append(together[at:at + len(row)])
+        at += len(row)
+    return out
 
 
 def _firsts(batch: list[Request], first: int) -> list[int]:

@@ -1,27 +1,33 @@
 """Appending through the sequencer: what a node does with a PostgreSQL ledger
 (docs/protocol.md §11).
 
-``QueueAppender.append`` puts the records in ``ledger_queue`` as one row and
-waits until the leader (``sequencer``) has committed them: the row then holds
-the first entry's index and the size of the signed checkpoint that covers
-them. The enqueue commits with ``synchronous_commit = off``: it needs no
-fsync of its own, since nothing is acknowledged before the sequencer's
-commit, which is durable and (the WAL being one sequence) makes everything
-before it durable too. Were the server to crash and lose the queued row, the
-waiting append fails; it was never acknowledged.
+``QueueAppender.append`` puts the records in ``ledger_queue`` and waits
+until the leader (``sequencer``) has committed them: the row then holds the
+first entry's index and the size of the signed checkpoint that covers them.
+Appends made by this process's threads while a row is being queued share
+the next row (group commit, as ``commit.GroupCommit`` does for SQLite): a
+row costs the sequencer a lock, a mark and a collect whatever it holds.
+The enqueue is one statement (the row and its NOTIFY) and commits with
+``synchronous_commit = off``: it needs no fsync of its own, since nothing is
+acknowledged before the sequencer's commit, which is durable and (the WAL
+being one sequence) makes everything before it durable too. Were the
+server to crash and lose the queued row, the waiting append fails; it was
+never acknowledged.
 
 One listener thread per process waits for ``NOTIFY ledger_done`` (and polls
 every ``COLLECT_EVERY`` seconds, in case a notification was missed while it
-reconnected), takes all of this process's finished rows in one transaction
-(deleting them, with their checkpoint notes, then one read of the stored
-hashes), builds their receipts (docs/protocol.md §3: the checkpoint note and
-the RFC 9162 §2.1.3 inclusion proofs) and wakes the waiting threads. An append not sequenced within ``timeout`` withdraws its
-row if it is still queued (then nothing was written) or, if the sequencer
-took it meanwhile, returns its receipts after all.
+reconnected), reads all of this process's finished rows with their
+checkpoint notes, then the stored hashes their receipts need, builds the
+receipts (docs/protocol.md §3: the checkpoint note and the RFC 9162 §2.1.3
+inclusion proofs), wakes the waiting threads and deletes the rows. An
+append not sequenced within ``timeout`` withdraws its row if it is still
+queued (then nothing was written) or, if the sequencer took it meanwhile,
+returns its receipts after all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -30,7 +36,7 @@ import psycopg
 
 from . import merkle
 from .commit import CommitError, Receipt
-from .pgstore import PgStore, connect, pipelined_transaction
+from .pgstore import PgStore, connect
 from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
 from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges, subtree_index
 
@@ -73,10 +79,15 @@ class StoredProofs:
 
 
 class _Wait:
-    __slots__ = ("count", "receipts", "error", "done")
+    """One append's records, waiting: ``qid`` is its queue row once queued
+    (shared with the appends queued beside it, which come before or after
+    it in that row's order)."""
+
+    __slots__ = ("count", "receipts", "error", "done", "qid")
 
     def __init__(self, count: int):
         self.count, self.receipts, self.error, self.done = count, None, None, False
+        self.qid: int | None = None
 
 
 class QueueAppender:
@@ -85,59 +96,100 @@ class QueueAppender:
     def __init__(self, store: PgStore, *, timeout: float = TIMEOUT):
         self.store, self.timeout = store, timeout
         self._cv = threading.Condition()
-        self._waiting: dict[int, _Wait] = {}
+        self._waiting: dict[int, list[_Wait]] = {}  # queue row -> its appends, in the row's order
+        self._pending: list[tuple[list[dict], _Wait]] = []  # for the next row
+        self._queuing = False  # a thread is putting a row in
         self._kick = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._conn: psycopg.Connection | None = None  # enqueue's
+        self._conn_lock = threading.Lock()
 
     def append(self, records: list[dict]) -> list[Receipt]:
         """Queue ``records`` (checked, without ``index`` and ``prev``) and wait
         for their receipts. Raises CommitError when they were not appended."""
         self._start_listener()
         wait = _Wait(len(records))
-        qid = self.enqueue(records)
         with self._cv:
-            self._waiting[qid] = wait
-        self._kick.set()  # a notification may have come before we were listed
+            self._pending.append((records, wait))
+            while self._queuing and wait.qid is None and not wait.done:
+                self._cv.wait()  # the thread queuing a row wakes us when it is in
+            rows = None
+            if wait.qid is None and not wait.done:  # ours goes in the next row, which we put in
+                self._queuing, rows, self._pending = True, self._pending, []
+        if rows is not None:
+            self._queue_row(rows)
         deadline = time.monotonic() + self.timeout
         with self._cv:
             while not wait.done and time.monotonic() < deadline:
                 self._cv.wait(deadline - time.monotonic())
-            if not wait.done:
-                self._waiting.pop(qid, None)
+            row = None if wait.done else self._waiting.pop(wait.qid, None)
+            while not wait.done and row is None:  # another of the row's appends withdraws it
+                self._cv.wait()
         if not wait.done:
-            self._withdraw(qid, wait)
+            self._withdraw(wait.qid, row)
         if wait.error is not None:
             raise wait.error
         return wait.receipts
 
-    def enqueue(self, records: list[dict]) -> int:
-        """Put ``records`` in ``ledger_queue`` as one row (one round trip); its id."""
-        payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    def _queue_row(self, rows: list[tuple[list[dict], _Wait]]) -> None:
+        """Put the records of ``rows`` in one queue row, theirs in order."""
+        waits = [wait for _, wait in rows]
+        qid, error = None, None
         try:
-            with self.store.connection() as conn:
-                with pipelined_transaction(conn, durable=False):
-                    cur = conn.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id", (payload,))
-                    conn.execute("SELECT pg_notify(%s, '')", (QUEUE_CHANNEL,))
-                return cur.fetchone()[0]
-        except psycopg.Error as exc:
-            raise _failed(exc) from exc
+            qid = self.enqueue([record for records, _ in rows for record in records])
+        except BaseException as exc:  # whatever it was, the row's appends and the next row must not wait on
+            error = exc if isinstance(exc, CommitError) else _failed(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            with self._cv:
+                self._queuing = False
+                for wait in waits:
+                    wait.qid, wait.error, wait.done = qid, error, qid is None
+                if qid is not None:
+                    self._waiting[qid] = waits
+                self._cv.notify_all()  # the appends it holds, and the next row's first
+        self._kick.set()  # a notification may have come before the row was listed
 
-    def _withdraw(self, qid: int, wait: _Wait) -> None:
-        """Take back a row nobody sequenced in time; if it was sequenced after all, collect it."""
+    def enqueue(self, records: list[dict]) -> int:
+        """Put ``records`` in ``ledger_queue`` as one row, with its NOTIFY:
+        one statement, one round trip, on this appender's own connection
+        (``_session``); the row's id."""
+        payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        with self._conn_lock:
+            try:
+                if self._conn is None or self._conn.closed:
+                    self._conn = _session(self.store.url)
+                return self._conn.execute(
+                    "WITH q AS (INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id) "
+                    "SELECT id, pg_notify(%s, '') FROM q", (payload, QUEUE_CHANNEL)).fetchone()[0]
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                raise _failed(exc) from exc
+
+    def _withdraw(self, qid: int, waits: list[_Wait]) -> None:
+        """Take back a row nobody sequenced in time; if it was sequenced after
+        all, collect it. Either way every append the row holds is finished."""
+        error: CommitError | None = None
         try:
             with self.store.connection() as conn:
                 gone = conn.execute("DELETE FROM ledger_queue WHERE id = %s AND size IS NULL AND error IS NULL "
                                     "RETURNING id", (qid,)).fetchone()
             if gone is None:
-                self._collect({qid: wait})
-                if wait.done:
-                    return
+                with self.store.connection() as conn:
+                    self._collect({qid: waits}, conn)
         except psycopg.Error as exc:
-            wait.error = _failed(exc)
-            return
-        wait.error = CommitError(f"no sequencer appended the records within {self.timeout:g} s "
-                                 "(is the database reachable?); nothing was written")
+            error = _failed(exc)
+        with self._cv:
+            for wait in waits:
+                if not wait.done:
+                    wait.error = error or CommitError(
+                        f"no sequencer appended the records within {self.timeout:g} s "
+                        "(is the database reachable?); nothing was written")
+                    wait.done = True
+            self._cv.notify_all()
 
     # The listener --------------------------------------------------------
 
@@ -152,11 +204,14 @@ class QueueAppender:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5)
+        with self._conn_lock:
+            if self._conn is not None:
+                self._conn.close()
 
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with connect(self.store.url) as conn:
+                with _session(self.store.url) as conn:
                     conn.execute(f"LISTEN {DONE_CHANNEL}")
                     self._serve(conn)
             except psycopg.Error:
@@ -174,43 +229,52 @@ class QueueAppender:
                 last = now
                 with self._cv:
                     waiting = dict(self._waiting)
-                self._collect(waiting)
+                self._collect(waiting, conn)
 
-    def _collect(self, waiting: dict[int, _Wait]) -> None:
+    def _collect(self, waiting: dict[int, list[_Wait]], conn: psycopg.Connection) -> None:
         """Finish every request in ``waiting`` whose row the sequencer marked.
 
-        One transaction, two round trips (pipeline mode): the finished rows
-        are deleted, returning their results and checkpoint notes, then the
-        stored hashes their receipts need are read and the deletion
-        committed. Should anything fail, the rows stay for the next try."""
-        with self.store.connection() as conn:
-            with pipelined_transaction(conn, durable=False):
-                rows = conn.execute(
-                    "DELETE FROM ledger_queue q WHERE id = ANY(%s) AND (size IS NOT NULL OR error IS NOT NULL) "
-                    "RETURNING id, first, size, error, "
-                    "(SELECT note FROM ledger_checkpoints c WHERE c.size = q.size AND q.error IS NULL)",
-                    (list(waiting),)).fetchall()
-                ids = self._proof_ids([(r[1], waiting[r[0]].count, r[2]) for r in rows if r[3] is None])
-                cur = conn.execute("SELECT id, hash FROM ledger_hashes WHERE id = ANY(%s)", (ids,)) if ids else None
-            hashes = dict(cur.fetchall()) if cur is not None else {}
+        Reads, then a deletion: the marked rows with their checkpoint notes,
+        then the stored hashes their receipts need (both append-only once
+        marked, so no transaction is needed to read them alike); the rows
+        are deleted only once every receipt is built, so should anything
+        fail before, they stay for the next try. A deletion that fails
+        leaves finished rows, which the next leader drops (``STALE``)."""
+        rows = conn.execute(
+            "SELECT id, first, size, error, "
+            "(SELECT note FROM ledger_checkpoints c WHERE c.size = q.size AND q.error IS NULL) "
+            "FROM ledger_queue q WHERE id = ANY(%s) AND (size IS NOT NULL OR error IS NOT NULL)",
+            (list(waiting),)).fetchall()
+        ids = self._proof_ids([(r[1], _count(waiting[r[0]]), r[2]) for r in rows if r[3] is None])
+        hashes = dict(conn.execute("SELECT id, hash FROM ledger_hashes WHERE id = ANY(%s)", (ids,)).fetchall()
+                      ) if ids else {}
         if not rows:
             return
         for qid, first, size, error, note in rows:
-            wait = waiting[qid]
+            waits = waiting[qid]
             if error is not None:
-                wait.error = CommitError(f"the sequencer could not append the records, nothing was written: {error}")
-            else:
-                try:
-                    tree = StoredProofs(size, hashes, first, first + wait.count)
+                for wait in waits:
+                    wait.error = CommitError(f"the sequencer could not append the records, nothing was written: "
+                                             f"{error}")
+                continue
+            try:
+                tree = StoredProofs(size, hashes, first, first + _count(waits))
+                for wait in waits:  # the row holds their records in this order
                     wait.receipts = [Receipt(i, hashes[merkle.stored_hash_index(0, i)], bytes(note), tree)
                                      for i in range(first, first + wait.count)]
-                except (KeyError, TypeError) as exc:  # a hash or the note missing: a damaged log
-                    wait.error = CommitError(f"appended, but its receipt could not be read back: {exc!r}")
+                    first += wait.count
+            except (KeyError, TypeError) as exc:  # a hash or the note missing: a damaged log
+                for wait in waits:
+                    wait.receipts, wait.error = None, CommitError(
+                        f"appended, but its receipt could not be read back: {exc!r}")
         with self._cv:
             for qid, *_ in rows:
-                waiting[qid].done = True
+                for wait in waiting[qid]:
+                    wait.done = True
                 self._waiting.pop(qid, None)
             self._cv.notify_all()
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", ([r[0] for r in rows],))
 
     @staticmethod
     def _proof_ids(done: list[tuple[int, int, int]]) -> list[int]:
@@ -220,6 +284,19 @@ class QueueAppender:
         for first, count, size in done:
             ids.update(StoredProofs.ids_for(first, first + count, size))
         return sorted(ids)
+
+
+def _session(url: str) -> psycopg.Connection:
+    """A connection whose commits wait for no WAL flush (``synchronous_commit``):
+    nothing it writes is acknowledged to anyone before the sequencer's own
+    durable commit, which (the WAL being one sequence) makes it durable too."""
+    conn = connect(url)
+    conn.execute("SET synchronous_commit = off")
+    return conn
+
+
+def _count(waits: list[_Wait]) -> int:
+    return sum(wait.count for wait in waits)
 
 
 def _failed(exc: BaseException) -> CommitError:

@@ -255,7 +255,7 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     commit's first round trip, since after a commit that took queued rows
     the sequencer tries again at once (and leaving pipeline mode sends it too).
     Should it fail, that try fails before taking anything, and nothing is lost."""
-    for sql in ("BEGIN", "SET LOCAL synchronous_commit = off", "SELECT pg_notify(%s, %s)", "COMMIT"):
+    for sql in ("BEGIN", "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)", "COMMIT"):
         conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import json
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 
 from labelcheck.ledger import bundle, checkpoint, merkle, note, pgstore
 from labelcheck.ledger.backend import open_store
+from labelcheck.ledger.commit import CommitError
 from labelcheck.ledger.log import Ledger, LedgerError
 from labelcheck.ledger.tiles import read_tile, tiles_for_size
 
@@ -307,6 +309,93 @@ def test_the_leaders_own_appends_skip_the_queue_and_the_others_are_queued(tmp_pa
         assert sorted(r.index for batch in got for r in batch) == list(range(1, a.size()))
         _check_receipts(a, got)
         assert a.verify().ok
+    finally:
+        b.close()
+        a.close()
+
+
+def _slow_enqueue(led: Ledger, first_call: threading.Event, fail_row: int | None = None) -> list[int]:
+    """Make ``led``'s first queue row slow (so the appends made meanwhile
+    gather in the next row), and row number ``fail_row`` fail as a lost
+    connection does; returns each row's record count."""
+    sizes: list[int] = []
+
+    def enqueue(records, _enqueue=led._queue.enqueue):
+        sizes.append(len(records))
+        if len(sizes) == 1:
+            first_call.set()
+            time.sleep(0.3)
+        if len(sizes) == fail_row:
+            raise CommitError("append failed, nothing acknowledged: the connection went away")
+        return _enqueue(records)
+
+    led._queue.enqueue = enqueue
+    return sizes
+
+
+def test_a_followers_concurrent_appends_share_queue_rows(tmp_path, postgres):
+    # While one row is being queued, the other threads' appends gather in
+    # the next: fewer rows than appends, and each append still gets the
+    # receipts of its own records, in order.
+    _, a, b = _two_nodes(tmp_path, postgres)
+    first = threading.Event()
+    sizes = _slow_enqueue(b, first)
+    got: dict[str, list] = {}
+    try:
+        def work(tag: str, n: int) -> None:
+            got[tag] = b.append(records(n, tag))
+
+        threads = [threading.Thread(target=work, args=("t0", 2))]
+        threads[0].start()
+        assert first.wait(10)
+        threads += [threading.Thread(target=work, args=(f"t{k}", k + 1)) for k in range(1, 5)]
+        for t in threads[1:]:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sizes == [2, 2 + 3 + 4 + 5]  # four appends, one row
+        _check_receipts(a, list(got.values()))
+        for tag, batch in got.items():  # each receipt is for that append's own entry
+            for r in batch:
+                assert json.loads(a.entries(r.index, r.index + 1)[0])["tag"] == tag
+        assert sorted(r.index for batch in got.values() for r in batch) == list(range(1, a.size()))
+        assert a.verify().ok
+    finally:
+        b.close()
+        a.close()
+
+
+def test_a_queue_row_that_fails_fails_every_append_in_it_and_no_other(tmp_path, postgres):
+    _, a, b = _two_nodes(tmp_path, postgres)
+    first = threading.Event()
+    sizes = _slow_enqueue(b, first, fail_row=2)
+    outcome: dict[str, object] = {}
+    try:
+        def work(tag: str) -> None:
+            try:
+                outcome[tag] = b.append(records(2, tag))
+            except LedgerError as exc:
+                outcome[tag] = exc
+
+        def run(tags: list[str]) -> None:
+            threads = [threading.Thread(target=work, args=(tag,)) for tag in tags]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+
+        lead = threading.Thread(target=work, args=("first",))
+        lead.start()
+        assert first.wait(10)
+        run(["failed0", "failed1", "failed2"])  # gathered in row 2, which fails
+        lead.join(30)
+        run(["after0", "after1"])
+        assert sizes[:2] == [2, 6], sizes
+        for tag in ("failed0", "failed1", "failed2"):
+            assert isinstance(outcome[tag], LedgerError) and "went away" in str(outcome[tag])
+        written = [outcome[tag] for tag in ("first", "after0", "after1")]
+        _check_receipts(a, written)
+        assert a.size() == 1 + 3 * 2 and a.verify().ok  # nothing of the failed row was written
     finally:
         b.close()
         a.close()
