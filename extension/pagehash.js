@@ -24,6 +24,9 @@
   const WORKER_SILENT_MS = 3000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message
   const POLL_MS = 150; // while the page loads, how often waiting images are looked at
+  // A poll stops after this many images still loading: they land roughly in
+  // document order, and the load event looks at every one that was passed over.
+  const POLL_MISSES = 200;
 
   function hex(buf) {
     const b = new Uint8Array(buf);
@@ -173,9 +176,13 @@ onmessage = (e) => {
       this.pollTimer = 0;
       if (this.doc.readyState === "complete") return; // _atLoad took over
       this.timed("hash", () => {
+        let misses = 0;
         for (const [el, list] of this.waiting) {
           const url = list[0].item.media_url;
-          if (!loaded(el, url)) continue;
+          if (!loaded(el, url)) {
+            if (++misses >= POLL_MISSES) break;
+            continue;
+          }
           this.waiting.delete(el);
           this.queue.push([el, list, url]);
         }

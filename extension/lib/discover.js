@@ -182,8 +182,8 @@
     }
     // An image shows exactly one candidate (currentSrc, once chosen): a
     // claim is matched against those bytes, never a fallback not on screen.
-    const shown = t === "img" && el.currentSrc
-      ? urls.absolute(el.currentSrc) || urls.resolve(el.currentSrc, index.baseUrl) : null;
+    const current = t === "img" ? el.currentSrc : "";
+    const shown = current ? urls.absolute(current) || urls.resolve(current, index.baseUrl) : null;
     const found = { el, urls: list, mediaUrl: shown || list[0] || null, source: null };
     const holder = attributeHolder(el);
     if (holder) {

@@ -16,31 +16,50 @@
   /**
    * Short keys for long texts: the same text always gets the same key. A
    * page's keys tie verdicts to its elements (the session cache is keyed by
-   * `itemDigest`); interning keeps messages small and costs one native
-   * string hash per item.
+   * `itemDigest`); interning keeps messages small.
+   *
+   * Parts are looked up by the last one (the media URL: short, cheap to
+   * hash) and then compared with the records under it, so a long claim is
+   * neither hashed nor joined into a new string. A URL under which many
+   * different parts pile up gets a Map by the joined parts instead.
    */
+  const BUCKET_MAX = 8;
+
   class KeyTable {
     constructor(prefix = "k") {
       this.prefix = prefix;
-      this.roots = []; // by number of parts: nested Maps, one level per part
+      this.byLast = new Map(); // last part -> [{parts, id}] or a Map(joined parts -> id)
       this.size = 0;
     }
 
-    /** The key of `parts` taken together. Each part is looked up on its
-     *  own, so a long claim is never joined into a new string: its hash is
-     *  computed once (the engine keeps it on the attribute's string). */
     key(...parts) {
-      let m = this.roots[parts.length] || (this.roots[parts.length] = new Map());
-      for (let i = 0; i < parts.length - 1; i++) {
-        let next = m.get(parts[i]);
-        if (!next) m.set(parts[i], (next = new Map()));
-        m = next;
-      }
       const last = parts[parts.length - 1];
-      let id = m.get(last);
-      if (id === undefined) m.set(last, (id = `${this.prefix}${(this.size++).toString(36)}`));
+      let bucket = this.byLast.get(last);
+      if (bucket === undefined) this.byLast.set(last, (bucket = []));
+      if (bucket instanceof Map) {
+        const joined = JSON.stringify(parts); // unambiguous, unlike a separator
+        let id = bucket.get(joined);
+        if (id === undefined) bucket.set(joined, (id = this._next()));
+        return id;
+      }
+      for (const rec of bucket) if (sameParts(rec.parts, parts)) return rec.id;
+      const id = this._next();
+      bucket.push({ parts, id });
+      if (bucket.length > BUCKET_MAX) {
+        this.byLast.set(last, new Map(bucket.map((rec) => [JSON.stringify(rec.parts), rec.id])));
+      }
       return id;
     }
+
+    _next() {
+      return `${this.prefix}${(this.size++).toString(36)}`;
+    }
+  }
+
+  function sameParts(a, b) {
+    if (a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+    return true;
   }
 
   const defaultKeys = new KeyTable();

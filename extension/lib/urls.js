@@ -122,6 +122,20 @@
     return i < 0 ? url : url.slice(0, i);
   }
 
+  let baseOrigin = [null, null]; // the base URL's origin, asked once per image
+
+  /** Whether `src` (an attribute value) resolves against `base` to the
+   *  serialized URL `url`, decided without parsing in the common cases: the
+   *  same text, or a path-absolute `src` that is `url`'s path (serializing
+   *  is idempotent, so text equal to a serialized URL parses back to it). */
+  function names(src, url, base) {
+    if (src === url) return true;
+    if (src.charCodeAt(0) !== 47 || src.charCodeAt(1) === 47) return false; // "/x", not "//host"
+    if (baseOrigin[0] !== base) baseOrigin = [base, origin(base)];
+    const o = baseOrigin[1];
+    return o !== null && url.length === o.length + src.length && url.startsWith(o) && url.endsWith(src);
+  }
+
   /** Every absolute URL `el` may display, most specific first: currentSrc,
    *  src, srcset candidates, <source> children (and a <picture> parent's),
    *  a video poster. Duplicates removed. */
@@ -131,8 +145,10 @@
         !(el.parentElement && el.parentElement.tagName === "PICTURE")) {
       // The common case, kept cheap for pages with thousands of images:
       // the browser has already resolved currentSrc.
-      const cur = el.currentSrc ? stripHash(el.currentSrc) : null;
+      const shown = el.currentSrc;
+      const cur = shown ? stripHash(shown) : null;
       const src = el.getAttribute("src");
+      if (cur && src && names(src, cur, base)) return [cur];
       const abs = src ? absolute(el.src) || resolve(src, base) : null;
       if (cur && abs && cur !== abs) return [cur, abs];
       return cur ? [cur] : abs ? [abs] : [];

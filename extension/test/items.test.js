@@ -157,3 +157,14 @@ test("entries cross to the worker packed in one string, and malformed messages g
   assert.deepEqual(items.unpackEntries({ type: "verify" }), []);
   assert.deepEqual(items.unpackEntries(null), []);
 });
+
+test("many claims under one media URL keep distinct, stable keys (and parts never collide by joining)", () => {
+  const table = new items.KeyTable();
+  const first = [];
+  for (let i = 0; i < 40; i++) first.push(table.key(`claim-${i}`, "-", "https://news.example/same.png"));
+  assert.equal(new Set(first).size, 40);
+  for (let i = 0; i < 40; i++) assert.equal(table.key(`claim-${i}`, "-", "https://news.example/same.png"), first[i]);
+  assert.notEqual(table.key("a\u0000b", "c", "https://news.example/same.png"),
+    table.key("a", "b\u0000c", "https://news.example/same.png"));
+  assert.notEqual(table.key("claim-0", "-", "https://news.example/other.png"), first[0]);
+});

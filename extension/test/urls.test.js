@@ -41,6 +41,23 @@ test("an img lists currentSrc, src and srcset candidates, absolute and unique", 
   ]);
 });
 
+test("a plain img lists what it shows, and its src too when that names other bytes", () => {
+  const shownAs = (src, current) => {
+    const img = h("img", { src });
+    img.currentSrc = current;
+    img.src = urls.resolve(src, BASE); // the reflected attribute, as the browser resolves it
+    return urls.mediaUrls(img, BASE);
+  };
+  const shown = "https://news.example/media/a.png";
+  assert.deepEqual(shownAs("/media/a.png", shown), [shown]);
+  assert.deepEqual(shownAs(shown, `${shown}#x`), [shown]);
+  assert.deepEqual(shownAs("../media/a.png", shown), [shown]); // resolved, not compared as text
+  assert.deepEqual(shownAs("/media/./a.png", shown), [shown]);
+  assert.deepEqual(shownAs("/media/b.png", shown), [shown, "https://news.example/media/b.png"]); // src changed, old bytes shown
+  assert.deepEqual(shownAs("//cdn.example/media/a.png", shown), [shown, "https://cdn.example/media/a.png"]);
+  assert.deepEqual(shownAs("/media/a.png", ""), ["https://news.example/media/a.png"]); // not loaded yet
+});
+
 test("<picture> sources count for its img, and the img is the badge anchor", () => {
   const img = h("img", { src: "fallback.jpg" });
   const pic = h("picture", {}, h("source", { srcset: "wide.avif 1200w, narrow.avif 600w", type: "image/avif" }), img);
