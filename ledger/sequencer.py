@@ -198,8 +198,13 @@ class Sequencer:
                 own, self._own = self._own, []
             return own, [json.loads(r[1]) for r in rows], sizes
 
+        results: list = []
         try:
             results, n = self.appender.commit_batch(take, conn)
+            if ids and not any(isinstance(r, BaseException) for r in results):
+                # Sent before our own appends wake: once awake, their threads
+                # hold the GIL between this thread's statements.
+                _announce(conn, str(self._signed))
         finally:
             with self._cv:  # own appends this commit took are done (or failed)
                 self._cv.notify_all()
@@ -210,8 +215,6 @@ class Sequencer:
             self._fail(conn, failed[0], ids)
             return len(ids)
         self.commits += 1
-        if ids:
-            _announce(conn, str(self._signed))
         return len(ids)
 
     def _record_results(self, tx: psycopg.Connection, done: list, size: int) -> None:
