@@ -234,16 +234,20 @@
   }
 
   /** Verdicts arrived ({key: verdict}): queue them and badge them in
-   *  passes. Each pass inserts its badges in one write, so it costs one
-   *  style and layout of their containers: on a big page (verdicts in
+   *  passes. Each pass inserts its badges in few writes, so it costs few
+   *  styles and layouts of their containers: on a big page (verdicts in
    *  several batches) arrivals are gathered until every pending verdict is
-   *  in, or GATHER_MAX_MS after the first one not yet shown. */
+   *  in, or GATHER_MAX_MS after the first one not yet shown. The cap is
+   *  long enough for a page of a thousand images to be badged in one pass
+   *  (its later verdicts wait for its own images to be hashed): a pass
+   *  started earlier shares the CPU with that hashing and is then followed
+   *  by a second one. */
   const arrived = new Map();
   let renderFrame = 0; // the pass's next task or frame
   let gatherTimer = 0;
   let firstArrival = 0;
   const GATHER_MS = 100; // how often a gathering pass looks again
-  const GATHER_MAX_MS = 1200;
+  const GATHER_MAX_MS = 2500;
 
   function apply(results) {
     for (const [key, result] of Object.entries(results)) arrived.set(key, result);
