@@ -23,7 +23,7 @@
   const PARTIAL_MS = 3000;
   const WORKER_SILENT_MS = 3000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message
-  const POLL_MS = 150; // while the page loads, how often waiting images are looked at
+  const POLL_MS = 300; // while the page loads, how often waiting images are looked at
   // A poll stops after this many images still loading: they land roughly in
   // document order, and the load event looks at every one that was passed over.
   const POLL_MISSES = 200;
@@ -51,9 +51,9 @@
   // The same fetch and digest in a dedicated worker of the page (a blob:
   // worker shares the page's origin and HTTP cache partition): the page's
   // thread then spends one message per group of hashes, not a fetch, a
-  // body and a digest per image. Results go back in groups: while the page
-  // loads (nothing is sent on before its load event) every 250 ms, then
-  // ("eager") as soon as the worker is idle. While the page loads only two
+  // body and a digest per image. Results go back in groups: those made while
+  // the page loads all at once at its load event (nothing is sent on before
+  // it), then ("eager") in hundreds or as soon as the worker is idle. While the page loads only two
   // cache reads are in flight, so the page's own requests are not queued
   // behind ours; the rest goes at full speed after its load event.
   const WORKER_SOURCE = `"use strict";
@@ -75,14 +75,15 @@ function pump() {
     running++;
     one(url).then((sha) => {
       running--; out.push([id, sha]); pump();
-      if (out.length >= 100 || (eager && !running && !queue.length)) flush();
-      else if (!timer) timer = setTimeout(flush, eager ? 40 : 250);
+      if (!eager) return; // held until the page's load event
+      if (out.length >= 100 || (!running && !queue.length)) flush();
+      else if (!timer) timer = setTimeout(flush, 40);
     });
   }
 }
 onmessage = (e) => {
   eager = !!e.data.eager; queue.push(...e.data.jobs); pump();
-  if (eager && !running && !queue.length) flush();
+  if (eager && out.length) flush();
 };`;
 
   /** A page worker hashing URLs: `start(list of [id, url])`, results to
@@ -291,10 +292,12 @@ onmessage = (e) => {
     }
 
     /** A worker that stops answering (a page or browser that lets it start
-     *  but not fetch) is given up, and its jobs hashed on this thread. */
+     *  but not fetch) is given up, and its jobs hashed on this thread. While
+     *  the page loads it answers nothing by design: watched from its load event. */
     _watch() {
       clearTimeout(this.watchdog);
-      this.watchdog = this.jobs.size ? setTimeout(() => this._workerFailed(), WORKER_SILENT_MS) : 0;
+      const due = this.jobs.size && this.doc.readyState === "complete";
+      this.watchdog = due ? setTimeout(() => this._workerFailed(), WORKER_SILENT_MS) : 0;
     }
 
     _results(results) {
