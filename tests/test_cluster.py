@@ -91,7 +91,7 @@ def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres):
     finally:
         for name, proc in procs.items():
             if proc.poll() is None:
-                stop(proc)
+                print(f"--- node {name}, its log's end (shown when the test fails) ---\n{stop(proc)[-6000:]}")
         for c in clients:
             c.wait(timeout=60)
     receipts = [json.loads(line) for f in sorted(tmp_path.glob("receipts-*.ndjson"))

@@ -144,9 +144,11 @@ with requests.Session() as s, open(out_path, "a") as out:
     while True:
         try:
             r = s.post(base + "/v1/verify", json={"items": items}, timeout=30)
-        except requests.RequestException:
+        except requests.RequestException as exc:
+            print("streaming client stops:", exc, file=sys.stderr)
             break
         if r.status_code != 200:
+            print("streaming client stops:", r.status_code, r.text[:500], file=sys.stderr)
             break
         out.write("".join(json.dumps(res["receipt"]) + "\n" for res in r.json()["results"]))
         out.flush()
