@@ -112,7 +112,7 @@
     for (const found of foundList) {
       const el = found.el;
       const prev = state.media.get(el);
-      if (choosing(el)) {
+      if (found.responsive && !found.current) {
         // A lazy responsive image has not chosen its candidate: a verdict
         // now would speak about bytes that may never be shown. Its load
         // event brings it back.
@@ -120,7 +120,7 @@
         listenLoad(el);
         continue;
       }
-      if (responsive(el)) listenLoad(el); // its shown candidate may change
+      if (found.responsive) listenLoad(el); // its shown candidate may change
       state.awaitLoad.delete(el);
       let entry = null;
       if (found.error) {
@@ -148,19 +148,13 @@
       } else if (!state.pending.has(key)) {
         state.pending.add(key);
         if (entry.labelled && entry.item &&
-            ns.pagehash.PageHasher.wants(el, entry.item.media_url, origin, state.settings)) {
+            ns.pagehash.PageHasher.wants(found.tag, entry.item.media_url, origin, state.settings)) {
           pageHasher().add(el, entry);
         } else {
           out.push(entry);
         }
       }
     }
-  }
-
-  /** An <img> with candidates (srcset, <picture>) whose shown one is not known yet. */
-  function choosing(el) {
-    if (el.tagName !== "IMG" || el.currentSrc) return false;
-    return el.hasAttribute("srcset") || (el.parentElement && el.parentElement.tagName === "PICTURE");
   }
 
   function considerPageMeta(out) {

@@ -143,10 +143,11 @@ onmessage = (e) => {
       }
     }
 
-    /** Whether `entry` (for element `el`, showing `url`) is one to hash here:
-     *  an image of the page's own origin, labelled, with the opt-in off. */
-    static wants(el, url, origin, settings) {
-      if (settings.checkUnlabelled || el.tagName !== "IMG" || !url) return false;
+    /** Whether an entry (for an element of lower-case tag name `tag`,
+     *  showing `url`) is one to hash here: an image of the page's own
+     *  origin, labelled, with the opt-in off. */
+    static wants(tag, url, origin, settings) {
+      if (settings.checkUnlabelled || tag !== "img" || !url) return false;
       return url.startsWith(origin) && url.charCodeAt(origin.length) === 47; // "/" after the origin
     }
 

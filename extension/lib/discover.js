@@ -156,25 +156,33 @@
     }
   }
 
-  function attributeHolder(el) {
-    if (el.getAttribute(CLAIM_ATTR) !== null) return el;
-    const parent = el.parentElement;
-    if (parent && urls.tag(parent) === "picture" && parent.getAttribute(CLAIM_ATTR) !== null) return parent;
-    return null;
+  /** The claim attribute's value on `el` or on its <picture>, or null. */
+  function attributeClaim(el, parent, inPicture) {
+    const value = el.getAttribute(CLAIM_ATTR);
+    if (value !== null && value !== undefined) return value;
+    const up = inPicture ? parent.getAttribute(CLAIM_ATTR) : null;
+    return up === undefined ? null : up;
   }
 
   /**
-   * What is known about one media element: {el, urls, mediaUrl, source,
-   * envelope?, error?}. With `deferAttribute`, an attribute claim is
-   * returned undecoded as `claimAttr` (its text) instead of `envelope`. `source` is "attribute", "script-for", "script-url"
-   * or null (unlabelled). The attribute wins over scripts; an id match over
-   * a URL match.
+   * What is known about one media element: {el, tag, current, responsive,
+   * urls, mediaUrl, source, envelope?, error?}; `current` (an image's
+   * currentSrc) and `responsive` (an image with candidates: srcset or a
+   * <picture>) are read once here for the caller too. With
+   * `deferAttribute`, an attribute claim is returned undecoded as
+   * `claimAttr` (its text) instead of `envelope`. `source` is "attribute",
+   * "script-for", "script-url" or null (unlabelled). The attribute wins over
+   * scripts; an id match over a URL match.
    */
   function examine(el, index, { deferAttribute = false, backgroundOf = null } = {}) {
     const t = urls.tag(el);
-    const isMedia = t === "img" || t === "video" || t === "audio";
+    const parent = el.parentElement || null;
+    const inPicture = parent !== null && urls.tag(parent) === "picture";
+    const current = t === "img" ? el.currentSrc || "" : "";
+    const responsive = t === "img" && (inPicture || el.getAttribute("srcset") !== null);
     let list;
-    if (isMedia) list = urls.mediaUrls(el, index.baseUrl);
+    if (t === "img" && !responsive) list = urls.plainImgUrls(el, current, index.baseUrl);
+    else if (t === "img" || t === "video" || t === "audio") list = urls.mediaUrls(el, index.baseUrl);
     else {
       const bg = backgroundOf ? backgroundUrl(backgroundOf(el)) : null;
       const abs = bg ? urls.resolve(bg, index.baseUrl) : null;
@@ -182,13 +190,11 @@
     }
     // An image shows exactly one candidate (currentSrc, once chosen): a
     // claim is matched against those bytes, never a fallback not on screen.
-    const current = t === "img" ? el.currentSrc : "";
     const shown = current ? urls.absolute(current) || urls.resolve(current, index.baseUrl) : null;
-    const found = { el, urls: list, mediaUrl: shown || list[0] || null, source: null };
-    const holder = attributeHolder(el);
-    if (holder) {
+    const found = { el, tag: t, current, responsive, urls: list, mediaUrl: shown || list[0] || null, source: null };
+    const value = attributeClaim(el, parent, inPicture);
+    if (value !== null) {
       found.source = "attribute";
-      const value = holder.getAttribute(CLAIM_ATTR);
       if (deferAttribute) {
         // The background worker decodes it (parseAttributeClaim), off the page's thread.
         found.claimAttr = value;
@@ -203,7 +209,7 @@
       }
       return found;
     }
-    const ids = [el.id, el.parentElement && urls.tag(el.parentElement) === "picture" ? el.parentElement.id : null];
+    const ids = [el.id, inPicture ? parent.id : null];
     for (const id of ids) {
       const rec = id ? index.byId.get(id) : null;
       if (rec) {

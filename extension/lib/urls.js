@@ -136,6 +136,18 @@
     return o !== null && url.length === o.length + src.length && url.startsWith(o) && url.endsWith(src);
   }
 
+  /** The URLs of an <img> without candidates (no srcset, no <picture>)
+   *  showing `shown` (its currentSrc): the common case, kept cheap for pages
+   *  with thousands of images, since the browser has already resolved it. */
+  function plainImgUrls(el, shown, base) {
+    const cur = shown ? stripHash(shown) : null;
+    const src = el.getAttribute("src");
+    if (cur && src && names(src, cur, base)) return [cur];
+    const abs = src ? absolute(el.src) || resolve(src, base) : null;
+    if (cur && abs && cur !== abs) return [cur, abs];
+    return cur ? [cur] : abs ? [abs] : [];
+  }
+
   /** Every absolute URL `el` may display, most specific first: currentSrc,
    *  src, srcset candidates, <source> children (and a <picture> parent's),
    *  a video poster. Duplicates removed. */
@@ -143,15 +155,7 @@
     const t = tag(el);
     if (t === "img" && el.getAttribute("srcset") === null &&
         !(el.parentElement && el.parentElement.tagName === "PICTURE")) {
-      // The common case, kept cheap for pages with thousands of images:
-      // the browser has already resolved currentSrc.
-      const shown = el.currentSrc;
-      const cur = shown ? stripHash(shown) : null;
-      const src = el.getAttribute("src");
-      if (cur && src && names(src, cur, base)) return [cur];
-      const abs = src ? absolute(el.src) || resolve(src, base) : null;
-      if (cur && abs && cur !== abs) return [cur, abs];
-      return cur ? [cur] : abs ? [abs] : [];
+      return plainImgUrls(el, el.currentSrc, base);
     }
     const raw = [];
     const addSrcset = (node) => {
@@ -193,5 +197,5 @@
     return out;
   }
 
-  return { resolve, absolute, origin, parseSrcset, mediaUrls, anchorOf, tag };
+  return { resolve, absolute, origin, parseSrcset, mediaUrls, plainImgUrls, anchorOf, tag };
 });
