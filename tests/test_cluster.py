@@ -18,13 +18,14 @@ import pytest
 import requests
 
 from labelcheck.ledger import note
-from test_gunicorn import LABELCHECK, STREAMING_CLIENT, check_receipt_offline, free_port, stop, wait_healthy
+from test_gunicorn import LABELCHECK, STREAMING_CLIENT, UNLIMITED, check_receipt_offline, free_port, stop, wait_healthy
 
 
 def node(tmp_path, data, port, url) -> subprocess.Popen:
     return subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data), "--database", url,
                              "--workers", "2", "--threads", "4"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env=UNLIMITED)
 
 
 def leader_port(url: str) -> int | None:

@@ -24,6 +24,9 @@ from slowclients import free_port, stop, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
+# The streaming clients below send as fast as they are answered, all from
+# 127.0.0.1: the per-address rate limit would stop them (it has tests of its own).
+UNLIMITED = {**os.environ, "LABELCHECK_VERIFY_RATE": "0"}
 
 CLIENT = r"""
 import json, sys, requests
@@ -158,7 +161,8 @@ with requests.Session() as s, open(out_path, "a") as out:
 def serve(tmp_path, data, port) -> subprocess.Popen:
     return subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data),
                              "--workers", "2", "--threads", "4"], cwd=tmp_path, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            env=UNLIMITED)
 
 
 @pytest.mark.slow
