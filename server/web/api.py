@@ -50,15 +50,19 @@ def _int_arg(name: str) -> int:
 
 def _json_body() -> object:
     """The request body as JSON: 415 unless it says JSON, 400 unless it parses."""
-    mimetype = request.mimetype or ""
+    req = request._get_current_object()  # one context lookup for the attributes below
+    mimetype = req.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Problem(415, "send the body as application/json")
-    _check_body_size()
+    _check_body_size(req)
+    raw = req.get_data(cache=True)
     try:
-        data = _loads(request.get_data(cache=True))
+        data = _loads(raw)
     except (ValueError, RecursionError) as exc:
         raise Problem(400, f"the body is not valid JSON: {str(exc)[:200]}") from None
-    if _too_deep(data, MAX_DEPTH):
+    # Nesting needs an opening bracket per level (in any of JSON's encodings),
+    # so a body with few of them needs no walk.
+    if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _too_deep(data, MAX_DEPTH):
         raise Problem(400, f"the JSON is nested deeper than {MAX_DEPTH} levels")
     return data
 
@@ -100,15 +104,17 @@ def _too_deep(value: object, limit: int) -> bool:
     return False
 
 
-def _check_body_size() -> None:
+def _check_body_size(req=None) -> None:
     """413 for a body over the limit, also when it came without Content-Length
     (chunked): werkzeug then stops reading at the limit, so look one byte on."""
+    req = req or request._get_current_object()
     limit = services().config.max_body
-    if request.content_length:
-        if request.content_length > limit:
+    length = req.content_length
+    if length:
+        if length > limit:
             raise Problem(413, f"the body is over {limit} bytes")
         return
-    if len(request.get_data(cache=True)) >= limit and request.environ["wsgi.input"].read(1):
+    if len(req.get_data(cache=True)) >= limit and req.environ["wsgi.input"].read(1):
         raise Problem(413, f"the body is over {limit} bytes")
 
 
