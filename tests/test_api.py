@@ -195,6 +195,13 @@ def test_hostile_json_is_a_clear_400(client):
     assert_problem(client.post("/v1/verify", data=deep, content_type="application/json"), 400, "json")
     nested = '{"items":[{"signals":{"meta":' + "[" * 100 + "]" * 100 + "}}]}"
     assert_problem(client.post("/v1/verify", data=nested, content_type="application/json"), 400, "nested")
+    for encoding in ("utf-16-le", "utf-32-be"):  # brackets are counted in any of JSON's encodings
+        assert_problem(client.post("/v1/verify", data=nested.encode(encoding), content_type="application/json"),
+                       400, "nested")
+    at_limit = '{"items":' + "[" * 63 + "]" * 63 + "}"  # 64 levels: over no limit, just not items
+    assert client.post("/v1/verify", data=at_limit, content_type="application/json").status_code == 422
+    over = '{"items":' + "[" * 64 + "]" * 64 + "}"  # 65 levels
+    assert_problem(client.post("/v1/verify", data=over, content_type="application/json"), 400, "nested")
     for number in ("NaN", "Infinity", "-Infinity", "1e999"):
         body = '{"items":[{"claim":{"payload":%s}}]}' % number
         assert_problem(client.post("/v1/verify", data=body, content_type="application/json"), 400, number)
