@@ -190,6 +190,11 @@ onmessage = (e) => {
         }
         this._pump();
       });
+      // What landed goes to the worker in this task, not in one of its own.
+      if (this.postTimer && this.worker) {
+        clearTimeout(this.postTimer);
+        this._post();
+      }
       if (this.waiting.size) this._pollSoon();
     }
 
