@@ -12,7 +12,7 @@
   const ns = root.labelcheck;
   if (!ns || ns.contentStarted) return;
   ns.contentStarted = true;
-  const { discover, items, badge } = ns;
+  const { discover, items, badge, bindings } = ns;
 
   const doc = document;
   const isTop = root === root.top;
@@ -26,8 +26,8 @@
     settings: { checkUnlabelled: false },
     index: new discover.ClaimIndex(doc.baseURI),
     media: new Map(), // element -> {key, urls, mediaUrl}
-    byKey: new Map(), // key -> Set of elements (or "page")
-    mediaByUrl: new Map(), // absolute URL -> Set of elements, to match late claim scripts
+    byKey: new bindings.Bindings(), // key -> elements (or "page")
+    mediaByUrl: new bindings.Bindings(), // absolute URL -> elements, to match late claim scripts
     results: new Map(), // key -> verdict
     pending: new Set(), // keys sent, verdict not yet shown
     labelled: new Set(), // keys of items that carry a claim or label signal
@@ -80,29 +80,19 @@
   // --- binding elements to verification keys -----------------------------
 
   function bind(key, target) {
-    let set = state.byKey.get(key);
-    if (!set) state.byKey.set(key, (set = new Set()));
-    set.add(target);
+    state.byKey.add(key, target);
   }
 
   function unbind(key, target) {
-    const set = state.byKey.get(key);
-    if (set) set.delete(target);
+    state.byKey.delete(key, target);
   }
 
   function indexUrls(el, list) {
-    for (const u of list) {
-      let set = state.mediaByUrl.get(u);
-      if (!set) state.mediaByUrl.set(u, (set = new Set()));
-      set.add(el);
-    }
+    for (const u of list) state.mediaByUrl.add(u, el);
   }
 
   function unindexUrls(el, list) {
-    for (const u of list) {
-      const set = state.mediaByUrl.get(u);
-      if (set) set.delete(el);
-    }
+    for (const u of list) state.mediaByUrl.delete(u, el);
   }
 
   /** Turn examined media into outgoing entries; badges what is known already. */
@@ -213,7 +203,7 @@
   function show(key, placed) {
     const result = state.results.get(key);
     const targets = state.byKey.get(key);
-    if (!result || !targets) return;
+    if (!result) return;
     for (const t of targets) {
       if (t === "page") {
         layer().setPage(result);
@@ -364,7 +354,7 @@
   /** Re-examine media after claim scripts were added or changed. */
   function claimsAdded(records, targets) {
     for (const rec of records) {
-      if (rec.url) for (const el of state.mediaByUrl.get(rec.url) || []) targets.add(el);
+      if (rec.url) for (const el of state.mediaByUrl.get(rec.url)) targets.add(el);
       if (rec.forId) {
         const el = doc.getElementById(rec.forId);
         if (el) for (const m of discover.mediaUnder(el)) targets.add(m);
@@ -549,10 +539,8 @@
     else if (message.type === "resync") {
       // The tab's list was reset by a new top document: report what we know.
       const entries = [];
-      for (const [key, targets] of state.byKey) {
-        if (!targets.size) continue;
+      for (const [key, first] of state.byKey.firsts()) {
         const result = state.results.get(key);
-        const first = [...targets][0];
         const info = first === "page" ? null : state.media.get(first);
         entries.push({ key, kind: first === "page" ? "page" : "media", mediaUrl: info && info.mediaUrl,
           labelled: state.labelled.has(key), known: result || null });
