@@ -164,6 +164,9 @@ class GroupCommit:
         # it instead of reading the frontier back. Only the committing thread uses it.
         self._tail: tuple[int, Frontier, bytes] | None = None
         self.commits = 0  # append transactions committed
+        # Statements to send once a commit committed, in its round trip where
+        # the store can (``store.write``'s ``then``): the sequencer's NOTIFY.
+        self.after_commit: Callable | None = None
 
     def append(self, records: list[tuple[bytes, bytes, bytes]]) -> list[Receipt]:
         """Append ``records``, each given as its ``entry_encode.entry_parts``
@@ -269,7 +272,7 @@ class GroupCommit:
         store = self.store
         batch: list[Request] = []
         try:
-            with store.write(conn) as tx:
+            with store.write(conn, then=self.after_commit) as tx:
                 conn = tx
                 batch = take(conn)
                 if not batch:  # nothing queued (the sequencer's idle try): nothing to sign

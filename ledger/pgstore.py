@@ -18,6 +18,7 @@ connection never crosses one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from itertools import accumulate
 from typing import Callable, Iterator
@@ -27,6 +28,8 @@ from psycopg_pool import ConnectionPool
 
 from . import pg_schema, rows
 from .store import SCHEMA, StoreError
+
+log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x6C6162656C636B02  # pg_advisory_xact_lock key of ledger writers
 POOL_MAX = 8
@@ -103,11 +106,25 @@ class PgStore:
             yield conn
 
     @contextlib.contextmanager
-    def write(self, conn: psycopg.Connection | None = None) -> Iterator[psycopg.Connection]:
-        """One write transaction, every other writer of this database waiting."""
-        with self.connection(conn) as c, (pipelined_transaction(c) if _pipelined(c) else c.transaction()):
-            c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            yield c
+    def write(self, conn: psycopg.Connection | None = None, *,
+              then: Callable[[psycopg.Connection], None] | None = None) -> Iterator[psycopg.Connection]:
+        """One write transaction, every other writer of this database waiting;
+        ``then(conn)`` once it committed (in pipeline mode, sent behind the
+        COMMIT: see ``pipelined_transaction``)."""
+        with self.connection(conn) as c:
+            if _pipelined(c):
+                with pipelined_transaction(c, then=then):
+                    c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield c
+                return
+            with c.transaction():
+                c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                yield c
+            if then is not None:
+                try:
+                    then(c)
+                except psycopg.Error as exc:  # the commit stands, as in pipeline mode
+                    log.warning("ledger: after a commit: %s", str(exc).strip())
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[psycopg.Connection]:
@@ -250,25 +267,41 @@ def _sizes(row: tuple) -> tuple[int, int]:
 
 
 @contextlib.contextmanager
-def pipelined_transaction(conn: psycopg.Connection, *, durable: bool = True) -> Iterator[psycopg.Connection]:
+def pipelined_transaction(conn: psycopg.Connection, *, durable: bool = True,
+                          then: Callable[[psycopg.Connection], None] | None = None) -> Iterator[psycopg.Connection]:
     """One transaction in pipeline mode whose BEGIN and COMMIT go out with
     the statements next to them: the block's statements cost no round trip
     unless their results are read, and the COMMIT one (psycopg's
     ``transaction()`` waits for one more on entering and on leaving). Any
     statement's error is raised on leaving, the transaction rolled back.
-    ``durable=False``: the commit waits for no WAL flush (``synchronous_commit``)."""
+    ``durable=False``: the commit waits for no WAL flush (``synchronous_commit``).
+    ``then(conn)``: statements sent behind the COMMIT, in its round trip (the
+    server skips them when the transaction failed); should they fail, the
+    commit stands: they are rolled back and logged, not raised."""
+    committed = None
     try:
         with conn.pipeline():  # leaving a pipeline block, nested or not, syncs: the one wait
             conn.execute("BEGIN")
             if not durable:
                 conn.execute("SET LOCAL synchronous_commit = off")
             yield conn
-            conn.execute("COMMIT")
-    except BaseException:
+            committed = conn.execute("COMMIT")
+            if then is not None:
+                then(conn)
+    except BaseException as exc:
         with contextlib.suppress(psycopg.Error):  # a lost connection has nothing to roll back
             with conn.pipeline():
                 conn.execute("ROLLBACK")
+        if _committed(committed) and isinstance(exc, psycopg.Error):  # what failed came after the COMMIT
+            log.warning("ledger: after a commit: %s", str(exc).strip())
+            return
         raise
+
+
+def _committed(cur) -> bool:
+    """Whether ``cur`` holds the result of a COMMIT that committed."""
+    result = None if cur is None else cur.pgresult
+    return result is not None and result.status == psycopg.pq.ExecStatus.COMMAND_OK and cur.statusmessage == "COMMIT"
 
 
 def _pipelined(conn: psycopg.Connection) -> bool:

@@ -59,6 +59,7 @@ class Sequencer:
     def __init__(self, store: PgStore, appender: GroupCommit, *, poll: float = POLL):
         self.store, self.appender, self.poll = store, appender, poll
         appender.on_write = self._record_results
+        appender.after_commit = self._announce_taken
         self.leader = False
         self.led_since: float | None = None  # time.monotonic() when this thread became leader
         self.commits = 0
@@ -198,13 +199,8 @@ class Sequencer:
                 own, self._own = self._own, []
             return own, [json.loads(r[1]) for r in rows], sizes
 
-        results: list = []
         try:
             results, n = self.appender.commit_batch(take, conn)
-            if ids and not any(isinstance(r, BaseException) for r in results):
-                # Sent before our own appends wake: once awake, their threads
-                # hold the GIL between this thread's statements.
-                _announce(conn, str(self._signed))
         finally:
             with self._cv:  # own appends this commit took are done (or failed)
                 self._cv.notify_all()
@@ -216,6 +212,15 @@ class Sequencer:
             return len(ids)
         self.commits += 1
         return len(ids)
+
+    def _announce_taken(self, conn: psycopg.Connection) -> None:
+        """Once a commit that took queued rows committed: NOTIFY ledger_done,
+        sent behind its COMMIT in the same round trip (``store.write``'s
+        ``then``), so neither a round trip of its own nor the next commit's
+        start waits for it (psycopg syncs on entering a transaction while
+        anything sent is unanswered)."""
+        if self._taken:
+            _announce(conn, str(self._signed))
 
     def _record_results(self, tx: psycopg.Connection, done: list, size: int) -> None:
         """Inside the commit: each queued row's first index and the signed size."""
@@ -254,10 +259,9 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     a notifying commit would make every node's queueing wait for our fsync.
     Should we die before it, the waiting nodes poll (``queue_append``).
 
-    Queued in pipeline mode, not waited for: it goes out with the next
-    commit's first round trip, since after a commit that took queued rows
-    the sequencer tries again at once (and leaving pipeline mode sends it too).
-    Should it fail, that try fails before taking anything, and nothing is lost."""
+    Sent in pipeline mode: after a commit, behind its COMMIT in the same
+    round trip (a failure there is logged, the commit standing); after a
+    failed commit (``_fail``), on its own, answered at the next sync."""
     for sql in ("BEGIN", "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)", "COMMIT"):
         conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
 

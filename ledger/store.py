@@ -41,7 +41,7 @@ import sqlite3
 import threading
 from itertools import accumulate
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import sqlite_utils
 
@@ -202,8 +202,10 @@ class Store:
         return self.conn
 
     @contextlib.contextmanager
-    def write(self, conn: sqlite3.Connection | None = None) -> Iterator[sqlite3.Connection]:
-        """One write transaction, holding the database write lock from the start."""
+    def write(self, conn: sqlite3.Connection | None = None, *,
+              then: Callable[[sqlite3.Connection], None] | None = None) -> Iterator[sqlite3.Connection]:
+        """One write transaction, holding the database write lock from the
+        start; ``then(conn)`` once it committed, still holding it."""
         if os.getpid() != self._pid:
             self._after_fork()
         conn = conn or self.writer()
@@ -223,6 +225,8 @@ class Store:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
+                if then is not None:
+                    then(conn)
             finally:
                 if fd is not None:
                     fcntl.flock(fd, fcntl.LOCK_UN)

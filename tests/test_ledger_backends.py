@@ -262,6 +262,41 @@ def test_runs_of_entries_and_hashes_are_stored_row_for_row(target, pipelined):
         store.close()
 
 
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_what_follows_a_commit_runs_only_when_it_committed(target, pipelined):
+    # store.write's ``then``: statements behind the COMMIT (the sequencer's
+    # NOTIFY). After a failed transaction they do not run (in pipeline mode
+    # the server skips them); failing themselves, they leave the commit standing.
+    data_dir, url = target
+    if pipelined and url is None:
+        pytest.skip("pipeline mode is PostgreSQL's")
+    store = open_store(url or data_dir / "ledger.db")
+    pipe = (lambda conn: conn.pipeline()) if pipelined else (lambda conn: contextlib.nullcontext())
+
+    def mark(name):
+        return lambda c: store.put_meta(c, name, "ran")
+
+    try:
+        with store.connection() as conn, pipe(conn):
+            with store.write(conn, then=mark("after 1")):
+                store.put_entry_run(conn, 0, [b"one"])
+            with pytest.raises(Exception):
+                with store.write(conn, then=mark("after 2")):
+                    store.put_entry_run(conn, 0, [b"taken index"])  # the primary key refuses it
+        assert store.meta("after 1") == "ran" and store.meta("after 2") is None and store.size() == 1
+        if url is not None:
+            def failing(c):  # fails on the server, behind the COMMIT
+                c.execute("SELECT 1 / 0")
+            with store.connection() as conn, pipe(conn):
+                with store.write(conn, then=failing):
+                    store.put_entry_run(conn, 1, [b"two"])
+                with store.write(conn):  # the connection is fit for the next transaction
+                    store.put_entry_run(conn, 2, [b"three"])
+            assert store.entries(0, 3) == [b"one", b"two", b"three"]
+    finally:
+        store.close()
+
+
 def _two_nodes(tmp_path, postgres) -> tuple[str, Ledger, Ledger]:
     """Two ledgers on one database, as two nodes: the first leads."""
     url = postgres.create_database(f"backends_{next(_names)}")
