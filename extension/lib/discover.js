@@ -272,6 +272,13 @@
 
   /** Open shadow roots at or under `node`, nested ones included (closed
    *  roots are private to their page and stay so). */
+  // Elements that can never host a shadow root (DOM §4.2.14: only custom
+  // elements and a few containers can): a page of a thousand images is not
+  // asked a thousand times for one.
+  const NO_SHADOW = ["img", "video", "audio", "source", "picture", "track", "script", "style", "link",
+    "meta", "br", "a", "li", "td", "tr", "option", "input"];
+  const MAYBE_HOST = `*${NO_SHADOW.map((t) => `:not(${t})`).join("")}`;
+
   function shadowRootsUnder(node) {
     const out = [];
     const visit = (n) => {
@@ -280,7 +287,7 @@
         visit(n.shadowRoot);
       }
       if (!n.querySelectorAll) return;
-      for (const el of n.querySelectorAll("*")) {
+      for (const el of n.querySelectorAll(MAYBE_HOST)) {
         if (el.shadowRoot) {
           out.push(el.shadowRoot);
           visit(el.shadowRoot);

@@ -195,5 +195,8 @@ test("open shadow roots are searched, nested ones too", () => {
   const doc = h("body", {}, host);
   const roots = discover.shadowRootsUnder(doc);
   assert.deepEqual(roots, [outer, inner]);
+  const img = h("img", {});
+  img.shadowRoot = h("div", {}); // never so in a browser: images are not asked
+  assert.deepEqual(discover.shadowRootsUnder(h("body", {}, img, h("x-a", {}))), []);
   assert.deepEqual(roots.flatMap((r) => discover.mediaUnder(r)).map((e) => e.id), ["shadowed", "deep"]);
 });

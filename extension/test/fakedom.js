@@ -1,6 +1,6 @@
 /* A tiny DOM-like tree for testing discovery without a browser: elements
  * with tagName, attributes, children and querySelectorAll over simple
- * selectors ("img, video", 'script[type="x"]', "meta[name]"). */
+ * selectors ("img, video", 'script[type="x"]', "meta[name]", "*:not(img)"). */
 "use strict";
 
 class FakeElement {
@@ -45,6 +45,11 @@ class FakeElement {
 }
 
 function parseSimple(sel) {
+  const not = /^\*((?::not\([a-z]+\))+)$/i.exec(sel); // "*:not(img):not(a)"
+  if (not) {
+    const tags = [...not[1].matchAll(/:not\(([a-z]+)\)/gi)].map((x) => x[1].toUpperCase());
+    return (el) => !tags.includes(el.tagName);
+  }
   const m = /^([a-z]*|\*)(?:\[([a-z-]+)(?:="([^"]*)")?\])?$/i.exec(sel);
   if (!m || (!m[1] && !m[2])) throw new Error(`fakedom: unsupported selector ${sel}`);
   const [, tag, attr, value] = m;
