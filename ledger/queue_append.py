@@ -19,7 +19,8 @@ every ``COLLECT_EVERY`` seconds, in case a notification was missed while it
 reconnected), reads all of this process's finished rows with their
 checkpoint notes, then the stored hashes their receipts need, builds the
 receipts (docs/protocol.md §3: the checkpoint note and the RFC 9162 §2.1.3
-inclusion proofs), wakes the waiting threads and deletes the rows. An
+inclusion proofs) and wakes the waiting threads; its next read deletes
+those rows in the same statement (or, when all is quiet, a DELETE). An
 append not sequenced within ``timeout`` withdraws its row if it is still
 queued (then nothing was written) or, if the sequencer took it meanwhile,
 returns its receipts after all.
@@ -27,7 +28,6 @@ returns its receipts after all.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
@@ -179,7 +179,8 @@ class QueueAppender:
                                     "RETURNING id", (qid,)).fetchone()
             if gone is None:
                 with self.store.connection() as conn:
-                    self._collect({qid: waits}, conn)
+                    answered = self._collect({qid: waits}, conn)
+                    conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", (answered,))
         except psycopg.Error as exc:
             error = _failed(exc)
         with self._cv:
@@ -219,6 +220,7 @@ class QueueAppender:
 
     def _serve(self, conn: psycopg.Connection) -> None:
         last = time.monotonic()
+        answered: list[int] = []  # rows collected and answered: deleted by the next read
         while not self._stop.is_set():
             heard = False
             for _ in conn.notifies(timeout=0.05 if self._waiting else 0.5, stop_after=1):
@@ -229,27 +231,34 @@ class QueueAppender:
                 last = now
                 with self._cv:
                     waiting = dict(self._waiting)
-                self._collect(waiting, conn)
+                answered = self._collect(waiting, conn, answered)
+            elif answered and not self._waiting:  # quiet: no read to delete them with
+                conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", (answered,))
+                answered = []
 
-    def _collect(self, waiting: dict[int, list[_Wait]], conn: psycopg.Connection) -> None:
-        """Finish every request in ``waiting`` whose row the sequencer marked.
+    def _collect(self, waiting: dict[int, list[_Wait]], conn: psycopg.Connection,
+                 delete: list[int] = ()) -> list[int]:
+        """Finish every request in ``waiting`` whose row the sequencer marked;
+        the rows answered, to delete (with the next call's ``delete``).
 
-        Reads, then a deletion: the marked rows with their checkpoint notes,
-        then the stored hashes their receipts need (both append-only once
-        marked, so no transaction is needed to read them alike); the rows
-        are deleted only once every receipt is built, so should anything
-        fail before, they stay for the next try. A deletion that fails
-        leaves finished rows, which the next leader drops (``STALE``)."""
+        Two reads: the marked rows with their checkpoint notes (the same
+        statement deleting the rows ``delete`` names, answered before), then
+        the stored hashes their receipts need (both append-only once marked,
+        so no transaction is needed to read them alike). A row is deleted
+        only once its answers are out, so should anything fail before, it
+        stays for the next try; one whose deletion never comes (the node
+        stopped) is dropped by the next leader (``STALE``)."""
         rows = conn.execute(
+            "WITH gone AS (DELETE FROM ledger_queue WHERE id = ANY(%s)) "
             "SELECT id, first, size, error, "
             "(SELECT note FROM ledger_checkpoints c WHERE c.size = q.size AND q.error IS NULL) "
             "FROM ledger_queue q WHERE id = ANY(%s) AND (size IS NOT NULL OR error IS NOT NULL)",
-            (list(waiting),)).fetchall()
+            (list(delete), list(waiting))).fetchall()
         ids = self._proof_ids([(r[1], _count(waiting[r[0]]), r[2]) for r in rows if r[3] is None])
         hashes = dict(conn.execute("SELECT id, hash FROM ledger_hashes WHERE id = ANY(%s)", (ids,)).fetchall()
                       ) if ids else {}
         if not rows:
-            return
+            return []
         for qid, first, size, error, note in rows:
             waits = waiting[qid]
             if error is not None:
@@ -273,8 +282,7 @@ class QueueAppender:
                     wait.done = True
                 self._waiting.pop(qid, None)
             self._cv.notify_all()
-        with contextlib.suppress(psycopg.Error):
-            conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", ([r[0] for r in rows],))
+        return [r[0] for r in rows]
 
     @staticmethod
     def _proof_ids(done: list[tuple[int, int, int]]) -> list[int]:

@@ -372,7 +372,7 @@ def test_a_followers_concurrent_appends_share_queue_rows(tmp_path, postgres):
     # While one row is being queued, the other threads' appends gather in
     # the next: fewer rows than appends, and each append still gets the
     # receipts of its own records, in order.
-    _, a, b = _two_nodes(tmp_path, postgres)
+    url, a, b = _two_nodes(tmp_path, postgres)
     first = threading.Event()
     sizes = _slow_enqueue(b, first)
     got: dict[str, list] = {}
@@ -395,6 +395,11 @@ def test_a_followers_concurrent_appends_share_queue_rows(tmp_path, postgres):
                 assert json.loads(a.entries(r.index, r.index + 1)[0])["tag"] == tag
         assert sorted(r.index for batch in got.values() for r in batch) == list(range(1, a.size()))
         assert a.verify().ok
+        with psycopg.connect(url) as conn:  # answered rows are deleted once all is quiet
+            deadline = time.monotonic() + 5
+            while conn.execute("SELECT count(*) FROM ledger_queue").fetchone()[0]:
+                assert time.monotonic() < deadline, "answered queue rows were never deleted"
+                time.sleep(0.05)
     finally:
         b.close()
         a.close()
