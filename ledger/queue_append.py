@@ -247,7 +247,7 @@ class QueueAppender:
         so no transaction is needed to read them alike). A row is deleted
         only once its answers are out, so should anything fail before, it
         stays for the next try; one whose deletion never comes (the node
-        stopped) is dropped by the next leader (``STALE``)."""
+        stopped) is dropped by the leader (``sequencer.STALE``)."""
         rows = conn.execute(
             "WITH gone AS (DELETE FROM ledger_queue WHERE id = ANY(%s)) "
             "SELECT id, first, size, error, "

@@ -50,6 +50,7 @@ QUEUE_CHANNEL, DONE_CHANNEL = "ledger_queue", "ledger_done"
 POLL = 0.5  # seconds between a follower's tries of the lock, and a leader's idle waits
 MAX_ROWS = 1000  # queued requests per commit
 STALE = "10 minutes"  # finished queue rows nobody collected (their node died) are dropped after this
+SWEEP_EVERY = 60.0  # seconds between a leader's drops of such rows
 TIMEOUT = 30.0  # seconds a leader's own append waits to be taken into a commit
 
 
@@ -62,6 +63,7 @@ class Sequencer:
         appender.after_commit = self._announce_taken
         self.leader = False
         self.led_since: float | None = None  # time.monotonic() when this thread became leader
+        self.sweep_every = SWEEP_EVERY
         self.commits = 0
         self._stop = threading.Event()
         self._conn: psycopg.Connection | None = None
@@ -156,8 +158,7 @@ class Sequencer:
         woken = threading.Event()
         conn.add_notify_handler(lambda _n: woken.set())
         conn.execute(f"LISTEN {QUEUE_CHANNEL}")
-        conn.execute("DELETE FROM ledger_queue WHERE size IS NOT NULL AND queued_at < now() - %s::interval",
-                     (STALE,))
+        _sweep(conn)
         # Pipeline mode for as long as it leads: statements whose results are
         # not needed at once go out without waiting, so a commit costs two
         # round trips (the queue rows with the sizes, then the writes with
@@ -166,7 +167,12 @@ class Sequencer:
             self._lead(conn, woken)
 
     def _lead(self, conn: psycopg.Connection, woken: threading.Event) -> None:
+        swept = time.monotonic()
         while not self._stop.is_set():
+            if time.monotonic() - swept >= self.sweep_every:
+                with conn.pipeline():  # answered on leaving: a failure shows here, not in a commit
+                    _sweep(conn)
+                swept = time.monotonic()
             woken.clear()
             # After a commit that took queued rows, one more try at once: a
             # request queued meanwhile (on any node) is taken without waiting
@@ -264,6 +270,13 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     failed commit (``_fail``), on its own, answered at the next sync."""
     for sql in ("BEGIN", "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)", "COMMIT"):
         conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
+
+
+def _sweep(conn: psycopg.Connection) -> None:
+    """Drop finished queue rows older than ``STALE`` that nobody collected:
+    their node stopped, or lost its connection before deleting them."""
+    conn.execute("DELETE FROM ledger_queue WHERE (size IS NOT NULL OR error IS NOT NULL) "
+                 "AND queued_at < now() - %s::interval", (STALE,))
 
 
 def _drain_pipe(fd: int) -> None:

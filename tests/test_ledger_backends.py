@@ -405,6 +405,29 @@ def test_a_followers_concurrent_appends_share_queue_rows(tmp_path, postgres):
         a.close()
 
 
+def test_the_leader_drops_finished_queue_rows_nobody_collected(tmp_path, postgres):
+    # A node that stopped (or lost its connection) before deleting its
+    # answered rows leaves them: the leader drops those older than STALE.
+    url, a, b = _two_nodes(tmp_path, postgres)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for age in ("11 minutes", "1 minute"):
+                conn.execute("INSERT INTO ledger_queue(records, size, first, queued_at) "
+                             "VALUES ('[]', 1, 0, now() - %s::interval)", (age,))
+            conn.execute("INSERT INTO ledger_queue(records, error, queued_at) "
+                         "VALUES ('[]', 'refused', now() - '1 hour'::interval)")
+            a.sequencer.sweep_every = 0.1
+            deadline = time.monotonic() + 10
+            while conn.execute("SELECT count(*) FROM ledger_queue").fetchone()[0] != 1:
+                assert time.monotonic() < deadline, "stale rows were not dropped"
+                time.sleep(0.05)
+            kept = conn.execute("SELECT now() - queued_at < '5 minutes'::interval FROM ledger_queue").fetchone()
+            assert kept == (True,)  # the recent one stays for its node to collect
+    finally:
+        b.close()
+        a.close()
+
+
 def test_a_queue_row_that_fails_fails_every_append_in_it_and_no_other(tmp_path, postgres):
     _, a, b = _two_nodes(tmp_path, postgres)
     first = threading.Event()
