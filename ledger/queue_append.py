@@ -177,10 +177,8 @@ class QueueAppender:
             with self.store.connection() as conn:
                 gone = conn.execute("DELETE FROM ledger_queue WHERE id = %s AND size IS NULL AND error IS NULL "
                                     "RETURNING id", (qid,)).fetchone()
-            if gone is None:
-                with self.store.connection() as conn:
-                    answered = self._collect({qid: waits}, conn)
-                    conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", (answered,))
+                if gone is None:
+                    _forget(conn, self._collect({qid: waits}, conn))
         except psycopg.Error as exc:
             error = _failed(exc)
         with self._cv:
@@ -233,7 +231,7 @@ class QueueAppender:
                     waiting = dict(self._waiting)
                 answered = self._collect(waiting, conn, answered)
             elif answered and not self._waiting:  # quiet: no read to delete them with
-                conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", (answered,))
+                _forget(conn, answered)
                 answered = []
 
     def _collect(self, waiting: dict[int, list[_Wait]], conn: psycopg.Connection,
@@ -292,6 +290,12 @@ class QueueAppender:
         for first, count, size in done:
             ids.update(StoredProofs.ids_for(first, first + count, size))
         return sorted(ids)
+
+
+def _forget(conn: psycopg.Connection, ids: list[int]) -> None:
+    """Delete answered queue rows."""
+    if ids:
+        conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", (ids,))
 
 
 def _session(url: str) -> psycopg.Connection:
