@@ -405,6 +405,29 @@ def test_a_followers_concurrent_appends_share_queue_rows(tmp_path, postgres):
         a.close()
 
 
+def test_an_append_nobody_sequences_in_time_is_withdrawn(tmp_path, postgres):
+    # The leader's commit waits for the write lock another writer holds: the
+    # follower's append gives up after its timeout, takes its row back and
+    # says nothing was written; nothing is, once the writer lets go.
+    url, a, b = _two_nodes(tmp_path, postgres)
+    blocker = psycopg.connect(url)
+    try:
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
+        b._queue.timeout = 1.0
+        with pytest.raises(LedgerError, match="nothing was written"):
+            b.append(records(2, "too late"))
+        blocker.commit()
+        assert a.append(records(1, "after"))[0].index == 1  # the log went on without it
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM ledger_queue WHERE records LIKE '%%too late%%'"
+                                ).fetchone()[0] == 0
+        assert a.size() == 2 and a.verify().ok
+    finally:
+        blocker.close()
+        b.close()
+        a.close()
+
+
 def test_the_leader_drops_finished_queue_rows_nobody_collected(tmp_path, postgres):
     # A node that stopped (or lost its connection) before deleting its
     # answered rows leaves them: the leader drops those older than STALE.
