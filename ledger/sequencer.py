@@ -123,6 +123,9 @@ class Sequencer:
             except psycopg.Error as exc:
                 if not self._stop.is_set():
                     log.warning("ledger sequencer: %s; retrying", str(exc).strip())
+            except Exception:  # a bug must not end the thread: this process would never sequence again
+                if not self._stop.is_set():
+                    log.exception("ledger sequencer: unexpected error; it starts again on a new connection")
             finally:
                 self._conn, self.led_since = None, None
                 self._stop_leading()

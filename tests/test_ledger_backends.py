@@ -520,3 +520,32 @@ def test_own_appends_no_commit_took_are_queued_when_the_leader_loses_its_connect
         watcher.close()
         b.close()
         a.close()
+
+
+def test_the_sequencer_survives_an_unexpected_error(tmp_path, postgres, monkeypatch, caplog):
+    # Not a database error: a bug in the commit path. The thread logs it,
+    # starts again on a new connection, and the append it held goes through
+    # (queued, or taken by the new lead): once, in order.
+    url = postgres.create_database(f"backends_{next(_names)}")
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
+    try:
+        a.append(records(1))
+        real, calls = a.sequencer._commit_once, []
+
+        def once_broken(conn):
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("injected bug")
+            return real(conn)
+
+        monkeypatch.setattr(a.sequencer, "_commit_once", once_broken)
+        with caplog.at_level("ERROR", logger="labelcheck.ledger.sequencer"):
+            got = [a.append(records(2, "after the bug"))]
+        assert "injected bug" in caplog.text
+        assert a.sequencer._thread.is_alive()
+        assert [r.index for r in got[0]] == [1, 2] and a.size() == 3
+        _check_receipts(a, got)
+        got.append(a.append(records(1, "later")))
+        assert got[1][0].index == 3 and a.verify().ok
+    finally:
+        a.close()
