@@ -24,6 +24,10 @@
   const WORKER_SILENT_MS = 3000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message
   const POLL_MS = 300; // while the page loads, how often waiting images are looked at
+  // After the load event the worker hands results over a whole batch at a
+  // time (or when it is idle), else after this long: entries leave in whole
+  // batches anyway, and each hand-over is a task on the page's thread.
+  const RESULTS_MS = 1000; // well under WORKER_SILENT_MS
   // A poll stops after this many images still loading: they land roughly in
   // document order, and the load event looks at every one that was passed over.
   const POLL_MISSES = 200;
@@ -53,11 +57,12 @@
   // thread then spends one message per group of hashes, not a fetch, a
   // body and a digest per image. Results go back in groups: those made while
   // the page loads all at once at its load event (nothing is sent on before
-  // it), then ("eager") in hundreds or as soon as the worker is idle. While the page loads only two
+  // it), then ("eager") in hundreds, or as soon as the worker is idle, or
+  // RESULTS_MS after the first one held. While the page loads only two
   // cache reads are in flight, so the page's own requests are not queued
   // behind ours; the rest goes at full speed after its load event.
   const WORKER_SOURCE = `"use strict";
-const MAX = ${MAX_BYTES}, PARALLEL = ${CONCURRENCY}, LOADING = ${LOADING_CONCURRENCY};
+const MAX = ${MAX_BYTES}, PARALLEL = ${CONCURRENCY}, LOADING = ${LOADING_CONCURRENCY}, WAIT = ${RESULTS_MS};
 const hex = ${hex.toString()};
 const queue = []; let running = 0; let out = []; let timer = 0; let eager = false;
 async function one(url) {
@@ -77,7 +82,7 @@ function pump() {
       running--; out.push([id, sha]); pump();
       if (!eager) return; // held until the page's load event
       if (out.length >= 100 || (!running && !queue.length)) flush();
-      else if (!timer) timer = setTimeout(flush, 40);
+      else if (!timer) timer = setTimeout(flush, WAIT);
     });
   }
 }
