@@ -49,6 +49,13 @@ class TailMismatch(Exception):
     removed or added by hand. Nothing is appended (or signed) over that."""
 
 
+class StaleTail(Exception):
+    """A commit written at the size this instance's last commit left (not
+    read back) found those indexes taken: another writer appended since.
+    Nothing was written and its requests are not done: commit them again
+    after reading the tail (``__cause__``: the database's refusal)."""
+
+
 def checkpoint_signer(origin: str, signer: note.Signer) -> Sign:
     """A ``Sign`` for the ledger named ``origin`` (C2SP tlog-checkpoint)."""
     def sign(size: int, root: bytes) -> bytes:
@@ -217,13 +224,26 @@ class GroupCommit:
             else:
                 self._leader = False
 
+    def tail_size(self) -> int | None:
+        """The log's size as this instance's last commit left it, while no
+        failure since made it unsure; None otherwise."""
+        tail = self._tail
+        return None if tail is None else tail[0]
+
+    def forget_tail(self) -> None:
+        """Read the tail back at the next commit (another writer may have appended)."""
+        self._tail = None
+
     def commit_batch(self, take: Callable[[object], tuple[list[Request], list[list[dict]], Callable | None]],
-                     conn=None) -> tuple[list, int]:
+                     conn=None, *, stale: Callable[[BaseException], bool] | None = None) -> tuple[list, int]:
         """One commit, now, on this thread (the sequencer's path): ``take(conn)``
         runs inside the write transaction and returns requests already
         encoded (this process's own), other requests' records (dicts,
         encoded here: one that does not encode fails the commit) and
-        optionally the store's ``sizes`` already asked for (``sizes_later``).
+        optionally the store's ``sizes`` already asked for (``sizes_later``),
+        or known (the ``tail_size``, both sizes, written at unread: then
+        ``stale(error)`` says whether a failure means that indexes were
+        taken, and StaleTail is raised with the requests left not done).
         Returns (per request, in that order, its receipts or its error; how many)."""
         got: list[Request] = []
         sizes: list[Callable] = []
@@ -238,7 +258,7 @@ class GroupCommit:
             return got
 
         with self._write_lock:
-            self._commit(requests, conn, lambda tx: (sizes[0] if sizes else self.store.sizes)(tx))
+            self._commit(requests, conn, lambda tx: (sizes[0] if sizes else self.store.sizes)(tx), stale)
         return [req.error if req.error is not None else req.receipts for req in got], len(got)
 
     def _take_queue(self) -> list[Request]:
@@ -262,13 +282,14 @@ class GroupCommit:
         tree = Frontier.resume(n, {level: h for (level, _), h in zip(ids, got)})
         return tree, (got[-1] if n else None)
 
-    def _commit(self, take: Callable[[object], list[Request]], conn=None, sizes: Callable | None = None) -> None:
+    def _commit(self, take: Callable[[object], list[Request]], conn=None, sizes: Callable | None = None,
+                stale: Callable[[BaseException], bool] | None = None) -> None:
         """Write the requests ``take(conn)`` returns, in one transaction (on
         ``conn`` when given); fill in their results. ``take`` runs once the
         write lock is held; after a failure, ``take(None)`` gives what fails
         with it (what it took, or what waits when it took nothing).
         ``sizes(conn)`` reads the log's and the latest checkpoint's sizes
-        (``store.sizes`` unless given)."""
+        (``store.sizes`` unless given); ``stale``: see ``commit_batch``."""
         store = self.store
         batch: list[Request] = []
         try:
@@ -310,6 +331,8 @@ class GroupCommit:
             if prev is not None:
                 self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
+            if batch and stale is not None and isinstance(exc, Exception) and stale(exc):
+                raise StaleTail("another writer appended since this instance's last commit") from exc
             error = exc if isinstance(exc, CommitError) else CommitError(
                 f"append failed, nothing was written: {exc}")
             if error is not exc:

@@ -18,8 +18,10 @@ next leader. Followers try the lock every ``POLL`` seconds, so one takes over
 within ``POLL`` plus the time the server needs to notice the dead
 connection: at once for a killed process (the kernel closes its socket),
 within the TCP keepalive and user timeout (``pgstore.KEEPALIVE``) for a host
-that vanished. A stale leader could not fork the log either: every commit
-reads the tail inside the write transaction, under ``pgstore.WRITE_LOCK``.
+that vanished. A stale leader could not fork the log either: a commit reads
+the tail inside the write transaction, under ``pgstore.WRITE_LOCK``, or
+writes at the size the leader's own last commit left (below), and the
+primary keys refuse an index already taken, failing the whole transaction.
 
 The leader's own process skips the queue: ``Sequencer.append`` hands its
 encoded records to the leader thread in memory, and they go into the next
@@ -27,6 +29,14 @@ commit beside the queued rows, their receipts built from that commit's own
 hashes (``commit.CommitTree``). They are acknowledged on the same durable
 commit; should the process stop leading before a commit took them, they
 are handed back to be queued, nothing having been written.
+
+A commit of the leader's own appends alone, while no queued request can be
+waiting (the last read of the queue found it drained, and no notification
+came since that read was sent), neither reads the queue nor the tail: it
+writes at the size its previous commit left, so the whole commit goes out
+in one round trip. Should another writer have appended meanwhile, the
+taken indexes fail it whole (``commit.StaleTail``), and it is made again
+the usual way.
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ import time
 
 import psycopg
 
-from .commit import CommitError, GroupCommit, Receipt, Request
+from .commit import CommitError, GroupCommit, Receipt, Request, StaleTail
 from .pgstore import PgStore, connect
 
 log = logging.getLogger(__name__)
@@ -68,6 +78,11 @@ class Sequencer:
         self._stop = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._taken: list[int] = []  # queue ids of the commit under way
+        # Notifications heard, and their count when a read of the queue that
+        # found it drained was sent (None: unknown): while the two are equal,
+        # no queued request can be waiting.
+        self._heard = 0
+        self._drained_at: int | None = None
         self._signed = 0  # the size its checkpoint signs
         # This process's own appends while it leads (``append``), guarded by
         # ``_cv`` together with ``leader``; a byte on the pipe wakes the thread.
@@ -156,10 +171,17 @@ class Sequencer:
         with self._cv:
             self.leader, self.led_since = True, time.monotonic()
         log.info("ledger sequencer: this process leads")
+        self.appender.forget_tail()  # others led meanwhile
+        self._drained_at = None
         # Notifications reach the handler whenever the connection reads from
         # the server, also while it runs the sequencer's own statements.
         woken = threading.Event()
-        conn.add_notify_handler(lambda _n: woken.set())
+
+        def heard(_notification) -> None:
+            self._heard += 1
+            woken.set()
+
+        conn.add_notify_handler(heard)
         conn.execute(f"LISTEN {QUEUE_CHANNEL}")
         _sweep(conn)
         # Pipeline mode for as long as it leads: statements whose results are
@@ -190,26 +212,45 @@ class Sequencer:
             if self._wake_r in ready:
                 _drain_pipe(self._wake_r)
             if conn.fileno() in ready:
-                _drain_notifications(conn)
+                self._heard += _drain_notifications(conn)
 
     def _commit_once(self, conn: psycopg.Connection) -> int:
         """Sequence one batch of queued requests and this process's own; how
         many queued rows it took."""
         ids: list[int] = []
         self._taken = ids
+        unread: list[Request] = []  # own appends of a commit written at a size not read back
 
         def take(tx: psycopg.Connection) -> tuple[list[Request], list[list[dict]], object]:
+            size = self.appender.tail_size()
+            if size is not None and self._drained_at == self._heard:
+                with self._cv:
+                    own, self._own = self._own, []
+                if own:  # nothing queued can be waiting: no read at all (see the module docstring)
+                    unread.extend(own)
+                    return own, [], lambda _tx: (size, size)
+            else:
+                own = []
+            heard = self._heard
             cur = tx.execute("SELECT id, records FROM ledger_queue WHERE size IS NULL AND error IS NULL "
                              "ORDER BY id LIMIT %s FOR UPDATE", (MAX_ROWS,))
             sizes = self.store.sizes_later(tx)
             rows = cur.fetchall()
+            self._drained_at = heard if len(rows) < MAX_ROWS else None
             ids.extend(r[0] for r in rows)
             with self._cv:
-                own, self._own = self._own, []
+                own, self._own = own + self._own, []
             return own, [json.loads(r[1]) for r in rows], sizes
 
         try:
-            results, n = self.appender.commit_batch(take, conn)
+            results, n = self.appender.commit_batch(
+                take, conn, stale=lambda exc: bool(unread) and isinstance(exc, psycopg.errors.UniqueViolation))
+        except StaleTail as exc:
+            log.warning("ledger sequencer: %s (%s); committing again after reading the tail", exc, exc.__cause__)
+            with self._cv:  # not done: they go first into the next commit
+                self._own[:0] = unread
+            self._drained_at = None
+            return 1
         finally:
             with self._cv:  # own appends this commit took are done (or failed)
                 self._cv.notify_all()
@@ -290,10 +331,12 @@ def _drain_pipe(fd: int) -> None:
         pass
 
 
-def _drain_notifications(conn: psycopg.Connection) -> None:
+def _drain_notifications(conn: psycopg.Connection) -> int:
     """Read what the server sent and drop the notifications in it (libpq's
-    PQconsumeInput, PQnotifies); a lost connection raises psycopg.Error."""
+    PQconsumeInput, PQnotifies); how many. A lost connection raises psycopg.Error."""
     pgconn = conn.pgconn
     pgconn.consume_input()
+    count = 0
     while pgconn.notifies() is not None:
-        pass
+        count += 1
+    return count

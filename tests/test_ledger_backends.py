@@ -21,7 +21,8 @@ import pytest
 
 from labelcheck.ledger import bundle, checkpoint, merkle, note, pgstore
 from labelcheck.ledger.backend import open_store
-from labelcheck.ledger.commit import CommitError
+from labelcheck.ledger.commit import CommitError, GroupCommit
+from labelcheck.ledger.entry_encode import entry_parts
 from labelcheck.ledger.log import Ledger, LedgerError
 from labelcheck.ledger.tiles import read_tile, tiles_for_size
 
@@ -491,10 +492,13 @@ def test_own_appends_no_commit_took_are_queued_when_the_leader_loses_its_connect
     # A writer holds the write lock, so the leader's commit waits before it
     # takes anything; its connection is then cut. The append it was given
     # is handed back, queued, and appended by whoever leads next: once.
+    # (A commit that reads the queue first: the leader's last commit is
+    # forgotten, so it cannot write at the size that commit left.)
     url, a, b = _two_nodes(tmp_path, postgres)
     blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
     got: list = []
     try:
+        a.sequencer.appender.forget_tail()
         blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
         worker = threading.Thread(target=lambda: got.append(a.append(records(3, "handed back"))))
         worker.start()
@@ -548,4 +552,82 @@ def test_the_sequencer_survives_an_unexpected_error(tmp_path, postgres, monkeypa
         got.append(a.append(records(1, "later")))
         assert got[1][0].index == 3 and a.verify().ok
     finally:
+        a.close()
+
+
+def _wait_for_lock_waiter(watcher) -> int:
+    deadline = time.monotonic() + 10
+    while True:
+        row = watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                              "AND query LIKE '%%pg_advisory_xact_lock%%'").fetchone()
+        if row is not None:
+            return row[0]
+        assert time.monotonic() < deadline, "the leader's commit never waited for the lock"
+        time.sleep(0.02)
+
+
+def test_the_leaders_own_appends_go_out_in_one_round_trip_and_a_lost_connection_fails_them(tmp_path, postgres):
+    # Nothing queued: the leader's own append is written at the size its last
+    # commit left, without reading the queue or the tail, so it is taken at
+    # once and waits for the write lock inside its commit. The connection is
+    # cut there: the append fails (its commit's outcome is the server's to
+    # tell), nothing was written, and the next append goes on from the tail.
+    url = postgres.create_database(f"backends_{next(_names)}")
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
+    blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
+    errors: list = []
+    try:
+        a.append(records(1))
+        a.append(records(1))  # the first commit read the queue; this one need not
+        assert a.sequencer.appender.tail_size() == 2
+        blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
+
+        def work() -> None:
+            try:
+                a.append(records(3, "in flight"))
+            except LedgerError as exc:
+                errors.append(exc)
+
+        worker = threading.Thread(target=work)
+        worker.start()
+        pid = _wait_for_lock_waiter(watcher)
+        assert not a.sequencer._own  # taken by a commit that read nothing
+        watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        blocker.commit()
+        worker.join(30)
+        assert not worker.is_alive() and len(errors) == 1
+        assert a.size() == 2
+        (receipt,) = a.append(records(1, "after"))
+        assert receipt.index == 2 and a.verify().ok
+    finally:
+        blocker.close()
+        watcher.close()
+        a.close()
+
+
+def test_a_commit_at_a_stale_size_is_made_again_after_reading_the_tail(tmp_path, postgres, caplog):
+    # Another writer appends behind the leader's back (as a leader that lost
+    # its lock unknowingly would): the leader's next commit, written at the
+    # size its own last commit left, finds the index taken, fails whole, and
+    # is made again from the tail read back: no fork, no lost append.
+    url = postgres.create_database(f"backends_{next(_names)}")
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
+    other = None
+    try:
+        a.append(records(1))
+        a.append(records(1))
+        assert a.sequencer.appender.tail_size() == 2
+        store = pgstore.PgStore(url)
+        other = GroupCommit(store, sign=a.sequencer.appender.sign, group=False)
+        other.append([entry_parts(r) for r in records(2, "behind its back")])
+        with caplog.at_level("WARNING", logger="labelcheck.ledger.sequencer"):
+            batch = a.append(records(3, "stale"))
+        assert "another writer appended" in caplog.text
+        assert [r.index for r in batch] == [4, 5, 6] and a.size() == 7
+        _check_receipts(a, [batch])
+        assert a.verify().ok
+        assert a.sequencer.appender.tail_size() == 7
+    finally:
+        if other is not None:
+            other.store.close()
         a.close()
