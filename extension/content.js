@@ -19,7 +19,10 @@
   const OWN_TAGS = new Set([badge.BADGE_TAG.toUpperCase(), badge.PANEL_TAG.toUpperCase()]);
   // Attribute claims go to the worker undecoded: it decodes them off the page's thread.
   // Elements shown through CSS background-image name their URL in the computed style.
-  const DEFER = { deferAttribute: true, backgroundOf: (el) => getComputedStyle(el).backgroundImage };
+  // Media with an attribute claim is listed by the URL it shows only: no
+  // claim script can win over the attribute, so none is matched by URL.
+  const DEFER = { deferAttribute: true, shownOnly: true, backgroundOf: (el) => getComputedStyle(el).backgroundImage };
+  const NO_URLS = Object.freeze([]);
   const WATCHED_ATTRS = ["src", "srcset", "poster", "id", discover.CLAIM_ATTR, discover.FOR_ATTR];
 
   const state = {
@@ -117,17 +120,19 @@
         const result = { status: "invalid", category: null, reasons: [found.error], producer: null, receipt: null };
         entry = { key: `local:${found.error}|${found.mediaUrl || ""}`, local: result, labelled: true };
       } else {
-        const made = items.mediaItem(found, pageUrl, state.settings);
-        if (made) entry = Object.assign(made, { labelled: !!(found.envelope || found.claimAttr) });
+        entry = items.mediaItem(found, pageUrl, state.settings);
+        if (entry) entry.labelled = !!(found.envelope || found.claimAttr);
       }
+      // URLs are indexed to match late claim scripts, which never win over an attribute.
+      const listed = found.source === "attribute" ? NO_URLS : found.urls;
       if (prev) unindexUrls(el, prev.urls);
-      indexUrls(el, found.urls);
+      indexUrls(el, listed);
       const key = entry ? entry.key : null;
       if (prev && prev.key && prev.key !== key) {
         unbind(prev.key, el);
         layer().remove(el);
       }
-      state.media.set(el, { key, urls: found.urls, mediaUrl: found.mediaUrl });
+      state.media.set(el, { key, urls: listed, mediaUrl: found.mediaUrl });
       if (!entry) continue;
       bind(key, el);
       if (entry.labelled) state.labelled.add(key);

@@ -172,16 +172,22 @@
    * `deferAttribute`, an attribute claim is returned undecoded as
    * `claimAttr` (its text) instead of `envelope`. `source` is "attribute",
    * "script-for", "script-url" or null (unlabelled). The attribute wins over
-   * scripts; an id match over a URL match.
+   * scripts; an id match over a URL match. With `shownOnly`, an image with
+   * an attribute claim that shows a URL lists only that one: the claim
+   * speaks about the bytes shown, and no claim script can win over it, so
+   * its other URLs (src, candidates) are not looked at.
    */
-  function examine(el, index, { deferAttribute = false, backgroundOf = null } = {}) {
+  function examine(el, index, { deferAttribute = false, backgroundOf = null, shownOnly = false } = {}) {
     const t = urls.tag(el);
     const parent = el.parentElement || null;
     const inPicture = parent !== null && urls.tag(parent) === "picture";
     const current = t === "img" ? el.currentSrc || "" : "";
     const responsive = t === "img" && (inPicture || el.getAttribute("srcset") !== null);
+    const value = attributeClaim(el, parent, inPicture);
+    const shown = current ? urls.absolute(current) || urls.resolve(current, index.baseUrl) : null;
     let list;
-    if (t === "img" && !responsive) list = urls.plainImgUrls(el, current, index.baseUrl);
+    if (shownOnly && shown && value !== null) list = [shown];
+    else if (t === "img" && !responsive) list = urls.plainImgUrls(el, current, index.baseUrl);
     else if (t === "img" || t === "video" || t === "audio") list = urls.mediaUrls(el, index.baseUrl);
     else {
       const bg = backgroundOf ? backgroundUrl(backgroundOf(el)) : null;
@@ -190,9 +196,7 @@
     }
     // An image shows exactly one candidate (currentSrc, once chosen): a
     // claim is matched against those bytes, never a fallback not on screen.
-    const shown = current ? urls.absolute(current) || urls.resolve(current, index.baseUrl) : null;
     const found = { el, tag: t, current, responsive, urls: list, mediaUrl: shown || list[0] || null, source: null };
-    const value = attributeClaim(el, parent, inPicture);
     if (value !== null) {
       found.source = "attribute";
       if (deferAttribute) {

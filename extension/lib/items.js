@@ -32,17 +32,29 @@
       this.size = 0;
     }
 
+    // A URL's first record is kept as it is; an array is made for its
+    // second (a page of a thousand images has one record per URL).
     key(...parts) {
       const last = parts[parts.length - 1];
-      let bucket = this.byLast.get(last);
-      if (bucket === undefined) this.byLast.set(last, (bucket = []));
+      const bucket = this.byLast.get(last);
+      if (bucket === undefined) {
+        const id = this._next();
+        this.byLast.set(last, { parts, id });
+        return id;
+      }
       if (bucket instanceof Map) {
         const joined = JSON.stringify(parts); // unambiguous, unlike a separator
         let id = bucket.get(joined);
         if (id === undefined) bucket.set(joined, (id = this._next()));
         return id;
       }
-      for (const rec of bucket) if (sameParts(rec.parts, parts)) return rec.id;
+      if (!Array.isArray(bucket)) {
+        if (sameParts(bucket.parts, parts)) return bucket.id;
+        const id = this._next();
+        this.byLast.set(last, [bucket, { parts, id }]);
+        return id;
+      }
+      for (let i = 0; i < bucket.length; i++) if (sameParts(bucket[i].parts, parts)) return bucket[i].id;
       const id = this._next();
       bucket.push({ parts, id });
       if (bucket.length > BUCKET_MAX) {

@@ -200,3 +200,22 @@ test("open shadow roots are searched, nested ones too", () => {
   assert.deepEqual(discover.shadowRootsUnder(h("body", {}, img, h("x-a", {}))), []);
   assert.deepEqual(roots.flatMap((r) => discover.mediaUnder(r)).map((e) => e.id), ["shadowed", "deep"]);
 });
+
+test("shownOnly: an image with an attribute claim lists only the URL it shows", () => {
+  const env = claimFor("https://news.example/shown.webp");
+  const img = h("img", { src: "/fallback.png", srcset: "/shown.webp 2x", "data-labelcheck-claim": attrValue(env) });
+  const plain = h("img", { src: "/plain.png" });
+  h("html", {}, img, plain);
+  const index = new discover.ClaimIndex("https://news.example/a");
+  // Nothing shown yet: every URL it may show is listed.
+  assert.ok(discover.examine(img, index, { shownOnly: true }).urls.length >= 2);
+  img.currentSrc = "https://news.example/shown.webp#x";
+  plain.currentSrc = "https://news.example/plain.png";
+  const found = discover.examine(img, index, { shownOnly: true, deferAttribute: true });
+  assert.deepEqual(found.urls, ["https://news.example/shown.webp"]);
+  assert.equal(found.mediaUrl, "https://news.example/shown.webp");
+  assert.equal(found.source, "attribute");
+  // Without the option, or without a claim attribute, the other URLs are listed too.
+  assert.ok(discover.examine(img, index).urls.includes("https://news.example/fallback.png"));
+  assert.deepEqual(discover.examine(plain, index, { shownOnly: true }).urls, ["https://news.example/plain.png"]);
+});
