@@ -251,6 +251,14 @@ def test_thousand_images_all_badged_in_few_requests(page, browser, server, artif
     badges = wait_badges(page, 1000, timeout=120)
     assert len(badges) == 1000
     assert {(b["status"], b["category"]) for b in badges} == {("verified", "confirmed")}
+    # Every badge sits on its image's corner, the ones at line wraps too
+    # (their static position is the end of the line before: corrected by a
+    # translate in the frame that inserted them).
+    page.wait_for_timeout(300)
+    off = page.evaluate("""() => [...document.querySelectorAll('labelcheck-badge')].map((b) => {
+        const m = b.nextElementSibling.getBoundingClientRect(), r = b.getBoundingClientRect();
+        return Math.max(Math.abs(r.left - m.left), Math.abs(r.top - m.top)); })""")
+    assert len(off) == 1000 and max(off) <= 1, f"{sum(1 for o in off if o > 1)} badges off their image's corner"
     posts = browser.worker.evaluate("self.labelcheck.background.stats.posts") - before
     # Batches of 100; posting is pipelined with hashing, so a batch may leave
     # before it is full: at most two partial batches on top of the ten.
