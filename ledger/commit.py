@@ -32,6 +32,7 @@ from typing import Callable
 
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
+from .canonical import CanonicalError
 from .entry_batch import batch_parts
 from .entry_encode import entry_parts
 from .tree import NODE, Frontier, range_indexes, run_paths, subtree_index
@@ -253,8 +254,13 @@ class GroupCommit:
                 return got
             ready, records, asked = take(tx)
             sizes.extend([asked] if asked is not None else [])
-            got.extend(ready)  # first: should an encoding fail, they fail with the commit
-            got.extend(Request(parts) for parts in _encode_rows(records))
+            # Every request first, the rows' still empty: should an encoding
+            # fail, they all fail with the commit (and the caller marks the rows).
+            rows = [Request([]) for _ in records]
+            got.extend(ready)
+            got.extend(rows)
+            for req, parts in zip(rows, _encode_rows(records)):
+                req.records = parts
             return got
 
         with self._write_lock:
@@ -352,10 +358,22 @@ class GroupCommit:
             req.done = True
 
 
+class BadRow(list):
+    """A queued row whose text holds no list of records: it fails the commit
+    that takes it, as a record that does not encode does (``why`` says why)."""
+
+    def __init__(self, why: str) -> None:
+        super().__init__()
+        self.why = why
+
+
 def _encode_rows(rows: list[list[dict]]) -> list[list[tuple[bytes, bytes, bytes]]]:
     """``entry_parts`` of each row's records: the rows' records encoded
     together when they make a batch (``entry_batch``: queued rows of one
     shape, each too small to gain alone), else row by row."""
+    for row in rows:
+        if isinstance(row, BadRow):
+            raise CanonicalError(row.why)
     together = batch_parts([record for row in rows for record in row]) if len(rows) > 1 else None
     if together is None:
         return [batch_parts(row) or [entry_parts(record) for record in row] for row in rows]

@@ -50,7 +50,7 @@ import time
 
 import psycopg
 
-from .commit import CommitError, GroupCommit, Receipt, Request, StaleTail
+from .commit import BadRow, CommitError, GroupCommit, Receipt, Request, StaleTail
 from .pgstore import PgStore, connect
 
 log = logging.getLogger(__name__)
@@ -238,9 +238,10 @@ class Sequencer:
             rows = cur.fetchall()
             self._drained_at = heard if len(rows) < MAX_ROWS else None
             ids.extend(r[0] for r in rows)
+            queued = [_records(r[1]) for r in rows]  # before taking our own: nothing here raises
             with self._cv:
                 own, self._own = own + self._own, []
-            return own, [json.loads(r[1]) for r in rows], sizes
+            return own, queued, sizes
 
         try:
             results, n = self.appender.commit_batch(
@@ -314,6 +315,16 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     failed commit (``_fail``), on its own, answered at the next sync."""
     for sql in ("BEGIN", "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)", "COMMIT"):
         conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
+
+
+def _records(text: str) -> list:
+    """A queue row's records (``queue_append``: a JSON list of objects); a
+    ``BadRow`` when the text is not a JSON list."""
+    try:
+        records = json.loads(text)
+    except ValueError as exc:
+        return BadRow(f"a queued row is not JSON: {exc}")
+    return records if isinstance(records, list) else BadRow("a queued row is not a JSON list of records")
 
 
 def _sweep(conn: psycopg.Connection) -> None:

@@ -631,3 +631,31 @@ def test_a_commit_at_a_stale_size_is_made_again_after_reading_the_tail(tmp_path,
         if other is not None:
             other.store.close()
         a.close()
+
+
+@pytest.mark.parametrize("text", ["not json", '{"not": "a list"}', '[{"kind": "x", "n": 1.5}]'])
+def test_a_queued_row_that_does_not_encode_is_marked_and_holds_nothing_up(tmp_path, postgres, text):
+    # A row written by hand (or by a broken node): the commit that takes it
+    # fails, every append in that commit gets the error, the row is marked,
+    # and nothing waits for ever: the next append goes through. (The leader
+    # used to retry such a row for ever, and lost its own appends to it.)
+    url = postgres.create_database(f"backends_{next(_names)}")
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
+    writer = psycopg.connect(url, autocommit=True)
+    try:
+        a.append(records(1))
+        qid = writer.execute("INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id", (text,)).fetchone()[0]
+        writer.execute("SELECT pg_notify('ledger_queue', '')")
+        deadline = time.monotonic() + 10
+        while writer.execute("SELECT error FROM ledger_queue WHERE id = %s", (qid,)).fetchone()[0] is None:
+            assert time.monotonic() < deadline, "the bad row was never marked"
+            time.sleep(0.05)
+        done: list = []
+        worker = threading.Thread(target=lambda: done.append(a.append(records(2, "after"))))
+        worker.start()
+        worker.join(15)
+        assert not worker.is_alive(), "an append after the bad row never finished"
+        assert [r.index for r in done[0]] == [1, 2] and a.verify().ok
+    finally:
+        writer.close()
+        a.close()
