@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 from itertools import accumulate
 from typing import Callable, Iterator
 
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x6C6162656C636B02  # pg_advisory_xact_lock key of ledger writers
 POOL_MAX = 8
+# Seconds a read waits for a pooled connection: with the database unreachable,
+# reads fail after this rather than holding their request for long.
+POOL_WAIT = 5.0
 CONNECT_TIMEOUT = 10  # seconds
 # TCP keepalives: a node whose host vanished (no FIN, no RST) is noticed by the
 # server within about idle + interval * count seconds, and its locks released.
@@ -92,8 +96,8 @@ class PgStore:
         if self._pool_ is None or self._pid != os.getpid():
             self._pid = os.getpid()  # after a fork the parent's pool is not ours to close
             self._pool_ = ConnectionPool(self.url, min_size=1, max_size=POOL_MAX, open=True,
-                                         kwargs={"autocommit": True, **KEEPALIVE}, timeout=30,
-                                         name="labelcheck-ledger")
+                                         kwargs={"autocommit": True, **KEEPALIVE}, timeout=POOL_WAIT,
+                                         check=closed_by_server, name="labelcheck-ledger")
         return self._pool_
 
     @contextlib.contextmanager
@@ -302,6 +306,17 @@ def _committed(cur) -> bool:
     """Whether ``cur`` holds the result of a COMMIT that committed."""
     result = None if cur is None else cur.pgresult
     return result is not None and result.status == psycopg.pq.ExecStatus.COMMAND_OK and cur.statusmessage == "COMMIT"
+
+
+def closed_by_server(conn: psycopg.Connection) -> None:
+    """A pool's check on lending an idle connection, mostly without a round
+    trip: a server that restarted or ended the session (``pg_terminate_backend``)
+    has sent its goodbye and closed the socket, so only an idle connection
+    with something to read is asked, and refused if closed (the pool then
+    lends another, or makes one). Without it every connection idle across a
+    database restart fails one request after the restart."""
+    if select.select([conn.fileno()], [], [], 0)[0]:
+        conn.execute("")  # something came while idle: one round trip tells (OperationalError when closed)
 
 
 def _pipelined(conn: psycopg.Connection) -> bool:

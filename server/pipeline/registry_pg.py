@@ -46,7 +46,7 @@ from psycopg_pool import ConnectionPool
 
 from labelcheck.claims.trust import Producer, TrustError, TrustRegistry
 from labelcheck.ledger.pg_schema import apply_migrations
-from labelcheck.ledger.pgstore import KEEPALIVE, display_url
+from labelcheck.ledger.pgstore import KEEPALIVE, POOL_WAIT, closed_by_server, display_url
 from labelcheck.pipeline.registry_store import Mutate, RegistryStore
 
 log = logging.getLogger("labelcheck")
@@ -96,8 +96,9 @@ class PgRegistryStore(RegistryStore):
             with self._pool_lock:
                 if self._pool_ is None or self._pid != os.getpid():
                     # after a fork the parent's pool is not ours to close
-                    pool = ConnectionPool(self.url, min_size=1, max_size=4, open=True, timeout=30,
-                                          kwargs={"autocommit": True, **KEEPALIVE}, name="labelcheck-registry")
+                    pool = ConnectionPool(self.url, min_size=1, max_size=4, open=True, timeout=POOL_WAIT,
+                                          kwargs={"autocommit": True, **KEEPALIVE}, check=closed_by_server,
+                                          name="labelcheck-registry")
                     try:
                         with pool.connection() as conn:
                             migrate(conn)

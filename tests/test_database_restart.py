@@ -1,0 +1,84 @@
+"""A PostgreSQL-backed node while its database restarts (docs/protocol.md §11):
+appends and reads fail fast while it is away, the last good producer
+registry keeps serving, and everything works again at the first try once it
+is back (no connection the restart closed is lent again). A cluster of its
+own: the test stops and starts it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import pg
+from labelcheck.ledger import keyfile as keys
+from labelcheck.ledger.log import LedgerError
+from labelcheck.ledger.pgstore import POOL_WAIT
+from labelcheck.pipeline.config import Config
+from labelcheck.pipeline.registry import registry_add, registry_revoke
+from labelcheck.pipeline.services import Services
+from labelcheck.claims.trust import Producer
+from labelcheck.util.times import now_text
+
+
+@pytest.fixture
+def cluster():
+    try:
+        server = pg.Cluster().start()
+    except pg.NoPostgres as exc:
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+def _records(tag: str) -> list[dict]:
+    return [{"kind": "test", "tag": tag, "n": i} for i in range(3)]
+
+
+def test_a_node_across_a_database_restart(tmp_path, cluster):
+    svc = Services(Config(data_dir=tmp_path, database=cluster.create_database("restart"), ledger_scrub_duty=0))
+    try:
+        signer = keys.generate_key("restart")
+        producer = Producer(name="Restart AI", vkey=signer.vkey, filing="F-1")
+        svc.change_registry(lambda reg: registry_add(reg, producer, now_text()))
+        led = svc.ledger
+        led.append(_records("before"))
+        size = led.size()
+
+        # Down and up again with nobody asking meanwhile: the pooled
+        # connections the restart closed are not lent; the first reads work.
+        cluster.halt()
+        cluster.resume()
+        assert led.size() == size
+        assert led.verify().ok
+        assert svc.registry.lookup(producer.key_id) is not None
+
+        # Away: appends and reads fail, soon; the registry serves the last good copy.
+        cluster.halt()
+        started = time.monotonic()
+        with pytest.raises(LedgerError):
+            led.append(_records("away"))
+        with pytest.raises(LedgerError):
+            led.size()
+        assert time.monotonic() - started < POOL_WAIT + 10
+        assert svc.registry.lookup(producer.key_id) is not None
+
+        # Back: appends go through again within seconds, nothing was written while away.
+        cluster.resume()
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                receipts = led.append(_records("back"))
+                break
+            except LedgerError:
+                assert time.monotonic() < deadline, "appends never worked again"
+                time.sleep(0.2)
+        assert receipts[0].index == size and led.size() == size + 3
+        svc.change_registry(lambda reg: registry_revoke(reg, producer.key_id, now_text(), now_text()))
+        deadline = time.monotonic() + 5
+        while svc.registry.lookup(producer.key_id).revoked_at is None:
+            assert time.monotonic() < deadline, "the revocation never showed"
+            time.sleep(0.05)
+        assert led.verify().ok
+    finally:
+        svc.close()
