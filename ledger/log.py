@@ -186,6 +186,12 @@ class Ledger:
         """This process's sequencer thread (PostgreSQL only)."""
         return self._sequencer
 
+    @property
+    def unreachable(self) -> str | None:
+        """Why the database cannot be reached, while this process's sequencer
+        finds it so (PostgreSQL; None for SQLite)."""
+        return None if self._sequencer is None else self._sequencer.unreachable
+
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:  # locks and queue belong to the parent's threads
             self._init_threading()

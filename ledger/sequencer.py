@@ -75,6 +75,8 @@ class Sequencer:
         self.led_since: float | None = None  # time.monotonic() when this thread became leader
         self.sweep_every = SWEEP_EVERY
         self.commits = 0
+        # Why the database cannot be reached, while it cannot (None once connected).
+        self.unreachable: str | None = None
         self._stop = threading.Event()
         self._conn: psycopg.Connection | None = None
         self._taken: list[int] = []  # queue ids of the commit under way
@@ -133,11 +135,12 @@ class Sequencer:
         while not self._stop.is_set():
             try:
                 with connect(self.store.url) as conn:
-                    self._conn = conn
+                    self._conn, self.unreachable = conn, None
                     self._follow_then_lead(conn)
             except psycopg.Error as exc:
                 if not self._stop.is_set():
-                    log.warning("ledger sequencer: %s; retrying", str(exc).strip())
+                    self.unreachable = str(exc).strip()
+                    log.warning("ledger sequencer: %s; retrying", self.unreachable)
             except Exception:  # a bug must not end the thread: this process would never sequence again
                 if not self._stop.is_set():
                     log.exception("ledger sequencer: unexpected error; it starts again on a new connection")

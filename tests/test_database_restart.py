@@ -31,6 +31,9 @@ def cluster():
     server.stop()
 
 
+SHA = "ab" * 32
+
+
 def _records(tag: str) -> list[dict]:
     return [{"kind": "test", "tag": tag, "n": i} for i in range(3)]
 
@@ -82,3 +85,41 @@ def test_a_node_across_a_database_restart(tmp_path, cluster):
         assert led.verify().ok
     finally:
         svc.close()
+
+
+def test_the_api_while_the_database_is_away(tmp_path, cluster):
+    # Verify, reads and /healthz answer 503 (problem+json, Retry-After) while
+    # the database is away, never 500; and 200 again once it is back.
+    from labelcheck.web.app import create_app, state
+
+    app = create_app({"data_dir": str(tmp_path), "database": cluster.create_database("api"),
+                      "ledger_scrub_duty": 0, "verify_rate": 0})
+    client = app.test_client()
+    admin = {"Authorization": "Bearer " + (tmp_path / "admin.token").read_text().strip()}
+    signer = keys.generate_key("api-restart")
+    assert client.post("/v1/producers", json={"name": "API AI", "vkey": signer.vkey}, headers=admin).status_code == 201
+    claim = {"content_sha256": SHA}
+    assert client.post("/v1/verify", json={"items": [claim]}).status_code == 200
+    assert client.get("/healthz").status_code == 200
+    try:
+        cluster.halt()
+        got = client.post("/v1/verify", json={"items": [claim]})
+        assert got.status_code == 503 and got.headers["Retry-After"] == "5"
+        assert got.mimetype == "application/problem+json" and "nothing was written" in got.json["detail"]
+        assert client.get("/v1/checkpoint").status_code == 503
+        deadline = time.monotonic() + 10
+        while client.get("/healthz").status_code != 503:  # once the sequencer has found it away
+            assert time.monotonic() < deadline, "/healthz never told"
+            time.sleep(0.1)
+    finally:
+        cluster.resume()
+    deadline = time.monotonic() + 15
+    while client.post("/v1/verify", json={"items": [claim]}).status_code != 200:
+        assert time.monotonic() < deadline, "verify never worked again"
+        time.sleep(0.2)
+    assert client.get("/v1/checkpoint").status_code == 200
+    deadline = time.monotonic() + 10
+    while client.get("/healthz").status_code != 200:
+        assert time.monotonic() < deadline, "/healthz never recovered"
+        time.sleep(0.1)
+    state(app).services.close()

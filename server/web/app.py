@@ -58,6 +58,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
         bucket=ClientRateLimiter(cfg.verify_rate, cfg.verify_burst, trusted_proxies=cfg.trusted_proxies))
     problems.register(app)
     app.register_error_handler(LedgerDamaged, _ledger_damaged)
+    app.register_error_handler(LedgerError, _ledger_unavailable)
     CORS(app, origins=cors_patterns(cfg.cors_origins), allow_headers=["Content-Type", "Authorization"],
          methods=["GET", "POST", "OPTIONS"], max_age=600, vary_header=True)
 
@@ -96,9 +97,11 @@ def state(app: Flask | None = None) -> WebState:
 
 def _healthz() -> Response:
     """200 while the ledger can take entries; 503 saying why once it cannot
-    (damage found at start-up or by the background re-hash, docs/protocol.md §4)."""
+    (damage found at start-up or by the background re-hash, docs/protocol.md §4;
+    a PostgreSQL database this process cannot reach, §11)."""
     try:
-        damage = state().services.ledger.damage
+        ledger = state().services.ledger
+        damage = ledger.damage or ledger.unreachable
     except LedgerError as exc:
         damage = str(exc)
     if damage is not None:
@@ -108,6 +111,14 @@ def _healthz() -> Response:
 
 def _ledger_damaged(exc: LedgerDamaged) -> Response:
     return problems.problem_response(503, str(exc))
+
+
+def _ledger_unavailable(exc: LedgerError) -> Response:
+    """A read or an append that failed for the database (unreachable, a
+    full disk): nothing was written; the client may retry."""
+    current_app.logger.warning("ledger unavailable: %s", exc)
+    return problems.problem_response(503, "the ledger is unavailable right now; nothing was written, retry shortly",
+                                     {"Retry-After": "5"})
 
 
 def cors_patterns(extra: tuple[str, ...]) -> list[re.Pattern]:

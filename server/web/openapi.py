@@ -34,7 +34,8 @@ ERRORS = {
     422: "The JSON is well formed but not a valid request.",
     429: "Too many requests; retry after the Retry-After seconds.",
     500: "The server failed; no client input should cause this.",
-    503: "Not now: the ledger failed its checks, or no checkpoint is cosigned by a quorum yet (see detail).",
+    503: ("Not now: the ledger failed its checks or is unavailable (its database unreachable; retry after "
+          "the Retry-After seconds), or no checkpoint is cosigned by a quorum yet (see detail)."),
 }
 
 
