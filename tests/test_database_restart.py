@@ -105,7 +105,7 @@ def test_the_api_while_the_database_is_away(tmp_path, cluster):
         cluster.halt()
         got = client.post("/v1/verify", json={"items": [claim]})
         assert got.status_code == 503 and got.headers["Retry-After"] == "5"
-        assert got.mimetype == "application/problem+json" and "nothing was written" in got.json["detail"]
+        assert got.mimetype == "application/problem+json" and "nothing was acknowledged" in got.json["detail"]
         assert client.get("/v1/checkpoint").status_code == 503
         deadline = time.monotonic() + 10
         while client.get("/healthz").status_code != 503:  # once the sequencer has found it away
