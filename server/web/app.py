@@ -115,7 +115,8 @@ def _ledger_damaged(exc: LedgerDamaged) -> Response:
 
 def _ledger_unavailable(exc: LedgerError) -> Response:
     """A read or an append that failed for the database (unreachable, a
-    full disk): nothing was acknowledged (a commit cut off may have landed, unanswered); the client may retry."""
+    full disk): nothing was acknowledged (a commit cut off may have landed,
+    unanswered); the client may retry."""
     current_app.logger.warning("ledger unavailable: %s", exc)
     return problems.problem_response(503, "the ledger is unavailable right now; nothing was acknowledged, retry shortly",
                                      {"Retry-After": "5"})
