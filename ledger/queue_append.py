@@ -36,7 +36,7 @@ import psycopg
 
 from . import merkle
 from .commit import CommitError, Receipt
-from .pgstore import PgStore, connect
+from .pgstore import PgStore, closed_by_server, connect
 from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
 from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges, subtree_index
 
@@ -159,6 +159,11 @@ class QueueAppender:
         payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         with self._conn_lock:
             try:
+                if self._conn is not None and not self._conn.closed:
+                    try:
+                        closed_by_server(self._conn)  # e.g. the database restarted since the last row
+                    except psycopg.Error:
+                        self._conn.close()
                 if self._conn is None or self._conn.closed:
                     self._conn = _session(self.store.url)
                 return self._conn.execute(

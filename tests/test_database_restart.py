@@ -123,3 +123,36 @@ def test_the_api_while_the_database_is_away(tmp_path, cluster):
         assert time.monotonic() < deadline, "/healthz never recovered"
         time.sleep(0.1)
     state(app).services.close()
+
+
+def test_a_follower_appends_at_the_first_try_after_a_database_restart(tmp_path, cluster):
+    # The follower's queueing connection was closed by the restart: it is
+    # replaced before use, not found broken by the next append.
+    from labelcheck.ledger import Ledger
+
+    url = cluster.create_database("follower")
+    a = Ledger.open_dir(tmp_path / "a", origin="restart.example/log", database=url)
+    b = None
+    try:
+        a.append(_records("first"))
+        deadline = time.monotonic() + 10
+        while not a.sequencer.leader:
+            assert time.monotonic() < deadline, "the first node never led"
+            time.sleep(0.02)
+        (tmp_path / "b").mkdir()
+        (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
+        (tmp_path / "b" / "ledger.key").chmod(0o600)
+        b = Ledger.open_dir(tmp_path / "b", origin="restart.example/log", database=url)
+        b.append(_records("queued"))
+        cluster.halt()
+        cluster.resume()
+        deadline = time.monotonic() + 10
+        while a.unreachable is not None or not a.sequencer.leader:  # the leader is back first
+            assert time.monotonic() < deadline, "the leader never came back"
+            time.sleep(0.05)
+        receipts = b.append(_records("after"))
+        assert receipts[0].index == 6 and a.verify().ok
+    finally:
+        if b is not None:
+            b.close()
+        a.close()
