@@ -629,38 +629,6 @@
       }
     }
 
-    /**
-     * Check the just-inserted badges of `mediaList` against their media now,
-     * from their boxes read in one pass (then one pass of writes). Meant for
-     * an animation frame that has just inserted them: the frame's style and
-     * layout are then made here, once, instead of after the callbacks, and a
-     * correction (a translate) is in the same frame's style; no report of
-     * the IntersectionObserver, whose entries for a thousand media and a
-     * thousand badges cost more than reading their boxes. Badges not in the
-     * page yet (their media has no size) are left to align().
-     */
-    check(mediaList) {
-      const pairs = [];
-      const later = [];
-      for (const media of mediaList) {
-        const host = this.badges.get(media);
-        if (!host || !host.isConnected && !this._fresh.has(media)) continue;
-        if (this._fresh.has(media) || !this._io) later.push(media);
-        else pairs.push(media, host);
-      }
-      const boxes = new Array(pairs.length);
-      for (let i = 0; i < pairs.length; i++) {
-        const r = pairs[i].getBoundingClientRect();
-        boxes[i] = { top: r.top, left: r.left, width: r.width, height: r.height };
-      }
-      for (let i = 0; i < pairs.length; i += 2) {
-        const media = pairs[i];
-        if (this._aligning.has(media)) continue; // a report is due: it checks
-        this._shift(pairs[i + 1], boxes[i], boxes[i + 1], media);
-      }
-      if (later.length) this.align(later);
-    }
-
     /** Insert new badges whose media just reported its box `m`, in one pass of writes. */
     _insertFresh(list) {
       for (const [media, m] of list) {

@@ -290,12 +290,10 @@
     else renderFrame = requestAnimationFrame(insertMade);
   }
 
-  /** An animation frame: the held badges go in and are checked against
-   *  their media (one style and layout, here), and the pass goes on. */
+  /** An animation frame: the held badges go in, and the pass goes on. */
   function insertMade() {
     renderFrame = 0;
-    timed("render", () => quietly(() => state.layer && state.layer.flushInserts()));
-    if (state.toPlace.length) timed("align", () => quietly(() => state.layer.check(state.toPlace.splice(0))));
+    timed("render", () => quietly(placeCached));
     if (arrived.size) {
       layer().holdInserts();
       renderFrame = setTimeout(render, 0);

@@ -253,11 +253,13 @@ def test_thousand_images_all_badged_in_few_requests(page, browser, server, artif
     assert {(b["status"], b["category"]) for b in badges} == {("verified", "confirmed")}
     # Every badge sits on its image's corner, the ones at line wraps too
     # (their static position is the end of the line before: corrected by a
-    # translate in the frame that inserted them).
-    page.wait_for_timeout(300)
-    off = page.evaluate("""() => [...document.querySelectorAll('labelcheck-badge')].map((b) => {
+    # translate once the boxes are reported).
+    offsets = """() => [...document.querySelectorAll('labelcheck-badge')].map((b) => {
         const m = b.nextElementSibling.getBoundingClientRect(), r = b.getBoundingClientRect();
-        return Math.max(Math.abs(r.left - m.left), Math.abs(r.top - m.top)); })""")
+        return Math.max(Math.abs(r.left - m.left), Math.abs(r.top - m.top)); })"""
+    with contextlib.suppress(Exception):
+        page.wait_for_function(f"() => ({offsets})().every((o) => o <= 1)", timeout=5000, polling=250)
+    off = page.evaluate(offsets)
     assert len(off) == 1000 and max(off) <= 1, f"{sum(1 for o in off if o > 1)} badges off their image's corner"
     posts = browser.worker.evaluate("self.labelcheck.background.stats.posts") - before
     # Batches of 100; posting is pipelined with hashing, so a batch may leave

@@ -8,10 +8,8 @@ the browser does for the badges (from a Chromium trace of the page's main
 thread: UpdateLayoutTree, Layout and IntersectionObserver computations in the
 window from the first to the last ``labelcheck:*`` measure, not already
 inside one; the demo page's images have fixed sizes, so layout in that window
-is the badges'). Style and layout forced inside a measure count in it: a
-verdict pass checks its new badges in the frame that inserts them, reading
-their boxes, so that frame's style and layout are in ``align``. Paint is not
-counted: the page's own images load and paint in the same window.
+is the badges'); style or layout forced inside a measure counts in it. Paint
+is not counted: the page's own images load and paint in the same window.
 
 All of these are wall-clock durations, which on a busy machine include time
 the main thread was runnable but not running (on two shared cores the page's
