@@ -101,8 +101,15 @@ class Sequencer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
+        with self._cv:
+            self._wake()  # out of an idle wait at once
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
+        with self._cv:  # the pipe is closed once nothing can use it (a closed number may be reused)
+            if self._wake_w is not None and not self._thread.is_alive():
+                os.close(self._wake_r)
+                os.close(self._wake_w)
+                self._wake_r = self._wake_w = None
 
     def append(self, records: list[tuple[bytes, bytes, bytes]], timeout: float = TIMEOUT) -> list[Receipt] | None:
         """Append ``records`` (``entry_encode.entry_parts`` each) in this
@@ -114,7 +121,7 @@ class Sequencer:
             if not self.leader:
                 return None
             self._own.append(req)
-        self._wake()
+            self._wake()  # under the lock: ``stop`` closes the pipe under it
         deadline = time.monotonic() + timeout
         with self._cv:
             while not req.done:
@@ -126,6 +133,8 @@ class Sequencer:
         return None if req.receipts is None and req.error is None else req.result()
 
     def _wake(self) -> None:
+        if self._wake_w is None:  # stopped
+            return
         try:
             os.write(self._wake_w, b"\0")
         except (BlockingIOError, OSError):  # full (a wake-up is pending anyway) or closed
@@ -148,8 +157,6 @@ class Sequencer:
                 self._conn, self.led_since = None, None
                 self._stop_leading()
             self._stop.wait(self.poll)
-        os.close(self._wake_r)
-        os.close(self._wake_w)
 
     def _stop_leading(self) -> None:
         """No longer the leader: own appends no commit took are handed back

@@ -22,6 +22,7 @@ import pytest
 from labelcheck.ledger import bundle, checkpoint, merkle, note, pgstore
 from labelcheck.ledger.backend import open_store
 from labelcheck.ledger.commit import CommitError, GroupCommit
+from labelcheck.ledger.sequencer import POLL
 from labelcheck.ledger.entry_encode import entry_parts
 from labelcheck.ledger.log import Ledger, LedgerError
 from labelcheck.ledger.tiles import read_tile, tiles_for_size
@@ -542,10 +543,13 @@ def test_the_sequencer_survives_an_unexpected_error(tmp_path, postgres, monkeypa
                 raise RuntimeError("injected bug")
             return real(conn)
 
-        monkeypatch.setattr(a.sequencer, "_commit_once", once_broken)
-        with caplog.at_level("ERROR", logger="labelcheck.ledger.sequencer"):
-            got = [a.append(records(2, "after the bug"))]
-        assert "injected bug" in caplog.text
+        caplog.set_level("ERROR", logger="labelcheck.ledger.sequencer")
+        monkeypatch.setattr(a.sequencer, "_commit_once", once_broken)  # the next call: this append's, or an idle try
+        got = [a.append(records(2, "after the bug"))]
+        deadline = time.monotonic() + 10
+        while "injected bug" not in caplog.text or len(calls) < 2:  # logged, and the thread ran again
+            assert time.monotonic() < deadline, f"not logged, or the thread never ran again: {caplog.text!r} {calls}"
+            time.sleep(0.02)
         assert a.sequencer._thread.is_alive()
         assert [r.index for r in got[0]] == [1, 2] and a.size() == 3
         _check_receipts(a, got)
@@ -577,6 +581,8 @@ def test_the_leaders_own_appends_go_out_in_one_round_trip_and_a_lost_connection_
     blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
     errors: list = []
     try:
+        a.sequencer.poll = 60.0  # no idle try of the queue may take the write lock first (it holds no append)
+        time.sleep(2 * POLL)  # a wait begun with the old poll has ended
         a.append(records(1))
         a.append(records(1))  # the first commit read the queue; this one need not
         assert a.sequencer.appender.tail_size() == 2
@@ -592,6 +598,7 @@ def test_the_leaders_own_appends_go_out_in_one_round_trip_and_a_lost_connection_
         worker.start()
         pid = _wait_for_lock_waiter(watcher)
         assert not a.sequencer._own  # taken by a commit that read nothing
+        a.sequencer.poll = POLL
         watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
         blocker.commit()
         worker.join(30)
