@@ -111,6 +111,8 @@ def test_the_api_while_the_database_is_away(tmp_path, cluster):
         while client.get("/healthz").status_code != 503:  # once the sequencer has found it away
             assert time.monotonic() < deadline, "/healthz never told"
             time.sleep(0.1)
+        health = client.get("/healthz").json
+        assert health == {"status": "failing", "ledger": "the ledger database cannot be reached"}  # no host or port
     finally:
         cluster.resume()
     deadline = time.monotonic() + 15

@@ -101,7 +101,7 @@ def _healthz() -> Response:
     a PostgreSQL database this process cannot reach, §11)."""
     try:
         ledger = state().services.ledger
-        damage = ledger.damage or ledger.unreachable
+        damage = ledger.damage or (ledger.unreachable and "the ledger database cannot be reached")  # where: the log
     except LedgerError as exc:
         damage = str(exc)
     if damage is not None:
