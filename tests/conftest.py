@@ -43,9 +43,6 @@ def artifacts_dir() -> Path:
 @pytest.fixture(scope="session")
 def postgres():
     """A throwaway PostgreSQL cluster for the whole run (tests/pg.py)."""
-    try:
-        cluster = pg.Cluster().start()
-    except pg.NoPostgres as exc:
-        pytest.skip(str(exc))
+    cluster = pg.cluster_or_skip()
     yield cluster
     cluster.stop()

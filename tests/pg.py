@@ -17,6 +17,9 @@ import time
 from pathlib import Path
 
 import psycopg
+import pytest
+
+from labelcheck.ledger import Ledger
 
 
 class NoPostgres(Exception):
@@ -88,3 +91,27 @@ class Cluster:
         while (self.data / "postmaster.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def cluster_or_skip():
+    """A started cluster, to ``stop()`` after use; the test is skipped where
+    PostgreSQL is not installed."""
+    try:
+        return Cluster().start()
+    except NoPostgres as exc:
+        pytest.skip(str(exc))
+
+
+def two_nodes(tmp_path: Path, url: str, origin: str, first: list[dict]):
+    """Two ledgers on the database ``url``, as two nodes sharing one ledger
+    key: the first appends ``first`` and leads; (first node, second node)."""
+    a = Ledger.open_dir(tmp_path / "a", origin=origin, database=url)
+    a.append(first)
+    deadline = time.monotonic() + 10
+    while not a.sequencer.leader:
+        assert time.monotonic() < deadline, "the first node never led"
+        time.sleep(0.02)
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
+    (tmp_path / "b" / "ledger.key").chmod(0o600)
+    return a, Ledger.open_dir(tmp_path / "b", origin=origin, database=url)

@@ -23,10 +23,7 @@ from labelcheck.util.times import now_text
 
 @pytest.fixture
 def cluster():
-    try:
-        server = pg.Cluster().start()
-    except pg.NoPostgres as exc:
-        pytest.skip(str(exc))
+    server = pg.cluster_or_skip()
     yield server
     server.stop()
 
@@ -130,21 +127,8 @@ def test_the_api_while_the_database_is_away(tmp_path, cluster):
 def test_a_follower_appends_at_the_first_try_after_a_database_restart(tmp_path, cluster):
     # The follower's queueing connection was closed by the restart: it is
     # replaced before use, not found broken by the next append.
-    from labelcheck.ledger import Ledger
-
-    url = cluster.create_database("follower")
-    a = Ledger.open_dir(tmp_path / "a", origin="restart.example/log", database=url)
-    b = None
+    a, b = pg.two_nodes(tmp_path, cluster.create_database("follower"), "restart.example/log", _records("first"))
     try:
-        a.append(_records("first"))
-        deadline = time.monotonic() + 10
-        while not a.sequencer.leader:
-            assert time.monotonic() < deadline, "the first node never led"
-            time.sleep(0.02)
-        (tmp_path / "b").mkdir()
-        (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
-        (tmp_path / "b" / "ledger.key").chmod(0o600)
-        b = Ledger.open_dir(tmp_path / "b", origin="restart.example/log", database=url)
         b.append(_records("queued"))
         cluster.halt()
         cluster.resume()
@@ -155,6 +139,5 @@ def test_a_follower_appends_at_the_first_try_after_a_database_restart(tmp_path, 
         receipts = b.append(_records("after"))
         assert receipts[0].index == 6 and a.verify().ok
     finally:
-        if b is not None:
-            b.close()
+        b.close()
         a.close()

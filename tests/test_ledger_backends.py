@@ -19,6 +19,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
+import pg
+
 from labelcheck.ledger import bundle, checkpoint, merkle, note, pgstore
 from labelcheck.ledger.backend import open_store
 from labelcheck.ledger.commit import CommitError, GroupCommit
@@ -302,16 +304,7 @@ def test_what_follows_a_commit_runs_only_when_it_committed(target, pipelined):
 def _two_nodes(tmp_path, postgres) -> tuple[str, Ledger, Ledger]:
     """Two ledgers on one database, as two nodes: the first leads."""
     url = postgres.create_database(f"backends_{next(_names)}")
-    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
-    a.append(records(1))
-    deadline = time.monotonic() + 10
-    while not a.sequencer.leader:
-        assert time.monotonic() < deadline, "the first node never led"
-        time.sleep(0.02)
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
-    (tmp_path / "b" / "ledger.key").chmod(0o600)
-    return url, a, Ledger.open_dir(tmp_path / "b", origin=ORIGIN, database=url)
+    return (url, *pg.two_nodes(tmp_path, url, ORIGIN, records(1)))
 
 
 def _check_receipts(led: Ledger, batches: list) -> None:
