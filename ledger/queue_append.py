@@ -81,13 +81,22 @@ class StoredProofs:
 class _Wait:
     """One append's records, waiting: ``qid`` is its queue row once queued
     (shared with the appends queued beside it, which come before or after
-    it in that row's order)."""
+    it in that row's order). ``wake`` is held until it is done (``finish``):
+    the waiting thread alone is woken, not every thread waiting for a row."""
 
-    __slots__ = ("count", "receipts", "error", "done", "qid")
+    __slots__ = ("count", "receipts", "error", "done", "qid", "wake")
 
     def __init__(self, count: int):
         self.count, self.receipts, self.error, self.done = count, None, None, False
         self.qid: int | None = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+    def finish(self) -> None:
+        """Done (receipts or error set): wake its thread. Called under the appender's lock."""
+        if not self.done:
+            self.done = True
+            self.wake.release()
 
 
 class QueueAppender:
@@ -119,15 +128,13 @@ class QueueAppender:
                 self._queuing, rows, self._pending = True, self._pending, []
         if rows is not None:
             self._queue_row(rows)
-        deadline = time.monotonic() + self.timeout
-        with self._cv:
-            while not wait.done and time.monotonic() < deadline:
-                self._cv.wait(deadline - time.monotonic())
-            row = None if wait.done else self._waiting.pop(wait.qid, None)
-            while not wait.done and row is None:  # another of the row's appends withdraws it
-                self._cv.wait()
-        if not wait.done:
-            self._withdraw(wait.qid, row)
+        if not wait.wake.acquire(timeout=self.timeout):
+            with self._cv:
+                row = None if wait.done else self._waiting.pop(wait.qid, None)
+            if row is not None:
+                self._withdraw(wait.qid, row)
+            elif not wait.done:  # another of the row's appends withdraws it
+                wait.wake.acquire()
         if wait.error is not None:
             raise wait.error
         return wait.receipts
@@ -146,7 +153,9 @@ class QueueAppender:
             with self._cv:
                 self._queuing = False
                 for wait in waits:
-                    wait.qid, wait.error, wait.done = qid, error, qid is None
+                    wait.qid, wait.error = qid, error
+                    if qid is None:
+                        wait.finish()
                 if qid is not None:
                     self._waiting[qid] = waits
                 self._cv.notify_all()  # the appends it holds, and the next row's first
@@ -192,8 +201,7 @@ class QueueAppender:
                     wait.error = error or CommitError(
                         f"no sequencer appended the records within {self.timeout:g} s "
                         "(is the database reachable?); nothing was written")
-                    wait.done = True
-            self._cv.notify_all()
+                    wait.finish()
 
     # The listener --------------------------------------------------------
 
@@ -282,9 +290,8 @@ class QueueAppender:
         with self._cv:
             for qid, *_ in rows:
                 for wait in waiting[qid]:
-                    wait.done = True
+                    wait.finish()
                 self._waiting.pop(qid, None)
-            self._cv.notify_all()
         return [r[0] for r in rows]
 
     @staticmethod

@@ -117,19 +117,19 @@ class Sequencer:
         not lead (or stopped before a commit took them: nothing was written,
         queue them instead). Raises CommitError when the commit failed."""
         req = Request(records)
+        req.wake = wake = threading.Lock()  # released once it is done (``_finish``): its thread alone wakes
+        wake.acquire()
         with self._cv:
             if not self.leader:
                 return None
             self._own.append(req)
             self._wake()  # under the lock: ``stop`` closes the pipe under it
-        deadline = time.monotonic() + timeout
-        with self._cv:
-            while not req.done:
-                left = deadline - time.monotonic()
-                if left <= 0 and req in self._own:  # never taken: nothing written
+        if not wake.acquire(timeout=timeout):
+            with self._cv:
+                if req in self._own:  # never taken: nothing written
                     self._own.remove(req)
                     raise CommitError(f"the sequencer took no records within {timeout:g} s; nothing was written")
-                self._cv.wait(max(left, self.poll))
+            wake.acquire()  # a commit took it: it ends done either way
         return None if req.receipts is None and req.error is None else req.result()
 
     def _wake(self) -> None:
@@ -168,8 +168,8 @@ class Sequencer:
                     req.error = CommitError("the ledger was closed before the records were appended; "
                                             "nothing was written")
                 req.done = True
+            _finish(self._own)
             self._own = []
-            self._cv.notify_all()
 
     def _follow_then_lead(self, conn: psycopg.Connection) -> None:
         while not self._stop.is_set():
@@ -230,6 +230,7 @@ class Sequencer:
         ids: list[int] = []
         self._taken = ids
         unread: list[Request] = []  # own appends of a commit written at a size not read back
+        taken: list[Request] = []  # own appends this commit took
 
         def take(tx: psycopg.Connection) -> tuple[list[Request], list[list[dict]], object]:
             size = self.appender.tail_size()
@@ -238,6 +239,7 @@ class Sequencer:
                     own, self._own = self._own, []
                 if own:  # nothing queued can be waiting: no read at all (see the module docstring)
                     unread.extend(own)
+                    taken.extend(own)
                     return own, [], lambda _tx: (size, size)
             else:
                 own = []
@@ -251,6 +253,7 @@ class Sequencer:
             queued = [_records(r[1]) for r in rows]  # before taking our own: nothing here raises
             with self._cv:
                 own, self._own = own + self._own, []
+            taken.extend(own)
             return own, queued, sizes
 
         try:
@@ -263,8 +266,8 @@ class Sequencer:
             self._drained_at = None
             return 1
         finally:
-            with self._cv:  # own appends this commit took are done (or failed)
-                self._cv.notify_all()
+            with self._cv:  # own appends this commit took are done (or failed), unless StaleTail
+                _finish([req for req in taken if req.done])
         if n == 0:
             return 0
         failed = [r for r in results if isinstance(r, BaseException)]
@@ -311,6 +314,14 @@ class Sequencer:
             conn.execute("UPDATE ledger_queue SET error = %s WHERE id = ANY(%s) AND size IS NULL",
                          (str(error), ids))
         _announce(conn, "error")
+
+
+def _finish(requests: list[Request]) -> None:
+    """Wake the threads of own appends now done (``Sequencer.append``)."""
+    for req in requests:
+        if req.wake is not None:
+            req.wake.release()
+            req.wake = None  # released once
 
 
 def _announce(conn: psycopg.Connection, payload: str) -> None:
