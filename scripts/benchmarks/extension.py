@@ -34,6 +34,7 @@ badged.
     scripts/bench extension                 1,000 images, 3 runs; 2,000 side by side
     scripts/bench extension --images 100 --runs 1 --heavy 0
     scripts/bench extension --extension /tmp/old/extension   another tree, to compare
+    scripts/bench extension --save-trace /tmp/traces          each run's trace, to read
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ def traced(page, url: str, until) -> list[dict]:
     return events
 
 
-def one_run(browser, base: str, images: int) -> dict:
+def one_run(browser, base: str, images: int, save: Path | None = None) -> dict:
     browser.worker.evaluate("self.labelcheck.background.clearCache()")
     posts_before = browser.worker.evaluate("self.labelcheck.background.stats.posts")
     page = browser.context.new_page()
@@ -166,7 +167,10 @@ def one_run(browser, base: str, images: int) -> dict:
         wall = time.monotonic() - t0
         page.wait_for_timeout(500)  # let the last align report and its frame land
 
-    window = trace_window(traced(page, f"{base}/demo/many?n={images}", until))
+    events = traced(page, f"{base}/demo/many?n={images}", until)
+    if save:
+        save.write_text(json.dumps({"traceEvents": events}))
+    window = trace_window(events)
     milestones = page.evaluate(MILESTONES_JS)
     measures = page.evaluate(MEASURES_JS)
     baseline_ms, walked = min((page.evaluate(BASELINE_JS) for _ in range(5)), key=lambda r: r[0])
@@ -195,6 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--heavy", type=int, default=2000, help="images on the side-by-side page (0: skip it)")
     ap.add_argument("--heavy-runs", type=int, default=3)
     ap.add_argument("--extension", type=Path, help="the extension tree to measure (default: extension/)")
+    ap.add_argument("--save-trace", type=Path, metavar="DIR",
+                    help="save each run's Chromium trace as DIR/run-N.json (opens in chrome://tracing or Perfetto)")
     args = ap.parse_args(argv)
     if args.extension:
         harness.EXTENSION = args.extension.resolve()
@@ -215,7 +221,10 @@ def main(argv: list[str] | None = None) -> int:
                 warm.goto(f"{base}/demo/verified")
                 harness.wait_badges(warm, 1)
                 warm.close()
-                runs = [one_run(browser, base, args.images) for _ in range(args.runs)]
+                if args.save_trace:
+                    args.save_trace.mkdir(parents=True, exist_ok=True)
+                runs = [one_run(browser, base, args.images, args.save_trace / f"run-{i + 1}.json" if args.save_trace else None)
+                        for i in range(args.runs)]
             finally:
                 browser.close()
             (work / "heavy").mkdir()
