@@ -21,13 +21,15 @@
   const MAX_BYTES = 50 * 1024 * 1024;
   const GRACE_MS = 1500; // after the page's load event (or a late insertion), for images still loading
   const PARTIAL_MS = 3000;
-  const WORKER_SILENT_MS = 3000;
+  const WORKER_SILENT_MS = 5000;
   const POST_MS = 30; // images loading meanwhile go to the worker in the same message
   const POLL_MS = 300; // while the page loads, how often waiting images are looked at
-  // After the load event the worker hands results over a whole batch at a
-  // time (or when it is idle), else after this long: entries leave in whole
-  // batches anyway, and each hand-over is a task on the page's thread.
-  const RESULTS_MS = 1000; // well under WORKER_SILENT_MS
+  // After the load event the worker hands its results over when it is idle
+  // (every job done), else this long after the first one held: the entries
+  // then leave while the worker is not also taking the CPU (on /demo/many
+  // each cache read and digest costs the worker thread about 0.8 ms of CPU),
+  // and each hand-over is a task on the page's thread.
+  const RESULTS_MS = 2500; // well under WORKER_SILENT_MS
   // A poll stops after this many images still loading: they land roughly in
   // document order, and the load event looks at every one that was passed over.
   const POLL_MISSES = 200;
@@ -57,8 +59,8 @@
   // thread then spends one message per group of hashes, not a fetch, a
   // body and a digest per image. Results go back in groups: those made while
   // the page loads all at once at its load event (nothing is sent on before
-  // it), then ("eager") in hundreds, or as soon as the worker is idle, or
-  // RESULTS_MS after the first one held. While the page loads only two
+  // it), then ("eager") as soon as the worker is idle, or RESULTS_MS after
+  // the first one held. While the page loads only two
   // cache reads are in flight, so the page's own requests are not queued
   // behind ours; the rest goes at full speed after its load event.
   const WORKER_SOURCE = `"use strict";
@@ -81,7 +83,7 @@ function pump() {
     one(url).then((sha) => {
       running--; out.push([id, sha]); pump();
       if (!eager) return; // held until the page's load event
-      if (out.length >= 100 || (!running && !queue.length)) flush();
+      if (!running && !queue.length) flush();
       else if (!timer) timer = setTimeout(flush, WAIT);
     });
   }
