@@ -64,6 +64,9 @@
     :host([data-compact]:hover)::after, :host([data-compact]:focus)::after { content: "\\2002" attr(data-label); }
     :host(:focus-visible), :host(:focus) { outline: 3px solid #facc15 !important; outline-offset: 1px !important; }`;
 
+  // A badge not yet moved: at its static position, full width.
+  const NO_BOX = Object.freeze({ top: 0, left: 0, maxWidth: 0, hidden: false });
+
   // Handling box reports yields after this much work.
   const ALIGN_SLICE_MS = 8;
 
@@ -726,36 +729,37 @@
     }
 
     /** Move `host` by the offset between the media box `m` and its box `h`,
-     *  in one style write (none when nothing changes). */
+     *  in one style write (none when nothing changes). Most badges are where
+     *  they were put: then nothing is allocated or written. */
     _shift(host, m, h, media) {
-      const was = host._labelcheckBox || { top: 0, left: 0, maxWidth: 0, hidden: false };
-      const next = Object.assign({}, was, { hidden: !(m.width > 0 && m.height > 0) });
-      if (media) this._watch(media, next.hidden || !isSettled(media));
-      if (!next.hidden) {
+      const was = host._labelcheckBox || NO_BOX;
+      const hidden = !(m.width > 0 && m.height > 0);
+      if (media) this._watch(media, hidden || !isSettled(media));
+      let { top, left, maxWidth } = was;
+      if (!hidden) {
         const compact = isSmall(m);
         setCompact(host, compact);
         // Never wider than the media (the full wording stays in aria-label).
-        if (compact) next.maxWidth = 0;
-        else if (h.width > m.width + 0.5 || was.maxWidth) next.maxWidth = Math.round(m.width);
+        if (compact) maxWidth = 0;
+        else if (h.width > m.width + 0.5 || was.maxWidth) maxWidth = Math.round(m.width);
         const dy = m.top - h.top;
         const dx = m.left - h.left;
         if (Math.abs(dy) >= 0.5 || Math.abs(dx) >= 0.5) {
-          next.top = Math.round((was.top + dy) * 100) / 100;
-          next.left = Math.round((was.left + dx) * 100) / 100;
+          top = Math.round((was.top + dy) * 100) / 100;
+          left = Math.round((was.left + dx) * 100) / 100;
+        }
+        // Only an offset on the media's own line is a guess for its neighbours
+        // (one at a line wrap moves the badge back from the previous line's end).
+        const parent = host.parentNode;
+        if (parent && Math.abs(left) < m.width && Math.abs(top) < m.height) {
+          const guess = this._offsets.get(parent);
+          if (!guess || guess.top !== top || guess.left !== left) this._offsets.set(parent, { top, left });
         }
       }
-      // Only an offset on the media's own line is a guess for its neighbours
-      // (one at a line wrap moves the badge back from the previous line's end).
-      if (!next.hidden && host.parentNode && Math.abs(next.left) < m.width && Math.abs(next.top) < m.height) {
-        this._offsets.set(host.parentNode, { top: next.top, left: next.left });
-      }
-      if (next.hidden !== was.hidden) host.toggleAttribute("data-hidden", next.hidden);
-      if (next.top === was.top && next.left === was.left && next.maxWidth === was.maxWidth) {
-        host._labelcheckBox = next;
-        return;
-      }
-      host._labelcheckBox = next;
-      host.style.cssText = BadgeLayer.css(next);
+      if (hidden !== was.hidden) host.toggleAttribute("data-hidden", hidden);
+      const moved = top !== was.top || left !== was.left || maxWidth !== was.maxWidth;
+      if (moved || hidden !== was.hidden || was === NO_BOX) host._labelcheckBox = { top, left, maxWidth, hidden };
+      if (moved) host.style.cssText = BadgeLayer.css(host._labelcheckBox);
     }
 
     schedule() {
