@@ -561,6 +561,26 @@
     }
   });
 
+  // A page still loading is scanned at its load event, or SCAN_WAIT_MS
+  // after this script started if that comes first: its verdicts are asked
+  // for after the load event anyway, and its images are then hashed in one
+  // hand-over instead of being looked for while they land, so the scan and
+  // the hashing do not share the CPU with the page's own loading. A page
+  // slow to load (a resource that hangs) is scanned meanwhile, and its
+  // known verdicts shown.
+  const SCAN_WAIT_MS = 3000;
+
+  function loadedOrLater() {
+    if (doc.readyState === "complete") return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, SCAN_WAIT_MS);
+      root.addEventListener("load", () => {
+        clearTimeout(timer);
+        resolve();
+      }, { once: true });
+    });
+  }
+
   async function start() {
     try {
       const stored = await chrome.storage.local.get({ checkUnlabelled: false });
@@ -568,6 +588,7 @@
     } catch (_) { /* defaults */ }
     const hello = await send({ type: "hello", top: isTop });
     if (hello && hello.wording) badge.useWording(hello.wording);
+    await loadedOrLater();
     observer = new MutationObserver(onMutations);
     observer.observe(doc.documentElement, OBSERVE);
     scanAll();
