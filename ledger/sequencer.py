@@ -87,9 +87,9 @@ class Sequencer:
         self._drained_at: int | None = None
         self._signed = 0  # the size its checkpoint signs
         # This process's own appends while it leads (``append``), guarded by
-        # ``_cv`` together with ``leader``; a byte on the pipe wakes the thread.
+        # ``_lock`` together with ``leader``; a byte on the pipe wakes the thread.
         self._own: list[Request] = []
-        self._cv = threading.Condition()
+        self._lock = threading.Lock()  # each waiting append has its own wake-up (``_finish``)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -101,11 +101,11 @@ class Sequencer:
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
-        with self._cv:
+        with self._lock:
             self._wake()  # out of an idle wait at once
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
-        with self._cv:  # the pipe is closed once nothing can use it (a closed number may be reused)
+        with self._lock:  # the pipe is closed once nothing can use it (a closed number may be reused)
             if self._wake_w is not None and not self._thread.is_alive():
                 os.close(self._wake_r)
                 os.close(self._wake_w)
@@ -119,13 +119,13 @@ class Sequencer:
         req = Request(records)
         req.wake = wake = threading.Lock()  # released once it is done (``_finish``): its thread alone wakes
         wake.acquire()
-        with self._cv:
+        with self._lock:
             if not self.leader:
                 return None
             self._own.append(req)
             self._wake()  # under the lock: ``stop`` closes the pipe under it
         if not wake.acquire(timeout=timeout):
-            with self._cv:
+            with self._lock:
                 if req in self._own:  # never taken: nothing written
                     self._own.remove(req)
                     raise CommitError(f"the sequencer took no records within {timeout:g} s; nothing was written")
@@ -161,7 +161,7 @@ class Sequencer:
     def _stop_leading(self) -> None:
         """No longer the leader: own appends no commit took are handed back
         (to be queued), or fail when the ledger is closing."""
-        with self._cv:
+        with self._lock:
             self.leader = False
             for req in self._own:
                 if self._stop.is_set():
@@ -178,7 +178,7 @@ class Sequencer:
             self._stop.wait(self.poll)
         else:
             return
-        with self._cv:
+        with self._lock:
             self.leader, self.led_since = True, time.monotonic()
         log.info("ledger sequencer: this process leads")
         self.appender.forget_tail()  # others led meanwhile
@@ -235,7 +235,7 @@ class Sequencer:
         def take(tx: psycopg.Connection) -> tuple[list[Request], list[list[dict]], object]:
             size = self.appender.tail_size()
             if size is not None and self._drained_at == self._heard:
-                with self._cv:
+                with self._lock:
                     own, self._own = self._own, []
                 if own:  # nothing queued can be waiting: no read at all (see the module docstring)
                     unread.extend(own)
@@ -251,7 +251,7 @@ class Sequencer:
             self._drained_at = heard if len(rows) < MAX_ROWS else None
             ids.extend(r[0] for r in rows)
             queued = [_records(r[1]) for r in rows]  # before taking our own: nothing here raises
-            with self._cv:
+            with self._lock:
                 own, self._own = own + self._own, []
             taken.extend(own)
             return own, queued, sizes
@@ -261,12 +261,12 @@ class Sequencer:
                 take, conn, stale=lambda exc: bool(unread) and isinstance(exc, psycopg.errors.UniqueViolation))
         except StaleTail as exc:
             log.warning("ledger sequencer: %s (%s); committing again after reading the tail", exc, exc.__cause__)
-            with self._cv:  # not done: they go first into the next commit
+            with self._lock:  # not done: they go first into the next commit
                 self._own[:0] = unread
             self._drained_at = None
             return 1
         finally:
-            with self._cv:  # own appends this commit took are done (or failed), unless StaleTail
+            with self._lock:  # own appends this commit took are done (or failed), unless StaleTail
                 _finish([req for req in taken if req.done])
         if n == 0:
             return 0

@@ -57,7 +57,7 @@ def test_each_waiting_append_wakes_when_its_own_request_is_done(seq):
     _queued(seq, 1)
     second, out2 = _append_in_thread(seq)
     _queued(seq, 2)
-    with seq._cv:  # a commit takes and finishes the first only
+    with seq._lock:  # a commit takes and finishes the first only
         req = seq._own.pop(0)
     req.receipts, req.done = [Receipt(0, b"\0" * 32, b"note", SimpleNamespace(size=1))], True
     _finish([req])
@@ -72,7 +72,7 @@ def test_each_waiting_append_wakes_when_its_own_request_is_done(seq):
 def test_an_append_a_commit_took_waits_past_its_timeout_for_that_commit(seq):
     waiter, out = _append_in_thread(seq, timeout=0.1)
     _queued(seq, 1)
-    with seq._cv:
+    with seq._lock:
         req = seq._own.pop(0)  # taken into a commit that is slow to finish
     time.sleep(0.3)
     assert waiter.is_alive()  # not failed: the commit may yet write it
