@@ -20,6 +20,7 @@ import psycopg
 
 COMPONENT = "ledger"
 MIGRATION_LOCK = 0x6C6162656C636B01  # pg_advisory_xact_lock key: "labelck" + 1
+META_SCHEMA = "1"  # ledger_meta's "schema": one hash per ledger_hashes row (COPY writes them)
 
 MIGRATIONS: list[tuple[int, str, list[str]]] = [
     (1, "ledger tables", [
@@ -38,7 +39,7 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         *[f"CREATE TRIGGER {t}_no_truncate BEFORE TRUNCATE ON {t} "
           "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"
           for t in ("ledger_meta", "ledger_entries", "ledger_hashes", "ledger_checkpoints")],
-        "INSERT INTO ledger_meta(key, value) VALUES ('schema', '1')",
+        f"INSERT INTO ledger_meta(key, value) VALUES ('schema', '{META_SCHEMA}')",
     ]),
     (2, "sequencer queue", [
         # records: a JSON array of records to append; first/size: set by the

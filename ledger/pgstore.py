@@ -28,7 +28,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from . import pg_schema, rows
-from .store import SCHEMA, StoreError
+from .store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,8 @@ class PgStore:
         if version < pg_schema.LATEST:
             raise pg_schema.SchemaError(f"ledger schema version {version} needs migrating: start a server once")
         schema = self.meta("schema", conn)
-        if schema != SCHEMA:
-            raise pg_schema.SchemaError(f"ledger schema {schema!r}, this labelcheck reads {SCHEMA!r}")
+        if schema != pg_schema.META_SCHEMA:
+            raise pg_schema.SchemaError(f"ledger schema {schema!r}, this labelcheck reads {pg_schema.META_SCHEMA!r}")
         sync = conn.execute("SHOW synchronous_commit").fetchone()[0]
         if sync in ("off", "local") and os.environ.get("LABELCHECK_ALLOW_ASYNC_COMMIT") != "1":
             raise pg_schema.SchemaError(f"synchronous_commit is {sync}: an acknowledged entry could be lost")

@@ -9,7 +9,9 @@ Tables (created through sqlite-utils):
 * ``hashes(id INTEGER PRIMARY KEY, hash BLOB)``: the tree's stored hashes, by
   the stored-hash index of Go's ``sumdb/tlog`` (``merkle.stored_hash_index``):
   every leaf hash and every interior hash of a complete subtree, written when
-  the subtree completes, so any proof needs only O(log n) reads.
+  the subtree completes, so any proof needs only O(log n) reads. A row holds
+  a run of them, the hashes ``id``, ``id + 1``, ... end to end: all a commit
+  adds (``hash_runs``; schema 1 held one per row).
 * ``checkpoints(size INTEGER PRIMARY KEY, note BLOB, signed_at REAL)``: every
   signed checkpoint note, with the Unix time it was signed.
 
@@ -45,14 +47,18 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
-from . import rows
+from . import hash_runs, rows
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
     fcntl = None
 
-SCHEMA = "1"
+SCHEMA = "2"
+# Schema 1 stored one hash per row: a run of one, so still read as it is.
+# Opened to write, it is marked 2, which an older labelcheck refuses
+# rather than misreading runs longer than one.
+READS = ("1", "2")
 BUSY_TIMEOUT_MS = 60_000
 TABLES = ("meta", "entries", "hashes", "checkpoints")
 
@@ -85,10 +91,22 @@ def _create_schema(conn: sqlite3.Connection) -> None:
     )
     for table in TABLES:
         for op in ("UPDATE", "DELETE"):
-            conn.execute(
-                f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
-                f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on {table} refused'); END"
-            )
+            _refuse(conn, table, op)
+
+
+def _refuse(conn: sqlite3.Connection, table: str, op: str) -> None:
+    conn.execute(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: {op} on {table} refused'); END"
+    )
+
+
+def _mark_schema(conn: sqlite3.Connection) -> None:
+    """Mark a schema 1 file as 2 before writing runs to it (see READS); the
+    trigger refusing updates of ``meta`` is lifted for that one update."""
+    conn.execute("DROP TRIGGER IF EXISTS meta_no_update")
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA,))
+    _refuse(conn, "meta", "UPDATE")
 
 
 class Store:
@@ -134,6 +152,8 @@ class Store:
             self.conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA,)
             )
+            if self.meta("schema", self.conn) == "1":
+                _mark_schema(self.conn)
 
     def _check_schema(self) -> None:
         have = {r[0] for r in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
@@ -141,8 +161,8 @@ class Store:
         if missing:
             raise StoreError(f"{self.path} is not a labelcheck ledger (no table {', '.join(missing)})")
         schema = self.meta("schema", self.conn)
-        if schema != SCHEMA:
-            raise StoreError(f"{self.path}: ledger schema {schema!r}, this labelcheck reads {SCHEMA!r}")
+        if schema not in READS:
+            raise StoreError(f"{self.path}: ledger schema {schema!r}, this labelcheck reads {' and '.join(READS)}")
 
     # Connections ---------------------------------------------------------
 
@@ -267,16 +287,14 @@ class Store:
 
     def hash_count(self, conn: sqlite3.Connection | None = None) -> int:
         with self.connection(conn) as c:
-            row = c.execute("SELECT max(id) FROM hashes").fetchone()
-        return 0 if row[0] is None else row[0] + 1
+            return hash_runs.count(c)
 
     def read_hashes(self, ids: list[int], conn: sqlite3.Connection | None = None) -> list[bytes]:
         """Stored hashes by stored-hash index, in the order asked."""
         if not ids:
             return []
-        marks = ",".join("?" * len(ids))
         with self.connection(conn) as c:
-            found = dict(c.execute(f"SELECT id, hash FROM hashes WHERE id IN ({marks})", ids))
+            found = hash_runs.read(c, ids)
         try:
             return [found[i] for i in ids]
         except KeyError as exc:
@@ -300,6 +318,9 @@ class Store:
         key, col = {"entries": ("idx", "data"), "hashes": ("id", "hash"), "checkpoints": ("size", "note")}[table]
         sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? AND {key} < ? ORDER BY {key} LIMIT {chunk}"
         with self.connection(conn) as c:
+            if table == "hashes":  # one hash per row yielded, from the runs
+                yield from hash_runs.scan(c, start, rows.MAX_KEY if end is None else end, chunk)
+                return
             yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
     def sizes(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]:
@@ -329,12 +350,11 @@ class Store:
     def put_hashes(conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
         conn.executemany("INSERT INTO hashes(id, hash) VALUES (?, ?)", rows)
 
-    # One statement for a run of consecutive rows: they are cut from one blob
-    # inside SQLite instead of bound one by one (a fraction of the cost per
-    # row). json_each of a JSON array (SQLite's built-in JSON functions)
+    # One statement for a run of consecutive entries: they are cut from one
+    # blob inside SQLite instead of bound one by one (a fraction of the cost
+    # per row). json_each of a JSON array (SQLite's built-in JSON functions)
     # numbers the rows: its ``key`` is the position, its ``value`` the row's
-    # byte offset in the blob (entries) or anything (hashes, 32 bytes each).
-    _PUT_HASH_RUN = "INSERT INTO hashes(id, hash) SELECT ?1 + key, substr(?2, key * 32 + 1, 32) FROM json_each(?3)"
+    # byte offset in the blob.
     _PUT_ENTRY_RUN = (
         "INSERT INTO entries(idx, data) SELECT ?1 + key, "
         "substr(?2, value + 1, json_extract(?3, '$[' || (key + 1) || ']') - value) FROM json_each(?3) WHERE key < ?4"
@@ -349,13 +369,13 @@ class Store:
 
     @staticmethod
     def put_hash_run(conn: sqlite3.Connection, first_id: int, hashes: list[bytes]) -> None:
-        """Insert ``hashes`` (SHA-256, 32 bytes each) at ids ``first_id``, ``first_id + 1``, ..."""
+        """Insert ``hashes`` (SHA-256, 32 bytes each) at ids ``first_id``, ``first_id + 1``, ...: one row."""
         if not hashes:
             return
         blob = b"".join(hashes)
-        if len(blob) != 32 * len(hashes):
+        if len(blob) != hash_runs.WIDTH * len(hashes):
             raise StoreError("stored hashes are 32 bytes each")
-        conn.execute(Store._PUT_HASH_RUN, (first_id, blob, "[" + "0," * (len(hashes) - 1) + "0]"))
+        hash_runs.put(conn, first_id, blob)
 
     @staticmethod
     def put_checkpoint(conn: sqlite3.Connection, size: int, note: bytes, signed_at: float) -> None:

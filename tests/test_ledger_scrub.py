@@ -13,6 +13,7 @@ from labelcheck.ledger import Ledger, LedgerDamaged, checkpoint, merkle, note
 from labelcheck.ledger import keyfile as keys
 from labelcheck.ledger.scrub import Scrubber
 from labelcheck.web.app import create_app
+from hash_edits import set_hash
 from test_ledger_tamper import edit, entry
 
 ORIGIN = "scrub.example/log"
@@ -41,7 +42,7 @@ def reordered(d):
 
 
 def changed_interior_hash(d):
-    edit(d, ("UPDATE hashes SET hash = ? WHERE id = ?", (b"\x07" * 32, merkle.stored_hash_index(1, 2))))
+    edit(d, lambda db: set_hash(db, merkle.stored_hash_index(1, 2), b"\x07" * 32))
     return "(level 1) does not match the entries"
 
 

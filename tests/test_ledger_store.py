@@ -11,6 +11,8 @@ import stat
 import threading
 
 import pytest
+
+from hash_edits import cut_hashes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -375,8 +377,10 @@ def test_checkpoint_root_is_the_tree_root_and_opens_with_the_vkey(led):
 def test_never_signs_a_size_smaller_than_one_signed(led, tmp_path):
     led.append([{"n": i} for i in range(6)])
     db = sqlite3.connect(tmp_path / "data" / "ledger.db")
-    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete;"
-                     f"DELETE FROM entries WHERE idx >= 4; DELETE FROM hashes WHERE id >= {merkle.stored_hash_count(4)};")
+    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete; DROP TRIGGER hashes_no_update;"
+                     "DELETE FROM entries WHERE idx >= 4;")
+    cut_hashes(db, merkle.stored_hash_count(4))
+    db.commit()
     db.close()
     with pytest.raises(LedgerDamaged, match="holds 4 entries but its latest signed checkpoint is for 6"):
         led.append([{"n": 4}])

@@ -14,6 +14,7 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from hash_edits import cut_hashes, set_hash
 
 from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle, note, verify_bundle
 from labelcheck.cli import main
@@ -33,11 +34,16 @@ def data_dir(tmp_path):
 
 
 def edit(data_dir, *statements):
+    """Each statement is (sql, args) or a function of the connection (``hash_edits``)."""
     db = sqlite3.connect(data_dir / "ledger.db")
     for table in ("entries", "hashes", "checkpoints"):
         db.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
         db.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-    for sql, *args in statements:
+    for step in statements:
+        if callable(step):
+            step(db)
+            continue
+        sql, *args = step
         db.execute(sql, *args)
     db.commit()
     db.close()
@@ -73,7 +79,7 @@ def test_a_changed_byte_with_its_leaf_hash_rewritten_breaks_the_chain(data_dir):
     changed = entry(data_dir, 7).replace(b"abc", b"abd")
     edit(data_dir,
          ("UPDATE entries SET data = ? WHERE idx = 7", (changed,)),
-         ("UPDATE hashes SET hash = ? WHERE id = ?", (merkle.leaf_hash(changed), merkle.stored_hash_index(0, 7))))
+         lambda db: set_hash(db, merkle.stored_hash_index(0, 7), merkle.leaf_hash(changed)))
     code, out = cli_verify(data_dir)
     assert code == 1 and "entry 7: stored hash" in out and "does not match the entries" in out
 
@@ -125,7 +131,7 @@ def test_a_consistently_rewritten_log_fails_its_signature(data_dir):
         tree.append_data(entries[-1])
         prev = base64.b64encode(merkle.leaf_hash(entries[-1])).decode()
     edit(data_dir, *[("UPDATE entries SET data = ? WHERE idx = ?", (d, i)) for i, d in enumerate(entries)],
-         *[("UPDATE hashes SET hash = ? WHERE id = ?", (h, i)) for i, h in enumerate(tree.hashes)])
+         lambda db: [set_hash(db, i, h) for i, h in enumerate(tree.hashes)])
     code, out = cli_verify(data_dir)
     assert code == 1
     assert "checkpoint for size 20: signed root" in out and "but the entries give" in out
@@ -135,7 +141,7 @@ def test_a_consistently_rewritten_log_fails_its_signature(data_dir):
 
 def test_a_truncated_tail_is_caught_by_verify_and_at_start_up(data_dir):
     edit(data_dir, ("DELETE FROM entries WHERE idx >= 25",),
-         ("DELETE FROM hashes WHERE id >= ?", (merkle.stored_hash_count(25),)))
+         lambda db: cut_hashes(db, merkle.stored_hash_count(25)))
     code, out = cli_verify(data_dir)
     assert code == 1 and "signed for 30 entries but the log holds only 25" in out
     with pytest.raises(LedgerError, match="holds 25 entries but a checkpoint was signed for 30"):
@@ -146,7 +152,7 @@ def test_a_tail_truncated_between_commits_is_caught_by_verify_and_at_start_up(da
     """Cut inside the last commit, with the checkpoints past the cut: entries 20..24 are left
     covered by no checkpoint, which no commit leaves behind."""
     edit(data_dir, ("DELETE FROM entries WHERE idx >= 25",),
-         ("DELETE FROM hashes WHERE id >= ?", (merkle.stored_hash_count(25),)),
+         lambda db: cut_hashes(db, merkle.stored_hash_count(25)),
          ("DELETE FROM checkpoints WHERE size > 20",))
     code, out = cli_verify(data_dir)
     assert code == 1 and "entries 20 to 24 are covered by no signed checkpoint" in out
