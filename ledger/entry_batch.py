@@ -48,17 +48,16 @@ def batch_parts(records: list) -> list[tuple[bytes, bytes, bytes]] | None:
 def entries_parts(records: list) -> list[tuple[bytes, bytes, bytes]] | None:
     """``[entry_parts(r) for r in records]`` when every record is a dict of
     one shape and kind with no string needing an escape; None otherwise."""
-    if not records or set(map(type, records)) != {dict}:
+    if not records or set(map(type, records)) != {dict} or len(set(map(len, records))) != 1:
         return None
     try:
-        keys = set(map("\0".join, records))  # TypeError: a key that is not a string
-        if len(keys) != 1:
-            return None
-        shape = _shapes.get(keys.pop()) or _shape(records[0])
+        first = records[0]
+        shape = _shapes.get("\0".join(first)) or _shape(first)  # TypeError: a key that is not a string
         if shape is None:
             return None
         get, kinds, _ = shape
-        # By column: the values in sorted key order (KeyError: keys that only join alike).
+        # By column: the values in sorted key order. As many keys as the
+        # first record's and each of them (else KeyError): the same keys.
         columns = list(zip(*map(get, records)))
         types = [set(map(type, column)) for column in columns]
         if any(len(t) != 1 for t in types):

@@ -59,6 +59,8 @@ def test_plain_batches_are_encoded_at_once(records):
 @pytest.mark.parametrize("records", [
     [],  # nothing to do
     [{"a": "x", "b": 1}, {"b": 1, "a": "x", "c": 2}],  # another shape
+    [{"a": "x", "b": 1}, {"a": "x", "c": 1}],  # other keys, as many
+    [{"a": "x", "b": 1}, {"a": "x", 2: 1}],  # ... one not a string
     [{"a": "x", "b": 1}, {"a": "y", "b": "1"}],  # another kind
     [{"a": "x", "b": 1}, {"a": "tab\there", "b": 2}],  # a string needing an escape
     [{"a": "x", "b": ["q\"uote"]}, {"a": "y", "b": []}],  # ... in a list
@@ -71,6 +73,12 @@ def test_plain_batches_are_encoded_at_once(records):
 ])
 def test_other_batches_are_left_to_the_record_by_record_path(records):
     assert entries_parts(records) is None
+
+
+def test_the_same_keys_in_another_order_are_one_shape():
+    records = [{"a": "x", "b": 1}, {"b": 2, "a": "y"}] * 10
+    assert entries_parts(records) == _each(records)
+    assert entries_parts(records)[1] == (b'{"a":"y","b":2,"index":', b',"prev":"', b'"}')
 
 
 def test_the_first_bad_record_of_a_batch_is_named(tmp_path):
