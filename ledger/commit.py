@@ -37,6 +37,10 @@ from .entry_batch import batch_parts
 from .entry_encode import entry_parts
 from .tree import NODE, Frontier, range_indexes, run_paths, subtree_index
 
+# RFC 9162 §2.1.1 leaf hash SHA-256(0x00 || entry): copies of a hash that
+# has taken the prefix (no concatenated copy of each entry to hash).
+_LEAF = sha256(b"\x00")
+
 # Signs the tree (size, root) of a commit: the signed note bytes.
 Sign = Callable[[int, bytes], bytes]
 
@@ -315,12 +319,14 @@ class GroupCommit:
                 base = merkle.stored_hash_count(n)  # each leaf's hashes follow the last one's
                 entries: list[bytes] = []  # of the whole commit, from index n on
                 leaves: list[bytes] = []
-                put_entry, put_leaf, join = entries.append, leaves.append, b"".join
+                put_entry, put_leaf, join, leaf_hash = entries.append, leaves.append, b"".join, _LEAF.copy
                 p = b"" if prev is None else b2a_base64(prev, newline=False)
                 for req in batch:
                     for head, mid, tail in req.records:
                         data = join((head, b"%d" % n, mid, p, tail))  # "index": n, "prev": p
-                        prev = sha256(b"\x00" + data).digest()  # RFC 9162 §2.1.1 leaf hash
+                        h = leaf_hash()
+                        h.update(data)
+                        prev = h.digest()
                         put_entry(data)
                         put_leaf(prev)
                         p, n = b2a_base64(prev, newline=False), n + 1
