@@ -93,7 +93,10 @@ def size_bound(value: Any, depth: int = 0) -> int | None:
     if kind_ is dict:
         total = 2 + len(value)  # braces, and a comma or less per member (colons are counted with keys)
         for key, member in value.items():
-            inner = size_bound(member, depth + 1) if type(key) is str else None
+            if type(key) is not str:
+                return None
+            # Strings, most members, without a call.
+            inner = 6 * len(member) + 2 if type(member) is str else size_bound(member, depth + 1)
             if inner is None:
                 return None
             total += 6 * len(key) + 3 + inner
@@ -101,7 +104,7 @@ def size_bound(value: Any, depth: int = 0) -> int | None:
     if kind_ is list:
         total = 2 + len(value)
         for member in value:
-            inner = size_bound(member, depth + 1)
+            inner = 6 * len(member) + 2 if type(member) is str else size_bound(member, depth + 1)
             if inner is None:
                 return None
             total += inner
@@ -135,18 +138,18 @@ def decode_envelope(data: Any) -> Envelope:
     if "payload" not in data:
         raise malformed("payload", "is missing")
     payload = decode_base64(data["payload"], "payload")
-    signatures = _decode_signatures(data.get("signatures"))
-    keyids = tuple(k for k, _ in signatures)
+    signatures, keyids = _decode_signatures(data.get("signatures"))
     return Envelope(ptype, payload, signatures, keyids)
 
 
-def _decode_signatures(sigs: Any) -> tuple[tuple[str, bytes], ...]:
+def _decode_signatures(sigs: Any) -> tuple[tuple[tuple[str, bytes], ...], tuple[str, ...]]:
+    """The ``(keyid, signature)`` pairs, and the key ids alone."""
     if not isinstance(sigs, list) or not sigs:
         raise malformed("signatures", "must be a non-empty list")
     if len(sigs) > MAX_SIGNATURES:
         raise malformed("signatures", f"has more than {MAX_SIGNATURES} entries")
     out: list[tuple[str, bytes]] = []
-    seen: set[str] = set()
+    seen: dict[str, None] = {}  # the key ids in order
     for i, entry in enumerate(sigs):
         if type(entry) is not dict:
             raise malformed(f"signatures[{i}]", f"must be an object, got {kind(entry)}")
@@ -155,12 +158,12 @@ def _decode_signatures(sigs: Any) -> tuple[tuple[str, bytes], ...]:
             raise malformed(f"signatures[{i}].keyid", f"must be a key id 'name+hash8hex', got {show(keyid)}")
         if keyid in seen:
             raise malformed(f"signatures[{i}].keyid", f"{keyid} signs more than once")
-        seen.add(keyid)
+        seen[keyid] = None
         sig = decode_base64(entry.get("sig"), "signatures[%d].sig" % i)
         if len(sig) != 64:
             raise malformed(f"signatures[{i}].sig", f"must be a 64-byte Ed25519 signature, got {len(sig)} bytes")
         out.append((keyid, sig))
-    return tuple(out)
+    return tuple(out), tuple(seen)
 
 
 def _is_unicode(text: str) -> bool:

@@ -30,6 +30,7 @@ CONSENT_KINDS = frozenset({"face", "voice"})  # a real person's biometrics
 # GB 45438 Annex E: these three are required; ContentPropagator, PropagateID,
 # ReservedCode1 and ReservedCode2 may follow. Every value is a string.
 AIGC_REQUIRED = ("Label", "ContentProducer", "ProduceID")
+_AIGC_NAMED = AIGC_REQUIRED[1:]  # required besides the Label
 
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
@@ -150,7 +151,7 @@ def _aigc_problems(aigc: Any, parsed: dict[str, Any], bad: Bad) -> None:
         parsed["label"] = {k: v for k, v in aigc.items() if isinstance(v, str)}
     else:
         bad("aigc.Label", f'must be "1", "2" or "3", got {show(label)}', "label_invalid")
-    for name in AIGC_REQUIRED[1:]:
+    for name in _AIGC_NAMED:
         if name not in aigc:
             bad(f"aigc.{name}", "is missing")
     for name, value in aigc.items():

@@ -61,8 +61,7 @@ def verify_claim(
         _verify(data, registry, content_sha256, as_utc(now) if now else utc_now(), verdict)
     except Exception as exc:  # a bug must not take the server down: report it
         verdict.add("internal_error", f"internal error while verifying: {type(exc).__name__}")
-    failed = any(r in FAILURES for r in verdict.reasons)
-    if failed:
+    if not FAILURES.isdisjoint(verdict.reasons):
         verdict.status = "invalid"
     elif "content_match" in verdict.reasons:
         verdict.status = "verified"
