@@ -57,10 +57,11 @@ def parse_items(body: object, *, max_items: int) -> list[Item]:
     raw = body["items"]
     if len(raw) > max_items:
         raise TooManyItems(f"at most {max_items} items per request, got {len(raw)}")
-    return [_parse_item(i, value) for i, value in enumerate(raw)]
+    origins: dict[str, str | None] = {}  # the items of one page share its URL
+    return [_parse_item(i, value, origins) for i, value in enumerate(raw)]
 
 
-def _parse_item(i: int, value: object) -> Item:
+def _parse_item(i: int, value: object, origins: dict[str, str | None]) -> Item:
     where = f"items[{i}]"
     if not isinstance(value, dict):
         raise InvalidRequest(f"{where} must be an object")
@@ -77,7 +78,11 @@ def _parse_item(i: int, value: object) -> Item:
             raise InvalidRequest(f"{where}.content_sha256 must be 64 hex digits (SHA-256)")
         item.content_sha256 = sha.lower()
     page_url = _opt_str(value, "page_url", where, MAX_URL)
-    item.page_origin = origin_of(page_url) if page_url else None
+    if page_url:
+        origin = origins.get(page_url, origins)
+        if origin is origins:
+            origin = origins[page_url] = origin_of(page_url)
+        item.page_origin = origin
     signals = value.get("signals")
     if signals is not None:
         if not isinstance(signals, dict):
@@ -108,6 +113,8 @@ def _opt_str(value: dict, key: str, where: str, limit: int) -> str | None:
 
 
 def _check_text(text: str, where: str) -> None:
+    if text.isascii():  # no surrogate; a flag of the string, no scan
+        return
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -164,7 +171,8 @@ def verify_items(items: list[Item], svc) -> list[dict]:
     _fetch_all([i for i in items if i.media_url and not i.content_sha256], svc)
     results = [_verify_one(item, registry) for item in items]
     match_registry(items, results, svc.registry_lookup, registry)  # docs/protocol.md §12
-    records = [ledger_fields(item, result, _record(item, result, registry)) for item, result in zip(items, results)]
+    now = now_text()  # the time of recording, one for the request's entries
+    records = [ledger_fields(item, result, _record(item, result, registry, now)) for item, result in zip(items, results)]
     receipts = svc.ledger.append(records)
     text: dict[bytes, str] = {}  # receipts of one append share their checkpoint and upper proof nodes
     for result, receipt in zip(results, receipts):
@@ -277,6 +285,8 @@ def _text(value, limit: int = 512) -> str | None:
     """A string field of a ledger entry: what a malformed claim put there is
     kept only if it is short text (never a float or a structure)."""
     if isinstance(value, str) and len(value) <= limit:
+        if value.isascii():
+            return value
         try:
             value.encode("utf-8")
         except UnicodeEncodeError:
@@ -285,13 +295,14 @@ def _text(value, limit: int = 512) -> str | None:
     return None
 
 
-def _record(item: Item, result: dict, registry) -> dict:
-    """The ``verification`` ledger entry: what was checked and the result.
-    Strings, integers, lists and null only (no floats, docs/protocol.md §4)."""
+def _record(item: Item, result: dict, registry, now: str) -> dict:
+    """The ``verification`` ledger entry: what was checked and the result,
+    recorded at ``now``. Strings, integers, lists and null only (no floats,
+    docs/protocol.md §4)."""
     claimed = result["content_sha256"]
     record = {
         "kind": "verification",
-        "time": now_text(),
+        "time": now,
         "claim_digest": result["claim_digest"],
         "claim_id": result["claim_id"],
         "content_sha256": dict(claimed),
