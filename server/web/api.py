@@ -90,17 +90,18 @@ def _loads(raw: bytes) -> object:
 
 
 def _too_deep(value: object, limit: int) -> bool:
-    """True when ``value`` nests containers deeper than ``limit`` (iterative)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            node = node.values()
-        elif not isinstance(node, list):
-            continue
+    """True when ``value`` nests containers deeper than ``limit`` (iterative,
+    one level of containers at a time)."""
+    level = [value] if isinstance(value, (dict, list)) else []
+    depth = 0
+    while level:
+        depth += 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in node if isinstance(child, (dict, list)))
+        below: list = []
+        for node in level:
+            below += [c for c in (node.values() if isinstance(node, dict) else node) if isinstance(c, (dict, list))]
+        level = below
     return False
 
 
