@@ -348,6 +348,7 @@ class Store:
 
     @staticmethod
     def put_hashes(conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
+        """Insert stored hashes ``(id, hash)`` one per row (runs of one)."""
         conn.executemany("INSERT INTO hashes(id, hash) VALUES (?, ?)", rows)
 
     # One statement for a run of consecutive entries: they are cut from one
