@@ -1,7 +1,7 @@
 """The verification server under load, against ceilings measured in the same run.
 
     scripts/bench server [--seconds S] [--clients C] [--connections K] [--workers W] [--threads T]
-                         [--only fetch] [--tiny]
+                         [--only fetch] [--tiny] [--cpu]
 
 One ``labelcheck serve`` (gunicorn, gthread, the settings of production) on a
 free 127.0.0.1 port, loaded by C client processes of K keep-alive
@@ -29,7 +29,10 @@ signatures holds, ``claims.sigcache``), so every verification there is a
 real one; the fetch path sends one claim for one image under distinct URLs,
 as a page's CDN variants of one image would, so it measures the fetching.
 The per-process rate limiter is turned off (LABELCHECK_VERIFY_RATE=0): it
-would measure itself. Prints a table, then one JSON line.
+would measure itself. Prints a table, then one JSON line. ``--cpu`` (a
+diagnostic, Linux) also prints, for measures 1 and 2, the CPU each request
+or claim cost the server (user, sys), the clients and the whole machine,
+the server's context switches and the machine's idle share, over all slices.
 """
 
 from __future__ import annotations
@@ -105,10 +108,12 @@ def _client(base: str, requests_: list[tuple[str, str, bytes | None]], seconds: 
     out.put((sum(done), sum(errors)))
 
 
-def load(base: str, requests_, seconds: float, clients: int, threads: int = 2, start: int = 0) -> tuple[float, int]:
-    """Requests per second over ``clients`` processes, and the error count.
-    Every connection takes its own requests of ``requests_``, from ``start``
-    on, so no two send the same one unless the list wraps around."""
+def load(base: str, requests_, seconds: float, clients: int, threads: int = 2, start: int = 0,
+         counts: list | None = None) -> tuple[float, int]:
+    """Requests per second over ``clients`` processes, and the error count
+    (the requests done are appended to ``counts`` when given). Every
+    connection takes its own requests of ``requests_``, from ``start`` on, so
+    no two send the same one unless the list wraps around."""
     ctx = multiprocessing.get_context("fork")
     out = ctx.Queue()
     stride = clients * threads
@@ -121,7 +126,53 @@ def load(base: str, requests_, seconds: float, clients: int, threads: int = 2, s
     for p in procs:
         p.join()
     elapsed = max(seconds, time.monotonic() - start)
+    if counts is not None:
+        counts.append(sum(r[0] for r in results))
     return sum(r[0] for r in results) / elapsed, sum(r[1] for r in results)
+
+
+# --- diagnostics (--cpu): where each measure's CPU went (Linux /proc) ---------
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds and context switches of the server (master and workers,
+    every thread), CPU seconds of this process's waited-for children (the
+    client processes), and the machine's busy and idle seconds."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [server_pid]
+    for entry in os.listdir("/proc"):
+        try:
+            if entry.isdigit() and int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) == server_pid:
+                pids.append(int(entry))
+        except (OSError, IndexError, ValueError):
+            pass  # gone meanwhile
+    out = {"server_user": 0.0, "server_sys": 0.0, "ctxsw": 0.0}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            out["server_user"] += int(fields[11]) / tick
+            out["server_sys"] += int(fields[12]) / tick
+            for task in os.listdir(f"/proc/{pid}/task"):
+                for line in Path(f"/proc/{pid}/task/{task}/status").read_text().splitlines():
+                    if "ctxt_switches:" in line:  # voluntary and not
+                        out["ctxsw"] += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    children = os.times()
+    out["clients"] = children.children_user + children.children_system
+    cpu = [int(x) / tick for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    out["idle"], out["busy"] = cpu[3] + cpu[4], sum(cpu[:8]) - cpu[3] - cpu[4]  # guest time is in user already
+    return out
+
+
+def cpu_line(name: str, before: dict, after: dict, requests: float, per: str = "request") -> str:
+    """One measure's CPU per request in microseconds, and the machine's idle share."""
+    d = {k: after[k] - before[k] for k in before}
+    us = 1e6 / max(requests, 1)
+    idle = d["idle"] / max(d["idle"] + d["busy"], 1e-9)
+    return (f"{name:<8} server {us * d['server_user']:8.0f} user {us * d['server_sys']:6.0f} sys, "
+            f"clients {us * d['clients']:6.0f}, machine busy {us * d['busy']:8.0f} us/{per}; "
+            f"{d['ctxsw'] / max(requests, 1):6.1f} server context switches/{per}; machine idle {100 * idle:4.1f}%")
 
 
 # --- the ceiling: raw Ed25519 verifications on 2 processes --------------------
@@ -264,6 +315,8 @@ def main(argv=None) -> int:
                                             "/dev/shm shows the cost of fsync)")
     ap.add_argument("--only", choices=("all", "fetch"), default="all", help="run only the fetch path measure")
     ap.add_argument("--tiny", action="store_true", help="a smoke run: 0.5 s per measure, 1 client")
+    ap.add_argument("--cpu", action="store_true", help="also print each measure's CPU per request (server user and "
+                    "sys, clients, machine), server context switches and machine idle, from /proc (Linux)")
     args = ap.parse_args(argv)
     if args.tiny:
         args.seconds, args.rounds, args.clients, args.connections, args.batch, args.fetch_batch = 0.5, 1, 1, 2, 10, 4
@@ -294,10 +347,17 @@ def main(argv=None) -> int:
             best = {"health": 0.0, "single": 0.0, "batch": 0.0, "raw": 0.0}
             sent = {"health": 0, "single": 0, "batch": 0}  # each slice goes on where the last one stopped
             errors = 0
+            cpu: dict[str, list] = {}  # --cpu: per measure, [CPU spent in its slices, requests done]
             for _ in range(args.rounds if args.only == "all" else 0):
                 for name, reqs in (("health", [("GET", "/healthz", None)]), ("single", singles),
                                    ("batch", batches)):
-                    rps, err = load(base, reqs, slice_s, args.clients, args.connections, start=sent[name])
+                    before, done = (cpu_snapshot(proc.pid) if args.cpu else None), []
+                    rps, err = load(base, reqs, slice_s, args.clients, args.connections, start=sent[name], counts=done)
+                    if args.cpu:
+                        after = cpu_snapshot(proc.pid)
+                        spent = cpu.setdefault(name, [dict.fromkeys(after, 0.0), 0])
+                        spent[0] = {k: spent[0][k] + after[k] - before[k] for k in after}
+                        spent[1] += done[0]
                     best[name], errors = max(best[name], rps), errors + err
                     sent[name] += int(rps * slice_s) + args.clients * args.connections
                 best["raw"] = max(best["raw"], raw_verifications(signer.public_key, pairs[:200], slice_s))
@@ -347,6 +407,9 @@ def main(argv=None) -> int:
     print(f"{args.workers} worker(s) x {args.threads} threads, {args.clients} client processes x {args.connections} connections, "
           f"{args.seconds:g} s per measure in {args.rounds} slices (best counts), {errors} non-200 answers, "
           f"{os.cpu_count()} cores")
+    for name, (spent, done) in cpu.items():  # --cpu
+        print(cpu_line(name, dict.fromkeys(spent, 0.0), spent, done * (args.batch if name == "batch" else 1),
+                       "claim" if name == "batch" else "request"))
     print(json.dumps({
         "benchmark": "server", "healthz_rps": round(health_rps, 1), "verify1_rps": round(single_rps, 1),
         "verify1_ratio": round(r1, 3), "target_verify1_ratio": 0.5,
