@@ -73,6 +73,16 @@ def test_wrong_length_signatures_are_refused_without_verifying():
     assert key.calls == 0
 
 
+def test_a_signature_cut_short_cannot_borrow_bytes_from_the_message():
+    """Signature and message go to libsodium as one buffer: a 63-byte signature
+    with its last byte put in front of the message must not verify."""
+    sk, vk = keypair()
+    sig = sk.sign(b"claim").signature
+    assert not sigcache.verify(vk, sig[63:] + b"claim", sig[:63])
+    assert not sigcache.verify(vk, b"claim"[1:], sig + b"claim"[:1])
+    assert sigcache.verify(vk, b"claim", sig)
+
+
 def test_the_memory_is_bounded(monkeypatch):
     monkeypatch.setattr(sigcache, "CAPACITY", 8)
     sk, vk = keypair()
