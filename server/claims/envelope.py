@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 from labelcheck.claims.errors import ClaimError, kind, malformed, show
 from labelcheck.claims.strictjson import dumps_compact, loads_strict
 from labelcheck.util import b64
+from labelcheck.util.text import is_unicode
 
 PAYLOAD_TYPE = "application/vnd.labelcheck.claim+json"
 MAX_ENVELOPE_BYTES = 64 * 1024
@@ -154,7 +155,7 @@ def _decode_signatures(sigs: Any) -> tuple[tuple[tuple[str, bytes], ...], tuple[
         if type(entry) is not dict:
             raise malformed(f"signatures[{i}]", f"must be an object, got {kind(entry)}")
         keyid = entry.get("keyid")
-        if type(keyid) is not str or KEY_ID.fullmatch(keyid) is None or not _is_unicode(keyid):
+        if type(keyid) is not str or KEY_ID.fullmatch(keyid) is None or not is_unicode(keyid):
             raise malformed(f"signatures[{i}].keyid", f"must be a key id 'name+hash8hex', got {show(keyid)}")
         if keyid in seen:
             raise malformed(f"signatures[{i}].keyid", f"{keyid} signs more than once")
@@ -164,17 +165,6 @@ def _decode_signatures(sigs: Any) -> tuple[tuple[tuple[str, bytes], ...], tuple[
             raise malformed(f"signatures[{i}].sig", f"must be a 64-byte Ed25519 signature, got {len(sig)} bytes")
         out.append((keyid, sig))
     return tuple(out), tuple(seen)
-
-
-def _is_unicode(text: str) -> bool:
-    """False for a string holding a lone surrogate (not Unicode text)."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def claim_digest(data: bytes | str | dict) -> str:

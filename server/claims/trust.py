@@ -31,6 +31,7 @@ from labelcheck.claims import sigcache
 from labelcheck.claims.errors import ClaimError
 from labelcheck.claims.strictjson import loads_strict
 from labelcheck.util.atomic import write_text
+from labelcheck.util.text import is_unicode
 from labelcheck.util.times import as_utc, format_time, parse_time, utc_now
 
 ROLES = ("producer", "propagator")
@@ -314,10 +315,8 @@ def _check_text(name: str, value: Any, *, required: bool) -> None:
                          field=name)
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise TrustError("invalid", f"{name}: must not hold control characters", field=name)
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise TrustError("invalid", f"{name}: must be Unicode text (it holds a lone surrogate)", field=name) from None
+    if not is_unicode(value):
+        raise TrustError("invalid", f"{name}: must be Unicode text (it holds a lone surrogate)", field=name)
 
 
 def _quote(value: Any) -> str:

@@ -28,6 +28,7 @@ from labelcheck.labels import merge, page_meta_signal, read_labels
 from labelcheck.pipeline.claim_lookup import ledger_fields, match_registry
 from labelcheck.pipeline.errors import InvalidRequest, TooManyItems
 from labelcheck.util import b64
+from labelcheck.util.text import is_unicode
 from labelcheck.util.times import now_text
 
 MAX_URL = 8192
@@ -113,12 +114,8 @@ def _opt_str(value: dict, key: str, where: str, limit: int) -> str | None:
 
 
 def _check_text(text: str, where: str) -> None:
-    if text.isascii():  # no surrogate; a flag of the string, no scan
-        return
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidRequest(f"{where} is not valid Unicode text (lone surrogate)") from None
+    if not is_unicode(text):
+        raise InvalidRequest(f"{where} is not valid Unicode text (lone surrogate)")
 
 
 def decode_claim(claim: dict | str) -> dict | bytes:
@@ -284,13 +281,7 @@ def _verify_one(item: Item, registry) -> dict:
 def _text(value, limit: int = 512) -> str | None:
     """A string field of a ledger entry: what a malformed claim put there is
     kept only if it is short text (never a float or a structure)."""
-    if isinstance(value, str) and len(value) <= limit:
-        if value.isascii():
-            return value
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return None
+    if isinstance(value, str) and len(value) <= limit and is_unicode(value):
         return value
     return None
 
