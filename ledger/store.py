@@ -315,12 +315,13 @@ class Store:
         Reads in chunks by key range, so memory stays flat and no read
         transaction is held open for the whole scan.
         """
-        key, col = {"entries": ("idx", "data"), "hashes": ("id", "hash"), "checkpoints": ("size", "note")}[table]
+        if table == "hashes":  # one hash per row yielded, from the runs
+            with self.connection(conn) as c:
+                yield from hash_runs.scan(c, start, rows.MAX_KEY if end is None else end, chunk)
+            return
+        key, col = {"entries": ("idx", "data"), "checkpoints": ("size", "note")}[table]
         sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? AND {key} < ? ORDER BY {key} LIMIT {chunk}"
         with self.connection(conn) as c:
-            if table == "hashes":  # one hash per row yielded, from the runs
-                yield from hash_runs.scan(c, start, rows.MAX_KEY if end is None else end, chunk)
-                return
             yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
     def sizes(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]:
