@@ -15,6 +15,7 @@ from labelcheck.ledger import LedgerDamaged, LedgerError
 from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
 from labelcheck.pipeline.services import Services, validate
 from labelcheck.web import api, claims_api, openapi, problems, tiles, tokens
+from labelcheck.web.json_provider import FastJSONProvider
 from labelcheck.web.ratelimit import ClientRateLimiter
 
 EXTENSION_KEY = "labelcheck"
@@ -50,7 +51,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
 
     app = Flask("labelcheck")
     app.config["MAX_CONTENT_LENGTH"] = cfg.max_body
-    app.json.sort_keys = False
+    app.json = FastJSONProvider(app)
     app.extensions[EXTENSION_KEY] = WebState(
         services=svc,
         admin_token=tokens.ensure_token(cfg.admin_token_path),
