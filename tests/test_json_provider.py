@@ -78,6 +78,12 @@ def test_what_orjson_refuses_is_written_by_flask(apps):
         assert answer(fast, VALUES[name]) == answer(plain, VALUES[name])
 
 
+def test_a_float_that_is_not_finite_is_null_not_nan(apps):
+    fast, _ = apps
+    _, body = answer(fast, {"x": float("nan"), "y": float("inf"), "z": 0.5})
+    assert json.loads(body) == {"x": None, "y": None, "z": 0.5}
+
+
 def test_a_type_nobody_knows_fails_as_flask_fails(apps):
     fast, plain = apps
     for app in (fast, plain):
