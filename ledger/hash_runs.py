@@ -24,7 +24,7 @@ WIDTH = 32  # bytes of one stored hash (SHA-256)
 # Per id asked: the row holding it is the last one starting at or before it
 # (an index seek), and the hash its slice; shorter than 32 bytes if none.
 _READ = (
-    "SELECT w.value, (SELECT substr(h.hash, (w.value - h.id) * 32 + 1, 32) FROM hashes h "
+    f"SELECT w.value, (SELECT substr(h.hash, (w.value - h.id) * {WIDTH} + 1, {WIDTH}) FROM hashes h "
     "WHERE h.id <= w.value ORDER BY h.id DESC LIMIT 1) FROM json_each(?) w"
 )
 _LAST = "SELECT id, length(hash) FROM hashes ORDER BY id DESC LIMIT 1"

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import sqlite3
 
+from labelcheck.ledger.hash_runs import WIDTH
+
 _HOLDING = "SELECT id, hash FROM hashes WHERE id <= ? ORDER BY id DESC LIMIT 1"
 
 
 def set_hash(db: sqlite3.Connection, i: int, value: bytes) -> None:
     """Stored hash ``i`` becomes ``value``."""
     first, blob = db.execute(_HOLDING, (i,)).fetchone()
-    at = (i - first) * 32
+    at = (i - first) * WIDTH
     assert at < len(blob), f"no stored hash {i}"
-    db.execute("UPDATE hashes SET hash = ? WHERE id = ?", (bytes(blob[:at]) + value + bytes(blob[at + 32:]), first))
+    db.execute("UPDATE hashes SET hash = ? WHERE id = ?", (bytes(blob[:at]) + value + bytes(blob[at + WIDTH:]), first))
 
 
 def cut_hashes(db: sqlite3.Connection, count: int) -> None:
@@ -25,4 +27,4 @@ def cut_hashes(db: sqlite3.Connection, count: int) -> None:
     row = db.execute(_HOLDING, (count - 1,)).fetchone() if count else None
     db.execute("DELETE FROM hashes WHERE id >= ?", (count,))
     if row is not None:
-        db.execute("UPDATE hashes SET hash = ? WHERE id = ?", (bytes(row[1][:(count - row[0]) * 32]), row[0]))
+        db.execute("UPDATE hashes SET hash = ? WHERE id = ?", (bytes(row[1][:(count - row[0]) * WIDTH]), row[0]))

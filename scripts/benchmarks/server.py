@@ -165,9 +165,9 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
     return out
 
 
-def cpu_line(name: str, before: dict, after: dict, requests: float, per: str = "request") -> str:
-    """One measure's CPU per request in microseconds, and the machine's idle share."""
-    d = {k: after[k] - before[k] for k in before}
+def cpu_line(name: str, d: dict, requests: float, per: str = "request") -> str:
+    """One measure's CPU per request in microseconds, and the machine's idle
+    share, from ``d``: what ``cpu_snapshot`` counted over its slices."""
     us = 1e6 / max(requests, 1)
     idle = d["idle"] / max(d["idle"] + d["busy"], 1e-9)
     return (f"{name:<8} server {us * d['server_user']:8.0f} user {us * d['server_sys']:6.0f} sys, "
@@ -408,7 +408,7 @@ def main(argv=None) -> int:
           f"{args.seconds:g} s per measure in {args.rounds} slices (best counts), {errors} non-200 answers, "
           f"{os.cpu_count()} cores")
     for name, (spent, done) in cpu.items():  # --cpu
-        print(cpu_line(name, dict.fromkeys(spent, 0.0), spent, done * (args.batch if name == "batch" else 1),
+        print(cpu_line(name, spent, done * (args.batch if name == "batch" else 1),
                        "claim" if name == "batch" else "request"))
     print(json.dumps({
         "benchmark": "server", "healthz_rps": round(health_rps, 1), "verify1_rps": round(single_rps, 1),
