@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from labelcheck.labels import Signal, merge, page_meta_signal
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -151,3 +153,18 @@ def test_no_conflict_when_sources_agree_or_say_nothing():
 def test_signal_dicts_are_accepted():
     s = gb("2")
     assert merge(None, [s.to_dict()]) == merge(None, [s])
+
+
+@pytest.mark.parametrize("status", [None, "verified", "invalid", "unverified", "none", ""])
+@pytest.mark.parametrize("category", [None, "", "ai-generated"])
+@pytest.mark.parametrize("reasons", [None, [], ["signature_ok", "content_mismatch"]])
+def test_a_claim_without_signals_merges_as_the_general_rule_says(status, category, reasons):
+    """merge() answers a claim alone without the signal rules; the answer is
+    the one the full rules give (statuses, categories and reasons as they came)."""
+    from labelcheck.labels.merge import _merge
+
+    claim = {k: v for k, v in {"status": status, "category": category, "reasons": reasons}.items() if v is not None}
+    for given in ([claim] + ([None] if not claim else [])):
+        got = merge(given, [])
+        assert got == _merge(given, []) and list(got) == list(_merge(given, []))
+        assert got["reasons"] is not (given or {}).get("reasons")  # a copy: the result is the caller's to extend

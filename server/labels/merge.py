@@ -154,6 +154,16 @@ def merge(claim: dict | None, signals: list[Signal]) -> dict:
     ``MAX_SIGNALS`` are listed (see ``listed``) and ``signals_omitted``
     counts the others, so a result stays a few KB whatever a file holds.
     """
+    if not signals:  # a claim alone (most items): what the branches below give it, without them
+        claim = claim or {}
+        category = claim.get("category")
+        return {"status": claim.get("status") or "none",
+                "category": category or None if claim.get("status") == "invalid" else category,
+                "reasons": list(claim.get("reasons") or []), "signals": [], "conflicts": [], "signals_omitted": 0}
+    return _merge(claim, signals)
+
+
+def _merge(claim: dict | None, signals: list) -> dict:
     signals = [s if isinstance(s, Signal) else Signal(**s) for s in signals]
     claim_status = (claim or {}).get("status")
     reasons: list[str] = list((claim or {}).get("reasons") or [])
