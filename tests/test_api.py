@@ -232,6 +232,27 @@ def test_limits_refused_up_front(client):
     assert_problem(r, 413)
 
 
+def test_bodies_read_ahead_by_the_read_guard_answer_the_same(app, producer):
+    """Under gunicorn the body is read by ReadGuard before the app runs and
+    handed over as it read it: the answers and the limits are the same."""
+    from labelcheck.web.readguard import ReadGuard
+
+    app.wsgi_app = ReadGuard(app.wsgi_app, app.extensions["labelcheck"].services.config.max_body)
+    client = app.test_client()
+    [res] = verify(client, {"claim": claim_for(producer), "content_sha256": MEDIA_SHA})
+    assert res["status"] == "verified" and res["receipt"]["index"] >= 0
+    assert_problem(client.post("/v1/verify", data=b'{"items": [', content_type="application/json"), 400)
+    assert_problem(client.post("/v1/verify", data=b'{"items": []}', content_type="text/plain"), 415)
+    big = json.dumps({"items": [{"page_url": "x" * 8000}] * 140}).encode()
+    assert_problem(client.post("/v1/verify", data=big, content_type="application/json"), 413)
+    r = client.post("/v1/verify", input_stream=io.BytesIO(big), content_type="application/json",
+                    environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+    assert_problem(r, 413)  # chunked: the guard reads one byte over the limit, the app refuses it
+    r = client.post("/v1/verify", input_stream=io.BytesIO(b'{"items": []}'), content_type="application/json",
+                    environ_overrides={"wsgi.input_terminated": True, "CONTENT_LENGTH": ""})
+    assert r.status_code == 200 and r.json == {"results": []}
+
+
 def test_rate_limit_gives_429_with_retry_after(tmp_path):
     application = make_app(tmp_path, verify_rate=0.5, verify_burst=2)
     c = application.test_client()

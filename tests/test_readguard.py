@@ -10,7 +10,7 @@ import time
 import pytest
 
 from labelcheck.fetch import alarm
-from labelcheck.web.readguard import ReadGuard, _complete
+from labelcheck.web.readguard import BODY, ReadGuard, _complete
 
 
 @pytest.mark.parametrize("raw, done", [
@@ -65,7 +65,9 @@ def test_a_body_cut_short_answers_408_and_the_app_never_runs():
 def test_a_whole_body_reaches_the_app():
     def app(environ, start_response):
         start_response("200 OK", [])
-        return [environ["wsgi.input"].read()]
+        got = environ["wsgi.input"].read()
+        assert environ[BODY] == got  # the bytes read, handed over as they are
+        return [got]
 
     guard = ReadGuard(app, max_body=1000)
     seen, body = call(guard, {"CONTENT_LENGTH": "7", "wsgi.input": io.BytesIO(b'{"a":1}')})

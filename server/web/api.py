@@ -19,6 +19,7 @@ from labelcheck.pipeline.verify import receipt_json
 from labelcheck.util import b64
 from labelcheck.util.times import file_stamp, now_text
 from labelcheck.web import tokens
+from labelcheck.web.readguard import BODY
 from labelcheck.web.problems import Problem
 
 bp = Blueprint("v1", __name__, url_prefix="/v1")
@@ -54,8 +55,10 @@ def _json_body() -> object:
     mimetype = req.mimetype or ""
     if mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Problem(415, "send the body as application/json")
-    _check_body_size(req)
-    raw = req.get_data(cache=True)
+    raw = req.environ.get(BODY)  # as ReadGuard read it (under gunicorn): no second read
+    if raw is None or len(raw) > services().config.max_body:
+        _check_body_size(req)
+        raw = req.get_data(cache=True)
     try:
         data = _loads(raw)
     except (ValueError, RecursionError) as exc:

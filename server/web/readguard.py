@@ -15,7 +15,8 @@ few clients trickling a byte a second hold every thread. Here:
   waits on a request that long (a pipelined or oversized one);
 - :class:`ReadGuard` (WSGI middleware) reads the body before the app runs,
   disarms that alarm, and answers 408 with ``Connection: close`` when the
-  body came short.
+  body came short. The bytes it read are in the environ under ``BODY`` too,
+  so the app need not read them again through its request stream.
 
 A buffered request costs memory (up to ``max_body`` and the headers, for
 each of ``worker_connections``); a front server that buffers requests
@@ -43,6 +44,7 @@ _local = threading.local()
 CHUNK = 64 * 1024
 HEAD_LIMIT = 64 * 1024  # headers longer than this go to gunicorn's parser, which refuses them
 _LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)")
+BODY = "labelcheck.body"  # environ key: the body as ReadGuard read it
 _408_BODY = json.dumps({"type": "about:blank", "title": "Request Timeout", "status": 408,
                        "detail": "the request was not received in time"}).encode()
 _408_HEAD = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
@@ -172,6 +174,7 @@ class ReadGuard:
             if body is None or (length is not None and len(body) < length):
                 return _timeout(start_response)
             environ["wsgi.input"] = io.BytesIO(body)
+            environ[BODY] = body
         if armed is not None:
             armed.cancel()
         return self.app(environ, start_response)
