@@ -77,6 +77,16 @@ def test_numbers_orjson_would_change_go_to_the_strict_reader():
         assert same(loads_strict(raw, "x"), value)
 
 
+def test_deep_nesting_is_refused_alike_by_both_readers():
+    # orjson would take 1000 levels; the standard library's reader refuses them.
+    deep = b"[" * 1000 + b"]" * 1000
+    assert _read_back(deep) is _NO
+    with pytest.raises(ClaimError) as err:
+        loads_strict(deep, "payload")
+    assert err.value.detail == "not_json"
+    assert loads_strict(b"[" * 100 + b"]" * 100, "x") == json.loads(b"[" * 100 + b"]" * 100)
+
+
 def test_a_claim_payload_takes_the_fast_path():
     raw = dumps_compact({"v": 1, "issuer": "a+0000abcd", "content": {"sha256": "00" * 32}, "aigc": {"Label": "1"},
                          "note": "合成 \u2028 \x7f \n"})

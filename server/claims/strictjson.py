@@ -51,11 +51,17 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_re
 
 
 _NO = object()
+_MAX_BRACKETS = 256  # a claim has a handful
 
 
 def _read_back(raw: bytes) -> Any:
     """orjson's reading of ``raw`` when orjson writes it back exactly as
-    ``raw``; else ``_NO`` (let the strict reader decide and explain)."""
+    ``raw``; else ``_NO`` (let the strict reader decide and explain).
+    Text with many brackets goes to the strict reader too: orjson nests up
+    to 1024 levels, the standard library's reader about 990, and the two
+    must refuse alike."""
+    if raw.count(b"[") + raw.count(b"{") > _MAX_BRACKETS:
+        return _NO
     try:
         value = orjson.loads(raw)
         return value if orjson.dumps(value) == raw else _NO
