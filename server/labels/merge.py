@@ -158,7 +158,7 @@ def merge(claim: dict | None, signals: list[Signal]) -> dict:
         claim = claim or {}
         category = claim.get("category")
         return {"status": claim.get("status") or "none",
-                "category": category or None if claim.get("status") == "invalid" else category,
+                "category": (category or None) if claim.get("status") == "invalid" else category,
                 "reasons": list(claim.get("reasons") or []), "signals": [], "conflicts": [], "signals_omitted": 0}
     return _merge(claim, signals)
 
