@@ -65,7 +65,7 @@ def _read_back(raw: bytes) -> Any:
     try:
         value = orjson.loads(raw)
         return value if orjson.dumps(value) == raw else _NO
-    except (orjson.JSONDecodeError, orjson.JSONEncodeError, RecursionError):
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):  # orjson has its own depth limit
         return _NO
 
 
