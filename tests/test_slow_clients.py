@@ -4,7 +4,10 @@ server's threads for at most ``client_read_timeout`` seconds."""
 
 from __future__ import annotations
 
+import json
+import socket
 import threading
+import time
 
 import pytest
 import requests
@@ -39,5 +42,45 @@ def test_sixteen_trickling_clients_do_not_stall_the_server(tmp_path):
         assert r.status_code == 200
     finally:
         stop_event.set()
+        out = stop(proc)
+    assert "Traceback" not in out, out
+
+
+def _exchange(port: int, pieces: list[bytes], pause: float) -> bytes:
+    """Send ``pieces`` as separate writes, ``pause`` seconds apart; the answer's bytes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each piece its own segment
+        for i, piece in enumerate(pieces):
+            if i and pause:
+                time.sleep(pause)
+            sock.sendall(piece)
+        sock.shutdown(socket.SHUT_WR)
+        out = b""
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+def test_a_request_in_pieces_is_answered_whole(tmp_path):
+    """Headers and body in separate writes (as Python's http.client and
+    requests send them), back to back or with pauses, a body in several
+    writes, and a body over the limit sent straight after its headers:
+    each gets the answer it would get in one write."""
+    port = free_port()
+    proc = serve(tmp_path / "data", port, "--workers", "1", "--threads", "2", env={"LABELCHECK_MAX_BODY": "4096"})
+    try:
+        body = json.dumps({"items": [{"content_sha256": "ab" * 32}]}).encode()
+        head = (b"POST /v1/verify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+        for pieces, pause in (([head, body], 0), ([head, body[:9], body[9:20], body[20:]], 0.2),
+                              ([head + body[:5], body[5:]], 0.05)):
+            answer = _exchange(port, pieces, pause)
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+            results = json.loads(answer.split(b"\r\n\r\n", 1)[1])["results"]
+            assert [r["status"] for r in results] == ["none"] and results[0]["receipt"]["index"] >= 0
+        big = b'{"items": [' + b" " * 8000 + b"]}"
+        answer = _exchange(port, [head.replace(b"%d" % len(body), b"%d" % len(big)), big], 0)
+        assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    finally:
         out = stop(proc)
     assert "Traceback" not in out, out
