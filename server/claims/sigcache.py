@@ -11,7 +11,6 @@ process and bounded; it holds no viewer data.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 from collections import OrderedDict
 
@@ -22,29 +21,6 @@ try:  # libsodium as PyNaCl binds it: crypto_sign_open may be given no output bu
     from nacl._sodium import ffi as _ffi, lib as _lib
 except ImportError:  # another build of PyNaCl: its public verify, the same check
     _lib = None
-
-
-def _verify_detached_holding_the_gil():
-    """libsodium's ``crypto_sign_verify_detached`` from PyNaCl's own copy of
-    it, called through ``ctypes.PyDLL``, which keeps the GIL (cffi releases
-    it around every call). The server checks the claims of a group on one
-    thread (``pipeline.coalesce``): letting go of the GIL for each 60 us
-    verification only handed it to another thread and back, two switches a
-    claim, while the other core is busy with the other worker (measured:
-    about 5% less machine time a single-item request, 7% a batch). None
-    where PyNaCl's module does not export the function."""
-    try:
-        import nacl._sodium
-
-        func = ctypes.PyDLL(nacl._sodium.__file__).crypto_sign_verify_detached
-    except (ImportError, OSError, AttributeError):
-        return None
-    func.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulonglong, ctypes.c_char_p]
-    func.restype = ctypes.c_int
-    return func
-
-
-_detached = _verify_detached_holding_the_gil()
 
 CAPACITY = 4096  # remembered successes per process, oldest out first
 
@@ -61,12 +37,7 @@ def verify(key: nacl.signing.VerifyKey, message: bytes, signature: bytes) -> boo
     remembered = (bytes(key), signature, hashlib.sha256(message).digest())
     if remembered in _verified:
         return True
-    if _detached is not None and type(key) is nacl.signing.VerifyKey and type(message) is bytes:
-        # RFC 8032 §5.1.7 with libsodium's checks: what crypto_sign_open
-        # (PyNaCl's VerifyKey.verify) runs on the signature and message.
-        if _detached(signature, message, len(message), remembered[0]) != 0:
-            return False
-    elif _lib is not None and type(key) is nacl.signing.VerifyKey:
+    if _lib is not None and type(key) is nacl.signing.VerifyKey:
         # What VerifyKey.verify calls (crypto_sign_open, RFC 8032 §5.1.7 with
         # libsodium's checks), without the copy of the message it returns.
         signed = signature + message
