@@ -190,34 +190,3 @@ def test_the_next_group_is_checked_while_the_last_one_is_recorded():
         time.sleep(0.001)
     assert got["second"] == ["second"]
     assert order.index(("check", "second")) < order.index(("record", "first"))
-
-
-def test_a_big_request_runs_at_once_on_its_own_thread():
-    """A request that fills a commit by itself is not queued behind a group
-    being checked: it is answered while that group's leader is still held."""
-    held, entered = threading.Event(), threading.Event()
-    threads = {}
-
-    def check(jobs):
-        threads.setdefault(jobs[0].items[0], threading.current_thread())
-        if jobs[0].items[0] == "lead":
-            entered.set()
-            assert held.wait(WAIT)
-        for job in jobs:
-            job.checked = job.items
-
-    def record(jobs):
-        for job in jobs:
-            job.value = list(job.checked)
-
-    co = Coalescer(check, record, max_items=8, alone=4)
-    got = {}
-    leader = threading.Thread(target=lambda: got.__setitem__("lead", co.submit(["lead"])))
-    leader.start()
-    assert entered.wait(WAIT)
-    big = ["big"] + [f"x{i}" for i in range(4)]
-    assert co.submit(big) == big  # while the leader is held
-    assert threads["big"] is threading.current_thread()
-    held.set()
-    leader.join(WAIT)
-    assert got["lead"] == ["lead"]

@@ -16,9 +16,7 @@ both on ``util.turns``) moved up to include the checks; a job's failure in stage
 failed append fails the group it took, as a failed commit does.
 
 A group holds whole requests up to ``max_items`` items (at least one
-request), so one request's wait is bounded by a batch of that size. A
-request of ``alone`` items or more fills a commit by itself: it runs both
-stages on its own thread at once, queued behind no one.
+request), so one request's wait is bounded by a batch of that size.
 """
 
 from __future__ import annotations
@@ -62,17 +60,13 @@ class Coalescer:
     of a stage fails the jobs it was given that have no error yet. Holds
     locks: make a new one in a forked child."""
 
-    def __init__(self, check: Stage, record: Stage, max_items: int = 128, alone: int = 32) -> None:
-        self.check, self.record, self.max_items, self.alone = check, record, max_items, alone
+    def __init__(self, check: Stage, record: Stage, max_items: int = 128) -> None:
+        self.check, self.record, self.max_items = check, record, max_items
         self._turns = Turns()
 
     def submit(self, items: list):
         """The value ``record`` set for ``items``; raises the job's error."""
         job = Job(items)
-        if len(items) >= self.alone:  # enough to fill a commit alone: no wait behind others' checks
-            _run(self.check, [job])
-            _run(self.record, [job] if job.error is None else [])
-            return job.result()
         self._turns.wait(job)
         if job.value is None and job.error is None:  # not answered: it leads
             self._lead(job)
