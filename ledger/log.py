@@ -374,12 +374,6 @@ def _is_int(x) -> bool:
     return type(x) is int
 
 
-def check_records(records) -> None:
-    """Raise LedgerError, naming the first bad one, if ``append`` would
-    refuse ``records``; nothing is written."""
-    _validate(records)
-
-
 def _validate(records) -> list:
     """Each record's ``entry_parts`` (its check and encoding in one pass):
     for the whole batch at once when it can (``entry_batch``), else record

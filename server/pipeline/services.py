@@ -18,10 +18,9 @@ from labelcheck.ledger import note
 from labelcheck.ledger.backend import is_url
 from labelcheck.ledger.log import Ledger
 from labelcheck.pipeline.claim_lookup import MediaReader, RegistryLookup
-from labelcheck.pipeline.coalesce import Coalescer
 from labelcheck.pipeline.config import Config, ConfigError
 from labelcheck.pipeline.registry import open_registry_store
-from labelcheck.pipeline.verify import LabelReader, check_jobs, record_jobs
+from labelcheck.pipeline.verify import LabelReader
 from labelcheck.pipeline.witnessing import Witnessing, parse_witnesses
 
 log = logging.getLogger("labelcheck")
@@ -65,7 +64,6 @@ class Services:
         self._fetcher: MediaFetcher | None = None
         self.registry_store = open_registry_store(cfg, lambda: self.ledger)
         self._lookup: RegistryLookup | None = None
-        self._verifications: tuple[int, Coalescer] | None = None
 
     @property
     def ledger(self) -> Ledger:
@@ -79,20 +77,6 @@ class Services:
                                                    scrub_duty=cfg.ledger_scrub_duty)
                     self._ledger_pid = pid
         return self._ledger
-
-    @property
-    def verifications(self) -> Coalescer:
-        """This process's coalescer of verifications (``verify.verify_items``),
-        made anew after a fork: it holds locks and a queue of threads."""
-        pid = os.getpid()
-        got = self._verifications
-        if got is None or got[0] != pid:
-            with self._lock:
-                if self._verifications is None or self._verifications[0] != pid:
-                    self._verifications = (pid, Coalescer(lambda jobs: check_jobs(jobs, self),
-                                                          lambda jobs: record_jobs(jobs, self)))
-                got = self._verifications
-        return got[1]
 
     def close(self) -> None:
         with self._lock:

@@ -25,8 +25,6 @@ from urllib.parse import urlsplit
 from labelcheck.claims import ClaimError, from_data_attribute, verify_claim
 from labelcheck.fetch import fetch_all
 from labelcheck.labels import merge, page_meta_signal, read_labels
-from labelcheck.ledger import LedgerError
-from labelcheck.ledger.log import check_records
 from labelcheck.pipeline.claim_lookup import ledger_fields, match_registry
 from labelcheck.pipeline.errors import InvalidRequest, TooManyItems
 from labelcheck.util import b64
@@ -163,68 +161,20 @@ def server_version() -> str:
 
 
 def verify_items(items: list[Item], svc) -> list[dict]:
-    """Results for ``items`` in order, each with its ledger receipt. The
-    media are fetched on the calling thread; the checks and the append go
-    through ``svc.verifications`` (a ``coalesce.Coalescer`` of
-    ``check_jobs`` and ``record_jobs``), together with those of concurrent
-    requests."""
+    """Results for ``items`` in order, each with its ledger receipt."""
     if not items:
         return []
+    registry = svc.registry  # one registry version for the whole request
     _fetch_all([i for i in items if i.media_url and not i.content_sha256], svc)
-    return svc.verifications.submit(items)
-
-
-def check_jobs(jobs: list, svc) -> None:
-    """Stage 1: each job's results and ledger records (``job.checked``),
-    against one registry version, recorded at one time."""
-    registry = svc.registry
-    lookup = svc.registry_lookup
-    now = now_text()  # the time of recording
-    for job in jobs:
-        try:
-            job.checked = _check(job.items, registry, lookup, now)
-        except Exception as exc:  # this request's own failure, not its group's
-            job.error = exc
-
-
-def _check(items: list[Item], registry, lookup, now: str) -> tuple[list[dict], list[dict]]:
     results = [_verify_one(item, registry) for item in items]
-    match_registry(items, results, lookup, registry)  # docs/protocol.md §12
+    match_registry(items, results, svc.registry_lookup, registry)  # docs/protocol.md §12
+    now = now_text()  # the time of recording, one for the request's entries
     records = [ledger_fields(item, result, _record(item, result, registry, now)) for item, result in zip(items, results)]
-    return results, records
-
-
-def record_jobs(jobs: list, svc) -> None:
-    """Stage 2: the records of all ``jobs`` in one ledger append; each result
-    gets its receipt. Should the append refuse a record, the requests whose
-    records are bad fail alone and the others are appended without them
-    (a refused record is refused before anything is written)."""
-    ledger = svc.ledger
-    try:
-        receipts = ledger.append([record for job in jobs for record in job.checked[1]])
-    except LedgerError:
-        bad = [job for job in jobs if _refused(job)]
-        if not bad or len(bad) == len(jobs):
-            raise
-        return record_jobs([job for job in jobs if job.error is None], svc)
+    receipts = svc.ledger.append(records)
     text: dict[bytes, str] = {}  # receipts of one append share their checkpoint and upper proof nodes
-    at = 0
-    for job in jobs:
-        results = job.checked[0]
-        for result, receipt in zip(results, receipts[at:at + len(results)]):
-            result["receipt"] = receipt_json(receipt, text)
-        at += len(results)
-        job.value = results
-
-
-def _refused(job) -> bool:
-    """Whether the ledger refuses ``job``'s records (its error is set if so)."""
-    try:
-        check_records(job.checked[1])
-    except LedgerError as exc:
-        job.error = exc
-        return True
-    return False
+    for result, receipt in zip(results, receipts):
+        result["receipt"] = receipt_json(receipt, text)
+    return results
 
 
 def receipt_json(receipt, text: dict[bytes, str] | None = None) -> dict:
