@@ -30,8 +30,6 @@ from binascii import b2a_base64
 from hashlib import sha256
 from typing import Callable
 
-from labelcheck.util.turns import Turns
-
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
 from .canonical import CanonicalError
@@ -169,7 +167,9 @@ class GroupCommit:
                  on_write: Callable[[object, list, int], None] | None = None):
         self.store, self.group, self.sign, self.refuse, self.clock = store, group, sign, refuse, clock
         self.on_write = on_write
-        self._turns = Turns()
+        self._cv = threading.Condition()
+        self._queue: list[Request] = []
+        self._leader = False
         self._write_lock = threading.Lock()  # the writer connection, when not grouping
         # (size, tree, last leaf) as this instance's last commit left the log:
         # while no other writer has appended since, the next commit starts from
@@ -188,11 +188,19 @@ class GroupCommit:
             with self._write_lock:
                 self._commit(lambda _conn: [req])
             return req.result()
-        # Woken exactly once: by the leader whose commit took this request
-        # (done), or handed the lead (not done, still queued).
-        self._turns.wait(req)
-        if req.done:
-            return req.result()
+        with self._cv:
+            self._queue.append(req)
+            waits = self._leader
+            if waits:
+                req.wake = threading.Lock()
+                req.wake.acquire()
+            self._leader = True
+        if waits:
+            # Woken exactly once: by the leader whose commit took this
+            # request (done), or handed the lead (not done, still queued).
+            req.wake.acquire()
+            if req.done:
+                return req.result()
         taken: list[Request] = []
 
         def take(_conn) -> list[Request]:
@@ -208,10 +216,18 @@ class GroupCommit:
 
     def _hand_over(self, leader: Request, taken: list[Request]) -> None:
         """After a commit: wake the appends it took, and hand the lead to
-        the first one still queued (if any; the leader's own is dropped
-        from the queue if the commit stopped before taking it)."""
-        self._turns.wake(taken, leader)
-        self._turns.hand_over(leader)
+        the first one still queued (if any), so no thread wakes only to find
+        its request not done yet and wait again."""
+        for other in taken:
+            if other is not leader and other.wake is not None:
+                other.wake.release()
+        with self._cv:
+            if leader in self._queue:  # the commit stopped before taking anything (an interrupt)
+                self._queue.remove(leader)
+            if self._queue:
+                self._queue[0].wake.release()  # the new leader; the leader flag stays set
+            else:
+                self._leader = False
 
     def tail_size(self) -> int | None:
         """The log's size as this instance's last commit left it, while no
@@ -258,7 +274,9 @@ class GroupCommit:
     def _take_queue(self) -> list[Request]:
         """Everything queued so far: the leader takes it once it holds the
         write lock, so appends that arrived while it waited share its commit."""
-        return self._turns.take()
+        with self._cv:
+            batch, self._queue = self._queue, []
+        return batch
 
     def _start(self, conn, n: int) -> tuple[Frontier, bytes | None]:
         """The tree and last leaf at size ``n``: this instance's own tail when
