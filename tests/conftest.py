@@ -14,6 +14,7 @@ import pytest
 from hypothesis import settings
 
 import pg
+from labelcheck.web.app import create_app
 
 # CI runs the same examples every time, so a red run can be reproduced.
 settings.register_profile("ci", derandomize=True, deadline=None)
@@ -46,3 +47,12 @@ def postgres():
     cluster = pg.cluster_or_skip()
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def app(tmp_path):
+    """A labelcheck app on a fresh data directory, without the rate limit
+    (test modules that need other settings define their own ``app``)."""
+    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0})
+    yield application
+    application.extensions["labelcheck"].services.close()

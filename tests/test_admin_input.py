@@ -12,16 +12,8 @@ import pytest
 
 from labelcheck import claims
 from labelcheck.ledger import keyfile as keys
-from labelcheck.web.app import create_app
 
 MEDIA_SHA = hashlib.sha256(b"admin input media").hexdigest()
-
-
-@pytest.fixture
-def app(tmp_path):
-    application = create_app({"data_dir": tmp_path / "data", "verify_rate": 0})
-    yield application
-    application.extensions["labelcheck"].services.close()
 
 
 @pytest.fixture

@@ -3,10 +3,14 @@ for the very key, signature and message; failures are checked every time."""
 
 from __future__ import annotations
 
+import nacl.exceptions
 import nacl.signing
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labelcheck.claims import sigcache
+from test_keys import RFC8032_VECTORS
 
 
 @pytest.fixture(autouse=True)
@@ -94,3 +98,53 @@ def test_the_memory_is_bounded(monkeypatch):
     assert len(sigcache._verified) <= 8
     assert sigcache.verify(key, messages[0], sigs[0])  # evicted long ago: verified again
     assert key.calls == 21
+
+
+@pytest.fixture(params=["cffi", "pynacl"])
+def path(request, monkeypatch):
+    """Each way ``verify`` may reach libsodium: cffi's crypto_sign_open (the
+    default), PyNaCl's public verify (another build of PyNaCl)."""
+    if request.param == "cffi":
+        assert sigcache._lib is not None, "PyNaCl's cffi module exports crypto_sign_open"
+    else:
+        monkeypatch.setattr(sigcache, "_lib", None)
+    return request.param
+
+
+@pytest.mark.parametrize("sk, pk, msg, sig", RFC8032_VECTORS)
+def test_rfc8032_vectors_verify_and_their_tampered_copies_do_not(path, sk, pk, msg, sig):
+    vk, message, signature = nacl.signing.VerifyKey(bytes.fromhex(pk)), bytes.fromhex(msg), bytes.fromhex(sig)
+    assert sigcache.verify(vk, message, signature)
+    sigcache.forget()
+    assert not sigcache.verify(vk, message + b"\x00", signature)
+    for i in (0, 31, 32, 63):  # R and S, each end
+        assert not sigcache.verify(vk, message, signature[:i] + bytes([signature[i] ^ 0x40]) + signature[i + 1:])
+
+
+def test_a_signature_with_s_not_reduced_is_refused(path):
+    """RFC 8032 §5.1.7 step 1: S must be below the group order L; S + L
+    verifies the same equation, so only that check refuses it (malleability)."""
+    sk, vk = keypair()
+    sig = sk.sign(b"claim").signature
+    order = 2**252 + 27742317777372353535851937790883648493
+    s = int.from_bytes(sig[32:], "little") + order
+    assert s < 2**256
+    assert not sigcache.verify(vk, b"claim", sig[:32] + s.to_bytes(32, "little"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(message=st.binary(max_size=300), flip=st.integers(0, 64 * 8 - 1), tamper=st.booleans())
+def test_the_default_path_answers_as_pynacl_does(message, flip, tamper):
+    sk = nacl.signing.SigningKey(bytes(range(32)))
+    sig = sk.sign(message).signature
+    if tamper:
+        sig = bytearray(sig)
+        sig[flip // 8] ^= 1 << (flip % 8)
+        sig = bytes(sig)
+    try:
+        sk.verify_key.verify(message, sig)
+        expected = True
+    except nacl.exceptions.BadSignatureError:
+        expected = False
+    sigcache.forget()
+    assert sigcache.verify(sk.verify_key, message, sig) is expected
