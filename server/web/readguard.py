@@ -73,24 +73,19 @@ class GuardedThreadWorker(ThreadWorker):
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_readable, conn))
 
     def _on_readable(self, conn, sock):
-        # Read on while bytes are there: many clients (Python's http.client,
-        # so requests too) send the headers and the body in two writes, and
-        # the body is usually in by the time the headers are parsed, which
-        # spares a round through the event loop for it.
-        while True:
-            try:
-                data = sock.recv(CHUNK)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                data = b""
-            if not data:
-                return self._drop(conn)
-            conn.labelcheck_buf += data
-            if _complete(conn.labelcheck_buf, self.max_body):
-                self.poller.unregister(sock)
-                conn.labelcheck_done, conn.data_ready = True, True
-                return super().enqueue_req(conn)
+        try:
+            data = sock.recv(CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        if not data:
+            return self._drop(conn)
+        conn.labelcheck_buf += data
+        if _complete(conn.labelcheck_buf, self.max_body):
+            self.poller.unregister(sock)
+            conn.labelcheck_done, conn.data_ready = True, True
+            super().enqueue_req(conn)
 
     def _drop(self, conn, answer: bytes = b""):
         if conn.labelcheck_done:
