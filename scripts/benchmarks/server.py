@@ -211,9 +211,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(data: Path, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
+def start_server(data: Path, workers: int, threads: int, env: dict | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = dict(os.environ, LABELCHECK_VERIFY_RATE="0")
+    env = dict(env if env is not None else os.environ, LABELCHECK_VERIFY_RATE="0")
     proc = subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data),
                              "--workers", str(workers), "--threads", str(threads), "--fetch-allow", "127.0.0.1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
