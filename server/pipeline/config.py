@@ -64,6 +64,8 @@ class Config:
     # (fsync) and on media fetches; with more threads than cores those waits
     # overlap and concurrent appends share one group commit.
     threads: int = 16
+    # With as many workers as CPUs, each worker on a CPU of its own (web.cpus).
+    pin_workers: bool = True
 
     @property
     def ledger_db(self) -> Path:

@@ -2,8 +2,9 @@
 
 gthread workers (a few threads each) so that concurrent verifications in one
 worker can share a ledger group commit; the app is built in each worker after
-the fork (no preload), so no SQLite connection crosses a fork. No access log:
-it would hold viewers' IP addresses.
+the fork (no preload), so no SQLite connection crosses a fork. With one
+worker per CPU, each is pinned to its own (:mod:`labelcheck.web.cpus`). No
+access log: it would hold viewers' IP addresses.
 
 Slow clients: reading a request (headers and body) has ``client_read_timeout``
 seconds (:mod:`labelcheck.web.readguard`), idle kept-alive connections are
@@ -19,6 +20,7 @@ import gc
 from gunicorn.app.base import BaseApplication
 
 from labelcheck.pipeline.config import Config
+from labelcheck.web import cpus
 from labelcheck.web.app import EXTENSION_KEY, create_app
 from labelcheck.web.readguard import ReadGuard
 
@@ -47,6 +49,7 @@ class LabelcheckApplication(BaseApplication):
             "graceful_timeout": 10,
             "proc_name": "labelcheck",
             "worker_exit": _worker_exit,
+            **cpus.hooks(cpus.plan(max(1, config.workers), config.pin_workers)),
             # One shared ~/.gunicorn/gunicorn.ctl would let two servers collide.
             "control_socket_disable": True,
             **options,
