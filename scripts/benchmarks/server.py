@@ -5,12 +5,12 @@
 
 One ``labelcheck serve`` (gunicorn, gthread, the settings of production) on a
 free 127.0.0.1 port, loaded by C client processes of K keep-alive
-connections each, on loopback only. The load offers more requests at once
-than the server has threads (4 x 8 = 32 against 2 workers x 16 threads on
-2 cores): a throughput measure with no more requests in flight than server
-threads would measure round trips instead (Little's law), since every thread
-waiting on the ledger's fsync leaves its client idle; both sides of each
-ratio are measured with the same load:
+connections each, on loopback only. The load keeps as many requests in
+flight as the server has threads (4 x 8 = 32 against 2 workers x 16 threads
+on 2 cores): with fewer, it would measure round trips instead of throughput
+(Little's law), since every thread waiting on the ledger's fsync leaves its
+client idle (4 x 12 = 48 measured the same as 32); both sides of each ratio
+are measured with the same load:
 
 1. single-item ``POST /v1/verify`` requests per second, against ``GET
    /healthz`` of the same app (a trivial JSON endpoint): the cost of a
