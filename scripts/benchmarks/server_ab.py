@@ -44,9 +44,9 @@ from labelcheck.ledger import keyfile as keys
 ROOT = bench.ROOT
 
 
-def checkout(rev: str, tmp: Path) -> tuple[Path, str]:
-    """A worktree of ``rev`` under ``tmp`` and the PYTHONPATH that imports ``labelcheck`` from it."""
-    tree = tmp / f"tree-{len(list(tmp.iterdir()))}"
+def checkout(rev: str, tmp: Path, name: str) -> tuple[Path, str]:
+    """A worktree of ``rev`` at ``tmp/name`` and the PYTHONPATH that imports ``labelcheck`` from it."""
+    tree = tmp / name
     subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "--quiet", str(tree), rev], check=True)
     if not (tree / "server" / "ledger").exists():
         (tree / "server" / "ledger").symlink_to("../ledger")
@@ -138,11 +138,11 @@ def main(argv=None) -> int:
         trees: list[Path] = []
         sides: list[dict] = []
         try:
-            tree, base_path = checkout(args.base, tmp)
+            tree, base_path = checkout(args.base, tmp, "base")
             trees.append(tree)
             head_path = None
             if args.head is not None:
-                tree, head_path = checkout(args.head, tmp)
+                tree, head_path = checkout(args.head, tmp, "head")
                 trees.append(tree)
             sides = [side("base", base_path, tmp, args, signer), side("head", head_path, tmp, args, signer)]
             for s in sides:
