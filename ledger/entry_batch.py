@@ -59,16 +59,25 @@ def entries_parts(records: list) -> list[tuple[bytes, bytes, bytes]] | None:
         # By column: the values in sorted key order. As many keys as the
         # first record's and each of them (else KeyError): the same keys.
         columns = list(zip(*map(get, records)))
-        types = [set(map(type, column)) for column in columns]
-        if any(len(t) != 1 for t in types):
-            return None
-        types = tuple(t.pop() for t in types)
+        # A column whose first value is a string is not tested here: the
+        # join of all the strings in _encode refuses anything else
+        # (TypeError), and writes a str subclass as its text, as the
+        # reference encoder does.
+        types = tuple(str if type(column[0]) is str else _one_type(column) for column in columns)
         kind = kinds.get(types) or _kind(shape, types)
         if kind is None:
             return None
         return _encode(kind, columns, len(records))
     except (_Other, ValueError, TypeError, KeyError):  # ValueError: a lone surrogate (UnicodeEncodeError)
         return None
+
+
+def _one_type(column: tuple) -> type:
+    """The one type of every value in ``column``; TypeError when they differ."""
+    types = set(map(type, column))
+    if len(types) != 1:
+        raise TypeError("values of more than one type")
+    return types.pop()
 
 
 def _encode(kind: tuple, columns: list[tuple], count: int) -> list[tuple[bytes, bytes, bytes]] | None:

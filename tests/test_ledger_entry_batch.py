@@ -62,6 +62,8 @@ def test_plain_batches_are_encoded_at_once(records):
     [{"a": "x", "b": 1}, {"a": "x", "c": 1}],  # other keys, as many
     [{"a": "x", "b": 1}, {"a": "x", 2: 1}],  # ... one not a string
     [{"a": "x", "b": 1}, {"a": "y", "b": "1"}],  # another kind
+    [{"a": "x", "b": 1}, {"a": None, "b": 2}],  # a string column holding null ...
+    [{"a": "x", "b": 1}, {"a": 7, "b": 2}],  # ... or a number
     [{"a": "x", "b": 1}, {"a": "tab\there", "b": 2}],  # a string needing an escape
     [{"a": "x", "b": ["q\"uote"]}, {"a": "y", "b": []}],  # ... in a list
     [{"a": "x", "b": 1}, {"a": "y", "b": 2**53}],  # an integer out of range
@@ -73,6 +75,20 @@ def test_plain_batches_are_encoded_at_once(records):
 ])
 def test_other_batches_are_left_to_the_record_by_record_path(records):
     assert entries_parts(records) is None
+
+
+class _Text(str):
+    """A str subclass: written as its text, as the reference encoder writes it."""
+
+    def __str__(self) -> str:
+        return "not this"
+
+
+def test_a_str_subclass_in_a_string_column_is_written_as_its_text():
+    records = [{"a": "x", "b": 1}, {"a": _Text("y"), "b": 2}] * 10
+    got = entries_parts(records)
+    assert got == _each(records)
+    assert b'"a":"y"' in got[1][0]
 
 
 def test_the_same_keys_in_another_order_are_one_shape():
