@@ -266,6 +266,29 @@ def test_runs_of_entries_and_hashes_are_stored_row_for_row(target, pipelined):
         store.close()
 
 
+def test_runs_of_any_length_are_stored_in_order(target):
+    """A run is written in pieces (SQLite: statements of 128, 64, ... rows):
+    runs of lengths around those pieces land contiguous and in order, and a
+    run that collides with a stored index writes none of its rows."""
+    data_dir, url = target
+    store = open_store(url or data_dir / "ledger.db")
+    lengths = [1, 3, 100, 127, 128, 129, 300]
+    datas = [b'{"n":%d}' % i for i in range(sum(lengths))]
+    try:
+        at = 0
+        for k in lengths:
+            with store.write() as conn:
+                store.put_entry_run(conn, at, datas[at:at + k])
+            at += k
+        assert store.entries(0, at) == datas and store.size() == at
+        with pytest.raises(Exception):  # the first of 200 rows takes a stored index
+            with store.write() as conn:
+                store.put_entry_run(conn, at - 1, [b"new"] * 200)
+        assert store.size() == at and store.entries(at - 1, at) == datas[-1:]
+    finally:
+        store.close()
+
+
 @pytest.mark.parametrize("pipelined", [False, True])
 def test_what_follows_a_commit_runs_only_when_it_committed(target, pipelined):
     # store.write's ``then``: statements behind the COMMIT (the sequencer's
