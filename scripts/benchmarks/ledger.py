@@ -40,6 +40,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
+from _stats import mean_and_error  # noqa: E402  (scripts/benchmarks/_stats.py)
 from labelcheck.ledger import Ledger, canonical, merkle, verify_bundle  # noqa: E402
 from labelcheck.ledger.store import Store, connect  # noqa: E402
 from labelcheck.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint  # noqa: E402
@@ -118,7 +119,7 @@ def bench_batches(work: Path, batches: int, slices: int | None = None) -> dict:
         assert led.size() == batches * 100
     db.close()
     n = batches * 100
-    error = statistics.stdev(ratios) / len(ratios) ** 0.5 if len(ratios) > 1 else 0.0
+    _, error = mean_and_error(ratios)
     # The wall-clock ratio moves with the disk's fsync latency (both sides
     # wait for one per batch); the CPU ratio is the work each side does.
     return {"ledger_per_s": n / t, "raw_per_s": n / t_raw, "ratio": (n / t) / (n / t_raw), "ratio_stderr": error,

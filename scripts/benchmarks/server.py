@@ -48,7 +48,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,6 +59,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from _stats import mean_and_error  # noqa: E402  (scripts/benchmarks/_stats.py)
 from labelcheck import claims  # noqa: E402
 from labelcheck.claims import sigcache  # noqa: E402
 from labelcheck.pipeline.config import Config  # noqa: E402
@@ -402,13 +402,13 @@ def main(argv=None) -> int:
     # The single-item ratio slice by slice (each single slice right after its
     # /healthz slice): how far apart the slices are, as a standard error.
     r1_rounds = [s / h for s, h in zip(by_round["single"], by_round["health"]) if h]
-    r1_error = statistics.stdev(r1_rounds) / len(r1_rounds) ** 0.5 if len(r1_rounds) > 1 else 0.0
+    r1_mean, r1_error = mean_and_error(r1_rounds)
     r2 = batch_cps / raw_vps if raw_vps else 0.0
     r3 = fetch_cps / direct_rps
     print(f"{'measure':<52}{'per second':>12}{'ratio':>8}{'aim':>6}")
     print(f"{'GET /healthz requests':<52}{health_rps:>12,.0f}")
     print(f"{'POST /v1/verify, 1 item, requests':<52}{single_rps:>12,.0f}{r1:>8.2f}{'0.5':>6}"
-          f"   slice by slice {statistics.mean(r1_rounds) if r1_rounds else 0:.2f} +- {r1_error:.2f}")
+          f"   slice by slice {r1_mean:.2f} +- {r1_error:.2f}")
     print(f"{'raw PyNaCl verifications, 2 processes':<52}{raw_vps:>12,.0f}")
     print(f"{f'claims in batches of {args.batch} (ledger included)':<52}{batch_cps:>12,.0f}{r2:>8.2f}{'0.4':>6}")
     print(f"{'direct GETs of the 100 KB PNG':<52}{direct_rps:>12,.0f}")

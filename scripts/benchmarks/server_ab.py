@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import signal
 import statistics
@@ -38,6 +37,7 @@ import threading
 from pathlib import Path
 
 import server as bench  # scripts/benchmarks/server.py: the load, the fixtures, /proc
+from _stats import mean_and_error
 
 from labelcheck.ledger import keyfile as keys
 
@@ -103,12 +103,6 @@ def one_slice(sides: list[dict], reqs: list, start: int, args) -> int:
         s["rps"].append(rps)
         errors += err
     return errors
-
-
-def mean_and_error(values: list[float]) -> tuple[float, float]:
-    """The mean and its standard error (0 for one value)."""
-    m = statistics.fmean(values)
-    return m, (statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0)
 
 
 def main(argv=None) -> int:
