@@ -18,10 +18,13 @@ next leader. Followers try the lock every ``POLL`` seconds, so one takes over
 within ``POLL`` plus the time the server needs to notice the dead
 connection: at once for a killed process (the kernel closes its socket),
 within the TCP keepalive and user timeout (``pgstore.KEEPALIVE``) for a host
-that vanished. A stale leader could not fork the log either: a commit reads
-the tail inside the write transaction, under ``pgstore.WRITE_LOCK``, or
-writes at the size the leader's own last commit left (below), and the
-primary keys refuse an index already taken, failing the whole transaction.
+that vanished; and within a few seconds for a leader that stopped with
+its socket open (SIGSTOP, a paused VM, a hang), whose session a follower
+ends once it is silent past its lease (``lease``). A stale leader could
+not fork the log either: a commit reads the tail inside the write
+transaction, under ``pgstore.WRITE_LOCK``, or writes at the size the
+leader's own last commit left (below), and the primary keys refuse an
+index already taken, failing the whole transaction.
 
 The leader's own process skips the queue: ``Sequencer.append`` hands its
 encoded records to the leader thread in memory, and they go into the next
@@ -50,6 +53,7 @@ import time
 
 import psycopg
 
+from . import lease
 from .commit import BadRow, CommitError, GroupCommit, Receipt, Request, StaleTail
 from .pgstore import PgStore, connect
 
@@ -69,6 +73,7 @@ class Sequencer:
 
     def __init__(self, store: PgStore, appender: GroupCommit, *, poll: float = POLL):
         self.store, self.appender, self.poll = store, appender, poll
+        self.lease = lease.LEASE  # seconds
         appender.on_write = self._record_results
         appender.after_commit = self._announce_taken
         self.leader = False
@@ -172,9 +177,13 @@ class Sequencer:
             self._own = []
 
     def _follow_then_lead(self, conn: psycopg.Connection) -> None:
+        checked = time.monotonic()
         while not self._stop.is_set():
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (SEQUENCER_LOCK,)).fetchone()[0]:
                 break
+            if time.monotonic() - checked >= self.lease / 3:  # the lock's holder, silent too long?
+                lease.end_stale_holder(conn, SEQUENCER_LOCK, self.lease)
+                checked = time.monotonic()
             self._stop.wait(self.poll)
         else:
             return
@@ -215,14 +224,29 @@ class Sequencer:
             # process's own appends wake the thread through the pipe.)
             if self._commit_once(conn) or woken.is_set():
                 continue
-            # Idle: sleep until the server sends something (a notification).
-            # What woke us is read and dropped here, so that the commit it
-            # starts does not count it as news and try once more for nothing.
-            ready = select.select([conn.fileno(), self._wake_r], [], [], self.poll)[0]
+            self._idle(conn)
+
+    def _idle(self, conn: psycopg.Connection) -> None:
+        """Sleep until the server sends something (a notification), an own
+        append wakes the thread, or ``poll`` seconds passed; every ``lease /
+        2`` seconds of it, one statement keeps the session within its lease.
+        What woke us is read and dropped here, so that the commit it starts
+        does not count it as news and try once more for nothing."""
+        until = time.monotonic() + self.poll
+        while not self._stop.is_set():
+            left = until - time.monotonic()
+            if left <= 0:
+                return
+            ready = select.select([conn.fileno(), self._wake_r], [], [], min(left, self.lease / 2))[0]
             if self._wake_r in ready:
                 _drain_pipe(self._wake_r)
             if conn.fileno() in ready:
                 self._heard += _drain_notifications(conn)
+            if ready:
+                return
+            if time.monotonic() < until:
+                with conn.pipeline():  # answered on leaving: a lost connection shows here
+                    conn.execute("SELECT 1")
 
     def _commit_once(self, conn: psycopg.Connection) -> int:
         """Sequence one batch of queued requests and this process's own; how

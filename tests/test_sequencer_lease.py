@@ -1,0 +1,181 @@
+"""The sequencer's lock is a lease (ledger/lease.py, docs/protocol.md §11): a
+leader that stops with its socket open (SIGSTOP, a paused VM, a hang) is
+ended by a follower once its session has been silent past the lease, and
+another process leads; a live leader, or a holder busy in a statement, is
+never ended. On a real PostgreSQL server (tests/pg.py)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from labelcheck.ledger import checkpoint, lease, merkle, note
+from labelcheck.ledger.log import Ledger
+from labelcheck.ledger.sequencer import SEQUENCER_LOCK
+
+ORIGIN = "lease.example/log"
+ROOT = Path(__file__).resolve().parents[1]
+_names = itertools.count()
+
+
+@pytest.fixture
+def url(postgres):
+    return postgres.create_database(f"lease_{next(_names)}")
+
+
+def _holder(url: str, key: int = SEQUENCER_LOCK) -> psycopg.Connection:
+    """A session holding the session-level lock ``key``, then silent."""
+    conn = psycopg.connect(url, autocommit=True)
+    assert conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()[0]
+    return conn
+
+
+def _ended(conn: psycopg.Connection) -> bool:
+    try:
+        conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return True
+    return False
+
+
+def test_a_holder_silent_past_its_lease_is_ended_and_one_still_within_it_is_not(url):
+    holder = _holder(url)
+    with psycopg.connect(url, autocommit=True) as other:
+        assert lease.end_stale_holder(other, SEQUENCER_LOCK, 60.0) == []
+        time.sleep(0.6)
+        (pid,) = lease.end_stale_holder(other, SEQUENCER_LOCK, 0.5)
+        assert pid == holder.info.backend_pid
+        deadline = time.monotonic() + 5
+        while other.execute("SELECT pg_try_advisory_lock(%s)", (SEQUENCER_LOCK,)).fetchone()[0] is False:
+            assert time.monotonic() < deadline, "the lock was not released"
+            time.sleep(0.05)
+    assert _ended(holder)
+
+
+def test_a_holder_inside_a_transaction_has_twice_the_lease(url):
+    holder = _holder(url)
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")
+    with psycopg.connect(url, autocommit=True) as other:
+        time.sleep(0.7)
+        assert lease.end_stale_holder(other, SEQUENCER_LOCK, 0.5) == []  # idle in a transaction 0.7 s < 1 s
+        time.sleep(0.5)
+        assert lease.end_stale_holder(other, SEQUENCER_LOCK, 0.5) == [holder.info.backend_pid]
+    assert _ended(holder)
+
+
+def test_a_holder_busy_in_a_statement_is_not_ended(url):
+    holder = _holder(url)
+    busy = threading.Thread(target=lambda: holder.execute("SELECT pg_sleep(1.5)"))
+    busy.start()
+    try:
+        with psycopg.connect(url, autocommit=True) as other:
+            time.sleep(1.0)
+            assert lease.end_stale_holder(other, SEQUENCER_LOCK, 0.3) == []
+    finally:
+        busy.join()
+    assert not _ended(holder)
+    holder.close()
+
+
+def test_only_the_holder_of_that_lock_in_that_database_is_ended(url, postgres):
+    elsewhere = postgres.create_database(f"lease_{next(_names)}")
+    other_key, other_db = _holder(url, SEQUENCER_LOCK + 1), _holder(elsewhere)
+    idle = psycopg.connect(url, autocommit=True)  # silent too, holding nothing
+    time.sleep(0.5)
+    with psycopg.connect(url, autocommit=True) as other:
+        assert lease.end_stale_holder(other, SEQUENCER_LOCK, 0.2) == []
+    assert not any(_ended(c) for c in (other_key, other_db, idle))
+    for c in (other_key, other_db, idle):
+        c.close()
+
+
+def test_a_follower_ends_a_silent_leader_and_sequences_in_its_place(url, tmp_path):
+    holder = _holder(url)  # a leader that stopped: it holds the lock and says nothing
+    with Ledger.open_dir(tmp_path / "node", origin=ORIGIN, database=url) as led:
+        led.sequencer.lease = 1.0
+        start = time.monotonic()
+        got = led.append([{"kind": "verification", "n": 1}])
+        took = time.monotonic() - start
+        assert got[0].index == 0 and led.sequencer.leader
+        assert took < 4.0, f"took over after {took:.1f} s"
+        assert led.verify().ok
+    assert _ended(holder)
+
+
+def test_a_live_leader_keeps_its_lease_through_long_idle_waits(url, tmp_path):
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
+    try:
+        a.append([{"kind": "verification", "n": 0}])
+        deadline = time.monotonic() + 10
+        while not a.sequencer.leader:
+            assert time.monotonic() < deadline, "the first node never led"
+            time.sleep(0.02)
+        a.sequencer.lease, a.sequencer.poll = 0.6, 30.0  # idle waits far longer than the lease
+        since = a.sequencer.led_since
+        time.sleep(0.5)  # a wait begun with the old poll has ended
+        with psycopg.connect(url, autocommit=True) as other:
+            for _ in range(8):
+                time.sleep(0.25)
+                assert lease.end_stale_holder(other, SEQUENCER_LOCK, 0.6) == []
+        assert a.sequencer.leader and a.sequencer.led_since == since
+        assert a.append([{"kind": "verification", "n": 1}])[0].index == 1
+    finally:
+        a.close()
+
+
+_CHILD = """
+import sys, time
+from labelcheck.ledger import Ledger
+led = Ledger.open_dir(sys.argv[1], origin=sys.argv[2], database=sys.argv[3])
+led.append([{"kind": "verification", "who": "child", "n": 0}])
+while not led.sequencer.leader:
+    time.sleep(0.02)
+print("leading", flush=True)
+for line in sys.stdin:
+    (r,) = led.append([{"kind": "verification", "who": "child", "n": int(line)}])
+    print(r.index, flush=True)
+led.close()
+"""
+
+
+def test_a_stopped_leading_process_is_replaced_and_follows_once_it_runs_again(url, tmp_path):
+    # SIGSTOP: the process holds its socket open and its host answers
+    # keepalives, so only the lease frees the lock.
+    child = subprocess.Popen([sys.executable, "-c", _CHILD, str(tmp_path / "child"), ORIGIN, url],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
+                             env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        assert child.stdout.readline().strip() == "leading"
+        os.kill(child.pid, signal.SIGSTOP)
+        (tmp_path / "node").mkdir()  # every node signs with the one ledger key
+        key = tmp_path / "node" / "ledger.key"
+        key.write_bytes((tmp_path / "child" / "ledger.key").read_bytes())
+        key.chmod(0o600)
+        with Ledger.open_dir(tmp_path / "node", origin=ORIGIN, database=url) as led:
+            led.sequencer.lease = 1.0
+            start = time.monotonic()
+            (mine,) = led.append([{"kind": "verification", "who": "parent"}])
+            assert time.monotonic() - start < 5.0
+            os.kill(child.pid, signal.SIGCONT)
+            child.stdin.write("1\n")
+            child.stdin.flush()
+            theirs = int(child.stdout.readline())  # appended again, now through the queue
+            assert {mine.index, theirs} == {1, 2} and led.size() == 3
+            report = led.verify()
+            assert report.ok and report.size == 3, report.summary()
+            cp = checkpoint.open_checkpoint(mine.checkpoint, note.Verifier.from_vkey(led.verifier_key), origin=ORIGIN)
+            merkle.verify_inclusion(mine.index, cp.size, mine.leaf_hash, mine.inclusion, cp.root)
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.stdin.close()
+        child.wait(30)
