@@ -20,6 +20,7 @@ from labelcheck.ledger import pgstore
 from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.errors import RegistryConflict
 from labelcheck.pipeline.registry import registry_add, registry_revoke
+from labelcheck.pipeline import registry_pg
 from labelcheck.pipeline.registry_pg import PgRegistryStore
 from labelcheck.pipeline.registry_store import FileRegistryStore
 from labelcheck.pipeline.services import Services
@@ -202,6 +203,52 @@ def test_a_change_whose_node_stopped_after_the_append_is_settled_once(nodes, cap
     assert registry_entries(a)[0]["registry_version"] == b.registry.version
     with pytest.raises(RegistryConflict):
         add(a, p)
+
+
+def test_a_node_stopped_mid_change_holds_up_the_others_only_until_the_server_ends_its_session(
+        tmp_path, database, monkeypatch, caplog):
+    # The stopped node's session sits idle inside its transaction, holding
+    # the registry's row lock, as while its append waits; past the limit the
+    # server ends it and the other node's change goes through.
+    monkeypatch.setattr(registry_pg, "IDLE_IN_CHANGE", 1.0)
+    cfg = Config(data_dir=tmp_path, database=database, ledger_scrub_duty=0)
+    a, b = Services(cfg), Services(cfg)
+    stuck, p = threading.Event(), producer("stuck")[0]
+
+    class Stops:
+        def size(self):
+            return a.ledger.size()
+
+        def append(self, records):
+            stuck.set()
+            time.sleep(6)  # stopped, its socket open
+            raise ConnectionError("woke up")
+
+    errors: list = []
+
+    def change_on_a():
+        try:
+            a.registry_store._change(lambda reg: registry_add(reg, p, now_text()), lambda: Stops())
+        except Exception as exc:
+            errors.append(exc)
+
+    stalled = threading.Thread(target=change_on_a)
+    try:
+        stalled.start()
+        assert stuck.wait(10)
+        q = producer("goes-through")[0]
+        start = time.monotonic()
+        with caplog.at_level(logging.WARNING, logger="labelcheck"):
+            add(b, q)
+        assert 0.5 < time.monotonic() - start < 4.0
+        assert "never reached the ledger: dropped" in caplog.text  # the stopped change's intent
+        assert b.registry.lookup(q.key_id) is not None and b.registry.lookup(p.key_id) is None
+        assert [e["producer"]["key_id"] for e in registry_entries(b)] == [q.key_id]
+        stalled.join(15)
+        assert errors and not stalled.is_alive()  # woken, it finds its change gone
+    finally:
+        a.close()
+        b.close()
 
 
 def test_a_change_that_never_reached_the_ledger_is_dropped(nodes, caplog):

@@ -53,6 +53,12 @@ log = logging.getLogger("labelcheck")
 
 COMPONENT = "registry"
 POLL = 0.25  # seconds a process serves its registry before asking for the version
+# A change holds the registry's row lock while its ledger append waits (at
+# most the sequencer's 30 s). A session idle inside a transaction for longer
+# is a node's that stopped mid-change (SIGSTOP, a paused VM, a hang) with its
+# socket open: the server ends it, rather than every node's changes waiting
+# for it for ever; the next change settles its intent.
+IDLE_IN_CHANGE = 45.0  # seconds
 SCAN = 1000  # ledger entries read at a time when settling an intent
 _EMPTY_VERSION = TrustRegistry().version
 
@@ -98,7 +104,7 @@ class PgRegistryStore(RegistryStore):
                     # after a fork the parent's pool is not ours to close
                     pool = ConnectionPool(self.url, min_size=1, max_size=4, open=True, timeout=POOL_WAIT,
                                           kwargs={"autocommit": True, **KEEPALIVE}, check=closed_by_server,
-                                          name="labelcheck-registry")
+                                          configure=_end_stopped_changes, name="labelcheck-registry")
                     try:
                         with pool.connection() as conn:
                             migrate(conn)
@@ -245,6 +251,13 @@ class PgRegistryStore(RegistryStore):
             else:
                 conn.execute("DELETE FROM registry_intents WHERE registry_version = %s", (registry_version,))
                 log.warning("registry change %s never reached the ledger: dropped", registry_version)
+
+
+def _end_stopped_changes(conn: psycopg.Connection) -> None:
+    """Have the server end this session once idle inside a transaction for
+    ``IDLE_IN_CHANGE`` seconds (see there)."""
+    conn.execute("SELECT set_config('idle_in_transaction_session_timeout', %s, false)",
+                 (str(int(IDLE_IN_CHANGE * 1000)),))
 
 
 class _AppendFailed(Exception):
