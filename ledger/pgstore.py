@@ -33,6 +33,12 @@ from .store import StoreError
 log = logging.getLogger(__name__)
 
 WRITE_LOCK = 0x6C6162656C636B02  # pg_advisory_xact_lock key of ledger writers
+# A writer other than the sequencer (a node's start, ``ledger migrate``)
+# that stops inside its transaction with its socket open (SIGSTOP, a paused
+# VM) would hold WRITE_LOCK, and every commit, for ever: the server ends a
+# session idle inside such a transaction this long (the sequencer's own
+# commits are bounded by its lease, ``lease``).
+STOPPED_WRITER = 45.0  # seconds
 POOL_MAX = 8
 # Seconds a read waits for a pooled connection: with the database unreachable,
 # reads fail after this rather than holding their request for long.
@@ -122,7 +128,9 @@ class PgStore:
                     yield c
                 return
             with c.transaction():
-                c.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                c.execute("SELECT pg_advisory_xact_lock(%s), "
+                          "set_config('idle_in_transaction_session_timeout', %s, true)",
+                          (WRITE_LOCK, str(int(STOPPED_WRITER * 1000))))
                 yield c
             if then is not None:
                 try:

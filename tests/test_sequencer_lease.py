@@ -18,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from labelcheck.ledger import checkpoint, lease, merkle, note
+from labelcheck.ledger import checkpoint, lease, merkle, note, pgstore
 from labelcheck.ledger.log import Ledger
 from labelcheck.ledger.sequencer import SEQUENCER_LOCK
 
@@ -179,3 +179,37 @@ def test_a_stopped_leading_process_is_replaced_and_follows_once_it_runs_again(ur
         os.kill(child.pid, signal.SIGCONT)
         child.stdin.close()
         child.wait(30)
+
+
+def test_a_writer_stopped_inside_its_transaction_holds_the_write_lock_only_until_the_server_ends_it(
+        url, tmp_path, monkeypatch):
+    # A node's start or ``ledger migrate`` writes outside the sequencer, under
+    # the same write lock; stopped inside that transaction, it would hold up
+    # every commit for as long as it stays stopped.
+    monkeypatch.setattr(pgstore, "STOPPED_WRITER", 1.0)
+    with Ledger.open_dir(tmp_path / "node", origin=ORIGIN, database=url) as led:
+        led.append([{"kind": "verification", "n": 0}])
+        other = pgstore.PgStore(url, create=False)
+        inside, errors = threading.Event(), []
+
+        def stopped_writer():
+            try:
+                with other.write():
+                    inside.set()
+                    time.sleep(6)  # stopped, its socket open
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+        writer = threading.Thread(target=stopped_writer)
+        writer.start()
+        try:
+            assert inside.wait(10)
+            start = time.monotonic()
+            assert led.append([{"kind": "verification", "n": 1}])[0].index == 1
+            assert time.monotonic() - start < 4.0
+            writer.join(15)
+            assert errors, "its session was not ended"
+            assert led.verify().ok
+        finally:
+            writer.join(15)
+            other.close()
