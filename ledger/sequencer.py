@@ -63,6 +63,9 @@ SEQUENCER_LOCK = 0x6C6162656C636B03  # pg_try_advisory_lock key of the leader
 QUEUE_CHANNEL, DONE_CHANNEL = "ledger_queue", "ledger_done"
 POLL = 0.5  # seconds between a follower's tries of the lock, and a leader's idle waits
 MAX_ROWS = 1000  # queued requests per commit
+# Records per commit from queued rows (at least one row's): what a commit
+# computes between its statements stays well within the lease (``lease``).
+MAX_RECORDS = 20_000
 STALE = "10 minutes"  # finished queue rows nobody collected (their node died) are dropped after this
 SWEEP_EVERY = 60.0  # seconds between a leader's drops of such rows
 TIMEOUT = 30.0  # seconds a leader's own append waits to be taken into a commit
@@ -272,9 +275,8 @@ class Sequencer:
                              "ORDER BY id LIMIT %s FOR UPDATE", (MAX_ROWS,))
             sizes = self.store.sizes_later(tx)
             rows = cur.fetchall()
-            self._drained_at = heard if len(rows) < MAX_ROWS else None
-            ids.extend(r[0] for r in rows)
-            queued = [_records(r[1]) for r in rows]  # before taking our own: nothing here raises
+            queued = _take_rows(rows, ids)  # before taking our own: nothing here raises
+            self._drained_at = heard if len(rows) < MAX_ROWS and len(queued) == len(rows) else None
             with self._lock:
                 own, self._own = own + self._own, []
             taken.extend(own)
@@ -360,6 +362,22 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     failed commit (``_fail``), on its own, answered at the next sync."""
     for sql in ("BEGIN", "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)", "COMMIT"):
         conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
+
+
+def _take_rows(rows: list[tuple[int, str]], ids: list[int]) -> list[list]:
+    """The records of the first ``rows`` (id, JSON text), in order, up to
+    ``MAX_RECORDS`` in all (at least the first row's), their ids appended to
+    ``ids``; the rest stay queued for the next commit."""
+    taken: list[list] = []
+    total = 0
+    for row_id, text in rows:
+        records = _records(text)
+        if taken and total + len(records) > MAX_RECORDS:
+            break
+        ids.append(row_id)
+        taken.append(records)
+        total += len(records)
+    return taken
 
 
 def _records(text: str) -> list:

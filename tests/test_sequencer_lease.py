@@ -7,6 +7,7 @@ never ended. On a real PostgreSQL server (tests/pg.py)."""
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import signal
 import subprocess
@@ -18,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from labelcheck.ledger import checkpoint, lease, merkle, note, pgstore
+from labelcheck.ledger import checkpoint, lease, merkle, note, pgstore, sequencer
 from labelcheck.ledger.log import Ledger
 from labelcheck.ledger.sequencer import SEQUENCER_LOCK
 
@@ -213,3 +214,29 @@ def test_a_writer_stopped_inside_its_transaction_holds_the_write_lock_only_until
         finally:
             writer.join(15)
             other.close()
+
+
+def test_a_backlog_is_sequenced_in_commits_of_bounded_size(url, tmp_path, monkeypatch):
+    # What a commit computes between its statements must stay well within
+    # the lease, however long the queue grew: queued rows go in commits of
+    # at most MAX_RECORDS records (a larger row alone), in queue order.
+    monkeypatch.setattr(sequencer, "MAX_RECORDS", 5)
+    sizes = [3, 1, 1, 2, 7, 1, 3, 2]
+    with Ledger.open_dir(tmp_path / "node", origin=ORIGIN, database=url) as led:
+        led.append([{"kind": "verification", "n": 0}])  # it leads
+        with psycopg.connect(url) as blocker, psycopg.connect(url, autocommit=True) as other:
+            blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))  # the backlog grows
+            for row, n in enumerate(sizes):
+                other.execute("INSERT INTO ledger_queue (records) VALUES (%s)",
+                              (json.dumps([{"kind": "verification", "row": row, "k": k} for k in range(n)]),))
+            blocker.commit()
+            deadline = time.monotonic() + 10
+            while other.execute("SELECT count(*) FROM ledger_queue WHERE size IS NULL").fetchone()[0]:
+                assert time.monotonic() < deadline, "the backlog was not sequenced"
+                time.sleep(0.05)
+            commits = other.execute("SELECT size FROM ledger_checkpoints WHERE size > 1 ORDER BY size").fetchall()
+        grown = [b - a for a, b in zip([1] + [s for (s,) in commits], [s for (s,) in commits])]
+        assert grown == [5, 2, 7, 4, 2]  # 3+1+1, 2 (2+7 > 5), 7 alone, 1+3, 2
+        rows = [json.loads(e)["row"] for e in led.entries(1, led.size())]
+        assert rows == sorted(rows) and len(rows) == sum(sizes)
+        assert led.verify().ok
