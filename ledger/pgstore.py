@@ -43,6 +43,11 @@ POOL_MAX = 8
 # Seconds a read waits for a pooled connection: with the database unreachable,
 # reads fail after this rather than holding their request for long.
 POOL_WAIT = 5.0
+# Seconds a pool goes on retrying a connection that failed, on its back-off
+# of 1, 2, 4 ... s, before giving up until it is next asked for one (then at
+# once): after a longer outage, the first requests once the database is back
+# would otherwise wait for the next retry, seconds away, past POOL_WAIT.
+RECONNECT = 2.0
 CONNECT_TIMEOUT = 10  # seconds
 # TCP keepalives: a node whose host vanished (no FIN, no RST) is noticed by the
 # server within about idle + interval * count seconds, and its locks released.
@@ -103,7 +108,8 @@ class PgStore:
             self._pid = os.getpid()  # after a fork the parent's pool is not ours to close
             self._pool_ = ConnectionPool(self.url, min_size=1, max_size=POOL_MAX, open=True,
                                          kwargs={"autocommit": True, **KEEPALIVE}, timeout=POOL_WAIT,
-                                         check=closed_by_server, name="labelcheck-ledger")
+                                         reconnect_timeout=RECONNECT, check=closed_by_server,
+                                         name="labelcheck-ledger")
         return self._pool_
 
     @contextlib.contextmanager

@@ -46,7 +46,7 @@ from psycopg_pool import ConnectionPool
 
 from labelcheck.claims.trust import Producer, TrustError, TrustRegistry
 from labelcheck.ledger.pg_schema import apply_migrations
-from labelcheck.ledger.pgstore import KEEPALIVE, POOL_WAIT, closed_by_server, display_url
+from labelcheck.ledger.pgstore import KEEPALIVE, POOL_WAIT, RECONNECT, closed_by_server, display_url
 from labelcheck.pipeline.registry_store import Mutate, RegistryStore
 
 log = logging.getLogger("labelcheck")
@@ -104,7 +104,8 @@ class PgRegistryStore(RegistryStore):
                     # after a fork the parent's pool is not ours to close
                     pool = ConnectionPool(self.url, min_size=1, max_size=4, open=True, timeout=POOL_WAIT,
                                           kwargs={"autocommit": True, **KEEPALIVE}, check=closed_by_server,
-                                          configure=_end_stopped_changes, name="labelcheck-registry")
+                                          reconnect_timeout=RECONNECT, configure=_end_stopped_changes,
+                                          name="labelcheck-registry")
                     try:
                         with pool.connection() as conn:
                             migrate(conn)
