@@ -1,7 +1,9 @@
 """Two ``labelcheck serve`` nodes on one PostgreSQL ledger (docs/protocol.md §11):
-concurrent clients on both, the sequencing node killed with SIGKILL mid-load.
-Another node takes over within 5 s, the log stays one contiguous verified
-chain and every receipt a client holds checks offline."""
+concurrent clients on both, the sequencing node killed with SIGKILL mid-load
+(another node takes over within 5 s), or stopped with SIGSTOP, its socket
+open (another node ends its silent session and takes over within 8 s; once
+continued, it follows and answers again). The log stays one contiguous
+verified chain and every receipt a client holds checks offline."""
 
 from __future__ import annotations
 
@@ -50,8 +52,9 @@ def owner_of_port(port: int, procs: dict) -> str | None:
 
 
 @pytest.mark.slow
-def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres):
-    url = postgres.create_database("cluster")
+@pytest.mark.parametrize("how, within", [(signal.SIGKILL, 5), (signal.SIGSTOP, 8)], ids=["SIGKILL", "SIGSTOP"])
+def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres, how, within):
+    url = postgres.create_database(f"cluster_{how.name.lower()}")
     a, b = tmp_path / "a", tmp_path / "b"
     procs = {"a": node(tmp_path, a, free_port(), url)}
     ports = {"a": int(procs["a"].args[3])}
@@ -79,16 +82,30 @@ def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres):
         other = "b" if leader == "a" else "a"
         before = sum(1 for f in tmp_path.glob(f"receipts-{other}-*.ndjson") for _ in f.open())
         killed_at = time.monotonic()
-        os.killpg(procs[leader].pid, signal.SIGKILL)
-        procs[leader].communicate(timeout=20)
+        os.killpg(procs[leader].pid, how)
+        if how == signal.SIGKILL:
+            procs[leader].communicate(timeout=20)
         while leader_port(url) is None or owner_of_port(leader_port(url), procs) != other:
-            assert time.monotonic() - killed_at < 5, "no node took over within 5 s"
+            assert time.monotonic() - killed_at < within, f"no node took over within {within} s"
             time.sleep(0.05)
         takeover = time.monotonic() - killed_at
         while sum(1 for f in tmp_path.glob(f"receipts-{other}-*.ndjson") for _ in f.open()) < before + 20:
             assert time.monotonic() - killed_at < 20, "the surviving node stopped answering"
             time.sleep(0.05)
-        print(f"takeover after SIGKILL: {takeover:.2f} s")
+        print(f"takeover after {how.name}: {takeover:.2f} s")
+        if how == signal.SIGSTOP:  # continued, the stopped node follows and answers again
+            os.killpg(procs[leader].pid, signal.SIGCONT)
+            deadline = time.monotonic() + 20
+            while True:
+                got = requests.post(f"http://127.0.0.1:{ports[leader]}/v1/verify", timeout=30,
+                                    json={"items": json.loads(items.read_text())})
+                if got.status_code == 200:
+                    break  # its own answer, checked below with the clients'
+                assert got.status_code == 503 and time.monotonic() < deadline, got.text
+                time.sleep(0.2)
+            (tmp_path / f"receipts-{leader}-continued.ndjson").write_text(
+                "".join(json.dumps(r["receipt"]) + "\n" for r in got.json()["results"]))
+            assert owner_of_port(leader_port(url), procs) == other  # it did not take the lead back
     finally:
         for name, proc in procs.items():
             if proc.poll() is None:
