@@ -45,6 +45,13 @@ def wait_healthy(base: str, proc: subprocess.Popen | None = None, timeout: float
     raise AssertionError(f"{base} did not become healthy")
 
 
+def signal_server(proc: subprocess.Popen, sig: int) -> None:
+    """``sig`` to the server and its workers: SIGSTOP, SIGCONT as a paused host."""
+    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
+    for pid in [proc.pid, *map(int, workers)]:
+        os.kill(pid, sig)
+
+
 def stop(proc: subprocess.Popen) -> str:
     proc.send_signal(signal.SIGTERM)
     try:

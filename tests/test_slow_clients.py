@@ -4,7 +4,9 @@ server's threads for at most ``client_read_timeout`` seconds."""
 
 from __future__ import annotations
 
+import http.client
 import json
+import signal
 import socket
 import threading
 import time
@@ -12,7 +14,8 @@ import time
 import pytest
 import requests
 
-from slowclients import Trickler, free_port, healthz_latencies, serve, stop
+from labelcheck.web.runner import KEEPALIVE
+from slowclients import Trickler, free_port, healthz_latencies, serve, signal_server, stop
 
 READ_TIMEOUT = 2.0
 MARGIN = 1.5
@@ -82,5 +85,53 @@ def test_a_request_in_pieces_is_answered_whole(tmp_path):
         answer = _exchange(port, [head.replace(b"%d" % len(body), b"%d" % len(big)), big], 0)
         assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     finally:
+        out = stop(proc)
+    assert "Traceback" not in out, out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kept", [3, 0], ids=["kept-alive connections", "the rest of a request"])
+def test_requests_that_arrive_while_the_server_is_stalled_are_answered(tmp_path, kept):
+    """A server stalled (SIGSTOP, a paused VM) for longer than its keep-alive
+    and read timeouts: requests that arrived meanwhile on kept-alive
+    connections, and the rest of one half sent before, are answered once it
+    runs again, rather than closed as idle or slow (which a front server
+    reports as 502 and does not retry for a POST)."""
+    port = free_port()
+    proc = serve(tmp_path / "data", port, "--workers", "1", "--threads", "2",
+                 env={"LABELCHECK_CLIENT_READ_TIMEOUT": str(READ_TIMEOUT)})
+    body = json.dumps({"items": [{"content_sha256": "ab" * 32}]}).encode()
+    head = (b"POST /v1/verify HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body))
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(kept)]
+    try:
+        for conn in conns:
+            conn.request("GET", "/healthz")
+            answer = conn.getresponse()
+            answer.read()
+            assert answer.status == 200 and not answer.will_close
+        half = socket.create_connection(("127.0.0.1", port), timeout=30)
+        half.sendall(head + body[:10])
+        time.sleep(0.5)  # the worker is reading it
+        signal_server(proc, signal.SIGSTOP)
+        try:
+            for conn in conns:
+                conn.request("POST", "/v1/verify", body=body, headers={"Content-Type": "application/json"})
+            half.sendall(body[10:])
+            time.sleep((KEEPALIVE if kept else READ_TIMEOUT) + 1.5)
+        finally:
+            signal_server(proc, signal.SIGCONT)
+        for conn in conns:
+            answer = conn.getresponse()
+            results = json.loads(answer.read())["results"]
+            assert answer.status == 200 and results[0]["receipt"]["index"] >= 0
+        out = b""
+        while chunk := half.recv(65536):
+            out += chunk
+        assert out.startswith(b"HTTP/1.1 200"), out[:200]
+        half.close()
+    finally:
+        for conn in conns:
+            conn.close()
         out = stop(proc)
     assert "Traceback" not in out, out

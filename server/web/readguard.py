@@ -104,16 +104,36 @@ class GuardedThreadWorker(ThreadWorker):
         conn.close()
 
     def murder_keepalived(self, force=False):
-        super().murder_keepalived(force)
+        # After a stall (the process stopped, a paused VM) the wait that
+        # should have seen the bytes that came meanwhile returned nothing (an
+        # interrupted epoll_wait past its timeout gives no events): they are
+        # read before any connection is closed as idle or slow. Closed with
+        # unread bytes, a connection is reset, and a front server does not
+        # retry a POST it had sent.
         now = time.monotonic()
+        kept, pending = self.keepalived_conns, getattr(self, "pending_conns", None)
+        if not force and ((kept and kept[0].timeout <= now) or (pending and pending[0].timeout <= now)):
+            self.wait_for_and_dispatch_events(timeout=0)
+        super().murder_keepalived(force)
         while self.reading:
             deadline, conn, token = self.reading[0]
             current = conn.labelcheck_read is token and not conn.labelcheck_done
             if current and deadline > now and not force:
                 break
             self.reading.popleft()
-            if current:
+            if current and not force:
+                self._read_what_came(conn)
+            if current and not conn.labelcheck_done:
                 self._drop(conn, _408_HEAD + _408_BODY if conn.labelcheck_buf else b"")
+
+    def _read_what_came(self, conn) -> None:
+        """Read what is waiting on a connection whose time ran out: the rest
+        of a request sent in time is taken; a client still sending is not."""
+        while not conn.labelcheck_done:
+            had = len(conn.labelcheck_buf)
+            self._on_readable(conn, conn.sock)
+            if len(conn.labelcheck_buf) == had:
+                return
 
     def handle(self, conn):
         buffered = bytes(getattr(conn, "labelcheck_buf", b""))

@@ -25,6 +25,12 @@ from labelcheck.web.app import EXTENSION_KEY, create_app
 from labelcheck.web.readguard import ReadGuard
 
 
+# Seconds an idle kept-alive connection stays open. A front server must
+# close its idle upstream connections sooner (deploy/nginx.conf
+# keepalive_timeout): a request it sends on one as the server closes it is lost.
+KEEPALIVE = 5
+
+
 def bind_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
@@ -42,7 +48,7 @@ class LabelcheckApplication(BaseApplication):
             "errorlog": "-",
             "loglevel": "info",
             "timeout": 60,  # a worker whose main loop stops beating is restarted
-            "keepalive": 5,
+            "keepalive": KEEPALIVE,
             "limit_request_line": 8190,
             "limit_request_fields": 100,
             "limit_request_field_size": 8190,
