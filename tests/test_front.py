@@ -4,10 +4,12 @@ bodies; /healthz and a verify are not delayed by them."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -17,7 +19,8 @@ import pytest
 import requests
 
 from labelcheck.pipeline.config import Config
-from slowclients import Trickler, free_port, serve, stop, wait_healthy
+from labelcheck.web.runner import KEEPALIVE
+from slowclients import Trickler, free_port, serve, signal_server, stop, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 SITE = REPO / "deploy" / "nginx.conf"
@@ -27,14 +30,14 @@ needs_nginx = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (
                                                         "Debian's nginx when run as root)")
 
 
-def site_config(listen: int, upstream: int, log: Path) -> str:
-    """deploy/nginx.conf with only the ports and the log path changed."""
+def site_config(listen: int, upstreams: list[int], log: Path) -> str:
+    """deploy/nginx.conf with only the ports (a server line per upstream) and the log path changed."""
     text = SITE.read_text()
     text = re.sub(r"listen 80;", f"listen 127.0.0.1:{listen};", text)
     text = re.sub(r"\n\s*listen \[::\]:80;", "", text)
-    text = text.replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{upstream};")
+    text = text.replace("server 127.0.0.1:8080;", "\n    ".join(f"server 127.0.0.1:{u};" for u in upstreams))
     text = text.replace("/var/log/nginx/labelcheck.access.log", str(log))
-    assert f"127.0.0.1:{listen}" in text and f"127.0.0.1:{upstream}" in text and str(log) in text
+    assert f"127.0.0.1:{listen}" in text and all(f"127.0.0.1:{u}" in text for u in upstreams) and str(log) in text
     return text
 
 
@@ -47,14 +50,14 @@ def main_config(prefix: Path, site: Path) -> str:
             f"http {{\n{temps}    include {site};\n}}\n")
 
 
-@pytest.fixture
-def front(tmp_path):
-    upstream, listen = free_port(), free_port()
-    server = serve(tmp_path / "data", upstream, "--workers", "1", "--threads", "4")
-    prefix = tmp_path / "nginx"
+@contextlib.contextmanager
+def nginx_before(prefix: Path, upstreams: list[int]):
+    """A real nginx from deploy/nginx.conf in ``prefix`` in front of
+    ``upstreams``; yields the port it listens on."""
+    listen = free_port()
     prefix.mkdir()
     site = prefix / "labelcheck.conf"
-    site.write_text(site_config(listen, upstream, prefix / "access.log"))
+    site.write_text(site_config(listen, upstreams, prefix / "access.log"))
     conf = prefix / "nginx.conf"
     conf.write_text(main_config(prefix, site))
     check = subprocess.run([NGINX, "-t", "-p", str(prefix), "-c", str(conf)], capture_output=True, text=True)
@@ -63,10 +66,20 @@ def front(tmp_path):
                              stderr=subprocess.STDOUT, text=True)
     try:
         wait_healthy(f"http://127.0.0.1:{listen}", nginx)
-        yield listen, prefix
+        yield listen
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
+
+
+@pytest.fixture
+def front(tmp_path):
+    upstream = free_port()
+    server = serve(tmp_path / "data", upstream, "--workers", "1", "--threads", "4")
+    try:
+        with nginx_before(tmp_path / "nginx", [upstream]) as listen:
+            yield listen, tmp_path / "nginx"
+    finally:
         stop(server)
 
 
@@ -118,3 +131,66 @@ def test_the_body_limit_matches_the_server(front):
     r = requests.post(f"http://127.0.0.1:{port}/v1/verify", data=b"x" * (Config().max_body + 1),
                       headers={"Content-Type": "application/json"}, timeout=10)
     assert r.status_code == 413
+
+
+def test_nginx_closes_idle_upstream_connections_before_the_server_does():
+    """A request nginx sends on a kept-alive connection just as the server
+    closes it for idleness is lost (a reset, and a POST is not retried): the
+    upstream's keepalive_timeout must be shorter than the server's."""
+    upstream = SITE.read_text().split("upstream labelcheck {", 1)[1].split("}", 1)[0]
+    found = re.search(r"\n\s*keepalive_timeout (\d+)s;", upstream)
+    assert found and int(found.group(1)) < KEEPALIVE
+
+
+@needs_nginx
+@pytest.mark.slow
+def test_a_node_that_hangs_keeps_its_requests_and_the_other_answers(tmp_path):
+    """deploy/nginx.conf in front of two nodes, one stopped (SIGSTOP, as a
+    hung or paused host) for 8 s under load from 6 clients: the other
+    answers the new requests meanwhile (least_conn: the stopped node holds
+    the requests it has, and gets no more), the requests it held are
+    answered once it continues, and no client sees an error."""
+    stall = 8.0
+    ports = [free_port(), free_port()]
+    nodes = [serve(tmp_path / f"node{i}", port, "--workers", "1", "--threads", "4",
+                   env={"LABELCHECK_VERIFY_RATE": "0"}) for i, port in enumerate(ports)]
+    answers: list[tuple[float, float, object]] = []  # (sent at, took, status or error)
+    done = threading.Event()
+
+    def client():
+        with requests.Session() as session:
+            while not done.is_set():
+                start = time.monotonic()
+                try:
+                    status = session.post(base + "/v1/verify", json={"items": [{"content_sha256": "ab" * 32}]},
+                                          timeout=60).status_code
+                except requests.RequestException as exc:
+                    status = repr(exc)
+                answers.append((start, time.monotonic() - start, status))
+
+    try:
+        with nginx_before(tmp_path / "nginx", ports) as listen:
+            base = f"http://127.0.0.1:{listen}"
+            clients = [threading.Thread(target=client) for _ in range(6)]
+            for c in clients:
+                c.start()
+            time.sleep(2.0)
+            stopped = time.monotonic()
+            signal_server(nodes[1], signal.SIGSTOP)
+            try:
+                time.sleep(stall)
+            finally:
+                signal_server(nodes[1], signal.SIGCONT)
+            time.sleep(1.0)
+            done.set()
+            for c in clients:
+                c.join(timeout=60)
+    finally:
+        for node in nodes:
+            stop(node)
+    assert [a for a in answers if a[2] != 200] == []
+    before = sum(1 for at, took, _ in answers if at + took < stopped) / 2.0
+    during = sum(1 for at, took, _ in answers if stopped + 1 < at + took < stopped + stall) / (stall - 1)
+    held = [took for at, took, _ in answers if at < stopped + 1 and at + took > stopped + stall]
+    assert during > 0.3 * before, (before, during)  # answers a second, before and while one node is stopped
+    assert 1 <= len(held) < 6  # the stopped node's requests, answered after it continued
