@@ -61,6 +61,16 @@ def is_url(target) -> bool:
     return isinstance(target, str) and target.startswith(URL_SCHEMES)
 
 
+def has_password(target) -> bool:
+    """Whether a PostgreSQL URL carries a password (in its user info or its query)."""
+    if not is_url(target):
+        return False
+    try:
+        return bool(psycopg.conninfo.conninfo_to_dict(target).get("password"))
+    except psycopg.ProgrammingError:
+        return False
+
+
 def open_store(target, *, create: bool = True) -> LedgerStore:
     """The store at ``target``: a PostgreSQL URL or a SQLite file path.
     Raises StoreError when it cannot be opened or is not a ledger."""
@@ -74,4 +84,4 @@ def display(target) -> str:
     return display_url(target) if is_url(target) else str(target)
 
 
-__all__ = ["DB_ERRORS", "LedgerStore", "StoreError", "display", "is_url", "open_store"]
+__all__ = ["DB_ERRORS", "LedgerStore", "StoreError", "display", "has_password", "is_url", "open_store"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from labelcheck.cli import main
@@ -28,3 +29,34 @@ def test_cli_error_is_one_line_with_its_exit_status(tmp_path):
     result = CliRunner().invoke(main, ["ledger", "verify", "--db", str(tmp_path / "missing.db")])
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and result.output.startswith("Error: ")
+
+
+SECRET = "Sup3rSecret"
+
+
+@pytest.mark.parametrize("args", [
+    ["serve", "--data-dir", "{tmp}", "--database", "postgresql://node:{secret}@127.0.0.1:1/labelcheck"],
+    ["ledger", "verify", "--db", "postgres://node@127.0.0.1:1/labelcheck?password={secret}"],
+    ["ledger", "migrate", "--from", "{tmp}/ledger.db", "--to", "postgresql://node:{secret}@127.0.0.1:1/labelcheck"],
+], ids=["serve", "ledger verify", "ledger migrate"])
+def test_a_database_password_on_the_command_line_is_warned_of_and_never_printed(tmp_path, args):
+    """Any user of the host reads a command line (ps): a password there gets
+    a warning naming the option (the command goes on, and here fails to
+    connect); the password itself is printed nowhere."""
+    runner = CliRunner()
+    args = [a.format(tmp=tmp_path, secret=SECRET) for a in args]
+    result = runner.invoke(main, args)
+    assert result.exit_code in (1, 2)  # port 1 on loopback refuses: nothing listens there
+    option = args[-2]
+    assert f"the password in {option} can be read by every user of this host" in result.stderr
+    assert "~/.pgpass" in result.stderr
+    assert SECRET not in result.output + result.stderr
+    bare = runner.invoke(main, [a.replace(f":{SECRET}", "").replace(f"?password={SECRET}", "") for a in args])
+    assert "warning" not in bare.stderr and bare.exit_code == result.exit_code
+
+
+def test_a_database_password_from_the_environment_is_not_warned_of(tmp_path):
+    result = CliRunner().invoke(main, ["serve", "--data-dir", str(tmp_path)],
+                                env={"LABELCHECK_DATABASE": f"postgresql://node:{SECRET}@127.0.0.1:1/labelcheck"})
+    assert result.exit_code == 1 and "cannot start" in result.output + result.stderr
+    assert "warning" not in result.stderr and SECRET not in result.output + result.stderr

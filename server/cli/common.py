@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from labelcheck.ledger import note
+from labelcheck.ledger.backend import has_password
 from labelcheck.util.atomic import atomic_writer
 
 PROGRESS_MIN = 16_384  # items before a progress bar is worth showing
@@ -25,6 +26,18 @@ class CliError(click.ClickException):
         super().__init__(message)
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def private_password(ctx: click.Context, param: click.Parameter, value):
+    """A click callback for database URL options: warns when one given on
+    the command line holds a password, which every user of the host can read
+    there (ps, /proc/PID/cmdline); libpq reads it from ~/.pgpass (mode 0600)
+    when the URL has none. The value is returned as it is."""
+    if (value and ctx.get_parameter_source(param.name) is click.core.ParameterSource.COMMANDLINE
+            and has_password(value)):
+        click.echo(f"labelcheck: warning: the password in {param.opts[0]} can be read by every user of this "
+                   "host (ps); leave it out of the URL and put it in ~/.pgpass (mode 0600)", err=True)
+    return value
 
 
 class ProgressBar:

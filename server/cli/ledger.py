@@ -21,7 +21,8 @@ from labelcheck.ledger.tiles import TileError
 from labelcheck.ledger.tiles_publish import latest_signed, publish
 from labelcheck.ledger.verify import PROGRESS_EVERY, verify_store
 from labelcheck.cli.ledger_migrate import migrate_command
-from labelcheck.cli.common import CliError, atomic_output, progress_bars, read_trusted_checkpoint, read_vkey
+from labelcheck.cli.common import (CliError, atomic_output, private_password, progress_bars, read_trusted_checkpoint,
+                                   read_vkey)
 
 
 def _open_store(db) -> LedgerStore:
@@ -31,9 +32,9 @@ def _open_store(db) -> LedgerStore:
         raise CliError(str(exc)) from None
 
 
-def _db(_ctx, _param, value: str | None):
+def _db(ctx, param, value: str | None):
     """``--db``: a ledger.db path, or a postgresql:// URL (docs/protocol.md §11)."""
-    return value if value is None or is_url(value) else Path(value)
+    return private_password(ctx, param, value) if value is None or is_url(value) else Path(value)
 
 
 DB_HELP = "The ledger database: ledger.db, or a postgresql:// URL."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labelcheck.cli.common import CliError
+from labelcheck.cli.common import CliError, private_password
 from labelcheck.ledger.backend import display
 from labelcheck.ledger.log import LedgerError
 from labelcheck.pipeline.config import Config, ConfigError
@@ -22,7 +22,7 @@ def _env(name: str) -> str:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535), envvar=_env("PORT"))
 @click.option("--data-dir", type=click.Path(file_okay=False), default="data", show_default=True,
               envvar=_env("DATA_DIR"), help="ledger.db, ledger.key, trust.json and the tokens.")
-@click.option("--database", default=None, envvar=_env("DATABASE"), metavar="URL",
+@click.option("--database", default=None, envvar=_env("DATABASE"), metavar="URL", callback=private_password,
               help="postgresql://... : the ledger in PostgreSQL, shared by every node (default: ledger.db "
               "in the data dir). Every node needs the same ledger.key in its data dir.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None, envvar=_env("WORKERS"),
