@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -15,7 +18,7 @@ import pytest
 import requests
 
 from labelcheck.web.runner import KEEPALIVE
-from slowclients import Trickler, free_port, healthz_latencies, serve, signal_server, stop
+from slowclients import Trickler, free_port, healthz_latencies, serve, signal_server, stop, wait_healthy
 
 READ_TIMEOUT = 2.0
 MARGIN = 1.5
@@ -135,3 +138,69 @@ def test_requests_that_arrive_while_the_server_is_stalled_are_answered(tmp_path,
             conn.close()
         out = stop(proc)
     assert "Traceback" not in out, out
+
+
+# ``labelcheck serve`` with a worker timeout of a few seconds (production: 60).
+SHORT_TIMEOUT_SERVE = """
+import sys
+from labelcheck.pipeline.config import Config
+from labelcheck.pipeline.services import validate
+from labelcheck.web.app import prepare
+from labelcheck.web.runner import run
+cfg = Config.load({"host": "127.0.0.1", "port": int(sys.argv[1]), "data_dir": sys.argv[2], "workers": 2,
+                   "threads": 2})
+validate(cfg)
+prepare(cfg)
+run(cfg, timeout=int(sys.argv[3]))
+"""
+
+
+def _workers(proc) -> set[int]:
+    return {int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                           text=True).stdout.split()}
+
+
+@pytest.mark.slow
+def test_a_whole_server_stopped_past_the_worker_timeout_keeps_its_workers_and_a_stuck_worker_is_restarted(tmp_path):
+    """The whole server stopped (a paused VM) for longer than the worker
+    timeout: on waking, its workers are not taken for stuck (gunicorn's
+    arbiter, stopped too, would find their reports stale and restart them
+    with the requests they hold); every request sent meanwhile is answered.
+    One worker stopped on its own is still restarted after the timeout."""
+    timeout, port = 3, free_port()
+    proc = subprocess.Popen([sys.executable, "-c", SHORT_TIMEOUT_SERVE, str(port), str(tmp_path / "data"),
+                             str(timeout)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    body = json.dumps({"items": [{"content_sha256": "ab" * 32}]}).encode()
+    conns = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(4)]
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
+        time.sleep(1.0)
+        workers = _workers(proc)
+        assert len(workers) == 2
+        for conn in conns:
+            conn.request("GET", "/healthz")
+            conn.getresponse().read()
+        signal_server(proc, signal.SIGSTOP)
+        try:
+            for conn in conns:
+                conn.request("POST", "/v1/verify", body=body, headers={"Content-Type": "application/json"})
+            time.sleep(2 * timeout)
+        finally:
+            signal_server(proc, signal.SIGCONT)
+        for conn in conns:
+            answer = conn.getresponse()
+            assert answer.status == 200 and json.loads(answer.read())["results"][0]["receipt"]
+        time.sleep(timeout + 1.0)
+        assert _workers(proc) == workers
+        stuck = min(workers)
+        os.kill(stuck, signal.SIGSTOP)
+        deadline = time.monotonic() + 4 * timeout
+        while stuck in _workers(proc):
+            assert time.monotonic() < deadline, "a stopped worker was not restarted"
+            time.sleep(0.2)
+        assert len(_workers(proc)) == 2
+    finally:
+        for conn in conns:
+            conn.close()
+        out = stop(proc)
+    assert out.count("WORKER TIMEOUT") == 1, out

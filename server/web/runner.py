@@ -11,13 +11,22 @@ seconds (:mod:`labelcheck.web.readguard`), idle kept-alive connections are
 closed after ``keepalive`` seconds, and request lines and headers have
 gunicorn's size limits. Deployments put a buffering front in front
 (deploy/nginx.conf).
+
+Stalls: a worker whose main loop stops reporting for ``WORKER_TIMEOUT``
+seconds is restarted, but not after the whole server was stopped (SIGSTOP,
+a paused VM): gunicorn's arbiter, stopped too, would find every report
+stale on waking and restart the workers with the requests they hold.
 """
 
 from __future__ import annotations
 
 import gc
+import os
+import sys
+import time
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from labelcheck.pipeline.config import Config
 from labelcheck.web import cpus
@@ -29,6 +38,7 @@ from labelcheck.web.readguard import ReadGuard
 # close its idle upstream connections sooner (deploy/nginx.conf
 # keepalive_timeout): a request it sends on one as the server closes it is lost.
 KEEPALIVE = 5
+WORKER_TIMEOUT = 60  # seconds a worker's main loop may go without reporting before it is restarted
 
 
 def bind_address(host: str, port: int) -> str:
@@ -47,7 +57,7 @@ class LabelcheckApplication(BaseApplication):
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",
-            "timeout": 60,  # a worker whose main loop stops beating is restarted
+            "timeout": WORKER_TIMEOUT,
             "keepalive": KEEPALIVE,
             "limit_request_line": 8190,
             "limit_request_fields": 100,
@@ -67,11 +77,40 @@ class LabelcheckApplication(BaseApplication):
             if key in self.cfg.settings and value is not None:
                 self.cfg.set(key, value)
 
+    def run(self) -> None:
+        try:
+            StallTolerantArbiter(self).run()
+        except RuntimeError as exc:  # as BaseApplication.run reports it
+            print(f"\nError: {exc}\n", file=sys.stderr)
+            sys.exit(1)
+
     def load(self):
         app = create_app(self.labelcheck_config)
         app.wsgi_app = ReadGuard(app.wsgi_app, self.labelcheck_config.max_body)
         _tune_gc()
         return app
+
+
+class StallTolerantArbiter(Arbiter):
+    """gunicorn's arbiter, except that time it did not run itself is not held
+    against the workers: it checks their reports about once a second, so a
+    longer gap (or the first check, after the workers' start) may mean the
+    whole server was stopped, workers included, and each then gets a whole
+    timeout to report again. A worker stopped or stuck on its own is still
+    restarted after ``timeout`` seconds."""
+
+    STALL = 5.0  # seconds between two checks that mean the arbiter itself was stopped
+
+    def murder_workers(self) -> None:
+        now = time.monotonic()
+        last, self._checked = getattr(self, "_checked", None), now
+        if last is None or now - last > self.STALL:
+            for worker in list(self.WORKERS.values()):
+                try:
+                    os.utime(worker.tmp.fileno(), (now, now))  # as the worker's own report (WorkerTmp.notify)
+                except (OSError, ValueError):
+                    pass  # gone meanwhile
+        super().murder_workers()
 
 
 def _tune_gc() -> None:
