@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 from click.testing import CliRunner
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,8 @@ from labelcheck.ledger import checkpoint, keyfile, merkle, note
 from labelcheck.ledger.cosignature import (CosignatureSigner, CosignatureVerifier, add_signatures,
                                            signed_message, timestamp)
 from labelcheck.util import b64
-from labelcheck.witness.app import create_witness_app
+from labelcheck.util import gunicorn_stalls
+from labelcheck.witness.app import WitnessServer, create_witness_app
 from labelcheck.witness.protocol import Witness, parse_body, BadRequest
 from labelcheck.witness.state import WitnessState
 
@@ -382,3 +384,15 @@ def test_witness_serve_refuses_a_log_key_as_its_own_key(tmp_path, log_signer):
     result = CliRunner().invoke(main, ["witness", "serve", "--data-dir", str(tmp_path / "w"), "--key", str(key),
                                        "--log", log_signer.vkey])
     assert result.exit_code == 2 and "0x04" in result.output
+
+
+def test_the_witness_server_runs_through_a_stall_as_the_verification_server_does(monkeypatch):
+    """``labelcheck witness serve`` uses the gunicorn worker and arbiter that
+    answer requests sent while the whole server was stopped
+    (tests/test_slow_clients.py shows them on ``labelcheck serve``)."""
+    server = WitnessServer(Flask("w"), "127.0.0.1", 0)
+    assert issubclass(server.cfg.worker_class, gunicorn_stalls.StallTolerantThreadWorker)
+    ran = []
+    monkeypatch.setattr(gunicorn_stalls, "serve", ran.append)
+    server.run()
+    assert ran == [server]

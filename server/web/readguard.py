@@ -36,9 +36,8 @@ import time
 from functools import partial
 from typing import Callable, Iterable
 
-from gunicorn.workers.gthread import ThreadWorker
-
 from labelcheck.fetch import alarm
+from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
 
 _local = threading.local()
 CHUNK = 64 * 1024
@@ -51,7 +50,7 @@ _408_HEAD = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+
              f"Connection: close\r\nContent-Length: {len(_408_BODY)}\r\n\r\n").encode()
 
 
-class GuardedThreadWorker(ThreadWorker):
+class GuardedThreadWorker(StallTolerantThreadWorker):
     """gthread that gives a thread only requests read in full (see the
     module docstring)."""
 
@@ -104,17 +103,8 @@ class GuardedThreadWorker(ThreadWorker):
         conn.close()
 
     def murder_keepalived(self, force=False):
-        # After a stall (the process stopped, a paused VM) the wait that
-        # should have seen the bytes that came meanwhile returned nothing (an
-        # interrupted epoll_wait past its timeout gives no events): they are
-        # read before any connection is closed as idle or slow. Closed with
-        # unread bytes, a connection is reset, and a front server does not
-        # retry a POST it had sent.
+        super().murder_keepalived(force)  # kept-alive connections read first after a stall (gunicorn_stalls)
         now = time.monotonic()
-        kept, pending = self.keepalived_conns, getattr(self, "pending_conns", None)
-        if not force and ((kept and kept[0].timeout <= now) or (pending and pending[0].timeout <= now)):
-            self.wait_for_and_dispatch_events(timeout=0)
-        super().murder_keepalived(force)
         while self.reading:
             deadline, conn, token = self.reading[0]
             current = conn.labelcheck_read is token and not conn.labelcheck_done

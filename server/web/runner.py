@@ -14,21 +14,18 @@ gunicorn's size limits. Deployments put a buffering front in front
 
 Stalls: a worker whose main loop stops reporting for ``WORKER_TIMEOUT``
 seconds is restarted, but not after the whole server was stopped (SIGSTOP,
-a paused VM): gunicorn's arbiter, stopped too, would find every report
-stale on waking and restart the workers with the requests they hold.
+a paused VM), and requests that came meanwhile are answered
+(:mod:`labelcheck.util.gunicorn_stalls`).
 """
 
 from __future__ import annotations
 
 import gc
-import os
-import sys
-import time
 
 from gunicorn.app.base import BaseApplication
-from gunicorn.arbiter import Arbiter
 
 from labelcheck.pipeline.config import Config
+from labelcheck.util import gunicorn_stalls
 from labelcheck.web import cpus
 from labelcheck.web.app import EXTENSION_KEY, create_app
 from labelcheck.web.readguard import ReadGuard
@@ -78,39 +75,13 @@ class LabelcheckApplication(BaseApplication):
                 self.cfg.set(key, value)
 
     def run(self) -> None:
-        try:
-            StallTolerantArbiter(self).run()
-        except RuntimeError as exc:  # as BaseApplication.run reports it
-            print(f"\nError: {exc}\n", file=sys.stderr)
-            sys.exit(1)
+        gunicorn_stalls.serve(self)
 
     def load(self):
         app = create_app(self.labelcheck_config)
         app.wsgi_app = ReadGuard(app.wsgi_app, self.labelcheck_config.max_body)
         _tune_gc()
         return app
-
-
-class StallTolerantArbiter(Arbiter):
-    """gunicorn's arbiter, except that time it did not run itself is not held
-    against the workers: it checks their reports about once a second, so a
-    longer gap (or the first check, after the workers' start) may mean the
-    whole server was stopped, workers included, and each then gets a whole
-    timeout to report again. A worker stopped or stuck on its own is still
-    restarted after ``timeout`` seconds."""
-
-    STALL = 5.0  # seconds between two checks that mean the arbiter itself was stopped
-
-    def murder_workers(self) -> None:
-        now = time.monotonic()
-        last, self._checked = getattr(self, "_checked", None), now
-        if last is None or now - last > self.STALL:
-            for worker in list(self.WORKERS.values()):
-                try:
-                    os.utime(worker.tmp.fileno(), (now, now))  # as the worker's own report (WorkerTmp.notify)
-                except (OSError, ValueError):
-                    pass  # gone meanwhile
-        super().murder_workers()
 
 
 def _tune_gc() -> None:

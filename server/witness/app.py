@@ -6,6 +6,8 @@ from __future__ import annotations
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
 
+from labelcheck.util import gunicorn_stalls
+
 from .protocol import Witness
 
 MAX_BODY = 64 * 1024  # 63 proof lines and a checkpoint with its signatures fit many times over
@@ -37,7 +39,8 @@ class WitnessServer(BaseApplication):
     def __init__(self, app: Flask, host: str, port: int, threads: int = 4) -> None:
         self.app = app
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-        self.options = {"bind": bind, "workers": 1, "worker_class": "gthread", "threads": threads,
+        self.options = {"bind": bind, "workers": 1, "threads": threads,
+                        "worker_class": "labelcheck.util.gunicorn_stalls.StallTolerantThreadWorker",
                         "accesslog": None, "errorlog": "-", "keepalive": 30, "timeout": 30,
                         "control_socket_disable": True, "proc_name": "labelcheck-witness"}
         super().__init__()
@@ -46,6 +49,9 @@ class WitnessServer(BaseApplication):
         for key, value in self.options.items():
             if key in self.cfg.settings:
                 self.cfg.set(key, value)
+
+    def run(self) -> None:
+        gunicorn_stalls.serve(self)  # requests sent while it was stopped are answered
 
     def load(self) -> Flask:
         return self.app
