@@ -19,8 +19,10 @@ PROGRESS_MIN = 10_000
 
 
 @click.command("migrate")
-@click.option("--from", "source", required=True, callback=private_password, help="The ledger to copy: ledger.db (or a postgresql:// URL).")
-@click.option("--to", "target", required=True, callback=private_password, help="Where to copy it: a postgresql:// URL (or a new ledger.db).")
+@click.option("--from", "source", required=True, callback=private_password,
+              help="The ledger to copy: ledger.db (or a postgresql:// URL).")
+@click.option("--to", "target", required=True, callback=private_password,
+              help="Where to copy it: a postgresql:// URL (or a new ledger.db).")
 @click.option("--vkey", help="The ledger's verifier key to check every checkpoint with "
               "(default: the key recorded in the source).")
 def migrate_command(source: str, target: str, vkey: str | None) -> None:
