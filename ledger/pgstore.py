@@ -20,9 +20,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import select
 from itertools import accumulate
 from typing import Callable, Iterator
+from urllib.parse import unquote
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -67,6 +69,21 @@ def display_url(url: str) -> str:
     return f"postgresql://{user + '@' if user else ''}{host}{':' + str(port) if port else ''}/{info.get('dbname', '')}"
 
 
+def redact(text: str, url: str) -> str:
+    """``text``, a message about ``url``, without the password written in it:
+    libpq quotes a URL it cannot parse whole in its error. Found by reading
+    the URL as text (it may not parse): the user info up to its last ``@``,
+    and any ``password=`` parameter; as written and percent-decoded."""
+    secrets = []
+    userinfo = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://(.*)@", url)
+    if userinfo and ":" in userinfo.group(1):
+        secrets.append(userinfo.group(1).split(":", 1)[1])
+    secrets += re.findall(r"[?&]password=([^&#]*)", url)
+    for secret in sorted({v for s in secrets for v in (s, unquote(s)) if v}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
 def connect(url: str, **kw) -> psycopg.Connection:
     """One autocommit connection with the ledger's connection options."""
     return psycopg.connect(url, autocommit=True, **KEEPALIVE, **kw)
@@ -84,7 +101,7 @@ class PgStore:
                     pg_schema.migrate(conn)
                 self._check(conn)
         except (psycopg.Error, pg_schema.SchemaError) as exc:
-            raise StoreError(f"{self.path}: {str(exc).strip()}") from exc
+            raise StoreError(f"{self.path}: {redact(str(exc).strip(), url)}") from None  # the cause quotes the URL
 
     def _check(self, conn: psycopg.Connection) -> None:
         version = pg_schema.applied(conn)

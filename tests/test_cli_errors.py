@@ -60,3 +60,19 @@ def test_a_database_password_from_the_environment_is_not_warned_of(tmp_path):
                                 env={"LABELCHECK_DATABASE": f"postgresql://node:{SECRET}@127.0.0.1:1/labelcheck"})
     assert result.exit_code == 1 and "cannot start" in result.output + result.stderr
     assert "warning" not in result.stderr and SECRET not in result.output + result.stderr
+
+
+@pytest.mark.parametrize("url", [
+    "postgresql://node:{secret}@[::1/labelcheck",  # libpq quotes a URL it cannot parse whole
+    "postgresql://node:{secret}@127.0.0.1:1/label%zzcheck",
+    "postgres://node@[::1/labelcheck?sslmode=require&password={secret}",
+    "postgresql://node:Sup3r%53ecret@[::1/labelcheck",  # percent-encoded: redacted as written and decoded
+])
+def test_a_password_in_a_database_url_that_does_not_parse_is_printed_nowhere(tmp_path, url):
+    url = url.format(secret=SECRET)
+    runner = CliRunner()
+    served = runner.invoke(main, ["serve", "--data-dir", str(tmp_path)], env={"LABELCHECK_DATABASE": url})
+    verified = runner.invoke(main, ["ledger", "verify", "--db", url, "--trust-db-key"])
+    for result in (served, verified):
+        assert result.exit_code in (1, 2) and "unparsable URL" in result.output
+        assert SECRET not in result.output and "Sup3r%53ecret" not in result.output
