@@ -16,7 +16,7 @@ from typing import ContextManager, Iterator, Protocol
 
 import psycopg
 
-from .pgstore import PgStore, display_url
+from .pgstore import PgStore, display_url, url_passwords
 from .store import Store, StoreError
 
 URL_SCHEMES = ("postgresql://", "postgres://")
@@ -63,12 +63,7 @@ def is_url(target) -> bool:
 
 def has_password(target) -> bool:
     """Whether a PostgreSQL URL carries a password (in its user info or its query)."""
-    if not is_url(target):
-        return False
-    try:
-        return bool(psycopg.conninfo.conninfo_to_dict(target).get("password"))
-    except psycopg.ProgrammingError:
-        return False
+    return is_url(target) and bool(url_passwords(target))
 
 
 def open_store(target, *, create: bool = True) -> LedgerStore:

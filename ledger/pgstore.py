@@ -69,17 +69,22 @@ def display_url(url: str) -> str:
     return f"postgresql://{user + '@' if user else ''}{host}{':' + str(port) if port else ''}/{info.get('dbname', '')}"
 
 
-def redact(text: str, url: str) -> str:
-    """``text``, a message about ``url``, without the password written in it:
-    libpq quotes a URL it cannot parse whole in its error. Found by reading
-    the URL as text (it may not parse): the user info up to its last ``@``,
-    and any ``password=`` parameter; as written and percent-decoded."""
-    secrets = []
+def url_passwords(url: str) -> set[str]:
+    """The password written in ``url``, as written and percent-decoded, found
+    by reading the URL as text (it may not parse): the user info up to its
+    last ``@``, and any ``password=`` parameter."""
+    found = []
     userinfo = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://(.*)@", url)
     if userinfo and ":" in userinfo.group(1):
-        secrets.append(userinfo.group(1).split(":", 1)[1])
-    secrets += re.findall(r"[?&]password=([^&#]*)", url)
-    for secret in sorted({v for s in secrets for v in (s, unquote(s)) if v}, key=len, reverse=True):
+        found.append(userinfo.group(1).split(":", 1)[1])
+    found += re.findall(r"[?&]password=([^&#]*)", url)
+    return {v for s in found for v in (s, unquote(s)) if v}
+
+
+def redact(text: str, url: str) -> str:
+    """``text``, a message about ``url``, without the password written in it:
+    libpq quotes a URL it cannot parse whole in its error."""
+    for secret in sorted(url_passwords(url), key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 

@@ -76,3 +76,4 @@ def test_a_password_in_a_database_url_that_does_not_parse_is_printed_nowhere(tmp
     for result in (served, verified):
         assert result.exit_code in (1, 2) and "unparsable URL" in result.output
         assert SECRET not in result.output and "Sup3r%53ecret" not in result.output
+    assert "can be read by every user of this host" in verified.stderr  # on the command line
