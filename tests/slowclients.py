@@ -45,10 +45,15 @@ def wait_healthy(base: str, proc: subprocess.Popen | None = None, timeout: float
     raise AssertionError(f"{base} did not become healthy")
 
 
+def worker_pids(proc: subprocess.Popen) -> set[int]:
+    """The server's worker processes (its children)."""
+    return {int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                           text=True).stdout.split()}
+
+
 def signal_server(proc: subprocess.Popen, sig: int) -> None:
     """``sig`` to the server and its workers: SIGSTOP, SIGCONT as a paused host."""
-    workers = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True).stdout.split()
-    for pid in [proc.pid, *map(int, workers)]:
+    for pid in [proc.pid, *worker_pids(proc)]:
         os.kill(pid, sig)
 
 

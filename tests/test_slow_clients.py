@@ -18,7 +18,8 @@ import pytest
 import requests
 
 from labelcheck.web.runner import KEEPALIVE
-from slowclients import Trickler, free_port, healthz_latencies, serve, signal_server, stop, wait_healthy
+from slowclients import (Trickler, free_port, healthz_latencies, serve, signal_server, stop, wait_healthy,
+                         worker_pids)
 
 READ_TIMEOUT = 2.0
 MARGIN = 1.5
@@ -155,11 +156,6 @@ run(cfg, timeout=int(sys.argv[3]))
 """
 
 
-def _workers(proc) -> set[int]:
-    return {int(p) for p in subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
-                                           text=True).stdout.split()}
-
-
 @pytest.mark.slow
 def test_a_whole_server_stopped_past_the_worker_timeout_keeps_its_workers_and_a_stuck_worker_is_restarted(tmp_path):
     """The whole server stopped (a paused VM) for longer than the worker
@@ -175,7 +171,7 @@ def test_a_whole_server_stopped_past_the_worker_timeout_keeps_its_workers_and_a_
     try:
         wait_healthy(f"http://127.0.0.1:{port}", proc)
         time.sleep(1.0)
-        workers = _workers(proc)
+        workers = worker_pids(proc)
         assert len(workers) == 2
         for conn in conns:
             conn.request("GET", "/healthz")
@@ -191,14 +187,14 @@ def test_a_whole_server_stopped_past_the_worker_timeout_keeps_its_workers_and_a_
             answer = conn.getresponse()
             assert answer.status == 200 and json.loads(answer.read())["results"][0]["receipt"]
         time.sleep(timeout + 1.0)
-        assert _workers(proc) == workers
+        assert worker_pids(proc) == workers
         stuck = min(workers)
         os.kill(stuck, signal.SIGSTOP)
         deadline = time.monotonic() + 4 * timeout
-        while stuck in _workers(proc):
+        while stuck in worker_pids(proc):
             assert time.monotonic() < deadline, "a stopped worker was not restarted"
             time.sleep(0.2)
-        assert len(_workers(proc)) == 2
+        assert len(worker_pids(proc)) == 2
     finally:
         for conn in conns:
             conn.close()

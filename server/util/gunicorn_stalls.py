@@ -31,14 +31,11 @@ class StallTolerantThreadWorker(ThreadWorker):
     is closed only once what arrived on it was read (see the module docstring)."""
 
     def murder_keepalived(self, force=False):
-        if not force and self.past_time(time.monotonic()):
+        now = time.monotonic()
+        kept, pending = self.keepalived_conns, getattr(self, "pending_conns", None)
+        if not force and ((kept and kept[0].timeout <= now) or (pending and pending[0].timeout <= now)):
             self.wait_for_and_dispatch_events(timeout=0)  # a request waiting takes its connection off the sweep
         super().murder_keepalived(force)
-
-    def past_time(self, now: float) -> bool:
-        """Whether a kept-alive or pending connection's time ran out."""
-        kept, pending = self.keepalived_conns, getattr(self, "pending_conns", None)
-        return bool((kept and kept[0].timeout <= now) or (pending and pending[0].timeout <= now))
 
 
 class StallTolerantArbiter(Arbiter):
