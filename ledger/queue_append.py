@@ -37,7 +37,7 @@ import psycopg
 from . import merkle
 from .commit import CommitError, Receipt
 from .pgstore import PgStore, closed_by_server, connect
-from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
+from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL, STALE
 from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges, subtree_index
 
 COLLECT_EVERY = 0.25  # seconds between polls while appends wait
@@ -185,14 +185,23 @@ class QueueAppender:
 
     def _withdraw(self, qid: int, waits: list[_Wait]) -> None:
         """Take back a row nobody sequenced in time; if it was sequenced after
-        all, collect it. Either way every append the row holds is finished."""
+        all, collect it. Either way every append the row holds is finished.
+        A row neither queued nor marked is gone: the leader drops marked rows
+        nobody collected (``sequencer.STALE``, should this process have stood
+        still that long), so its records may be on the log, and the error says so."""
         error: CommitError | None = None
         try:
             with self.store.connection() as conn:
-                gone = conn.execute("DELETE FROM ledger_queue WHERE id = %s AND size IS NULL AND error IS NULL "
-                                    "RETURNING id", (qid,)).fetchone()
-                if gone is None:
-                    _forget(conn, self._collect({qid: waits}, conn))
+                taken_back = conn.execute("DELETE FROM ledger_queue WHERE id = %s AND size IS NULL "
+                                          "AND error IS NULL RETURNING id", (qid,)).fetchone()
+                if taken_back is None:
+                    answered = self._collect({qid: waits}, conn)
+                    _forget(conn, answered)
+                    if not answered:
+                        error = CommitError(
+                            f"the queue row of these records is gone: a row is dropped {STALE} after it was "
+                            "sequenced if its node has not collected it by then, so they may have been "
+                            "appended; look for them on the log before appending them again")
         except psycopg.Error as exc:
             error = _failed(exc)
         with self._cv:

@@ -446,6 +446,47 @@ def test_an_append_nobody_sequences_in_time_is_withdrawn(tmp_path, postgres):
         a.close()
 
 
+def test_an_append_whose_row_was_dropped_says_it_may_have_been_appended(tmp_path, postgres, monkeypatch):
+    # A node that stood still (SIGSTOP, a paused VM) longer than the leader
+    # keeps uncollected rows: its row was sequenced, then dropped. When the
+    # append's wait ends, it must not say that nothing was written.
+    url, a, b = _two_nodes(tmp_path, postgres)
+    try:
+        queue = b._queue  # its listener, started by the first append, is replaced by one that never collects
+        if queue._thread is not None:
+            queue._stop.set()
+            queue._thread.join(5)
+            queue._stop.clear()
+        monkeypatch.setattr(queue, "_serve", lambda conn: queue._stop.wait())
+        b._queue.timeout = 3.0
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(_raises(b.append, records(2, "dropped"))))
+        worker.start()
+        with psycopg.connect(url, autocommit=True) as conn:
+            deadline = time.monotonic() + 10
+            while not conn.execute("DELETE FROM ledger_queue WHERE size IS NOT NULL AND records LIKE '%%dropped%%' "
+                                   "RETURNING id").fetchall():
+                assert time.monotonic() < deadline, "the leader never sequenced the row"
+                time.sleep(0.02)  # as the leader's sweep does, after STALE
+        worker.join(15)
+        (error,) = result
+        assert isinstance(error, LedgerError)
+        assert "may have been appended" in str(error) and "nothing was written" not in str(error)
+        assert a.size() == 3  # they were
+        assert [json.loads(e)["tag"] for e in a.entries(1, 3)] == ["dropped", "dropped"]
+    finally:
+        b.close()
+        a.close()
+
+
+def _raises(fn, *args):
+    try:
+        fn(*args)
+    except Exception as exc:
+        return exc
+    return None
+
+
 def test_the_leader_drops_finished_queue_rows_nobody_collected(tmp_path, postgres):
     # A node that stopped (or lost its connection) before deleting its
     # answered rows leaves them: the leader drops those older than STALE.
