@@ -46,7 +46,9 @@ Sign = Callable[[int, bytes], bytes]
 
 
 class CommitError(Exception):
-    """The append transaction failed; nothing was written (``__cause__`` says why)."""
+    """The append transaction failed: nothing was written, or (its database
+    connection lost) nothing was acknowledged; the message says which and
+    ``__cause__`` why."""
 
 
 class TailMismatch(Exception):
@@ -345,8 +347,7 @@ class GroupCommit:
         except BaseException as exc:
             if batch and stale is not None and isinstance(exc, Exception) and stale(exc):
                 raise StaleTail("another writer appended since this instance's last commit") from exc
-            error = exc if isinstance(exc, CommitError) else CommitError(
-                f"append failed, nothing was written: {exc}")
+            error = exc if isinstance(exc, CommitError) else CommitError(_failure(exc, conn))
             if error is not exc:
                 error.__cause__ = exc
             batch = batch or take(None)  # the lock was not had: fail what waits, the caller's own included
@@ -388,6 +389,16 @@ def _encode_rows(rows: list[list[dict]]) -> list[list[tuple[bytes, bytes, bytes]
         out.append(together[at:at + len(row)])
         at += len(row)
     return out
+
+
+def _failure(exc: BaseException, conn) -> str:
+    """Why a commit failed. A database connection that broke (psycopg's
+    ``broken``) may have taken the COMMIT with it, applied or not: nothing
+    was acknowledged, and whether it was written is the database's to tell."""
+    if getattr(conn, "broken", False):
+        return (f"append failed, the connection to the database was lost: nothing was acknowledged, "
+                f"and whether the commit was written is unknown: {exc}")
+    return f"append failed, nothing was written: {exc}"
 
 
 def _firsts(batch: list[Request], first: int) -> list[int]:

@@ -632,7 +632,8 @@ def test_the_leaders_own_appends_go_out_in_one_round_trip_and_a_lost_connection_
     # commit left, without reading the queue or the tail, so it is taken at
     # once and waits for the write lock inside its commit. The connection is
     # cut there: the append fails (its commit's outcome is the server's to
-    # tell), nothing was written, and the next append goes on from the tail.
+    # tell, and the error says it is unknown), nothing was written, and the
+    # next append goes on from the tail.
     url = postgres.create_database(f"backends_{next(_names)}")
     a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url)
     blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
@@ -660,6 +661,9 @@ def test_the_leaders_own_appends_go_out_in_one_round_trip_and_a_lost_connection_
         blocker.commit()
         worker.join(30)
         assert not worker.is_alive() and len(errors) == 1
+        # Cut off, the commit's outcome is unknown to the node: it says so
+        # rather than that nothing was written (here nothing was).
+        assert "connection to the database was lost" in str(errors[0]) and "unknown" in str(errors[0])
         assert a.size() == 2
         (receipt,) = a.append(records(1, "after"))
         assert receipt.index == 2 and a.verify().ok
