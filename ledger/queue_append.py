@@ -179,8 +179,13 @@ class QueueAppender:
                     "WITH q AS (INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id) "
                     "SELECT id, pg_notify(%s, '') FROM q", (payload, QUEUE_CHANNEL)).fetchone()[0]
             except psycopg.Error as exc:
+                broken = self._conn is not None and self._conn.broken
                 if self._conn is not None:
                     self._conn.close()
+                if broken:  # the row commits on its own (autocommit): it may be in, and be sequenced
+                    raise CommitError(f"append failed, the connection to the database was lost while queueing "
+                                      f"the records: nothing was acknowledged, but they may still be appended: "
+                                      f"{str(exc).strip()}") from exc
                 raise _failed(exc) from exc
 
     def _withdraw(self, qid: int, waits: list[_Wait]) -> None:

@@ -479,6 +479,34 @@ def test_an_append_whose_row_was_dropped_says_it_may_have_been_appended(tmp_path
         a.close()
 
 
+def test_an_append_whose_queueing_connection_is_cut_says_it_may_still_be_appended(tmp_path, postgres):
+    # The queue row commits on its own: a node whose connection breaks while
+    # inserting it cannot tell whether it went in (and will be sequenced).
+    url, a, b = _two_nodes(tmp_path, postgres)
+    blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
+    try:
+        blocker.execute("LOCK TABLE ledger_queue IN EXCLUSIVE MODE")  # the row's INSERT waits
+        result: list = []
+        worker = threading.Thread(target=lambda: result.append(_raises(b.append, records(1, "cut"))))
+        worker.start()
+        deadline = time.monotonic() + 10
+        while (row := watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                      "AND query LIKE '%%INSERT INTO ledger_queue%%'").fetchone()) is None:
+            assert time.monotonic() < deadline, "the row's INSERT never waited"
+            time.sleep(0.02)
+        watcher.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+        worker.join(15)
+        blocker.rollback()
+        (error,) = result
+        assert isinstance(error, LedgerError) and "may still be appended" in str(error), error
+        assert b.append(records(1, "next"))[0].index == 1  # a new connection; the cut row never went in
+    finally:
+        blocker.close()
+        watcher.close()
+        b.close()
+        a.close()
+
+
 def _raises(fn, *args):
     try:
         fn(*args)
