@@ -197,17 +197,34 @@ class Ledger:
             self._init_threading()
 
     def _bind_identity(self) -> None:
-        """Record origin and key in the database on first use; refuse others after."""
+        """Record origin and key in the database on first use; refuse others after.
+
+        Once recorded (they never change) they are only read: a node starts
+        without the write lock, which a leader stopped inside a commit
+        (SIGSTOP, a paused VM) holds until another node's sequencer ends its
+        session (``lease``): a node starting alone beside it would wait for ever."""
+        if self._identity_matches(None):
+            return
         with self._store.write() as conn:
-            for key, value in (("origin", self.origin), ("vkey", self.verifier_key)):
-                have = self._store.meta(key, conn)
-                if have is None:
-                    self._store.put_meta(conn, key, value)
-                elif have != value:
-                    raise LedgerError(
-                        f"{self._store.path} belongs to a ledger with {key} {have!r}, not {value!r}: "
-                        "wrong --origin or wrong ledger.key"
-                    )
+            if not self._identity_matches(conn):
+                for key, value in (("origin", self.origin), ("vkey", self.verifier_key)):
+                    if self._store.meta(key, conn) is None:
+                        self._store.put_meta(conn, key, value)
+
+    def _identity_matches(self, conn) -> bool:
+        """Whether origin and key are both recorded as this ledger's; False
+        when one is missing; LedgerError when one is another's."""
+        matches = True
+        for key, value in (("origin", self.origin), ("vkey", self.verifier_key)):
+            have = self._store.meta(key, conn)
+            if have is None:
+                matches = False
+            elif have != value:
+                raise LedgerError(
+                    f"{self._store.path} belongs to a ledger with {key} {have!r}, not {value!r}: "
+                    "wrong --origin or wrong ledger.key"
+                )
+        return matches
 
     # Start-up check ------------------------------------------------------
 

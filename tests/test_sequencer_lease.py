@@ -240,3 +240,33 @@ def test_a_backlog_is_sequenced_in_commits_of_bounded_size(url, tmp_path, monkey
         rows = [json.loads(e)["row"] for e in led.entries(1, led.size())]
         assert rows == sorted(rows) and len(rows) == sum(sizes)
         assert led.verify().ok
+
+
+def test_a_node_starts_while_the_write_lock_is_held(url, tmp_path):
+    # A leader stopped inside a commit holds the write lock until another
+    # node's sequencer ends its session; a node starting beside it alone
+    # must not wait for that lock to start (its sequencer is what ends it).
+    with Ledger.open_dir(tmp_path / "first", origin=ORIGIN, database=url) as first:
+        first.append([{"kind": "verification", "n": 0}])
+        (tmp_path / "node").mkdir()
+        key = tmp_path / "node" / "ledger.key"
+        key.write_bytes((tmp_path / "first" / "ledger.key").read_bytes())
+        key.chmod(0o600)
+    holder = psycopg.connect(url)
+    opened: list = []
+    try:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
+        starter = threading.Thread(target=lambda: opened.append(Ledger.open_dir(tmp_path / "node", origin=ORIGIN,
+                                                                                database=url)))
+        starter.start()
+        starter.join(10)
+        assert opened, "the node waited for the write lock to start"
+        assert opened[0].size() == 1
+        with pytest.raises(Exception, match="belongs to a ledger with vkey"):  # another key: still refused
+            Ledger.open_dir(tmp_path / "stranger", origin=ORIGIN, database=url)
+    finally:
+        holder.rollback()
+        holder.close()
+        starter.join(10)
+        for led in opened:
+            led.close()
