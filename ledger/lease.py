@@ -13,9 +13,12 @@ looks, every ``LEASE / 3`` seconds, for the holder's session idle for over
 ``LEASE`` seconds (``idle`` in ``pg_stat_activity``), or twice that inside a
 transaction or in the middle of pipelined statements, waiting for the rest
 (a commit computes its hashes and signature between its statements), and
-ends it (``pg_terminate_backend``). That releases the lock and rolls back
-whatever the holder had begun, none of it acknowledged; the holder, should
-it wake, finds its connection gone and follows. So a leader stopped
+ends it (``pg_terminate_backend``); so does a writer outside the sequencer
+(``ledger migrate``) while it waits for the write lock
+(``pgstore.WRITE_LOCK``), which a leader stopped inside a commit holds.
+That releases the lock and rolls back whatever the holder had begun, none
+of it acknowledged; the holder, should it wake, finds its connection gone
+and follows. So a leader stopped
 between commits is replaced within about ``LEASE * 4 / 3`` seconds plus a
 follower's poll (3.4 s measured with two server nodes), one stopped inside
 a commit within about twice that.
@@ -37,6 +40,7 @@ import psycopg
 log = logging.getLogger(__name__)
 
 LEASE = 3.0  # seconds the holder's session may sit idle (twice that inside a transaction)
+SEQUENCER_LOCK = 0x6C6162656C636B03  # pg_try_advisory_lock key of the leader (``sequencer``)
 
 # The session holding the session-level advisory lock on a bigint key (hi,
 # lo) in this database, when silent past its lease: its pid, once ended.
@@ -57,7 +61,8 @@ def end_stale_holder(conn: psycopg.Connection, key: int, lease: float = LEASE) -
     seconds (see the module docstring); the server pids ended."""
     params = {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF, "idle": lease, "tx": 2 * lease}
     try:
-        rows = conn.execute(_END_STALE, params).fetchall()
+        with conn.transaction():  # a savepoint inside a writer's transaction: a refusal undoes only itself
+            rows = conn.execute(_END_STALE, params).fetchall()
     except psycopg.errors.InsufficientPrivilege as exc:
         log.warning("the ledger sequencer's lock holder is silent, but its session cannot be ended: %s",
                     str(exc).strip())

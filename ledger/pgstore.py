@@ -29,7 +29,7 @@ from urllib.parse import unquote
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from . import pg_schema, rows
+from . import lease, pg_schema, rows
 from .store import StoreError
 
 log = logging.getLogger(__name__)
@@ -156,9 +156,7 @@ class PgStore:
                     yield c
                 return
             with c.transaction():
-                c.execute("SELECT pg_advisory_xact_lock(%s), "
-                          "set_config('idle_in_transaction_session_timeout', %s, true)",
-                          (WRITE_LOCK, str(int(STOPPED_WRITER * 1000))))
+                _lock_for_writing(c)
                 yield c
             if then is not None:
                 try:
@@ -299,6 +297,27 @@ class PgStore:
     def put_checkpoint(conn: psycopg.Connection, size: int, note: bytes, signed_at: float) -> None:
         conn.execute("INSERT INTO ledger_checkpoints(size, note, signed_at) VALUES (%s, %s, %s)",
                      (size, note, signed_at))
+
+
+def _lock_for_writing(conn: psycopg.Connection) -> None:
+    """Take ``WRITE_LOCK`` for this transaction (outside the sequencer: a
+    node's start, ``ledger migrate``). While it waits, every ``LEASE / 3``
+    seconds it ends the session of a leader silent inside a commit past its
+    lease (``lease.end_stale_holder``), as a following node would: with none
+    running, this writer would otherwise wait for ever behind a leader
+    stopped there (SIGSTOP, a paused VM)."""
+    limit = conn.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
+    while True:
+        try:
+            with conn.transaction():  # a savepoint: a wait that times out undoes only itself
+                conn.execute("SELECT set_config('lock_timeout', %s, true)", (str(int(lease.LEASE * 1000 / 3)),))
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            break
+        except psycopg.errors.LockNotAvailable:
+            lease.end_stale_holder(conn, lease.SEQUENCER_LOCK, lease.LEASE)
+    conn.execute("SELECT set_config('lock_timeout', %s, true), "
+                 "set_config('idle_in_transaction_session_timeout', %s, true)",
+                 (limit, str(int(STOPPED_WRITER * 1000))))
 
 
 def _sizes(row: tuple) -> tuple[int, int]:

@@ -59,7 +59,7 @@ from .pgstore import PgStore, connect
 
 log = logging.getLogger(__name__)
 
-SEQUENCER_LOCK = 0x6C6162656C636B03  # pg_try_advisory_lock key of the leader
+SEQUENCER_LOCK = lease.SEQUENCER_LOCK  # pg_try_advisory_lock key of the leader
 QUEUE_CHANNEL, DONE_CHANNEL = "ledger_queue", "ledger_done"
 POLL = 0.5  # seconds between a follower's tries of the lock, and a leader's idle waits
 MAX_ROWS = 1000  # queued requests per commit

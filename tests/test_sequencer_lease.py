@@ -270,3 +270,35 @@ def test_a_node_starts_while_the_write_lock_is_held(url, tmp_path):
         starter.join(10)
         for led in opened:
             led.close()
+
+
+def test_a_writer_ends_a_leader_stopped_inside_a_commit_when_no_node_would(url, monkeypatch):
+    # A leader stopped inside a commit holds the write lock. With no other
+    # node running, a writer outside the sequencer (``ledger migrate``, the
+    # first node's start) ends that session once it is past its lease, as a
+    # following node would, instead of waiting for ever; a live leader's
+    # commit it simply waits for.
+    monkeypatch.setattr(lease, "LEASE", 0.5)
+    pgstore.PgStore(url).close()  # the tables
+    leader = _holder(url)
+    leader.execute("BEGIN")
+    leader.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))  # then stopped, inside its commit
+    store = pgstore.PgStore(url, create=False)
+    try:
+        start = time.monotonic()
+        with store.write() as conn:
+            assert conn.execute("SELECT current_setting('lock_timeout')").fetchone() == ("0",)  # as it was
+        assert time.monotonic() - start < 5.0
+        assert _ended(leader)
+        busy = _holder(url)  # a leader in a commit, alive: waited for, not ended
+        busy.execute("BEGIN")
+        busy.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
+        threading.Timer(0.6, lambda: busy.execute("SELECT 1")).start()  # it speaks within its lease...
+        threading.Timer(0.9, busy.commit).start()  # ...and commits
+        with store.write():
+            pass
+        assert not _ended(busy)
+        busy.close()
+    finally:
+        store.close()
+        leader.close()
