@@ -62,6 +62,9 @@ def end_stale_holder(conn: psycopg.Connection, key: int, lease: float = LEASE) -
     params = {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF, "idle": lease, "tx": 2 * lease}
     try:
         with conn.transaction():  # a savepoint inside a writer's transaction: a refusal undoes only itself
+            # Inside a transaction the server answers from the activity it
+            # read first (stats_fetch_consistency): a live holder would look silent.
+            conn.execute("SELECT pg_stat_clear_snapshot()")
             rows = conn.execute(_END_STALE, params).fetchall()
     except psycopg.errors.InsufficientPrivilege as exc:
         log.warning("the ledger sequencer's lock holder is silent, but its session cannot be ended: %s",

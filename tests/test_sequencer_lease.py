@@ -293,10 +293,18 @@ def test_a_writer_ends_a_leader_stopped_inside_a_commit_when_no_node_would(url, 
         busy = _holder(url)  # a leader in a commit, alive: waited for, not ended
         busy.execute("BEGIN")
         busy.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
-        threading.Timer(0.6, lambda: busy.execute("SELECT 1")).start()  # it speaks within its lease...
-        threading.Timer(0.9, busy.commit).start()  # ...and commits
+
+        def live_commit() -> None:  # it speaks within its lease, for longer than the lease, then commits
+            for _ in range(6):
+                time.sleep(0.2)
+                busy.execute("SELECT 1")
+            busy.commit()
+
+        threading.Thread(target=live_commit).start()
+        start = time.monotonic()
         with store.write():
             pass
+        assert time.monotonic() - start >= 1.0  # it waited for that commit
         assert not _ended(busy)
         busy.close()
     finally:
