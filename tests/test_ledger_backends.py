@@ -489,12 +489,8 @@ def test_an_append_whose_queueing_connection_is_cut_says_it_may_still_be_appende
         result: list = []
         worker = threading.Thread(target=lambda: result.append(_raises(b.append, records(1, "cut"))))
         worker.start()
-        deadline = time.monotonic() + 10
-        while (row := watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                      "AND query LIKE '%%INSERT INTO ledger_queue%%'").fetchone()) is None:
-            assert time.monotonic() < deadline, "the row's INSERT never waited"
-            time.sleep(0.02)
-        watcher.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+        pid = _wait_for_lock_waiter(watcher, "INSERT INTO ledger_queue")
+        watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
         worker.join(15)
         blocker.rollback()
         (error,) = result
@@ -644,14 +640,15 @@ def test_the_sequencer_survives_an_unexpected_error(tmp_path, postgres, monkeypa
         a.close()
 
 
-def _wait_for_lock_waiter(watcher) -> int:
+def _wait_for_lock_waiter(watcher, statement: str = "pg_advisory_xact_lock") -> int:
+    """The server pid of the session whose ``statement`` waits for a lock."""
     deadline = time.monotonic() + 10
     while True:
         row = watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                              "AND query LIKE '%%pg_advisory_xact_lock%%'").fetchone()
+                              "AND query LIKE %s", (f"%{statement}%",)).fetchone()
         if row is not None:
             return row[0]
-        assert time.monotonic() < deadline, "the leader's commit never waited for the lock"
+        assert time.monotonic() < deadline, f"no {statement} ever waited for a lock"
         time.sleep(0.02)
 
 
