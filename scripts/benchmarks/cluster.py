@@ -65,7 +65,7 @@ def raw_copy_batch(conn, start: int) -> None:
             cp.write_row(row)
 
 
-def appends_vs_copy(url: str, data_dir: Path, batches: int) -> dict:
+def appends_vs_copy(url: str, data_dir: Path, batches: int, warmup: int = WARMUP) -> dict:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS raw (idx bigint PRIMARY KEY, data bytea NOT NULL)")
     led = Ledger.open_dir(data_dir, origin=ORIGIN, database=url)
@@ -76,7 +76,7 @@ def appends_vs_copy(url: str, data_dir: Path, batches: int) -> dict:
         # Untimed batches of each first: a fresh cluster creates its first
         # WAL segments (zero-filled, fsynced) as they are needed, and the
         # side that writes more would pay more of that start-up.
-        for k in range(batches, batches + WARMUP):
+        for k in range(batches, batches + warmup):
             led.append([record(k * 100 + i) for i in range(100)])
             raw_copy_batch(raw, k * 100)
         for k in range(batches):
@@ -94,10 +94,11 @@ def appends_vs_copy(url: str, data_dir: Path, batches: int) -> dict:
     return {"ledger_per_s": n / t_led, "copy_per_s": n / t_raw, "ratio": t_raw / t_led}
 
 
-def node_worker(url: str, data_dir: str, seconds: float, threads: int, start, out) -> None:
+def node_worker(url: str, data_dir: str, seconds: float, threads: int, ready, start, out) -> None:
     led = Ledger.open_dir(data_dir, origin=ORIGIN, database=url)
     count = [0]
     lock = threading.Lock()
+    ready.put(True)  # the ledger is open and its sequencer started
     start.wait()
     deadline = time.monotonic() + seconds
 
@@ -118,7 +119,7 @@ def node_worker(url: str, data_dir: str, seconds: float, threads: int, start, ou
 
 def nodes_throughput(url: str, key_dir: Path, nodes: int, seconds: float, threads: int) -> float:
     ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Event(), ctx.Queue()
+    ready, start, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     dirs = []
     for k in range(nodes):
         d = key_dir / f"node{k}"
@@ -126,10 +127,12 @@ def nodes_throughput(url: str, key_dir: Path, nodes: int, seconds: float, thread
         (d / "ledger.key").write_bytes((key_dir / "ledger.key").read_bytes())
         (d / "ledger.key").chmod(0o600)
         dirs.append(str(d))
-    procs = [ctx.Process(target=node_worker, args=(url, d, seconds, threads, start, out)) for d in dirs]
+    procs = [ctx.Process(target=node_worker, args=(url, d, seconds, threads, ready, start, out)) for d in dirs]
     for p in procs:
         p.start()
-    time.sleep(3)  # every node opened its ledger
+    for _ in procs:
+        ready.get(timeout=120)
+    time.sleep(0.5)  # the sequencers have settled who leads
     start.set()
     total = sum(out.get(timeout=seconds + 60) for _ in procs)
     for p in procs:
@@ -141,6 +144,8 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batches", type=int, default=200, help="batches of 100 for the append figure")
     ap.add_argument("--seconds", type=float, default=5.0, help="seconds per node-throughput run")
+    ap.add_argument("--warmup", type=int, default=WARMUP, help=f"untimed batches before the append figure "
+                    f"(default {WARMUP})")
     ap.add_argument("--rounds", type=int, default=3,
                     help="alternating one-node and two-node runs; the best of each counts (default 3)")
     ap.add_argument("--threads", type=int, default=Config.threads,
@@ -152,7 +157,7 @@ def main(argv=None) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             tmp = Path(tmp)
-            a = appends_vs_copy(cluster.create_database("bench_append"), tmp, args.batches)
+            a = appends_vs_copy(cluster.create_database("bench_append"), tmp, args.batches, args.warmup)
             url = cluster.create_database("bench_nodes")
             # Alternating runs, the best of each: both sides see the same
             # (shared, noisy) machine, and the best run is the least disturbed.
