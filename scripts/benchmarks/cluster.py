@@ -22,7 +22,9 @@ same run, since the machine is shared and noisy:
   too: there each node has few appends in flight and waits more than it
   works, so that figure is mostly the queue's round trip (a follower's
   append waits for the leader's next commit and its notification), which
-  adds latency to each of its appends whatever the load.
+  adds latency to each of its appends whatever the load. Below them, the
+  median append latency of each node's role (leader, follower) in the best
+  run of each.
 
 Prints a table, then one JSON line.
 """
@@ -32,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
+import statistics
 import sys
 import tempfile
 import threading
@@ -102,22 +105,28 @@ def node_worker(url: str, data_dir: str, seconds: float, threads: int, ready, st
     start.wait()
     deadline = time.monotonic() + seconds
 
+    took: list[float] = []  # each append's seconds
+
     def work() -> None:
         while time.monotonic() < deadline:
+            t = time.perf_counter()
             led.append([record(i) for i in range(10)])
             with lock:
                 count[0] += 10
+                took.append(time.perf_counter() - t)
 
     pool = [threading.Thread(target=work) for _ in range(threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    out.put(count[0])
+    role = "leader" if led.commits else "follower"  # its sequencer committed: it led
+    out.put((count[0], role, statistics.median(took) * 1e3 if took else 0.0))
     led.close()
 
 
-def nodes_throughput(url: str, key_dir: Path, nodes: int, seconds: float, threads: int) -> float:
+def nodes_throughput(url: str, key_dir: Path, nodes: int, seconds: float, threads: int) -> tuple[float, dict]:
+    """Entries/s of ``nodes`` nodes together, and each role's median append latency (ms)."""
     ctx = multiprocessing.get_context("spawn")
     ready, start, out = ctx.Queue(), ctx.Event(), ctx.Queue()
     dirs = []
@@ -134,10 +143,14 @@ def nodes_throughput(url: str, key_dir: Path, nodes: int, seconds: float, thread
         ready.get(timeout=120)
     time.sleep(0.5)  # the sequencers have settled who leads
     start.set()
-    total = sum(out.get(timeout=seconds + 60) for _ in procs)
+    results = [out.get(timeout=seconds + 60) for _ in procs]
     for p in procs:
         p.join()
-    return total / seconds
+    return sum(n for n, _, _ in results) / seconds, {role: p50 for _, role, p50 in results}
+
+
+def _threads(n: int) -> str:
+    return f"{n} thread" + ("s" if n != 1 else "")
 
 
 def main(argv=None) -> None:
@@ -163,28 +176,36 @@ def main(argv=None) -> None:
             # (shared, noisy) machine, and the best run is the least disturbed.
             loads = {"busy": args.threads, "light": args.light_threads}
             best = {(load, nodes): 0.0 for load, threads in loads.items() if threads for nodes in (1, 2)}
+            latency: dict = {}  # of the best run of each: role -> median append ms
             for _ in range(args.rounds):
                 for load, nodes in best:
-                    best[load, nodes] = max(best[load, nodes],
-                                            nodes_throughput(url, tmp, nodes, args.seconds, loads[load]))
+                    rate, p50 = nodes_throughput(url, tmp, nodes, args.seconds, loads[load])
+                    if rate > best[load, nodes]:
+                        best[load, nodes], latency[load, nodes] = rate, p50
     finally:
         cluster.stop()
     one, two = best["busy", 1], best["busy", 2]
     rows = [("durable appends, batches of 100 (entries/s)", a["ledger_per_s"], "raw COPY", a["copy_per_s"],
              a["ratio"], 0.5),
-            (f"two nodes, one database, {args.threads} threads each", two, "one node", one, two / one, 0.8)]
+            (f"two nodes, one database, {_threads(args.threads)} each", two, "one node", one, two / one, 0.8)]
     if ("light", 1) in best:
-        rows.append((f"  the same, {args.light_threads} threads each (light load)", best["light", 2], "one node",
+        rows.append((f"  the same, {_threads(args.light_threads)} each (light load)", best["light", 2], "one node",
                      best["light", 1], best["light", 2] / best["light", 1], None))
     for name, got, ceiling_name, ceiling, ratio, aim in rows:
         print(f"{name:48} {got:10,.0f}   {ceiling_name:9} {ceiling:10,.0f}   ratio {ratio:.2f}"
               + (f" (aim >= {aim})" if aim else ""))
+    for load in loads:
+        if (load, 2) in latency:
+            two_p50 = ", ".join(f"{role} {ms:.1f} ms" for role, ms in sorted(latency[load, 2].items()))
+            print(f"  append latency p50, {_threads(loads[load])} each: one node {latency[load, 1].get('leader', 0):.1f} ms; "
+                  f"two nodes: {two_p50}")
     light = {"light_threads": args.light_threads, "light_one_node_per_s": best["light", 1],
              "light_two_nodes_per_s": best["light", 2],
              "light_two_nodes_ratio": best["light", 2] / best["light", 1]} if ("light", 1) in best else {}
     print(json.dumps({"pg_append_per_s": a["ledger_per_s"], "pg_copy_per_s": a["copy_per_s"],
                       "pg_append_ratio": a["ratio"], "threads": args.threads, "one_node_per_s": one,
-                      "two_nodes_per_s": two, "two_nodes_ratio": two / one, **light}))
+                      "two_nodes_per_s": two, "two_nodes_ratio": two / one, **light,
+                      "append_p50_ms": {f"{load}_{nodes}": roles for (load, nodes), roles in latency.items()}}))
 
 
 if __name__ == "__main__":
