@@ -1,5 +1,6 @@
-"""PostgreSQL ledger benchmark: ``scripts/bench cluster [--batches B] [--seconds S] [--rounds R]
-[--threads T] [--light-threads L]``.
+"""PostgreSQL ledger benchmark: appends against raw COPY, two nodes against one.
+
+    scripts/bench cluster [--batches B] [--seconds S] [--rounds R] [--threads T] [--light-threads L]
 
 Starts a throwaway PostgreSQL cluster (tests/pg.py: Debian's server,
 fsync on, loopback only) and reports ratios to ceilings measured in the
