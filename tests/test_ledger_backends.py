@@ -584,16 +584,9 @@ def test_own_appends_no_commit_took_are_queued_when_the_leader_loses_its_connect
         blocker.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.WRITE_LOCK,))
         worker = threading.Thread(target=lambda: got.append(a.append(records(3, "handed back"))))
         worker.start()
-        deadline = time.monotonic() + 10
-        while True:
-            row = watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                                  "AND query LIKE '%%pg_advisory_xact_lock%%'").fetchone()
-            if row is not None:
-                break
-            assert time.monotonic() < deadline, "the leader's commit never waited for the lock"
-            time.sleep(0.02)
+        pid = _wait_for_lock_waiter(watcher)  # the leader's commit waits for the write lock
         assert a.sequencer._own  # given to the leader, not yet taken
-        watcher.execute("SELECT pg_terminate_backend(%s)", (row[0],))
+        watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
         blocker.commit()
         worker.join(30)
         assert not worker.is_alive()
