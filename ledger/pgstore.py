@@ -30,6 +30,7 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from . import lease, pg_schema, rows
+from .rows import NOT_ONE_LINE, any_newline
 from .store import StoreError
 
 log = logging.getLogger(__name__)
@@ -250,6 +251,8 @@ class PgStore:
     def put_entries(conn: psycopg.Connection, rows: list[tuple[int, bytes]]) -> None:
         if not rows:
             return
+        if any_newline(r[1] for r in rows):
+            raise StoreError(NOT_ONE_LINE)
         if _pipelined(conn):  # COPY cannot run in pipeline mode: one INSERT of arrays instead
             conn.execute("INSERT INTO ledger_entries (idx, data) SELECT * FROM unnest(%b::int8[], %b::bytea[])",
                          ([r[0] for r in rows], [r[1] for r in rows]))
@@ -271,6 +274,8 @@ class PgStore:
         if not datas:
             return
         if _pipelined(conn):
+            if any_newline(datas):
+                raise StoreError(NOT_ONE_LINE)
             ends = ",".join(map(str, accumulate(map(len, datas))))
             starts = "0," + ends[:ends.rfind(",")] if len(datas) > 1 else "0"
             conn.execute(PgStore._PUT_ENTRY_RUN, (first, b"".join(datas), "{" + starts + "}", "{" + ends + "}"))

@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Callable, Iterator
 
 MAX_KEY = 2**63 - 1
+# An entry is one line of canonical JSON (docs/protocol.md §4): the SQLite
+# store joins a commit's entries with newlines (entry_runs), and both stores
+# refuse an entry that holds one.
+NOT_ONE_LINE = "a ledger entry holds a newline byte: it is not one line of canonical JSON"
+
+
+def any_newline(datas) -> bool:
+    """Whether any of the entries ``datas`` holds a newline byte."""
+    return any(b"\n" in data for data in datas)
 
 
 def chunked(fetch: Callable[[int, int], list], start: int, end: int | None, chunk: int) -> Iterator[tuple]:

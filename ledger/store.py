@@ -4,8 +4,10 @@ Tables (created through sqlite-utils):
 
 * ``meta(key, value)``: ``origin``, ``vkey`` (the checkpoint verifier key) and
   ``schema``; written once.
-* ``entries(idx INTEGER PRIMARY KEY, data BLOB)``: leaf ``idx`` and its exact
-  bytes (one line of canonical JSON, no newline).
+* ``entries(idx INTEGER PRIMARY KEY, data BLOB)``: the leaves' exact bytes
+  (one line of canonical JSON each, no newline). A row holds a run of them,
+  the entries ending at ``idx``, joined by newlines: all a commit adds
+  (``entry_runs``; schemas 1 and 2 held one per row).
 * ``hashes(id INTEGER PRIMARY KEY, hash BLOB)``: the tree's stored hashes, by
   the stored-hash index of Go's ``sumdb/tlog`` (``merkle.stored_hash_index``):
   every leaf hash and every interior hash of a complete subtree, written when
@@ -46,29 +48,21 @@ from typing import Callable, Iterator
 
 import sqlite_utils
 
-from . import hash_runs, rows
+from . import entry_runs, hash_runs, rows
+from .rows import NOT_ONE_LINE, any_newline
 
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: SQLite's busy handler alone
     fcntl = None
 
-SCHEMA = "2"
-# Schema 1 stored one hash per row: a run of one, so still read as it is.
-# Opened to write, it is marked 2, which an older labelcheck refuses
-# rather than misreading runs longer than one.
-READS = ("1", "2")
+SCHEMA = "3"
+# Schema 1 stored one hash per row, schemas 1 and 2 one entry per row: runs
+# of one, so still read as they are. Opened to write, such a file is marked
+# 3, which an older labelcheck refuses rather than misreading longer runs.
+READS = ("1", "2", "3")
 BUSY_TIMEOUT_MS = 60_000
 TABLES = ("meta", "entries", "hashes", "checkpoints")
-
-# ``INSERT`` of k consecutive entries, k a power of two: ?1 is the first
-# index, ?2 ... ?(k+1) the entries' bytes (Store.put_entry_run).
-_ENTRY_ROWS_MAX = 128
-_ENTRY_ROWS = {
-    k: "INSERT INTO entries(idx, data) VALUES " + ",".join(f"(?1 + {i}, ?{i + 2})" for i in range(k))
-    for k in (1 << b for b in range(_ENTRY_ROWS_MAX.bit_length()))
-}
-
 
 class StoreError(Exception):
     """The database is missing, not a ledger, or inconsistent with itself."""
@@ -109,8 +103,8 @@ def _refuse(conn: sqlite3.Connection, table: str, op: str) -> None:
 
 
 def _mark_schema(conn: sqlite3.Connection) -> None:
-    """Mark a schema 1 file as 2 before writing runs to it (see READS); the
-    trigger refusing updates of ``meta`` is lifted for that one update."""
+    """Mark a schema 1 or 2 file as 3 before writing runs to it (see READS);
+    the trigger refusing updates of ``meta`` is lifted for that one update."""
     conn.execute("DROP TRIGGER IF EXISTS meta_no_update")
     conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (SCHEMA,))
     _refuse(conn, "meta", "UPDATE")
@@ -159,7 +153,7 @@ class Store:
             self.conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA,)
             )
-            if self.meta("schema", self.conn) == "1":
+            if self.meta("schema", self.conn) in ("1", "2"):
                 _mark_schema(self.conn)
 
     def _check_schema(self) -> None:
@@ -169,7 +163,8 @@ class Store:
             raise StoreError(f"{self.path} is not a labelcheck ledger (no table {', '.join(missing)})")
         schema = self.meta("schema", self.conn)
         if schema not in READS:
-            raise StoreError(f"{self.path}: ledger schema {schema!r}, this labelcheck reads {' and '.join(READS)}")
+            raise StoreError(f"{self.path}: ledger schema {schema!r}, "
+                             f"this labelcheck reads {', '.join(READS[:-1])} and {READS[-1]}")
 
     # Connections ---------------------------------------------------------
 
@@ -309,9 +304,7 @@ class Store:
 
     def entries(self, start: int, end: int, conn: sqlite3.Connection | None = None) -> list[bytes]:
         with self.connection(conn) as c:
-            found = c.execute(
-                "SELECT idx, data FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
-            ).fetchall()
+            found = entry_runs.read(c, start, end)
         return rows.contiguous(found, start, end, StoreError)
 
     def iter_rows(self, table: str, start: int = 0, end: int | None = None, *,
@@ -322,11 +315,12 @@ class Store:
         Reads in chunks by key range, so memory stays flat and no read
         transaction is held open for the whole scan.
         """
-        if table == "hashes":  # one hash per row yielded, from the runs
+        runs = {"hashes": hash_runs.scan, "entries": entry_runs.scan}.get(table)
+        if runs is not None:  # one hash or entry per row yielded, from the runs
             with self.connection(conn) as c:
-                yield from hash_runs.scan(c, start, rows.MAX_KEY if end is None else end, chunk)
+                yield from runs(c, start, rows.MAX_KEY if end is None else end, chunk)
             return
-        key, col = {"entries": ("idx", "data"), "checkpoints": ("size", "note")}[table]
+        key, col = {"checkpoints": ("size", "note")}[table]
         sql = f"SELECT {key}, {col} FROM {table} WHERE {key} >= ? AND {key} < ? ORDER BY {key} LIMIT {chunk}"
         with self.connection(conn) as c:
             yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
@@ -352,6 +346,9 @@ class Store:
 
     @staticmethod
     def put_entries(conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
+        """Insert entries ``(idx, data)`` one per row (runs of one)."""
+        if any_newline(data for _, data in rows):
+            raise StoreError(NOT_ONE_LINE)
         conn.executemany("INSERT INTO entries(idx, data) VALUES (?, ?)", rows)
 
     @staticmethod
@@ -361,21 +358,11 @@ class Store:
 
     @staticmethod
     def put_entry_run(conn: sqlite3.Connection, first: int, datas: list[bytes]) -> None:
-        """Insert entries ``datas`` at indexes ``first``, ``first + 1``, ...
-
-        In multi-row INSERTs of 128, 64, ..., 1 rows (``_ENTRY_ROWS``): a
-        commit of 100 entries takes three statements. There are eight of them,
-        so each is prepared once per connection and then found in sqlite3's
-        statement cache; a statement for every size would be prepared again
-        and again (123 µs for 100 rows, more than its run). Binding the
-        entries as they are costs less than executemany or than cutting them
-        out of one blob inside SQLite (87 against 74 µs for 100 rows).
-        """
-        at, n = 0, len(datas)
-        while at < n:
-            k = min(_ENTRY_ROWS_MAX, 1 << ((n - at).bit_length() - 1))
-            conn.execute(_ENTRY_ROWS[k], (first + at, *datas[at:at + k]))
-            at += k
+        """Insert entries ``datas`` at indexes ``first``, ``first + 1``, ...: one row."""
+        try:
+            entry_runs.put(conn, first, datas)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
 
     @staticmethod
     def put_hash_run(conn: sqlite3.Connection, first_id: int, hashes: list[bytes]) -> None:

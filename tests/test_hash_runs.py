@@ -40,7 +40,7 @@ def test_each_commit_stores_its_hashes_in_one_row(tmp_path):
         assert led.verify().ok
     counts = [merkle.stored_hash_count(n) for n in (0, 1, 8, 108, 109)]
     assert rows(tmp_path / "ledger.db") == [(a, (b - a) * 32) for a, b in zip(counts, counts[1:])]
-    assert schema(tmp_path / "ledger.db") == "2"
+    assert schema(tmp_path / "ledger.db") == "3"
     store = Store(tmp_path / "ledger.db", create=False)
     try:  # to the end, as the scan began (``end`` None)
         assert [i for i, _ in store.iter_rows("hashes", 3)] == list(range(3, counts[-1]))
@@ -60,7 +60,7 @@ def _to_schema_1(path):
     return got
 
 
-def test_a_schema_1_ledger_reads_the_same_and_is_marked_2_when_opened_to_write(tmp_path):
+def test_a_schema_1_ledger_reads_the_same_and_is_marked_3_when_opened_to_write(tmp_path):
     with Ledger.open_dir(tmp_path, origin=ORIGIN) as led:
         led.append([{"n": i} for i in range(13)])
         led.append([{"n": i} for i in range(5)])
@@ -77,7 +77,7 @@ def test_a_schema_1_ledger_reads_the_same_and_is_marked_2_when_opened_to_write(t
         assert ([led.inclusion_proof(i, 18) for i in range(18)], led.consistency_proof(13, 18)) == proofs
         led.append([{"n": 99}])
         assert led.verify().ok and led.size() == 19
-    assert schema(tmp_path / "ledger.db") == "2"
+    assert schema(tmp_path / "ledger.db") == "3"
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):  # the trigger is back
         db = sqlite3.connect(tmp_path / "ledger.db")
         try:
@@ -89,9 +89,9 @@ def test_a_schema_1_ledger_reads_the_same_and_is_marked_2_when_opened_to_write(t
 def test_a_schema_from_a_later_labelcheck_is_refused(tmp_path):
     Ledger.open_dir(tmp_path, origin=ORIGIN).close()
     db = sqlite3.connect(tmp_path / "ledger.db")
-    db.executescript("DROP TRIGGER meta_no_update; UPDATE meta SET value = '3' WHERE key = 'schema';")
+    db.executescript("DROP TRIGGER meta_no_update; UPDATE meta SET value = '4' WHERE key = 'schema';")
     db.close()
-    with pytest.raises(LedgerError, match="ledger schema '3', this labelcheck reads 1 and 2"):
+    with pytest.raises(LedgerError, match="ledger schema '4', this labelcheck reads 1, 2 and 3"):
         Ledger.open_dir(tmp_path, origin=ORIGIN)
 
 

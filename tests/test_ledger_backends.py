@@ -27,6 +27,7 @@ from labelcheck.ledger.commit import CommitError, GroupCommit
 from labelcheck.ledger.sequencer import POLL
 from labelcheck.ledger.entry_encode import entry_parts
 from labelcheck.ledger.log import Ledger, LedgerError
+from labelcheck.ledger.store import StoreError
 from labelcheck.ledger.tiles import read_tile, tiles_for_size
 
 ORIGIN = "backends.example/log"
@@ -183,7 +184,7 @@ def _tamper(target, sql_sqlite: str, sql_pg: str) -> None:
 def test_the_database_refuses_changes_to_the_log(target, what):
     with open_ledger(target) as led:
         led.append(records(2))
-    sqls = {"update": ("UPDATE entries SET data = x'00' WHERE idx = 0",
+    sqls = {"update": ("UPDATE entries SET data = x'00'",  # SQLite: the row holding both, a run
                        "UPDATE ledger_entries SET data = '\\x00' WHERE idx = 0"),
             "delete": ("DELETE FROM checkpoints", "DELETE FROM ledger_checkpoints")}
     with pytest.raises(Exception, match="append-only"):
@@ -200,8 +201,8 @@ def test_a_changed_entry_is_found_by_verify(target):
     data_dir, url = target
     if url is None:
         _tamper(target, "DROP TRIGGER entries_no_update", "")
-        _tamper(target, "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), '\"n\":1', '\"n\":7') AS BLOB) "
-                        "WHERE idx = 1", "")
+        _tamper(target, "UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), '\"n\":1', '\"n\":7') AS BLOB)",
+                "")  # the row holding the run of all four; only entry 1 has "n":1
     else:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("ALTER TABLE ledger_entries DISABLE TRIGGER ledger_entries_append_only")
@@ -247,7 +248,7 @@ def test_runs_of_entries_and_hashes_are_stored_row_for_row(target, pipelined):
     if pipelined and url is None:
         pytest.skip("pipeline mode is PostgreSQL's")
     store = open_store(url or data_dir / "ledger.db")
-    datas = [b"", b"x", b'{"a":"\xc3\xa9\\u0000"}', bytes(range(256)) * 3, b"\x00" * 33]
+    datas = [b"", b"x", b'{"a":"\xc3\xa9\\u0000"}', bytes(range(10)) + bytes(range(11, 256)) * 3, b"\x00" * 33]
     hashes = [bytes([i]) * 32 for i in range(7)]
     try:
         with store.write() as conn:
@@ -266,10 +267,26 @@ def test_runs_of_entries_and_hashes_are_stored_row_for_row(target, pipelined):
         store.close()
 
 
+def test_an_entry_of_more_than_one_line_is_refused(target):
+    """An entry is one line (the SQLite store joins a run's with newlines):
+    either store refuses one holding a newline, and writes nothing of its run."""
+    data_dir, url = target
+    store = open_store(url or data_dir / "ledger.db")
+    try:
+        for put in (lambda conn: store.put_entry_run(conn, 0, [b'{"n":0}', b'{"n":\n1}']),
+                    lambda conn: store.put_entries(conn, [(0, b'{"n":0}'), (1, b'{"n":\n1}')])):
+            with pytest.raises(StoreError, match="not one line"):
+                with store.write() as conn:
+                    put(conn)
+            assert store.size() == 0
+    finally:
+        store.close()
+
+
 def test_runs_of_any_length_are_stored_in_order(target):
-    """A run is written in pieces (SQLite: statements of 128, 64, ... rows):
-    runs of lengths around those pieces land contiguous and in order, and a
-    run that collides with a stored index writes none of its rows."""
+    """Runs of lengths around 128 (PostgreSQL writes a run in one statement
+    of arrays or COPY) land contiguous and in order, and a run that collides
+    with a stored index writes none of its rows."""
     data_dir, url = target
     store = open_store(url or data_dir / "ledger.db")
     lengths = [1, 3, 100, 127, 128, 129, 300]

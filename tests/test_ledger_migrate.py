@@ -100,8 +100,9 @@ def test_a_damaged_source_stops_the_copy(tmp_path, postgres):
     make_source(tmp_path, 20)
     conn = sqlite3.connect(tmp_path / "ledger.db")
     conn.execute("DROP TRIGGER entries_no_update")
+    # The row holding entry 15 (a run: the SQLite store keeps a commit's entries in one row).
     conn.execute("UPDATE entries SET data = CAST(replace(CAST(data AS TEXT), '\"n\":15', '\"n\":99') AS BLOB) "
-                 "WHERE idx = 15")
+                 "WHERE idx = (SELECT min(idx) FROM entries WHERE idx >= 15)")
     conn.commit()
     conn.close()
     url = postgres.create_database(f"migrate_{next(_names)}")

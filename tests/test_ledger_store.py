@@ -12,6 +12,7 @@ import threading
 
 import pytest
 
+from entry_edits import split_runs
 from hash_edits import cut_hashes
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -208,7 +209,7 @@ def test_bad_records_are_refused_and_nothing_is_written(led, records, words):
 def test_a_batch_is_atomic_when_the_write_fails(led, tmp_path):
     led.append([{"n": 0}, {"n": 1}])
     db = sqlite3.connect(tmp_path / "data" / "ledger.db")
-    db.execute("CREATE TRIGGER fail BEFORE INSERT ON entries WHEN NEW.idx = 5 "
+    db.execute("CREATE TRIGGER fail BEFORE INSERT ON entries WHEN NEW.idx >= 5 "  # the run holding entry 5
                "BEGIN SELECT RAISE(ABORT, 'simulated disk failure'); END")
     db.commit()
     with pytest.raises(LedgerError, match="nothing was written.*simulated disk failure"):
@@ -377,8 +378,9 @@ def test_checkpoint_root_is_the_tree_root_and_opens_with_the_vkey(led):
 def test_never_signs_a_size_smaller_than_one_signed(led, tmp_path):
     led.append([{"n": i} for i in range(6)])
     db = sqlite3.connect(tmp_path / "data" / "ledger.db")
-    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete; DROP TRIGGER hashes_no_update;"
-                     "DELETE FROM entries WHERE idx >= 4;")
+    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER hashes_no_delete; DROP TRIGGER hashes_no_update;")
+    split_runs(db)
+    db.execute("DELETE FROM entries WHERE idx >= 4")
     cut_hashes(db, merkle.stored_hash_count(4))
     db.commit()
     db.close()

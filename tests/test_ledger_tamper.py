@@ -14,6 +14,7 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from entry_edits import read_entry, split_runs
 from hash_edits import cut_hashes, set_hash
 
 from labelcheck.ledger import Ledger, LedgerDamaged, LedgerError, canonical, merkle, note, verify_bundle
@@ -34,11 +35,13 @@ def data_dir(tmp_path):
 
 
 def edit(data_dir, *statements):
-    """Each statement is (sql, args) or a function of the connection (``hash_edits``)."""
+    """Each statement is (sql, args) or a function of the connection (``hash_edits``);
+    entries are one per row for the statements (``entry_edits``)."""
     db = sqlite3.connect(data_dir / "ledger.db")
     for table in ("entries", "hashes", "checkpoints"):
         db.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
         db.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+    split_runs(db)
     for step in statements:
         if callable(step):
             step(db)
@@ -51,7 +54,7 @@ def edit(data_dir, *statements):
 
 def entry(data_dir, i) -> bytes:
     db = sqlite3.connect(data_dir / "ledger.db")
-    (data,) = db.execute("SELECT data FROM entries WHERE idx = ?", (i,)).fetchone()
+    data = read_entry(db, i)
     db.close()
     return data
 
