@@ -6,8 +6,8 @@ Tables (created through sqlite-utils):
   ``schema``; written once.
 * ``entries(idx INTEGER PRIMARY KEY, data BLOB)``: the leaves' exact bytes
   (one line of canonical JSON each, no newline). A row holds a run of them,
-  the entries ending at ``idx``, joined by newlines: all a commit adds
-  (``entry_runs``; schemas 1 and 2 held one per row).
+  the entries ending at ``idx``, joined by newlines: all a commit adds, or
+  64 KiB of them (``entry_runs``; schemas 1 and 2 held one per row).
 * ``hashes(id INTEGER PRIMARY KEY, hash BLOB)``: the tree's stored hashes, by
   the stored-hash index of Go's ``sumdb/tlog`` (``merkle.stored_hash_index``):
   every leaf hash and every interior hash of a complete subtree, written when

@@ -109,6 +109,20 @@ def test_scan_and_read_agree_on_runs_of_any_length(table, width):
         assert entry_runs.read(table, lo, hi) == want
 
 
+@pytest.mark.parametrize("sizes", [[10] * 30, [70, 3, 200, 1, 1, 90, 40], [300], [0, 0, 0], [150, 150]])
+def test_a_long_commit_is_cut_into_runs_of_run_bytes(table, monkeypatch, sizes):
+    """At most RUN_BYTES a row, unless one entry alone is longer; read back the same."""
+    monkeypatch.setattr(entry_runs, "RUN_BYTES", 100)
+    datas = [b"%d" % i + b"x" * max(0, n - 1) for i, n in enumerate(sizes)]
+    entry_runs.put(table, 3, datas)
+    stored = table.execute("SELECT idx, data FROM entries ORDER BY idx").fetchall()
+    assert stored[-1][0] == 3 + len(datas) - 1
+    assert all(len(d) <= 100 or b"\n" not in d for _, d in stored)
+    assert len(stored) == 1 or sum(map(len, datas)) + len(datas) - 1 > 100
+    assert entry_runs.read(table, 0, 50) == list(enumerate(datas, 3))
+    assert [entry_runs.read(table, i, i + 1) for i in range(3, 3 + len(datas))] == [[e] for e in enumerate(datas, 3)]
+
+
 def test_a_run_is_refused_over_stored_indexes_or_with_a_line_break(table):
     entry_runs.put(table, 0, [e(0), e(1)])
     with pytest.raises(ValueError, match="entry 1 is stored already"):
@@ -136,7 +150,7 @@ def test_a_damaged_table_reads_the_same_through_every_reader(table):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 6)), max_size=8),
+@given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 30)), max_size=8),
        st.integers(0, 45), st.integers(0, 45), st.integers(1, 7))
 def test_read_and_scan_agree_on_any_layout(layout, start, end, width):
     """Whatever rows a table holds (runs longer or shorter than their cover),
@@ -148,12 +162,15 @@ def test_read_and_scan_agree_on_any_layout(layout, start, end, width):
     keys = sorted(dict(layout))
     want = []
     for prev, key in zip([-1] + keys, keys):
-        lines = dict(layout)[key] or 1  # an empty blob is one empty line
-        for i in range(max(prev + 1, key - lines + 1, start), min(key + 1, end)):
-            want.append(i)
+        n = dict(layout)[key]
+        lines = [b"%d.%d" % (key, j) for j in range(n)] or [b""]  # an empty blob is one empty line
+        for i in range(max(prev + 1, key - len(lines) + 1, start), min(key + 1, end)):
+            want.append((i, lines[len(lines) - 1 - (key - i)]))
     got = entry_runs.read(db, start, end)
-    assert [i for i, _ in got] == want
-    assert list(entry_runs.scan(db, start, end, width)) == got
+    assert got == want
+    assert list(entry_runs.scan(db, start, end, width)) == want
+    for i in range(start, min(end, start + 3)):  # single entries: found from their run's end
+        assert entry_runs.read(db, i, i + 1) == [w for w in want if w[0] == i]
     db.close()
 
 
