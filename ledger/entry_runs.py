@@ -58,13 +58,18 @@ def put(conn: sqlite3.Connection, first: int, datas: list[bytes]) -> None:
     blob = SEP.join(datas)
     if blob.count(SEP) != len(datas) - 1:
         raise ValueError(NOT_ONE_LINE)
-    last = conn.execute(_LAST).fetchone()[0]
-    if last is not None and last >= first:
-        raise ValueError(f"entry {first} is stored already (the log ends at {last})")
+    check_after_last(conn, first)
     if len(blob) <= RUN_BYTES:
         conn.execute(_INSERT, (first + len(datas) - 1, blob))
         return
     conn.executemany(_INSERT, _runs(first, datas, blob))
+
+
+def check_after_last(conn: sqlite3.Connection, first: int) -> None:
+    """ValueError unless entry ``first`` would come after every stored one."""
+    last = conn.execute(_LAST).fetchone()[0]
+    if last is not None and last >= first:
+        raise ValueError(f"entry {first} is stored already (the log ends at {last})")
 
 
 def _runs(first: int, datas: list[bytes], blob: bytes) -> list[tuple[int, bytes]]:
@@ -113,10 +118,19 @@ def scan(conn: sqlite3.Connection, start: int, end: int, width: int) -> Iterator
         hi = lo + width
         if hi >= end:  # the last window: up to the row covering end - 1, wherever its run ends
             hi = conn.execute(_COVERING, (end - 1,)).fetchone()[0] + 1
-        for key, data in conn.execute(_WINDOW, (lo, hi)).fetchall():
+        got = conn.execute(_WINDOW, (lo, hi)).fetchall()
+        for key, data in got:
             yield from _split(prev, key, data, start, end)
             prev = key
-        lo = hi
+        # None keyed here: on to the next row's key in one step (a damaged
+        # table's gap, or a long run), but not past the last window's start.
+        lo = hi if got else min(_next_key(conn, hi), end - 1)
+
+
+def _next_key(conn: sqlite3.Connection, at: int) -> int:
+    """The first key from ``at`` on (``at`` when none)."""
+    key = conn.execute(_COVERING, (at,)).fetchone()[0]
+    return at if key is None else key
 
 
 def _split(prev: int, key: int, data: bytes, start: int, end: int) -> list[tuple[int, bytes]]:

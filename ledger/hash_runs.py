@@ -30,6 +30,7 @@ _READ = (
 _LAST = "SELECT id, length(hash) FROM hashes ORDER BY id DESC LIMIT 1"
 _HOLDING = "SELECT max(id) FROM hashes WHERE id <= ?"
 _WINDOW = "SELECT id, hash FROM hashes WHERE id >= ? AND id < ? ORDER BY id"
+_AFTER = "SELECT min(id) FROM hashes WHERE id >= ?"
 
 
 def read(conn: sqlite3.Connection, ids: list[int]) -> dict[int, bytes]:
@@ -64,10 +65,14 @@ def scan(conn: sqlite3.Connection, start: int, end: int, width: int) -> Iterator
     held: tuple[int, bytes] | None = None
     while lo < end:
         hi = min(end, lo + width)
-        for row in conn.execute(_WINDOW, (lo, hi)).fetchall():
+        got = conn.execute(_WINDOW, (lo, hi)).fetchall()
+        for row in got:
             if held is not None:
                 yield from _split(held, row[0], start, end)
             held = row
+        if not got:  # no run starts here (a gap, or one long run): on to the next row's start in one step
+            after = conn.execute(_AFTER, (hi,)).fetchone()[0]
+            hi = end if after is None else max(hi, after)
         lo = hi
     if held is not None:
         yield from _split(held, end, start, end)

@@ -346,9 +346,14 @@ class Store:
 
     @staticmethod
     def put_entries(conn: sqlite3.Connection, rows: list[tuple[int, bytes]]) -> None:
-        """Insert entries ``(idx, data)`` one per row (runs of one)."""
+        """Insert entries ``(idx, data)``, in index order, one per row (runs of one)."""
         if any_newline(data for _, data in rows):
             raise StoreError(NOT_ONE_LINE)
+        if rows:
+            try:
+                entry_runs.check_after_last(conn, rows[0][0])
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
         conn.executemany("INSERT INTO entries(idx, data) VALUES (?, ?)", rows)
 
     @staticmethod
@@ -358,7 +363,8 @@ class Store:
 
     @staticmethod
     def put_entry_run(conn: sqlite3.Connection, first: int, datas: list[bytes]) -> None:
-        """Insert entries ``datas`` at indexes ``first``, ``first + 1``, ...: one row."""
+        """Insert entries ``datas`` at indexes ``first``, ``first + 1``, ...: in
+        runs, one row per commit or per 64 KiB of it (``entry_runs.put``)."""
         try:
             entry_runs.put(conn, first, datas)
         except ValueError as exc:

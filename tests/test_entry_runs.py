@@ -235,3 +235,12 @@ def test_a_run_cut_short_at_its_end_is_caught_at_start_up(tmp_path):
             store.entries(0, 10)
     finally:
         store.close()
+
+
+def test_a_far_key_in_a_damaged_table_is_reached_in_one_step(table):
+    """A row keyed far past the log (inserted by hand) makes the log look that
+    long: a scan reaches it in one step, not a window of keys at a time."""
+    entry_runs.put(table, 0, [e(0), e(1)])
+    table.execute("INSERT INTO entries VALUES (?, ?)", (10**15, e(99)))
+    assert list(entry_runs.scan(table, 0, 10**15 + 1, 1000)) == [(0, e(0)), (1, e(1)), (10**15, e(99))]
+    assert entry_runs.read(table, 1, 10**15 + 1) == [(1, e(1)), (10**15, e(99))]

@@ -301,6 +301,9 @@ def test_runs_of_any_length_are_stored_in_order(target):
         with pytest.raises(Exception):  # the first of 200 rows takes a stored index
             with store.write() as conn:
                 store.put_entry_run(conn, at - 1, [b"new"] * 200)
+        with pytest.raises(Exception):  # and row by row (a ledger copied in)
+            with store.write() as conn:
+                store.put_entries(conn, [(at - 2, b"new"), (at + 5, b"new")])
         assert store.size() == at and store.entries(at - 1, at) == datas[-1:]
     finally:
         store.close()
