@@ -21,7 +21,10 @@ sources are registered, half are not; crops of one source stay on one side.
   same hashes as the ceiling (ratio = brute-force time / index time).
 * Publishing: claims/s through POST /v1/claims in batches (Flask's test
   client, a real ledger with fsync), against verify_claim alone on the same
-  claims (the signature check every claim needs) as the ceiling.
+  claims (the signature check every claim needs) as the ceiling; then
+  registry matches: POST /v1/verify items giving only the SHA-256 of
+  published media, each matched in the registry, its claim read back from
+  the ledger and verified again, items per CPU second against the same ceiling.
 
 Prints tables, then one JSON line.
 """
@@ -50,6 +53,7 @@ from labelcheck.ledger import keyfile  # noqa: E402
 from labelcheck.ledger.claim_index import IndexedClaim  # noqa: E402
 from labelcheck.ledger.log import Ledger  # noqa: E402
 from labelcheck.pipeline.claim_lookup import MIN_QUALITY, RegistryLookup  # noqa: E402
+from labelcheck.util import b64  # noqa: E402
 
 THRESHOLDS = (15, 19, 23, 27, 31)
 CHOSEN = 31
@@ -256,10 +260,26 @@ def publishing(args, data_dir: Path) -> dict:
         r = client.post("/v1/claims", json={"claims": envs[start:start + args.batch]})
         assert r.status_code == 201, r.data[:300]
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    matches = _matching(client, envs, args.batch)
     svc.close()
     rate = len(envs) / wall
     return {"claims": len(envs), "batch": args.batch, "claims_per_s": rate, "claims_per_cpu_s": len(envs) / cpu,
-            "verify_claim_per_s": verify_rate, "ratio_to_verify_claim": len(envs) / cpu / verify_rate}
+            "verify_claim_per_s": verify_rate, "ratio_to_verify_claim": len(envs) / cpu / verify_rate,
+            "match_items": matches[0], "match_per_cpu_s": matches[1],
+            "match_ratio_to_verify_claim": matches[1] / verify_rate}
+
+
+def _matching(client, envs, batch: int) -> tuple[int, float]:
+    """Items of unlabelled copies of published media (their SHA-256 only),
+    each matched exactly in the registry: read back from the ledger and its
+    claim verified again (docs/protocol.md §12). (items, items per CPU second)."""
+    shas = [json.loads(b64.decode(e["payload"]))["content"]["sha256"] for e in envs]
+    picks = [shas[(k * 7919) % len(shas)] for k in range(min(2000, len(shas)))]  # spread over the commits
+    t0 = time.process_time()
+    for start in range(0, len(picks), batch):
+        r = client.post("/v1/verify", json={"items": [{"content_sha256": s} for s in picks[start:start + batch]]})
+        assert r.status_code == 200 and all("registry_exact" in x["reasons"] for x in r.json["results"]), r.data[:300]
+    return len(picks), len(picks) / (time.process_time() - t0)
 
 
 # --- report -------------------------------------------------------------------------------
@@ -298,6 +318,9 @@ def main() -> None:
           f"loaded in {lat['load_s']:.1f} s")
     print(f"publishing: {pub['claims_per_s']:,.0f} claims/s in batches of {pub['batch']} (aim >= 2,000), "
           f"{pub['claims_per_cpu_s']:,.0f} per CPU second; verify_claim alone {pub['verify_claim_per_s']:,.0f}/s, ratio {pub['ratio_to_verify_claim']:.2f}")
+    print(f"registry matches: {pub['match_per_cpu_s']:,.0f} items per CPU second ({pub['match_items']:,} unlabelled "
+          f"copies of published media, each read back and verified again), ratio to verify_claim alone "
+          f"{pub['match_ratio_to_verify_claim']:.2f}")
     print(json.dumps({"benchmark": "durable", "threshold": CHOSEN, "matching": m, "lookup": lat, "publish": pub}))
 
 
