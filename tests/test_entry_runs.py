@@ -9,7 +9,9 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
+from entry_edits import split_runs
 from hypothesis import given, settings, strategies as st
+from test_hash_runs import schema
 
 from labelcheck.cli import main
 from labelcheck.ledger import Ledger, LedgerError, entry_runs
@@ -22,14 +24,6 @@ def rows(path):
     db = sqlite3.connect(path)
     try:
         return [(k, bytes(d).count(b"\n") + 1) for k, d in db.execute("SELECT idx, data FROM entries ORDER BY idx")]
-    finally:
-        db.close()
-
-
-def schema(path):
-    db = sqlite3.connect(path)
-    try:
-        return db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
     finally:
         db.close()
 
@@ -56,13 +50,13 @@ def test_each_commit_stores_its_entries_in_one_row_keyed_by_its_last_index(tmp_p
 def _to_schema_2(path):
     """Rewrite a ledger as labelcheck wrote schema 2: one entry per row."""
     db = sqlite3.connect(path)
-    got = list(entry_runs.scan(db, 0, 1 << 62, 1000))
-    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER meta_no_update; DELETE FROM entries;"
+    db.executescript("DROP TRIGGER entries_no_delete; DROP TRIGGER meta_no_update;"
                      "UPDATE meta SET value = '2' WHERE key = 'schema';")
-    db.executemany("INSERT INTO entries(idx, data) VALUES (?, ?)", got)
+    split_runs(db)
+    got = [d for _, d in entry_runs.scan(db, 0, 1 << 62, 1000)]
     db.commit()
     db.close()
-    return [d for _, d in got]
+    return got
 
 
 def test_a_schema_2_ledger_reads_the_same_and_is_marked_3_when_opened_to_write(tmp_path):
