@@ -23,6 +23,8 @@ from labelcheck.web.readguard import BODY, ReadGuard, _complete
     (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", True),
     (b"POST /v1/verify HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", True),
     (b"GET /" + b"a" * 70000, True),  # no end of headers in 64 KiB: the parser refuses it
+    (b"POST /v1/verify HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n{}", False),  # the same twice
+    (b"POST /v1/verify HTTP/1.1\r\nContent-Length: 10\r\nContent-Length: 20\r\n\r\n{}", True),  # they differ: refused
 ])
 def test_a_request_is_handed_over_when_complete(raw, done):
     assert _complete(bytearray(raw), 1024 * 1024) is done

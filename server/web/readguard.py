@@ -18,6 +18,11 @@ few clients trickling a byte a second hold every thread. Here:
   body came short. The bytes it read are in the environ under ``BODY`` too,
   so the app need not read them again through its request stream.
 
+A request gunicorn itself refuses (a bad request line, a header too long or
+malformed, bad chunking) is answered as every other error, with an RFC 9457
+problem (gunicorn writes an HTML page), and logged without the client's
+address: logs hold no viewer addresses (the access log is off for that too).
+
 A buffered request costs memory (up to ``max_body`` and the headers, for
 each of ``worker_connections``); a front server that buffers requests
 (deploy/nginx.conf) is the real answer for slow clients.
@@ -36,6 +41,8 @@ import time
 from functools import partial
 from typing import Callable, Iterable
 
+from gunicorn import util as gunicorn_util
+
 from labelcheck.fetch import alarm
 from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
 
@@ -44,10 +51,26 @@ CHUNK = 64 * 1024
 HEAD_LIMIT = 64 * 1024  # headers longer than this go to gunicorn's parser, which refuses them
 _LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)")
 BODY = "labelcheck.body"  # environ key: the body as ReadGuard read it
-_408_BODY = json.dumps({"type": "about:blank", "title": "Request Timeout", "status": 408,
-                       "detail": "the request was not received in time"}).encode()
-_408_HEAD = ("HTTP/1.1 408 Request Timeout\r\nContent-Type: application/problem+json\r\n"
-             f"Connection: close\r\nContent-Length: {len(_408_BODY)}\r\n\r\n").encode()
+_TIMEOUT = (408, "Request Timeout", "the request was not received in time")
+NO_ADDRESS = ("-", 0)  # the client address gunicorn is given to log
+
+
+def problem_body(status: int, title: str, detail: str) -> bytes:
+    """An RFC 9457 problem document (``application/problem+json``)."""
+    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+
+
+def problem_answer(status: int, title: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 answer (RFC 9112) carrying a problem, closing the connection."""
+    body = problem_body(status, title, detail)
+    return (f"HTTP/1.1 {status} {title}\r\nContent-Type: application/problem+json\r\n"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
+def _write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
+    """``gunicorn.util.write_error`` (its answer to a request it refused),
+    writing a problem instead of an HTML page."""
+    gunicorn_util.write_nonblock(sock, problem_answer(status_int, reason, mesg or reason))
 
 
 class GuardedThreadWorker(StallTolerantThreadWorker):
@@ -59,7 +82,13 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
         self.read_seconds = _read_seconds(self.app)
         self.max_body = int(getattr(config, "max_body", 1024 * 1024))
         self.reading: collections.deque = collections.deque()  # (deadline, conn), oldest first
+        # gunicorn writes its own refusals through this function: in this
+        # worker process they become problems (see the module docstring).
+        gunicorn_util.write_error = _write_problem
         super().init_process()
+
+    def handle_error(self, req, client, addr, exc):
+        super().handle_error(req, client, NO_ADDRESS, exc)  # logged, but not who sent it
 
     def enqueue_req(self, conn):
         if self.cfg.is_ssl or (conn.parser is not None and conn.parser.unreader.buf.getvalue()):
@@ -114,7 +143,7 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
             if current and not force:
                 self._read_what_came(conn)
             if current and not conn.labelcheck_done:
-                self._drop(conn, _408_HEAD + _408_BODY if conn.labelcheck_buf else b"")
+                self._drop(conn, problem_answer(*_TIMEOUT) if conn.labelcheck_buf else b"")
 
     def _read_what_came(self, conn) -> None:
         """Read what is waiting on a connection whose time ran out: the rest
@@ -150,8 +179,11 @@ def _complete(buf: bytearray, max_body: int) -> bool:
         return True  # the app refuses it, or the client waits for 100 Continue
     if b"\r\ntransfer-encoding:" in head:
         return buf.endswith(b"0\r\n\r\n")
-    match = _LENGTH.search(head)
-    return match is None or int(match.group(1)) > max_body or body >= int(match.group(1))
+    lengths = {int(n) for n in _LENGTH.findall(head)}
+    if len(lengths) != 1:  # none, or two that differ (RFC 9112 §6.3): gunicorn's parser answers
+        return True
+    length = lengths.pop()
+    return length > max_body or body >= length
 
 
 def _read_seconds(app) -> float:
@@ -213,6 +245,8 @@ def _read(stream, limit: int) -> bytes | None:
 
 
 def _timeout(start_response: Callable) -> list[bytes]:
-    start_response("408 Request Timeout", [("Content-Type", "application/problem+json"),
-                                           ("Content-Length", str(len(_408_BODY))), ("Connection", "close")])
-    return [_408_BODY]
+    status, title, detail = _TIMEOUT
+    body = problem_body(status, title, detail)
+    start_response(f"{status} {title}", [("Content-Type", "application/problem+json"),
+                                         ("Content-Length", str(len(body))), ("Connection", "close")])
+    return [body]
