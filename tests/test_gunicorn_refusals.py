@@ -36,6 +36,8 @@ REFUSED = [
     ("no request line", b"GARBAGE\r\n\r\n", 400),
     ("two Content-Lengths that differ", b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
      b"Content-Length: 10\r\nContent-Length: 20\r\n\r\n{}", 400),
+    ("a chunk size that is not hex", b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n", 400),
 ]
 
 
@@ -56,6 +58,15 @@ def test_a_refused_request_gets_a_problem(port, what, raw, status):
     problem = json.loads(body)
     assert problem["status"] == status and problem["title"] and problem["detail"]
     assert took < 5  # at once, not after the read timeout (10 s)
+
+
+def test_a_chunked_body_with_a_trailer_is_taken_at_once(port):
+    body = b'{"items": []}'
+    raw = (b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\nX-Trailer: 1\r\n\r\n" % (len(body), body))
+    got, _, answer, took = exchange(port, raw)
+    assert got == 200 and json.loads(answer.split(b"\r\n")[1] if b"\r\n" in answer else answer)["results"] == []
+    assert took < 5
 
 
 def test_the_log_names_no_client_address(tmp_path):

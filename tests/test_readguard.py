@@ -8,6 +8,7 @@ import threading
 import time
 
 import pytest
+from gunicorn.http.errors import InvalidChunkSize
 
 from labelcheck.fetch import alarm
 from labelcheck.web.readguard import BODY, ReadGuard, _complete
@@ -21,6 +22,15 @@ from labelcheck.web.readguard import BODY, ReadGuard, _complete
     (b"POST /v1/verify HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", True),  # over max_body: the app says 413
     (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n", False),
     (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", True),
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\n\r\n", True),  # a trailer
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-T: 1\r\n", False),
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2;x=y\r\n{}\r\n0\r\n\r\n", True),
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n0\r\n\r\n", False),  # data, not the end
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1", False),  # a size line on its way
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n", True),  # malformed: refused at once
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1" * 2000, True),
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}XX", True),  # no CRLF after the data
+    (b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", True),  # not chunked: the parser answers
     (b"POST /v1/verify HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", True),
     (b"GET /" + b"a" * 70000, True),  # no end of headers in 64 KiB: the parser refuses it
     (b"POST /v1/verify HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n{}", False),  # the same twice
@@ -62,6 +72,18 @@ def test_a_body_cut_short_answers_408_and_the_app_never_runs():
     assert ran == []
     seen, _ = call(guard, {"CONTENT_LENGTH": "10", "wsgi.input": io.BytesIO(b"{}")})  # short, then EOF
     assert seen["status"].startswith("408")
+
+
+def test_a_malformed_body_is_left_to_gunicorn_to_refuse():
+    class BadChunks(io.RawIOBase):
+        def read(self, n=-1):
+            raise InvalidChunkSize(b"ZZ")
+
+    ran = []
+    guard = ReadGuard(lambda env, sr: ran.append(1) or [], max_body=1000)
+    with pytest.raises(InvalidChunkSize):  # gunicorn answers it with 400, not this guard with 408
+        call(guard, {"wsgi.input_terminated": True, "wsgi.input": BadChunks()})
+    assert ran == []
 
 
 def test_a_whole_body_reaches_the_app():

@@ -42,6 +42,7 @@ from functools import partial
 from typing import Callable, Iterable
 
 from gunicorn import util as gunicorn_util
+from gunicorn.http.errors import ParseException
 
 from labelcheck.fetch import alarm
 from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
@@ -50,6 +51,9 @@ _local = threading.local()
 CHUNK = 64 * 1024
 HEAD_LIMIT = 64 * 1024  # headers longer than this go to gunicorn's parser, which refuses them
 _LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)")
+_CODINGS = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)")
+_CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,16})(?:[ \t]*;[^\r\n]*)?\r\n")  # RFC 9112 §7.1
+SIZE_LINE_LIMIT = 1024  # a chunk-size line (with its extensions) longer than this is refused
 BODY = "labelcheck.body"  # environ key: the body as ReadGuard read it
 _TIMEOUT = (408, "Request Timeout", "the request was not received in time")
 NO_ADDRESS = ("-", 0)  # the client address gunicorn is given to log
@@ -177,13 +181,33 @@ def _complete(buf: bytearray, max_body: int) -> bool:
     head, body = bytes(buf[:end]).lower(), len(buf) - end - 4
     if body > max_body or b"\r\nexpect:" in head:
         return True  # the app refuses it, or the client waits for 100 Continue
-    if b"\r\ntransfer-encoding:" in head:
-        return buf.endswith(b"0\r\n\r\n")
+    codings = _CODINGS.findall(head)
+    if codings:  # chunked when it is the last coding (RFC 9112 §6.1); anything else gunicorn answers
+        last = codings[-1].split(b",")[-1].strip()
+        return last != b"chunked" or _chunks_done(buf, end + 4)
     lengths = {int(n) for n in _LENGTH.findall(head)}
     if len(lengths) != 1:  # none, or two that differ (RFC 9112 §6.3): gunicorn's parser answers
         return True
     length = lengths.pop()
     return length > max_body or body >= length
+
+
+def _chunks_done(buf: bytearray, at: int) -> bool:
+    """Whether the chunked body (RFC 9112 §7.1) starting at ``at`` came
+    whole, last chunk and trailer section included, or is malformed (the
+    parser then refuses it): False only while more of it may come."""
+    while True:
+        size_line = _CHUNK_SIZE.match(buf, at)
+        if size_line is None:  # not all there yet, or not a size line at all
+            return buf.find(b"\r\n", at) >= 0 or len(buf) - at > SIZE_LINE_LIMIT
+        size, at = int(size_line.group(1), 16), size_line.end()
+        if size == 0:  # trailer fields, then an empty line
+            return buf.find(b"\r\n\r\n", at - 2) >= 0
+        if len(buf) < at + size + 2:
+            return False
+        if buf[at + size:at + size + 2] != b"\r\n":
+            return True
+        at += size + 2
 
 
 def _read_seconds(app) -> float:
@@ -231,7 +255,8 @@ def _content_length(environ: dict) -> int | None:
 
 
 def _read(stream, limit: int) -> bytes | None:
-    """Up to ``limit`` bytes; None when reading broke off."""
+    """Up to ``limit`` bytes; None when reading broke off. A malformed body
+    (bad chunking) raises gunicorn's error, which it answers with 400."""
     out = bytearray()
     try:
         while len(out) < limit:
@@ -239,6 +264,8 @@ def _read(stream, limit: int) -> bytes | None:
             if not chunk:
                 break
             out += chunk
+    except ParseException:
+        raise
     except Exception:  # gunicorn's NoMoreData, OSError after the shutdown
         return None
     return bytes(out)
