@@ -11,6 +11,7 @@ either through ``LedgerStore``.
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from typing import ContextManager, Iterator, Protocol
 
@@ -20,6 +21,7 @@ from .pgstore import PgStore, display_url, url_passwords
 from .store import Store, StoreError
 
 URL_SCHEMES = ("postgresql://", "postgres://")
+_ANY_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")  # RFC 3986 §3.1 scheme
 
 # What a store's database driver raises (besides StoreError).
 DB_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, psycopg.Error)
@@ -71,7 +73,18 @@ def open_store(target, *, create: bool = True) -> LedgerStore:
     Raises StoreError when it cannot be opened or is not a ledger."""
     if is_url(target):
         return PgStore(target, create=create)
+    refuse_other_urls(target)
     return Store(target, create=create)
+
+
+def refuse_other_urls(target) -> None:
+    """StoreError for a URL of any other database (``mysql://``,
+    ``sqlite://``), which would otherwise be taken for a file path. Names
+    only its scheme: the rest may hold a password."""
+    other = _ANY_URL.match(target) if isinstance(target, str) else None
+    if other is not None:
+        raise StoreError(f"{other.group(1)}:// is not a database labelcheck keeps a ledger in: "
+                         "give a postgresql:// URL, or the path of a SQLite file")
 
 
 def display(target) -> str:
@@ -79,4 +92,5 @@ def display(target) -> str:
     return display_url(target) if is_url(target) else str(target)
 
 
-__all__ = ["DB_ERRORS", "LedgerStore", "StoreError", "display", "has_password", "is_url", "open_store"]
+__all__ = ["DB_ERRORS", "LedgerStore", "StoreError", "display", "has_password", "is_url", "open_store",
+           "refuse_other_urls"]

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from labelcheck.cli import main
 from labelcheck.cli.common import CliError
+from labelcheck.ledger import Ledger
 
 CLI = Path(__file__).resolve().parents[1] / "server" / "cli"
 
@@ -77,3 +78,25 @@ def test_a_password_in_a_database_url_that_does_not_parse_is_printed_nowhere(tmp
         assert result.exit_code in (1, 2) and "unparsable URL" in result.output
         assert SECRET not in result.output and "Sup3r%53ecret" not in result.output
     assert "can be read by every user of this host" in verified.stderr  # on the command line
+
+
+@pytest.mark.parametrize("args", [
+    ["serve", "--data-dir", "{tmp}", "--database", "{url}"],
+    ["ledger", "verify", "--db", "{url}", "--trust-db-key"],
+    ["ledger", "export", "--db", "{url}", "--out", "-"],
+    ["ledger", "migrate", "--from", "{url}", "--to", "{tmp}/copy.db"],
+    ["ledger", "migrate", "--from", "{tmp}/ledger.db", "--to", "{url}"],
+], ids=["serve", "ledger verify", "ledger export", "migrate from", "migrate to"])
+@pytest.mark.parametrize("url", [f"mysql://node:{SECRET}@db.example/labelcheck", "sqlite:///{tmp}/ledger.db"])
+def test_a_url_of_another_database_is_refused_by_its_scheme(tmp_path, args, url):
+    """Not taken for a file path ("no ledger database at mysql:/..."), and
+    named by its scheme alone: the rest may hold a password."""
+    url = url.format(tmp=tmp_path)
+    with Ledger.open_dir(tmp_path, origin="test.example/log") as ledger:  # a source to copy from
+        ledger.append([{"kind": "test"}])
+    result = CliRunner().invoke(main, [a.format(tmp=tmp_path, url=url) for a in args])
+    assert result.exit_code == 2, result.output
+    scheme = url.split(":", 1)[0]
+    assert f"{scheme}:// is not a database labelcheck keeps a ledger in" in result.output
+    assert SECRET not in result.output + result.stderr
+    assert not (tmp_path / "copy.db").exists()

@@ -15,7 +15,7 @@ import click
 
 from labelcheck.ledger import bundle, checkpoint, filters, merkle, note
 from labelcheck.ledger.log import KEY_NAME, Ledger, LedgerError
-from labelcheck.ledger.backend import DB_ERRORS, LedgerStore, display, is_url, open_store
+from labelcheck.ledger.backend import DB_ERRORS, LedgerStore, display, is_url, open_store, refuse_other_urls
 from labelcheck.ledger.store import StoreError
 from labelcheck.ledger.tiles import TileError
 from labelcheck.ledger.tiles_publish import latest_signed, publish
@@ -34,7 +34,13 @@ def _open_store(db) -> LedgerStore:
 
 def _db(ctx, param, value: str | None):
     """``--db``: a ledger.db path, or a postgresql:// URL (docs/protocol.md §11)."""
-    return private_password(ctx, param, value) if value is None or is_url(value) else Path(value)
+    if value is None or is_url(value):
+        return private_password(ctx, param, value)
+    try:
+        refuse_other_urls(value)
+    except StoreError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return Path(value)
 
 
 DB_HELP = "The ledger database: ledger.db, or a postgresql:// URL."

@@ -15,7 +15,7 @@ from typing import Any
 from labelcheck.claims.trust import TrustRegistry
 from labelcheck.fetch import FetchPolicy, MediaFetcher
 from labelcheck.ledger import note
-from labelcheck.ledger.backend import is_url
+from labelcheck.ledger.backend import StoreError, is_url, refuse_other_urls
 from labelcheck.ledger.log import Ledger
 from labelcheck.pipeline.claim_lookup import MediaReader, RegistryLookup
 from labelcheck.pipeline.config import Config, ConfigError
@@ -36,7 +36,12 @@ def validate(cfg: Config) -> None:
     except ValueError as exc:
         raise ConfigError(f"fetch: {exc}") from None
     if cfg.database and not is_url(cfg.database):
-        raise ConfigError(f"database: {cfg.database[:40]!r} is not a postgresql:// URL")
+        try:
+            refuse_other_urls(cfg.database)  # names the scheme only: the URL may hold a password
+        except StoreError as exc:
+            raise ConfigError(f"database: {exc}") from None
+        raise ConfigError(f"database: {cfg.database[:40]!r} is not a postgresql:// URL "
+                          "(without --database, the ledger is ledger.db in the data directory)")
     if cfg.c2pa_anchors is not None and not cfg.c2pa_anchors.is_file():
         raise ConfigError(f"c2pa anchors: {cfg.c2pa_anchors} is not a file")
     if cfg.max_body < 1 or cfg.max_items < 1:
