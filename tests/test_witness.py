@@ -336,8 +336,12 @@ def test_http_add_checkpoint(witness, log_signer):
     assert r.status_code == 200 and r.data.decode().startswith("\u2014 ")
     r = client.post("/add-checkpoint", data=log.body(0))
     assert r.status_code == 409 and r.headers["Content-Type"] == "text/x.tlog.size" and r.data == b"2\n"
-    assert client.post("/add-checkpoint", data=b"x" * (70 * 1024)).status_code == 413
-    assert client.get("/add-checkpoint").status_code == 405
+    # Every error in the witness's own form: a line of text, not an HTML page.
+    for r, status in ((client.post("/add-checkpoint", data=b"x" * (70 * 1024)), 413),
+                      (client.get("/add-checkpoint"), 405), (client.get("/nowhere"), 404)):
+        assert r.status_code == status and r.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert r.data.endswith(b"\n") and b"<" not in r.data
+    assert set(client.get("/add-checkpoint").headers["Allow"].split(", ")) == {"OPTIONS", "POST"}
 
 
 @pytest.mark.slow

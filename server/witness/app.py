@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 from gunicorn.app.base import BaseApplication
+from werkzeug.exceptions import HTTPException
 
 from labelcheck.util import gunicorn_stalls
 
@@ -26,9 +27,16 @@ def create_witness_app(witness: Witness) -> Flask:
     def healthz() -> Response:
         return Response("ok\n", content_type="text/plain; charset=utf-8")
 
-    @app.errorhandler(413)
-    def too_large(_exc) -> Response:
-        return Response(f"the body is over {MAX_BODY} bytes\n", status=413, content_type="text/plain; charset=utf-8")
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        """Every error as the witness's own answers are: a line of plain text
+        (not Flask's HTML page), with the headers it needs (Allow on a 405)."""
+        text = f"the body is over {MAX_BODY} bytes" if exc.code == 413 else f"{exc.code} {exc.name}"
+        answer = Response(text + "\n", status=exc.code, content_type="text/plain; charset=utf-8")
+        for name, value in exc.get_headers():
+            if name.lower() != "content-type":
+                answer.headers[name] = value
+        return answer
 
     return app
 
