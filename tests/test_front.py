@@ -10,6 +10,7 @@ import pwd
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -51,9 +52,9 @@ def main_config(prefix: Path, site: Path) -> str:
 
 
 @contextlib.contextmanager
-def nginx_before(prefix: Path, upstreams: list[int]):
+def nginx_before(prefix: Path, upstreams: list[int], *, healthy: bool = True):
     """A real nginx from deploy/nginx.conf in ``prefix`` in front of
-    ``upstreams``; yields the port it listens on."""
+    ``upstreams`` (up, unless ``healthy`` is false); yields the port it listens on."""
     listen = free_port()
     prefix.mkdir()
     site = prefix / "labelcheck.conf"
@@ -65,11 +66,24 @@ def nginx_before(prefix: Path, upstreams: list[int]):
     nginx = subprocess.Popen([NGINX, "-p", str(prefix), "-c", str(conf)], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     try:
-        wait_healthy(f"http://127.0.0.1:{listen}", nginx)
+        if healthy:
+            wait_healthy(f"http://127.0.0.1:{listen}", nginx)
+        else:
+            _wait_listening(listen, nginx)
         yield listen
     finally:
         nginx.terminate()
         nginx.wait(timeout=10)
+
+
+def _wait_listening(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"nginx is not listening on {port}")
 
 
 @pytest.fixture
@@ -194,3 +208,30 @@ def test_a_node_that_hangs_keeps_its_requests_and_the_other_answers(tmp_path):
     held = [took for at, took, _ in answers if at < stopped + 1 and at + took > stopped + stall]
     assert during > 0.3 * before, (before, during)  # answers a second, before and while one node is stopped
     assert 1 <= len(held) < 6  # the stopped node's requests, answered after it continued
+
+
+@needs_nginx
+def test_nginx_refusals_are_problems_too(tmp_path):
+    """nginx's own answers (a body over the limit, a header too large, no
+    server up) are RFC 9457 problems like the server's, not HTML; a request
+    that is not HTTP, or whose line is too long, keeps its status (an error
+    page for it would make it 500)."""
+    down = free_port()  # nothing listens there: every proxied request is 502
+    with nginx_before(tmp_path / "nginx", [down], healthy=False) as port:
+        base = f"http://127.0.0.1:{port}"
+        answers = {
+            413: requests.post(base + "/v1/verify", data=b"x" * (Config().max_body + 1),
+                               headers={"Content-Type": "application/json"}, timeout=10),
+            431: requests.get(base + "/healthz", headers={"X-Big": "a" * 20000}, timeout=10),
+            502: requests.post(base + "/v1/verify", json={"items": []}, timeout=10),
+        }
+        too_long = requests.get(base + "/v1/entries?x=" + "a" * 20000, timeout=10)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+            s.sendall(b"GARBAGE\r\n\r\n")
+            raw = b""
+            while chunk := s.recv(65536):
+                raw += chunk
+    for status, r in answers.items():
+        assert r.status_code == status and r.headers["Content-Type"] == "application/problem+json", r.text
+        assert r.json()["status"] == status and r.json()["detail"]
+    assert raw.startswith(b"HTTP/1.1 400 ") and too_long.status_code == 414
