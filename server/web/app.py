@@ -14,7 +14,7 @@ from labelcheck.demo import site as demo_site
 from labelcheck.ledger import LedgerDamaged, LedgerError
 from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
 from labelcheck.pipeline.services import Services, validate
-from labelcheck.web import api, claims_api, openapi, problems, tiles, tokens
+from labelcheck.web import api, claims_api, headers, openapi, problems, tiles, tokens
 from labelcheck.web.json_provider import FastJSONProvider
 from labelcheck.web.ratelimit import ClientRateLimiter
 
@@ -58,6 +58,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
         regulator_token=tokens.ensure_token(cfg.regulator_token_path),
         bucket=ClientRateLimiter(cfg.verify_rate, cfg.verify_burst, trusted_proxies=cfg.trusted_proxies))
     problems.register(app)
+    headers.register(app)
     app.register_error_handler(LedgerDamaged, _ledger_damaged)
     app.register_error_handler(LedgerError, _ledger_unavailable)
     CORS(app, origins=cors_patterns(cfg.cors_origins), allow_headers=["Content-Type", "Authorization"],
