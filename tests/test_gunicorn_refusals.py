@@ -54,7 +54,7 @@ def test_a_refused_request_gets_a_problem(port, what, raw, status):
     got, headers, body, took = exchange(port, raw)
     assert got == status, (what, body[:200])
     assert headers["content-type"] == "application/problem+json"
-    assert headers["connection"] == "close"
+    assert headers["connection"] == "close" and headers["x-content-type-options"] == "nosniff"
     problem = json.loads(body)
     assert problem["status"] == status and problem["title"] and problem["detail"]
     assert took < 5  # at once, not after the read timeout (10 s)

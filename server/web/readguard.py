@@ -45,6 +45,7 @@ from gunicorn import util as gunicorn_util
 from gunicorn.http.errors import ParseException
 
 from labelcheck.fetch import alarm
+from labelcheck.web import headers
 from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
 
 _local = threading.local()
@@ -67,7 +68,8 @@ def problem_body(status: int, title: str, detail: str) -> bytes:
 def problem_answer(status: int, title: str, detail: str) -> bytes:
     """A whole HTTP/1.1 answer (RFC 9112) carrying a problem, closing the connection."""
     body = problem_body(status, title, detail)
-    return (f"HTTP/1.1 {status} {title}\r\nContent-Type: application/problem+json\r\n"
+    extra = "".join(f"{name}: {value}\r\n" for name, value in {**headers.ALWAYS, **headers.NOT_A_PAGE}.items())
+    return (f"HTTP/1.1 {status} {title}\r\nContent-Type: application/problem+json\r\n{extra}"
             f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
 
 
@@ -275,5 +277,6 @@ def _timeout(start_response: Callable) -> list[bytes]:
     status, title, detail = _TIMEOUT
     body = problem_body(status, title, detail)
     start_response(f"{status} {title}", [("Content-Type", "application/problem+json"),
+                                         *headers.ALWAYS.items(), *headers.NOT_A_PAGE.items(),
                                          ("Content-Length", str(len(body))), ("Connection", "close")])
     return [body]
