@@ -40,6 +40,20 @@ def test_a_request_is_handed_over_when_complete(raw, done):
     assert _complete(bytearray(raw), 1024 * 1024) is done
 
 
+def test_a_chunked_body_read_piece_by_piece_is_parsed_once():
+    """A trickled chunked request is complete at its last byte and not
+    before; the parse goes on where it stopped (a body of many small chunks
+    costs each chunk once, not once per read)."""
+    head = b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (b"{", b'"items"', b":", b"[]}"))
+    raw = head + chunks + b"0\r\nX-Trailer: 1\r\n\r\n"
+    buf, state = bytearray(), [0]
+    for i, byte in enumerate(raw):
+        buf.append(byte)
+        assert _complete(buf, 1024 * 1024, state) is (i == len(raw) - 1)
+    assert state[0] == len(head) + len(chunks)  # at the last chunk, every earlier one passed once
+
+
 class Broken(io.RawIOBase):
     """A body stream cut off after a few bytes, as a shut-down socket is."""
 

@@ -101,6 +101,7 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
             return super().enqueue_req(conn)  # TLS, or a pipelined request already buffered
         conn.sock.setblocking(False)
         conn.labelcheck_buf = bytearray()
+        conn.labelcheck_chunks = [0]  # where its chunked body's next size line starts, once known
         conn.labelcheck_done = False
         conn.labelcheck_read = token = object()  # this read, not a later one on the same connection
         self.reading.append((time.monotonic() + self.read_seconds, conn, token))
@@ -116,7 +117,7 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
         if not data:
             return self._drop(conn)
         conn.labelcheck_buf += data
-        if _complete(conn.labelcheck_buf, self.max_body):
+        if _complete(conn.labelcheck_buf, self.max_body, conn.labelcheck_chunks):
             self.poller.unregister(sock)
             conn.labelcheck_done, conn.data_ready = True, True
             super().enqueue_req(conn)
@@ -175,8 +176,10 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
             _local.alarm = None
 
 
-def _complete(buf: bytearray, max_body: int) -> bool:
-    """True when ``buf`` holds a whole request (or more than is worth buffering)."""
+def _complete(buf: bytearray, max_body: int, chunks: list[int] | None = None) -> bool:
+    """True when ``buf`` holds a whole request (or more than is worth
+    buffering). ``chunks``: ``[offset]`` kept between calls on one request,
+    so a chunked body is parsed once, not from its start at every read."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return len(buf) > HEAD_LIMIT
@@ -186,7 +189,11 @@ def _complete(buf: bytearray, max_body: int) -> bool:
     codings = _CODINGS.findall(head)
     if codings:  # chunked when it is the last coding (RFC 9112 §6.1); anything else gunicorn answers
         last = codings[-1].split(b",")[-1].strip()
-        return last != b"chunked" or _chunks_done(buf, end + 4)
+        if last != b"chunked":
+            return True
+        chunks = chunks if chunks is not None else [0]
+        done, chunks[0] = _chunks_done(buf, max(chunks[0], end + 4))
+        return done
     lengths = {int(n) for n in _LENGTH.findall(head)}
     if len(lengths) != 1:  # none, or two that differ (RFC 9112 §6.3): gunicorn's parser answers
         return True
@@ -194,22 +201,23 @@ def _complete(buf: bytearray, max_body: int) -> bool:
     return length > max_body or body >= length
 
 
-def _chunks_done(buf: bytearray, at: int) -> bool:
-    """Whether the chunked body (RFC 9112 §7.1) starting at ``at`` came
-    whole, last chunk and trailer section included, or is malformed (the
-    parser then refuses it): False only while more of it may come."""
+def _chunks_done(buf: bytearray, at: int) -> tuple[bool, int]:
+    """Whether the chunked body (RFC 9112 §7.1) whose chunks go on at ``at``
+    came whole, last chunk and trailer section included, or is malformed
+    (the parser then refuses it): False only while more of it may come. And
+    where the first chunk not yet whole starts, to go on from next time."""
     while True:
         size_line = _CHUNK_SIZE.match(buf, at)
         if size_line is None:  # not all there yet, or not a size line at all
-            return buf.find(b"\r\n", at) >= 0 or len(buf) - at > SIZE_LINE_LIMIT
-        size, at = int(size_line.group(1), 16), size_line.end()
+            return buf.find(b"\r\n", at) >= 0 or len(buf) - at > SIZE_LINE_LIMIT, at
+        size, data = int(size_line.group(1), 16), size_line.end()
         if size == 0:  # trailer fields, then an empty line
-            return buf.find(b"\r\n\r\n", at - 2) >= 0
-        if len(buf) < at + size + 2:
-            return False
-        if buf[at + size:at + size + 2] != b"\r\n":
-            return True
-        at += size + 2
+            return buf.find(b"\r\n\r\n", data - 2) >= 0, at
+        if len(buf) < data + size + 2:
+            return False, at
+        if buf[data + size:data + size + 2] != b"\r\n":
+            return True, at
+        at = data + size + 2
 
 
 def _read_seconds(app) -> float:
