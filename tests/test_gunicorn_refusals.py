@@ -69,6 +69,17 @@ def test_a_chunked_body_with_a_trailer_is_taken_at_once(port):
     assert took < 5
 
 
+def test_a_body_of_very_many_chunks_is_still_read(port):
+    """More chunks than the event loop follows: the request goes to a thread
+    early, which reads the rest (tests/test_readguard.py)."""
+    body = b'{"items": []}' + b" " * 6000
+    chunked = b"".join(b"1\r\n%c\r\n" % c for c in body) + b"0\r\n\r\n"
+    raw = (b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nConnection: close\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n" + chunked)
+    got, _, answer, took = exchange(port, raw)
+    assert got == 200 and b'"results"' in answer and took < 5
+
+
 def test_the_log_names_no_client_address(tmp_path):
     port = free_port()
     proc = serve(tmp_path / "data", port, "--workers", "1", "--threads", "2")

@@ -11,7 +11,7 @@ import pytest
 from gunicorn.http.errors import InvalidChunkSize
 
 from labelcheck.fetch import alarm
-from labelcheck.web.readguard import BODY, ReadGuard, _complete
+from labelcheck.web.readguard import BODY, CHUNKS_ON_LOOP, ReadGuard, _complete
 
 
 @pytest.mark.parametrize("raw, done", [
@@ -47,11 +47,18 @@ def test_a_chunked_body_read_piece_by_piece_is_parsed_once():
     head = b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in (b"{", b'"items"', b":", b"[]}"))
     raw = head + chunks + b"0\r\nX-Trailer: 1\r\n\r\n"
-    buf, state = bytearray(), [0]
+    buf, state = bytearray(), [0, 0]
     for i, byte in enumerate(raw):
         buf.append(byte)
         assert _complete(buf, 1024 * 1024, state) is (i == len(raw) - 1)
-    assert state[0] == len(head) + len(chunks)  # at the last chunk, every earlier one passed once
+    assert state == [len(head) + len(chunks), 4]  # at the last chunk, every earlier one passed once
+
+
+def test_a_body_of_very_many_chunks_is_handed_to_a_thread_unparsed():
+    head = b"POST /v1/verify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+    many = head + b"1\r\nx\r\n" * (CHUNKS_ON_LOOP + 10)  # not over yet, but too many to follow here
+    assert _complete(bytearray(many), 1024 * 1024) is True
+    assert _complete(bytearray(head + b"1\r\nx\r\n" * (CHUNKS_ON_LOOP - 10)), 1024 * 1024) is False
 
 
 class Broken(io.RawIOBase):

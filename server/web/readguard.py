@@ -55,6 +55,10 @@ _LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*(\d+)")
 _CODINGS = re.compile(rb"\r\ntransfer-encoding[ \t]*:([^\r\n]*)")
 _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,16})(?:[ \t]*;[^\r\n]*)?\r\n")  # RFC 9112 §7.1
 SIZE_LINE_LIMIT = 1024  # a chunk-size line (with its extensions) longer than this is refused
+# Chunks parsed on the event loop, at most, for one request: a body of more
+# (a megabyte of one-byte chunks) goes to a thread as it is, whose reads
+# the alarm bounds, rather than hold up every other connection meanwhile.
+CHUNKS_ON_LOOP = 4096
 BODY = "labelcheck.body"  # environ key: the body as ReadGuard read it
 _TIMEOUT = (408, "Request Timeout", "the request was not received in time")
 NO_ADDRESS = ("-", 0)  # the client address gunicorn is given to log
@@ -101,7 +105,7 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
             return super().enqueue_req(conn)  # TLS, or a pipelined request already buffered
         conn.sock.setblocking(False)
         conn.labelcheck_buf = bytearray()
-        conn.labelcheck_chunks = [0]  # where its chunked body's next size line starts, once known
+        conn.labelcheck_chunks = [0, 0]  # a chunked body: where its next size line starts, chunks seen
         conn.labelcheck_done = False
         conn.labelcheck_read = token = object()  # this read, not a later one on the same connection
         self.reading.append((time.monotonic() + self.read_seconds, conn, token))
@@ -178,8 +182,8 @@ class GuardedThreadWorker(StallTolerantThreadWorker):
 
 def _complete(buf: bytearray, max_body: int, chunks: list[int] | None = None) -> bool:
     """True when ``buf`` holds a whole request (or more than is worth
-    buffering). ``chunks``: ``[offset]`` kept between calls on one request,
-    so a chunked body is parsed once, not from its start at every read."""
+    buffering). ``chunks``: ``[offset, count]`` kept between calls on one
+    request, so a chunked body is parsed once, not from its start at every read."""
     end = buf.find(b"\r\n\r\n")
     if end < 0:
         return len(buf) > HEAD_LIMIT
@@ -191,8 +195,8 @@ def _complete(buf: bytearray, max_body: int, chunks: list[int] | None = None) ->
         last = codings[-1].split(b",")[-1].strip()
         if last != b"chunked":
             return True
-        chunks = chunks if chunks is not None else [0]
-        done, chunks[0] = _chunks_done(buf, max(chunks[0], end + 4))
+        chunks = chunks if chunks is not None else [0, 0]
+        done, chunks[0], chunks[1] = _chunks_done(buf, max(chunks[0], end + 4), chunks[1])
         return done
     lengths = {int(n) for n in _LENGTH.findall(head)}
     if len(lengths) != 1:  # none, or two that differ (RFC 9112 §6.3): gunicorn's parser answers
@@ -201,23 +205,25 @@ def _complete(buf: bytearray, max_body: int, chunks: list[int] | None = None) ->
     return length > max_body or body >= length
 
 
-def _chunks_done(buf: bytearray, at: int) -> tuple[bool, int]:
+def _chunks_done(buf: bytearray, at: int, seen: int) -> tuple[bool, int, int]:
     """Whether the chunked body (RFC 9112 §7.1) whose chunks go on at ``at``
     came whole, last chunk and trailer section included, or is malformed
-    (the parser then refuses it): False only while more of it may come. And
-    where the first chunk not yet whole starts, to go on from next time."""
-    while True:
+    (the parser then refuses it), or has more than CHUNKS_ON_LOOP chunks:
+    False only while more of it may come. And where the first chunk not
+    yet whole starts, and how many came before it, to go on from next time."""
+    while seen < CHUNKS_ON_LOOP:
         size_line = _CHUNK_SIZE.match(buf, at)
         if size_line is None:  # not all there yet, or not a size line at all
-            return buf.find(b"\r\n", at) >= 0 or len(buf) - at > SIZE_LINE_LIMIT, at
+            return buf.find(b"\r\n", at) >= 0 or len(buf) - at > SIZE_LINE_LIMIT, at, seen
         size, data = int(size_line.group(1), 16), size_line.end()
         if size == 0:  # trailer fields, then an empty line
-            return buf.find(b"\r\n\r\n", data - 2) >= 0, at
+            return buf.find(b"\r\n\r\n", data - 2) >= 0, at, seen
         if len(buf) < data + size + 2:
-            return False, at
+            return False, at, seen
         if buf[data + size:data + size + 2] != b"\r\n":
-            return True, at
-        at = data + size + 2
+            return True, at, seen
+        at, seen = data + size + 2, seen + 1
+    return True, at, seen
 
 
 def _read_seconds(app) -> float:
