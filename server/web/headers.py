@@ -1,9 +1,9 @@
 """Headers every answer carries, as security and privacy defaults.
 
-* ``X-Content-Type-Options: nosniff`` (Fetch Standard §3.5): a browser
-  takes each answer for the type it is served as. Entries, tiles and
-  checkpoints hold text that claims and viewers chose; none may be sniffed
-  into HTML or script.
+* ``X-Content-Type-Options: nosniff`` (Fetch Standard, its section on that
+  header): a browser takes each answer for the type it is served as.
+  Entries, tiles and checkpoints hold text that claims and viewers chose;
+  none may be sniffed into HTML or script.
 * ``Referrer-Policy: no-referrer`` (W3C Referrer Policy §3.1): nothing of a
   server page's URL goes to a site it links to or loads from.
 * ``Content-Security-Policy: default-src 'none'; frame-ancestors 'none'``
