@@ -378,9 +378,15 @@ def test_witness_cli_keygen_and_serve(tmp_path, log_signer):
         cosigned = add_signatures(log.note(), r.text)
         opened = note.open_note(cosigned, [log_signer.verifier(), CosignatureVerifier.from_vkey(vkey)])
         assert len(opened.sigs) == 2
+        # What gunicorn refuses itself: a line of text too, and no client address in the log.
+        refused = requests.get(url + "/healthz", headers={"X-Big": "a" * 9000}, timeout=5)
+        assert refused.status_code == 431 and refused.headers["Content-Type"] == "text/plain; charset=utf-8"
+        assert refused.text.endswith("\n") and "<" not in refused.text
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        out, _ = proc.communicate(timeout=10)
+    refusals = [line for line in out.splitlines() if "Invalid request" in line]
+    assert refusals and not [line for line in refusals if "127.0.0.1" in line], out
 
 
 def test_witness_serve_refuses_a_log_key_as_its_own_key(tmp_path, log_signer):

@@ -18,10 +18,9 @@ few clients trickling a byte a second hold every thread. Here:
   body came short. The bytes it read are in the environ under ``BODY`` too,
   so the app need not read them again through its request stream.
 
-A request gunicorn itself refuses (a bad request line, a header too long or
-malformed, bad chunking) is answered as every other error, with an RFC 9457
-problem (gunicorn writes an HTML page), and logged without the client's
-address: logs hold no viewer addresses (the access log is off for that too).
+A request gunicorn itself refuses is answered as every other error, with an
+RFC 9457 problem, and logged without the client's address
+(:mod:`labelcheck.util.gunicorn_refusals`).
 
 A buffered request costs memory (up to ``max_body`` and the headers, for
 each of ``worker_connections``); a front server that buffers requests
@@ -41,11 +40,11 @@ import time
 from functools import partial
 from typing import Callable, Iterable
 
-from gunicorn import util as gunicorn_util
 from gunicorn.http.errors import ParseException
 
 from labelcheck.fetch import alarm
 from labelcheck.web import headers
+from labelcheck.util.gunicorn_refusals import OwnRefusals
 from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
 
 _local = threading.local()
@@ -61,7 +60,6 @@ SIZE_LINE_LIMIT = 1024  # a chunk-size line (with its extensions) longer than th
 CHUNKS_ON_LOOP = 4096
 BODY = "labelcheck.body"  # environ key: the body as ReadGuard read it
 _TIMEOUT = (408, "Request Timeout", "the request was not received in time")
-NO_ADDRESS = ("-", 0)  # the client address gunicorn is given to log
 
 
 def problem_body(status: int, title: str, detail: str) -> bytes:
@@ -77,28 +75,19 @@ def problem_answer(status: int, title: str, detail: str) -> bytes:
             f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
 
 
-def _write_problem(sock, status_int: int, reason: str, mesg: str) -> None:
-    """``gunicorn.util.write_error`` (its answer to a request it refused),
-    writing a problem instead of an HTML page."""
-    gunicorn_util.write_nonblock(sock, problem_answer(status_int, reason, mesg or reason))
 
+class GuardedThreadWorker(OwnRefusals, StallTolerantThreadWorker):
+    """gthread that gives a thread only requests read in full, and answers
+    what gunicorn refuses as problems (see the module docstring)."""
 
-class GuardedThreadWorker(StallTolerantThreadWorker):
-    """gthread that gives a thread only requests read in full (see the
-    module docstring)."""
+    refusal = staticmethod(problem_answer)
 
     def init_process(self):
         config = getattr(self.app, "labelcheck_config", None)
         self.read_seconds = _read_seconds(self.app)
         self.max_body = int(getattr(config, "max_body", 1024 * 1024))
         self.reading: collections.deque = collections.deque()  # (deadline, conn), oldest first
-        # gunicorn writes its own refusals through this function: in this
-        # worker process they become problems (see the module docstring).
-        gunicorn_util.write_error = _write_problem
         super().init_process()
-
-    def handle_error(self, req, client, addr, exc):
-        super().handle_error(req, client, NO_ADDRESS, exc)  # logged, but not who sent it
 
     def enqueue_req(self, conn):
         if self.cfg.is_ssl or (conn.parser is not None and conn.parser.unreader.buf.getvalue()):

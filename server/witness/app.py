@@ -8,6 +8,7 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.exceptions import HTTPException
 
 from labelcheck.util import gunicorn_stalls
+from labelcheck.util.gunicorn_refusals import OwnRefusals
 
 from .protocol import Witness
 
@@ -41,6 +42,18 @@ def create_witness_app(witness: Witness) -> Flask:
     return app
 
 
+class WitnessWorker(OwnRefusals, gunicorn_stalls.StallTolerantThreadWorker):
+    """The witness's worker: what gunicorn refuses is answered as the
+    witness's other errors are, a line of plain text, and logged without
+    the client's address (:mod:`labelcheck.util.gunicorn_refusals`)."""
+
+    @staticmethod
+    def refusal(status: int, reason: str, detail: str) -> bytes:
+        body = (detail.replace("\r", " ").replace("\n", " ") + "\n").encode("utf-8", "replace")
+        return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
 class WitnessServer(BaseApplication):
     """gunicorn running one witness app (gthread: keep-alive connections)."""
 
@@ -48,7 +61,7 @@ class WitnessServer(BaseApplication):
         self.app = app
         bind = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self.options = {"bind": bind, "workers": 1, "threads": threads,
-                        "worker_class": "labelcheck.util.gunicorn_stalls.StallTolerantThreadWorker",
+                        "worker_class": "labelcheck.witness.app.WitnessWorker",
                         "accesslog": None, "errorlog": "-", "keepalive": 30, "timeout": 30,
                         "control_socket_disable": True, "proc_name": "labelcheck-witness"}
         super().__init__()

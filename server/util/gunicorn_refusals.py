@@ -1,0 +1,33 @@
+"""Requests gunicorn refuses itself (a bad request line, a header too long or
+malformed, bad chunking), answered in the server's own error form rather
+than gunicorn's HTML page, and logged without the client's address: logs
+hold no viewers' addresses (the servers' access logs are off for that too).
+
+``OwnRefusals`` goes before gunicorn's worker class in a worker's bases; the
+worker's ``refusal(status, reason, detail)`` gives the whole HTTP answer.
+gunicorn writes its refusals through ``gunicorn.util.write_error``, looked
+up at each call: each worker process points it at its own ``refusal``.
+"""
+
+from __future__ import annotations
+
+from gunicorn import util as gunicorn_util
+
+NO_ADDRESS = ("-", 0)  # the client address gunicorn is given to log
+
+
+class OwnRefusals:
+    """Mixin for a gunicorn worker class (see the module docstring)."""
+
+    def refusal(self, status: int, reason: str, detail: str) -> bytes:
+        raise NotImplementedError
+
+    def init_process(self):
+        def write_error(sock, status_int: int, reason: str, mesg: str) -> None:
+            gunicorn_util.write_nonblock(sock, self.refusal(status_int, reason, mesg or reason))
+
+        gunicorn_util.write_error = write_error
+        super().init_process()
+
+    def handle_error(self, req, client, addr, exc):
+        super().handle_error(req, client, NO_ADDRESS, exc)  # logged, but not who sent it
