@@ -133,6 +133,30 @@ def test_openapi_states_the_configured_limits(tmp_path):
     other.extensions["labelcheck"].services.close()
 
 
+def test_what_the_openapi_document_allows_the_server_takes(client):
+    """Where the server is lenient on purpose, the document says so: a page's
+    claim of any shape or size is judged, not refused, and AIGC meta may be
+    any JSON; where it is strict, the document's bounds are the server's."""
+    doc = client.get("/openapi.json").json
+    item = doc["components"]["schemas"]["VerifyItem"]["properties"]
+    assert "maxLength" not in item["claim"] and "object" in item["claim"]["type"]
+    oversized = client.post("/v1/verify", json={"items": [{"claim": "e" * 70000}]})
+    assert oversized.status_code == 200 and oversized.json["results"][0]["status"] == "invalid"
+    malformed = client.post("/v1/verify", json={"items": [{"claim": {"payloadType": 1, "signatures": [{"sig": 5}]}}]})
+    assert malformed.status_code == 200 and malformed.json["results"][0]["status"] == "invalid"
+    assert {"type": "array"} in item["signals"]["properties"]["meta"]["oneOf"]
+    assert client.post("/v1/verify", json={"items": [{"signals": {"meta": [None]}}]}).status_code == 200
+    minimum = {(path, p["name"]): p["schema"]["minimum"] for path in ("/v1/proof/inclusion", "/v1/proof/consistency")
+               for p in doc["paths"][path]["get"]["parameters"]}
+    assert minimum[("/v1/proof/inclusion", "size")] == minimum[("/v1/proof/consistency", "from")] == 1
+    assert_problem(client.get("/v1/proof/inclusion?index=0&size=0"), 400)
+    assert_problem(client.get("/v1/proof/consistency?from=0&to=1"), 400)
+    envelope = doc["components"]["schemas"]["ClaimEnvelope"]
+    assert envelope["required"] == ["payloadType", "payload", "signatures"]
+    assert envelope["properties"]["payloadType"]["const"] == claims.PAYLOAD_TYPE
+    assert_problem(client.post("/v1/claims", json={"payloadType": "", "payload": "", "signatures": [{}]}), 422)
+
+
 def test_data_dir_tokens_are_private_and_stable(tmp_path):
     app1 = make_app(tmp_path)
     data = tmp_path / "data"

@@ -58,9 +58,9 @@ def _json(schema_name: str, description: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}}}
 
 
-def _query(name: str, description: str) -> dict:
+def _query(name: str, description: str, minimum: int = 0) -> dict:
     return {"name": name, "in": "query", "required": True, "description": description,
-            "schema": {"type": "integer", "minimum": 0}}
+            "schema": {"type": "integer", "minimum": minimum}}
 
 
 def _optional(name: str, description: str, schema: dict) -> dict:
@@ -79,24 +79,15 @@ SCHEMAS = {
             "detail": {"type": "string"},
         },
     },
-    "Envelope": {
-        "type": "object",
-        "description": "A DSSE v1 envelope holding a label claim (docs/protocol.md §2).",
-        "properties": {
-            "payloadType": {"type": "string"},
-            "payload": {"type": "string"},
-            "signatures": {"type": "array", "items": {
-                "type": "object", "properties": {"keyid": {"type": "string"}, "sig": {"type": "string"}}}},
-        },
-    },
     "VerifyItem": {
         "type": "object",
         "description": "One media item; unknown members are ignored.",
         "properties": {
-            "claim": {"description": "The envelope, its JSON text, or base64url of its JSON "
-                                     "(a data-labelcheck-claim value).",
-                      "oneOf": [{"$ref": "#/components/schemas/Envelope"},
-                                {"type": "string", "maxLength": 65536}, {"type": "null"}]},
+            "claim": {"description": "The claim as the page gives it: its DSSE envelope (a ClaimEnvelope), the "
+                                     "envelope's JSON text, or base64url of that JSON (a data-labelcheck-claim "
+                                     "value). Whatever is given is judged: one that is malformed or over 64 KiB "
+                                     "gets status invalid and its reasons, not a refusal.",
+                      "type": ["object", "string", "null"]},
             "media_url": {"type": ["string", "null"], "maxLength": 8192,
                           "description": "The server fetches it when no content_sha256 is given."},
             "content_sha256": {"type": ["string", "null"], "pattern": "^[0-9a-fA-F]{64}$",
@@ -105,7 +96,8 @@ SCHEMAS = {
                          "description": "Only scheme://host[:port] of it is kept."},
             "signals": {"type": ["object", "null"], "properties": {
                 "meta": {"description": 'The content of <meta name="AIGC">.',
-                         "oneOf": [{"type": "string", "maxLength": 16384}, {"type": "object"}, {"type": "null"}]},
+                         "oneOf": [{"type": "string", "maxLength": 16384}, {"type": "object"}, {"type": "array"},
+                                   {"type": "null"}]},
             }},
         },
     },
@@ -247,7 +239,7 @@ PATHS = {
     "/v1/entries": {"get": {
         "summary": "Entries start (inclusive) to end (exclusive), at most 1000; clients page.",
         "operationId": "entries",
-        "parameters": [_query("start", "First index."), _query("end", "One past the last index.")],
+        "parameters": [_query("start", "First index."), _query("end", "One past the last index (≥ start).")],
         "responses": {"200": {"description": "One entry a line, exactly the Merkle leaf bytes.",
                               "content": {NDJSON: {"schema": {"type": "string"}}}},
                       **_errors(400)},
@@ -255,13 +247,13 @@ PATHS = {
     "/v1/proof/inclusion": {"get": {
         "summary": "RFC 9162 §2.1.3 inclusion proof.",
         "operationId": "proofInclusion",
-        "parameters": [_query("index", "Entry index."), _query("size", "Tree size (≤ the ledger's).")],
+        "parameters": [_query("index", "Entry index (< size)."), _query("size", "Tree size (≤ the ledger's).", 1)],
         "responses": {"200": _json("InclusionProof", "The audit path, leaf to root."), **_errors(400)},
     }},
     "/v1/proof/consistency": {"get": {
         "summary": "RFC 9162 §2.1.4 consistency proof.",
         "operationId": "proofConsistency",
-        "parameters": [_query("from", "Older tree size (> 0)."), _query("to", "Newer tree size.")],
+        "parameters": [_query("from", "Older tree size (> 0).", 1), _query("to", "Newer tree size (≥ from).", 1)],
         "responses": {"200": _json("ConsistencyProof", "The consistency proof."), **_errors(400)},
     }},
     "/v1/keys": {"get": {

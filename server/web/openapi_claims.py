@@ -6,12 +6,33 @@ from __future__ import annotations
 
 import copy
 
+from labelcheck.claims.envelope import MAX_SIGNATURES, PAYLOAD_TYPE
+
 B64 = {"type": "string", "contentEncoding": "base64"}
 HEX64 = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
-ENVELOPE = {"$ref": "#/components/schemas/Envelope"}
+ENVELOPE = {"$ref": "#/components/schemas/ClaimEnvelope"}
+# Standard base64 in its one canonical form (RFC 4648 §4: padded, zero pad bits).
+CANONICAL_B64 = "^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/][AQgw]==|[A-Za-z0-9+/]{2}[AEIMQUYcgkosw048]=)?$"
 PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/ClaimsProblem"}}}
 
 SCHEMAS = {
+    "ClaimEnvelope": {
+        "type": "object",
+        "description": "A DSSE v1 envelope as the registry takes it (docs/protocol.md §2): the claim "
+                       "payload's JSON in canonical standard base64, signed by the issuer's registered "
+                       "producer key, and perhaps countersigned.",
+        "required": ["payloadType", "payload", "signatures"],
+        "properties": {
+            "payloadType": {"const": PAYLOAD_TYPE},
+            "payload": {"type": "string", "minLength": 4, "pattern": CANONICAL_B64,
+                        "contentEncoding": "base64", "contentMediaType": "application/json"},
+            "signatures": {"type": "array", "minItems": 1, "maxItems": MAX_SIGNATURES, "items": {
+                "type": "object", "required": ["keyid", "sig"],
+                "properties": {"keyid": {"type": "string", "pattern": "^[^\\s+]{1,200}\\+[0-9a-f]{8}$"},
+                               "sig": {"type": "string", "pattern": "^[A-Za-z0-9+/]{85}[AQgw]==$",
+                                       "description": "The 64-byte Ed25519 signature (RFC 8032)."}}}},
+        },
+    },
     "ClaimsRequest": {
         "description": "One claim envelope, or up to max_items of them. A claim's payload may carry, for an "
                        "image, content.pdq (its PDQ hash, 64 lowercase hex digits) and content.pdq_quality "
