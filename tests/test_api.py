@@ -23,6 +23,7 @@ from labelcheck.ledger import bundle, merkle, note
 from labelcheck.ledger import checkpoint as ckpt
 from labelcheck.ledger import keyfile as keys
 from labelcheck.pipeline.config import ConfigError
+from labelcheck.util.times import parse_time
 from labelcheck.web.app import create_app
 
 MEDIA = b"\x89PNG\r\n\x1a\n" + b"labelcheck test media " * 40
@@ -155,6 +156,14 @@ def test_what_the_openapi_document_allows_the_server_takes(client):
     assert envelope["required"] == ["payloadType", "payload", "signatures"]
     assert envelope["properties"]["payloadType"]["const"] == claims.PAYLOAD_TYPE
     assert_problem(client.post("/v1/claims", json={"payloadType": "", "payload": "", "signatures": [{}]}), 422)
+    utc = re.compile(doc["components"]["schemas"]["RevokeInput"]["properties"]["revoked_at"]["pattern"])
+    for time, ok in (("2025-09-01T00:00:00Z", True), ("2025-09-01T00:00:00-00:00", True),
+                     ("2025-09-01T00:00:00+01:00", False)):
+        try:
+            parsed = parse_time(time, utc_only=True) is not None
+        except ValueError:
+            parsed = False
+        assert bool(utc.search(time)) is ok and parsed is ok  # the document's rule is the server's
 
 
 def test_data_dir_tokens_are_private_and_stable(tmp_path):

@@ -67,6 +67,10 @@ def _optional(name: str, description: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
 
 
+# RFC 3339 §5.6 in UTC, as the registry stores and compares times.
+UTC_TIME = {"type": ["string", "null"], "format": "date-time", "pattern": "(?:[Zz]|[+-]00:00)$",
+            "description": "An RFC 3339 time in UTC (Z or a zero offset), e.g. 2025-09-01T00:00:00Z."}
+
 SCHEMAS = {
     "Problem": {
         "type": "object",
@@ -193,13 +197,13 @@ SCHEMAS = {
             "filing": {"type": ["string", "null"], "maxLength": 200},
             "roles": {"type": "array", "minItems": 1, "uniqueItems": True,
                       "items": {"enum": ["producer", "propagator"]}},
-            "revoked_at": {"type": ["string", "null"], "format": "date-time"},
+            "revoked_at": UTC_TIME,
         },
     },
     "RevokeInput": {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"revoked_at": {"type": ["string", "null"], "format": "date-time"}},
+        "properties": {"revoked_at": UTC_TIME},
     },
     "RegistryChange": {
         "type": "object",
