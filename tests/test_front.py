@@ -226,6 +226,12 @@ def test_nginx_refusals_are_problems_too(tmp_path):
             502: requests.post(base + "/v1/verify", json={"items": []}, timeout=10),
         }
         too_long = requests.get(base + "/v1/entries?x=" + "a" * 20000, timeout=10)
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as s:  # a coding besides chunked: 501
+            s.sendall(b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n"
+                      b"Connection: close\r\n\r\n0\r\n\r\n")
+            coded = b""
+            while chunk := s.recv(65536):
+                coded += chunk
         with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
             s.sendall(b"GARBAGE\r\n\r\n")
             raw = b""
@@ -235,3 +241,6 @@ def test_nginx_refusals_are_problems_too(tmp_path):
         assert r.status_code == status and r.headers["Content-Type"] == "application/problem+json", r.text
         assert r.json()["status"] == status and r.json()["detail"]
     assert raw.startswith(b"HTTP/1.1 400 ") and too_long.status_code == 414
+    head, _, body = coded.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 501 ") and b"Content-Type: application/problem+json" in head
+    assert b'"status":501' in body
