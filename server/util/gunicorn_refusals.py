@@ -16,6 +16,14 @@ from gunicorn import util as gunicorn_util
 NO_ADDRESS = ("-", 0)  # the client address gunicorn is given to log
 
 
+def raw_answer(status: int, reason: str, content_type: str, body: bytes, headers=()) -> bytes:
+    """A whole HTTP/1.1 answer (RFC 9112) that closes the connection, for a
+    worker writing to the socket itself."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{extra}"
+            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
 class OwnRefusals:
     """Mixin for a gunicorn worker class (see the module docstring)."""
 

@@ -31,15 +31,19 @@ class Problem(HTTPException):
         self.extensions = extensions
 
 
+def problem_body(status: int, title: str, detail: str, **extensions) -> bytes:
+    """The problem document (RFC 9457 §3), as every answer writes it."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extensions}
+    return (json.dumps(body, sort_keys=True) + "\n").encode()
+
+
 def problem_response(status: int, detail: str, headers=None, **extensions) -> Response:
     """A problem+json response (RFC 9457 §3)."""
     try:
         title = HTTPStatus(status).phrase
     except ValueError:
         title = "Error"
-    body = {"type": "about:blank", "title": title, "status": status, "detail": detail}
-    body.update(extensions)
-    response = Response(json.dumps(body, sort_keys=True) + "\n", status=status, mimetype=MEDIA_TYPE)
+    response = Response(problem_body(status, title, detail, **extensions), status=status, mimetype=MEDIA_TYPE)
     for name, value in (headers or {}).items():
         response.headers[name] = value
     return response

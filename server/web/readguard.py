@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import io
-import json
 import re
 import selectors
 import socket
@@ -44,7 +43,8 @@ from gunicorn.http.errors import ParseException
 
 from labelcheck.fetch import alarm
 from labelcheck.web import headers
-from labelcheck.util.gunicorn_refusals import OwnRefusals
+from labelcheck.web.problems import MEDIA_TYPE, problem_body
+from labelcheck.util.gunicorn_refusals import OwnRefusals, raw_answer
 from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
 
 _local = threading.local()
@@ -62,18 +62,10 @@ BODY = "labelcheck.body"  # environ key: the body as ReadGuard read it
 _TIMEOUT = (408, "Request Timeout", "the request was not received in time")
 
 
-def problem_body(status: int, title: str, detail: str) -> bytes:
-    """An RFC 9457 problem document (``application/problem+json``)."""
-    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-
-
 def problem_answer(status: int, title: str, detail: str) -> bytes:
-    """A whole HTTP/1.1 answer (RFC 9112) carrying a problem, closing the connection."""
-    body = problem_body(status, title, detail)
-    extra = "".join(f"{name}: {value}\r\n" for name, value in {**headers.ALWAYS, **headers.NOT_A_PAGE}.items())
-    return (f"HTTP/1.1 {status} {title}\r\nContent-Type: application/problem+json\r\n{extra}"
-            f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
-
+    """A whole HTTP/1.1 answer carrying a problem, closing the connection."""
+    return raw_answer(status, title, MEDIA_TYPE, problem_body(status, title, detail),
+                      [*headers.ALWAYS.items(), *headers.NOT_A_PAGE.items()])
 
 
 class GuardedThreadWorker(OwnRefusals, StallTolerantThreadWorker):
@@ -279,7 +271,7 @@ def _read(stream, limit: int) -> bytes | None:
 def _timeout(start_response: Callable) -> list[bytes]:
     status, title, detail = _TIMEOUT
     body = problem_body(status, title, detail)
-    start_response(f"{status} {title}", [("Content-Type", "application/problem+json"),
+    start_response(f"{status} {title}", [("Content-Type", MEDIA_TYPE),
                                          *headers.ALWAYS.items(), *headers.NOT_A_PAGE.items(),
                                          ("Content-Length", str(len(body))), ("Connection", "close")])
     return [body]

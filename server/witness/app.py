@@ -8,7 +8,7 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.exceptions import HTTPException
 
 from labelcheck.util import gunicorn_stalls
-from labelcheck.util.gunicorn_refusals import OwnRefusals
+from labelcheck.util.gunicorn_refusals import OwnRefusals, raw_answer
 
 from .protocol import Witness
 
@@ -50,8 +50,7 @@ class WitnessWorker(OwnRefusals, gunicorn_stalls.StallTolerantThreadWorker):
     @staticmethod
     def refusal(status: int, reason: str, detail: str) -> bytes:
         body = (detail.replace("\r", " ").replace("\n", " ") + "\n").encode("utf-8", "replace")
-        return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+        return raw_answer(status, reason, "text/plain; charset=utf-8", body)
 
 
 class WitnessServer(BaseApplication):
