@@ -41,8 +41,12 @@ class MigrateReport:
     size: int  # entries in the target afterwards
     copied: int  # entries this run copied
     checkpoints: int  # checkpoints this run copied
+    ahead: int = 0  # entries the target holds beyond the source's newest checkpoint (appended there since)
 
     def summary(self) -> str:
+        if self.ahead:
+            return (f"nothing to copy: the target already holds the source's {self.size - self.ahead} entries, "
+                    f"and {self.ahead} more appended there since (the same log, signed with the same key)")
         done = f"{self.copied} entries and {self.checkpoints} checkpoints copied" if self.copied or self.checkpoints \
             else "nothing to copy: the target already holds the whole log"
         return f"ledger migrated: {done}; the target holds {self.size} entries, signed, as the source"
@@ -58,7 +62,9 @@ def migrate(source: LedgerStore, target: LedgerStore, *, vkey: str | None = None
         raise MigrateError(f"{source.path} has no signed checkpoint: nothing verified to copy")
     final = _open(latest[1], latest[0], verifier, origin)
     _bind(target, origin, verifier.vkey)
-    have = _check_prefix(source, target, final.size)
+    have = _check_prefix(source, target, final)
+    if have > final.size:  # the servers on the target appended since: nothing of the source is missing
+        return MigrateReport(have, 0, 0, ahead=have - final.size)
     cps = [(size, bytes(data)) for size, data in source.iter_rows("checkpoints", have + (have > 0), final.size + 1)]
     tree, prev = _resume(target, have)
     copied = copied_cps = 0
@@ -110,19 +116,32 @@ def _bind(target: LedgerStore, origin: str, vkey: str) -> None:
                 raise MigrateError(f"{target.path} holds another log ({key} {have!r}, not {value!r}): refused")
 
 
-def _check_prefix(source: LedgerStore, target: LedgerStore, size: int) -> int:
-    """The target's size, once its log is a prefix of the source's, ending at a checkpoint."""
+def _check_prefix(source: LedgerStore, target: LedgerStore, final: checkpoint.Checkpoint) -> int:
+    """The target's size, once its log is a prefix of the source's, ending
+    at a checkpoint, or extends it (servers appended to the target since an
+    earlier copy: the source's tree at its newest checkpoint is the
+    target's at that size, RFC 9162 §2.1.1)."""
+    size = final.size
     have, signed = target.sizes()
     if have == 0:
         return 0
-    if have > size or signed != have:
-        raise MigrateError(f"{target.path} holds {have} entries (signed up to {signed}), not a prefix of the "
-                           f"source's {size}: refused")
-    mine = merkle.tree_hash(have, target.read_hashes)
-    theirs = merkle.tree_hash(have, source.read_hashes)
-    if mine != theirs or target.entries(have - 1, have) != source.entries(have - 1, have):
+    if signed != have:
+        raise MigrateError(f"{target.path} holds {have} entries, signed up to {signed}: refused")
+    if have > size:
+        same = _extends(source, target, final)
+    else:
+        same = merkle.tree_hash(have, target.read_hashes) == merkle.tree_hash(have, source.read_hashes) \
+            and target.entries(have - 1, have) == source.entries(have - 1, have)
+    if not same:
         raise MigrateError(f"{target.path} holds entries that differ from the source's: refused")
     return have
+
+
+def _extends(source: LedgerStore, target: LedgerStore, final: checkpoint.Checkpoint) -> bool:
+    """Whether the target's log, longer than the source's, begins with it."""
+    size = final.size
+    return size == 0 or (merkle.tree_hash(size, target.read_hashes) == final.root
+                         and target.entries(size - 1, size) == source.entries(size - 1, size))
 
 
 def _resume(target: LedgerStore, size: int) -> tuple[TreeStream, bytes | None]:

@@ -96,6 +96,28 @@ def test_migrate_resumes_and_is_idempotent(tmp_path, postgres):
         dst.close()
 
 
+def test_a_target_that_servers_appended_to_since_needs_nothing_and_a_diverged_one_is_refused(tmp_path, postgres):
+    make_source(tmp_path, 20)
+    url = postgres.create_database(f"migrate_{next(_names)}")
+    assert migrate(tmp_path / "ledger.db", url).returncode == 0
+    with Ledger.open_dir(tmp_path, origin=ORIGIN, database=url) as led:  # the nodes serve it now
+        led.append([{"kind": "verification", "on": "postgresql", "n": k} for k in range(5)])
+    again = migrate(tmp_path / "ledger.db", url)  # the README's command, run once more
+    assert again.returncode == 0, again.stderr
+    assert "nothing to copy" in again.stdout and "20 entries" in again.stdout and "5 more" in again.stdout
+    with Ledger.open_dir(tmp_path, origin=ORIGIN) as led:  # the old node appended too: two logs now
+        led.append([{"kind": "verification", "on": "sqlite", "n": k} for k in range(3)])
+    for source_size in (23, 28):  # shorter than the target, then longer
+        if source_size == 28:
+            with Ledger.open_dir(tmp_path, origin=ORIGIN) as led:
+                led.append([{"kind": "verification", "on": "sqlite", "n": k} for k in range(5)])
+        done = migrate(tmp_path / "ledger.db", url)
+        assert done.returncode == 1, done.stdout
+        assert "differ" in done.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 25
+
+
 def test_a_damaged_source_stops_the_copy(tmp_path, postgres):
     make_source(tmp_path, 20)
     conn = sqlite3.connect(tmp_path / "ledger.db")
