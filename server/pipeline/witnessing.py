@@ -8,6 +8,10 @@ second and only when the log grew: it asks each witness to cosign the
 latest signed checkpoint and, when at least ``quorum`` did, writes the
 checkpoint with every cosignature to ``cosigned.checkpoint`` (atomically).
 ``GET /v1/checkpoint`` serves that file (docs/protocol.md §10).
+
+Nodes sharing one log on PostgreSQL each run rounds of their own; a witness
+that holds a newer checkpoint of the log than the one a round offers (another
+node's) is caught up with, not reported (``witness.client.cosigned_checkpoint``).
 """
 
 from __future__ import annotations
@@ -96,15 +100,19 @@ class Witnessing:
     def round(self) -> bool:
         """One round: True when a newer checkpoint reached the quorum."""
         ledger = self._ledger()
-        signed = ledger.checkpoint()
-        cp = checkpoint.open_checkpoint(signed, note.Verifier.from_vkey(ledger.verifier_key))
-        if cp.size <= self._cosigned_size:
+        verifier = note.Verifier.from_vkey(ledger.verifier_key)
+
+        def newest() -> tuple[bytes, int]:
+            signed = ledger.checkpoint()
+            return signed, checkpoint.open_checkpoint(signed, verifier).size
+
+        if newest()[1] <= self._cosigned_size:
             return False
-        cosigned = cosigned_checkpoint(signed, cp.size, self.witnesses, self.quorum, ledger.consistency_proof)
-        if cosigned is None:
+        got = cosigned_checkpoint(newest, self.witnesses, self.quorum, ledger.consistency_proof)
+        if got is None:
             return False
-        atomic.write_bytes(self.config.cosigned_path, cosigned)
-        self._cosigned_size = cp.size
+        atomic.write_bytes(self.config.cosigned_path, got[0])
+        self._cosigned_size = got[1]
         return True
 
     def read_cosigned(self, log_vkey: str) -> bytes | None:

@@ -30,6 +30,16 @@ class WitnessError(Exception):
     """A witness that cannot or will not cosign this round."""
 
 
+class WitnessAhead(WitnessError):
+    """A witness has cosigned a larger size than the checkpoint offered:
+    another log (a split view, a rollback), unless this log has grown to
+    that size since (another node of it had a newer checkpoint cosigned)."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        self.size = size
+
+
 @dataclass
 class RemoteWitness:
     """One configured witness: its key and its submission prefix."""
@@ -66,8 +76,8 @@ def cosign(witness: RemoteWitness, signed: bytes, size: int,
     Raises WitnessError."""
     for _ in range(attempts):
         if witness.old > size:
-            raise WitnessError(f"{witness.url} has cosigned size {witness.old}, above this log's {size}: "
-                               "it has seen another log (a split view or a rollback)")
+            raise WitnessAhead(f"{witness.url} has cosigned size {witness.old}, above this log's {size}: "
+                               "it has seen another log (a split view or a rollback)", witness.old)
         proof = prove(witness.old, size) if 0 < witness.old < size else []
         try:
             r = witness.session.post(witness.url + "/add-checkpoint", timeout=TIMEOUT,
@@ -104,19 +114,38 @@ def _own_lines(witness: RemoteWitness, signed: bytes, answer: bytes) -> str:
     return "".join(f"{line}\n" for line in text.splitlines() if line[2:] in mine)
 
 
-def cosigned_checkpoint(signed: bytes, size: int, witnesses: list[RemoteWitness], quorum: int,
-                        prove: Callable[[int, int], list[bytes]]) -> bytes | None:
-    """``signed`` with every cosignature gathered this round, or None when
-    fewer than ``quorum`` witnesses cosigned."""
-    lines = []
-    for witness in witnesses:
-        try:
-            lines.append(cosign(witness, signed, size, prove))
-        except WitnessError as exc:
-            log.warning("witness: %s", exc)
-    if len(lines) < quorum:
-        return None
-    return add_signatures(signed, "".join(lines))
+def cosigned_checkpoint(newest: Callable[[], tuple[bytes, int]], witnesses: list[RemoteWitness], quorum: int,
+                        prove: Callable[[int, int], list[bytes]], attempts: int = 3) -> tuple[bytes, int] | None:
+    """The log's newest signed checkpoint (``newest()``: the note and its
+    size) with every cosignature gathered this round, and its size; None
+    when fewer than ``quorum`` witnesses cosigned.
+
+    Nodes sharing one log each ask the witnesses, so a witness may already
+    hold a newer checkpoint of this log than the one offered: when the log
+    has grown to that size meanwhile, the round starts again from its
+    newest checkpoint. Only a witness ahead of the log's newest is warned
+    about (docs/protocol.md §10)."""
+    signed, size = newest()
+    for _ in range(attempts):
+        lines, ahead = [], []
+        for witness in witnesses:
+            try:
+                lines.append(cosign(witness, signed, size, prove))
+            except WitnessAhead as exc:
+                ahead.append(exc)
+            except WitnessError as exc:
+                log.warning("witness: %s", exc)
+        if ahead:
+            newer, newer_size = newest()
+            if newer_size > size and newer_size >= max(exc.size for exc in ahead):
+                signed, size = newer, newer_size  # another node's checkpoint got there first
+                continue
+            for exc in ahead:
+                log.warning("witness: %s", exc)
+        if len(lines) < quorum:
+            return None
+        return add_signatures(signed, "".join(lines)), size
+    return None
 
 
 def count_cosignatures(signed: bytes, log_verifier: note.Verifier,
