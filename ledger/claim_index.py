@@ -108,10 +108,7 @@ class ClaimIndex:
 
     def _claims_in(self, start: int, end: int) -> list[IndexedClaim]:
         rows = []
-        for i, data in self.ledger.store.iter_rows("entries", start, end):
-            data = bytes(data)
-            if _NEEDLE not in data:
-                continue
+        for i, data in self.ledger.store.entries_holding(_NEEDLE, start, end):
             value = json.loads(data)
             if value.get("kind") == KIND:
                 rows.append(IndexedClaim.from_entry(i, value))
@@ -120,7 +117,14 @@ class ClaimIndex:
     def add(self, claims: list[IndexedClaim], upto: int) -> None:
         """Index ``claims`` just appended, the last of them below ``upto``;
         only under the publisher's lock, with the index synced before the
-        append (so nothing else below ``upto`` is missing)."""
+        append (so nothing else below ``upto`` is missing). With a log that
+        several nodes share (PostgreSQL), the others may have published
+        between that sync and the append: the log is read in order instead
+        (``sync``), so nothing is skipped and every node's index keeps the
+        same, first, claim of an id."""
+        if self.ledger.sequencer is not None:
+            self.sync()
+            return
         try:
             with self._store.connection() as conn, self._store.write(conn):
                 self._insert(conn, claims, max(upto, self._upto(conn)))

@@ -221,6 +221,17 @@ class PgStore:
         with self.connection(conn) as c:
             yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
+    def entries_holding(self, needle: bytes, start: int, end: int, *,
+                        chunk: int = 10_000) -> Iterator[tuple[int, bytes]]:
+        """``(index, bytes)`` of the entries in [start, end) holding ``needle``,
+        in order; the database does the filtering, so only those are sent."""
+        sql = ("SELECT idx, data FROM ledger_entries WHERE idx >= %s AND idx < %s "
+               f"AND position(%s::bytea IN data) > 0 ORDER BY idx LIMIT {chunk}")
+        with self.connection() as c:
+            for idx, data in rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi, needle)).fetchall(), start, end,
+                                          chunk):
+                yield idx, bytes(data)
+
     _SIZES = "SELECT (SELECT max(idx) FROM ledger_entries), (SELECT max(size) FROM ledger_checkpoints)"
 
     def sizes(self, conn=None) -> tuple[int, int]:

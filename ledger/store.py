@@ -325,6 +325,10 @@ class Store:
         with self.connection(conn) as c:
             yield from rows.chunked(lambda lo, hi: c.execute(sql, (lo, hi)).fetchall(), start, end, chunk)
 
+    def entries_holding(self, needle: bytes, start: int, end: int) -> Iterator[tuple[int, bytes]]:
+        """``(index, bytes)`` of the entries in [start, end) holding ``needle``, in order."""
+        return ((i, data) for i, data in self.iter_rows("entries", start, end) if needle in data)
+
     def sizes(self, conn: sqlite3.Connection | None = None) -> tuple[int, int]:
         """(entries, size of the latest checkpoint, 0 when none), in one statement."""
         with self.connection(conn) as c:

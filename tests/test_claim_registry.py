@@ -11,6 +11,7 @@ import io
 import json
 import sqlite3
 import threading
+import time
 
 import pytest
 from click.testing import CliRunner
@@ -432,3 +433,78 @@ def test_one_request_decides_on_pdq_as_needs_pdq_does(app, client, acme):
     wanted = lookup.pdq_wanted()  # the next request sees the registration
     assert not wanted(ORIGINAL_SHA) and wanted(other) and wanted(None)
     assert svc.analyzer.wanting(wanted)(io.BytesIO(REENCODED), other).pdq is not None
+
+
+# --- several nodes -----------------------------------------------------------
+
+
+def test_a_claim_published_through_one_node_is_found_through_the_others_within_a_second(tmp_path, postgres,
+                                                                                         media_server):
+    """Two nodes on one PostgreSQL database: each keeps its own index of the
+    claims (claim_index.db), and follows the shared log for what the other
+    published, by exact hash and (with PDQ) by a re-encoded copy."""
+    url = postgres.create_database("claims_two_nodes")
+    one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "ledger.key").write_bytes((tmp_path / "one" / "ledger.key").read_bytes())
+    (tmp_path / "two" / "ledger.key").chmod(0o600)
+    two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
+    try:
+        acme = register(one)
+        by_two = two.test_client()
+        [before] = verify(by_two, {"content_sha256": ORIGINAL_SHA})  # node two's index is made now
+        assert before["status"] == "none"
+        r = one.test_client().post("/v1/claims", json={"claims": [claim_for(acme)]})
+        assert r.status_code == 201, r.data
+        wanted = [{"content_sha256": ORIGINAL_SHA}]
+        if pdq.available():
+            wanted.append({"media_url": media_server + "/reencoded.jpg"})
+        deadline = time.monotonic() + 1.5
+        got = verify(by_two, *wanted)
+        while not all("registry" in res for res in got) and time.monotonic() < deadline:
+            time.sleep(0.1)
+            got = verify(by_two, *wanted)
+        assert got[0]["status"] == "verified" and "registry_exact" in got[0]["reasons"], got[0]
+        if pdq.available():
+            assert got[1]["status"] == "declared" and "registry_similar" in got[1]["reasons"], got[1]
+    finally:
+        one.extensions["labelcheck"].services.close()
+        two.extensions["labelcheck"].services.close()
+
+
+def test_claims_another_node_published_between_a_nodes_look_and_its_append_are_not_skipped(tmp_path, postgres):
+    """Node one reads its index up to the log's end, then appends its claim;
+    node two's claim lands between the two. Node one's index must still
+    hold node two's claim (it reads the log in order after its append)."""
+    url = postgres.create_database("claims_interleaved")
+    one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "ledger.key").write_bytes((tmp_path / "one" / "ledger.key").read_bytes())
+    (tmp_path / "two" / "ledger.key").chmod(0o600)
+    two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
+    try:
+        acme = register(one)
+        deadline = time.monotonic() + 2
+        while acme.key_id not in two.test_client().get("/v1/keys").text:  # the registry reaches node two
+            assert time.monotonic() < deadline, "node two never saw the producer"
+            time.sleep(0.05)
+        ledger_one = one.extensions["labelcheck"].services.ledger
+        append = ledger_one.append
+        other = claim_for(acme, data=UNRELATED)
+
+        def two_publishes_first(records):
+            r = two.test_client().post("/v1/claims", json={"claims": [other]})
+            assert r.status_code == 201, r.data
+            return append(records)
+
+        ledger_one.append = two_publishes_first
+        r = one.test_client().post("/v1/claims", json={"claims": [claim_for(acme)]})
+        assert r.status_code == 201, r.data
+        ledger_one.append = append
+        index = one.extensions["labelcheck"].services.registry_lookup.index
+        assert {c.sha256 for c in index.by_sha256(hashlib.sha256(UNRELATED).hexdigest())} == {
+            hashlib.sha256(UNRELATED).hexdigest()}
+        assert index.by_sha256(ORIGINAL_SHA)
+    finally:
+        one.extensions["labelcheck"].services.close()
+        two.extensions["labelcheck"].services.close()

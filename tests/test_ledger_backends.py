@@ -765,3 +765,20 @@ def test_a_queued_row_that_does_not_encode_is_marked_and_holds_nothing_up(tmp_pa
     finally:
         writer.close()
         a.close()
+
+
+def test_entries_holding_a_needle_are_read_in_order_from_either_store(target):
+    """What the claim index reads to follow a shared log: only the entries
+    holding the bytes asked for, in index order, within the range."""
+    with open_ledger(target) as led:
+        for batch in range(6):  # runs of several commits, claims here and there
+            led.append([{"kind": "claim" if (batch * 7 + i) % 5 == 0 else "verification", "n": batch * 7 + i}
+                        for i in range(7)])
+        store = led.store
+        every = [(i, json.loads(d)) for i, d in store.entries_holding(b'"kind":"claim"', 0, 42)]
+        assert [i for i, _ in every] == [i for i in range(42) if i % 5 == 0]
+        assert all(value["kind"] == "claim" and value["n"] == i for i, value in every)
+        assert [i for i, _ in store.entries_holding(b'"kind":"claim"', 11, 31)] == [15, 20, 25, 30]
+        assert list(store.entries_holding(b'"no such bytes"', 0, 42)) == []
+        if isinstance(store, pgstore.PgStore):  # across the chunks it reads by
+            assert [i for i, _ in store.entries_holding(b'"kind":"claim"', 0, 42, chunk=2)] == list(range(0, 42, 5))

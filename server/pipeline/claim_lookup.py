@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Callable
 
 from labelcheck.claims import pdq as pdqlib
@@ -35,6 +36,10 @@ log = logging.getLogger("labelcheck")
 # image: the reference's usual 31 (scripts/bench durable measures it).
 PDQ_THRESHOLD = 31
 MIN_QUALITY = 50  # below this the reference calls a PDQ hash unreliable (flat, tiny images)
+# Seconds between looks at a log shared by several nodes for the claims the
+# others published: one published through any node is found on every node
+# within about this (docs/protocol.md §11, §12).
+FOLLOW_EVERY = 0.5
 
 
 class Analysis(list):
@@ -80,11 +85,32 @@ class RegistryLookup:
     """One process's view of the registry index: the SQLite table, and the
     PDQ hashes in memory for sublinear search (``ledger.pdq_search``)."""
 
-    def __init__(self, ledger) -> None:
+    def __init__(self, ledger, *, follow: bool = False) -> None:
         self.index = ClaimIndex(ledger)
         self.index.sync()
         self._lock = threading.Lock()
         self._search = pdq_search.PdqSearch() if pdq_search.available() else None
+        self.follows = follow  # the log is shared with other nodes, which publish claims too
+        self._followed = time.monotonic()
+        self._following = threading.Lock()
+
+    def follow(self) -> None:
+        """With a log shared by several nodes, index the claims the others
+        published since the last look: at most every FOLLOW_EVERY seconds,
+        one thread at a time (the others go on with the index as it is). A
+        node's own publications are indexed as it makes them, and a lone
+        node's index never falls behind, so it has nothing to do."""
+        if not self.follows or time.monotonic() - self._followed < FOLLOW_EVERY:
+            return
+        if not self._following.acquire(blocking=False):
+            return
+        try:
+            self._followed = time.monotonic()
+            self.index.sync()
+        except Exception as exc:  # the registry is an extra: a failed look must not fail a verification
+            log.warning("claim index: cannot follow the shared log: %s", exc)
+        finally:
+            self._following.release()
 
     def similar(self, pdq_hex: str, threshold: int = PDQ_THRESHOLD) -> list[tuple[int, IndexedClaim]]:
         """``(distance, claim)`` of registered claims within ``threshold``, nearest first."""
@@ -108,6 +134,7 @@ class RegistryLookup:
         the answer is no without a query."""
         if self._search is None:
             return _never
+        self.follow()
         with self._lock:
             self._catch_up()
             if not len(self._search):
@@ -129,6 +156,8 @@ def _never(sha256: str | None) -> bool:
 
 def match_registry(items, results: list[dict], lookup: RegistryLookup, registry) -> None:
     """Amend ``results`` (of ``items``) with registry matches, in place."""
+    if not all("content_match" in result["reasons"] for result in results):
+        lookup.follow()
     for item, result in zip(items, results):
         if "content_match" in result["reasons"]:
             continue

@@ -100,7 +100,7 @@ class Services:
         if lookup is None or lookup.index.ledger is not ledger:
             with self._lock:
                 if self._lookup is None or self._lookup.index.ledger is not ledger:
-                    self._lookup = RegistryLookup(ledger)
+                    self._lookup = RegistryLookup(ledger, follow=ledger.sequencer is not None)
                 lookup = self._lookup
         return lookup
 
