@@ -36,7 +36,7 @@ def client_fetch(app):
     def fetch(path, params):
         r = client.get(path, query_string=params or {})
         if r.status_code != 200:
-            raise FetchError(f"HTTP {r.status_code} from {path}")
+            raise FetchError(f"HTTP {r.status_code} from {path}", r.status_code)
         return r.data
 
     return fetch
@@ -178,6 +178,47 @@ def test_fork_at_a_larger_size_fails_the_consistency_proof(tmp_path):
     close(a), close(b)
 
 
+def test_an_older_checkpoint_of_the_same_log_is_no_alarm(server, tmp_path):
+    """A cache, another node of the log, or a witnessed checkpoint that lags
+    serves an older checkpoint: the server proves the trusted tree extends
+    it, and the trusted one is kept (Go's sumdb client does the same)."""
+    grow(server, 6)
+    honest = client_fetch(server)
+    older = honest("/v1/checkpoint", None)  # size 6
+    grow(server, 5)
+    assert round_(server, tmp_path).kind == "first"  # size 11 trusted
+    before = (tmp_path / "state.json").read_bytes()
+    asked = []
+
+    def stale(path, params):
+        asked.append((path, params))
+        return older if path == "/v1/checkpoint" else honest(path, params)
+
+    out = round_(server, tmp_path, stale)
+    assert out.kind == "behind" and out.exit_code == 0 and not out.alarm and not out.evidence, out.message
+    assert "size 6" in out.message and "size 11" in out.message
+    assert asked[-1] == ("/v1/proof/consistency", {"from": 6, "to": 11})
+    assert (tmp_path / "state.json").read_bytes() == before
+
+
+def test_an_older_checkpoint_of_another_history_fails_the_proof(tmp_path):
+    a, b = twin_servers(tmp_path)
+    grow(a, 9, "alice")
+    grow(b, 4, "bob")
+    older_b = client_fetch(b)("/v1/checkpoint", None)  # size 4, bob's history
+    grow(b, 5, "bob")  # b can prove 4 -> 9 in its own history, not in a's
+    assert round_(a, tmp_path).kind == "first"
+
+    def b_stale(path, params):
+        return older_b if path == "/v1/checkpoint" else client_fetch(b)(path, params)
+
+    out = round_(b, tmp_path, b_stale)
+    assert out.kind == "inconsistent" and out.exit_code == 1 and "NOT consistent" in out.message
+    assert_evidence(out, verifier_of(a), 9, 4)
+    assert State.load(tmp_path / "state.json", verifier_of(a)).checkpoint.size == 9
+    close(a), close(b)
+
+
 def test_a_bad_consistency_proof_is_caught(server, tmp_path):
     grow(server, 13)
     assert round_(server, tmp_path).kind == "first"
@@ -256,8 +297,10 @@ def test_the_loop_retries_errors_and_stops_on_an_alarm(server, tmp_path):
         calls.append(path)
         if len(calls) == 1:
             raise FetchError("connection refused")
-        if len(calls) == 4:  # the fourth round sees a shrunk log
+        if len(calls) == 4:  # the fourth round sees a shrunk log ...
             return shrunk
+        if len(calls) == 5:  # ... which cannot prove the trusted tree
+            raise FetchError("HTTP 400 from /v1/proof/consistency", 400)
         return honest(path, params)
 
     grow(server, 5)

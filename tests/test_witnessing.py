@@ -3,6 +3,7 @@ against ``labelcheck witness serve`` processes on 127.0.0.1."""
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import time
@@ -216,3 +217,36 @@ def test_two_nodes_on_one_database_get_their_checkpoints_cosigned_by_one_witness
         stop(proc)
     for out in outputs:
         assert "seen another log" not in out and "Traceback" not in out, out
+
+
+def test_a_fresh_receipt_checks_against_a_server_whose_witnessed_checkpoint_lags(tmp_path):
+    """A receipt carries its commit's checkpoint at once; the server serves
+    the newest checkpoint the witnesses cosigned, which lags (here: the
+    witness is gone). ``check-receipt --server`` is then shown an older
+    checkpoint, which the server proves the receipt's tree extends: no
+    alarm, no evidence."""
+    data = tmp_path / "data"
+    data.mkdir()
+    pub = log_key(data)
+    witness, vkey, wurl = start_witness(tmp_path, "w1.example/w", pub)
+    port = free_port()
+    server = serve(data, port, "--witness", f"{vkey}={wurl}")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        cosigned = checkpoint.Checkpoint.parse(wait_cosigned(base, grow(base, 3), [wurl]).split(b"\n\n")[0].decode()
+                                               + "\n")
+        stop(witness)
+        r = requests.post(base + "/v1/verify", json={"items": [{"content_sha256": "cd" * 32}]}, timeout=30)
+        receipt = r.json()["results"][0]["receipt"]
+        assert receipt["index"] >= cosigned.size
+        (tmp_path / "receipt.json").write_text(json.dumps(receipt))
+        done = subprocess.run([LABELCHECK, "ledger", "check-receipt", str(tmp_path / "receipt.json"),
+                               "--vkey", str(pub), "--server", base], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+    finally:
+        stop(server)
+        if witness.poll() is None:
+            stop(witness)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"served an older checkpoint (size {cosigned.size})" in done.stdout
+    assert not (tmp_path / "labelcheck-evidence").exists()

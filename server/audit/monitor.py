@@ -11,7 +11,13 @@ with the last checkpoint the monitor trusts, kept in a state file:
 * larger: the server must prove the old tree is a prefix of the new one with
   an RFC 9162 §2.1.4 consistency proof (``/v1/proof/consistency``), checked
   by ``ledger.merkle.verify_consistency`` (§2.1.4.2);
-* smaller (the log shrank or was rolled back), same size with another root
+* smaller: a stale copy (a cache, another node of the log, the newest
+  checkpoint a witness quorum has cosigned so far) when the server proves
+  the trusted tree extends it (``/v1/proof/consistency`` from the served
+  size to the trusted one), as Go's sumdb client asks too: nothing wrong,
+  and the trusted checkpoint stays;
+* smaller and the server cannot prove that (its log no longer reaches the
+  trusted size: it shrank or was rolled back), same size with another root
   (a fork), or a proof that fails: the log misbehaved. Both signed notes,
   the trusted one and the one served, are saved as evidence: two notes signed
   by the log's key that no single append-only log could have produced.
@@ -46,7 +52,7 @@ MAX_RESPONSE = 1 << 20  # a checkpoint or a proof is a few KiB at most
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
 
-OK_KINDS = ("first", "same", "grew")
+OK_KINDS = ("first", "same", "grew", "behind")
 ALARM_KINDS = ("shrunk", "forked", "inconsistent")
 ERROR_KINDS = ("unreachable", "bad_signature", "no_quorum", "bad_response")
 
@@ -57,7 +63,12 @@ Fetch = Callable[[str, "dict[str, int] | None"], bytes]
 
 
 class FetchError(Exception):
-    """The server could not be asked: down, timed out, an HTTP error, too large."""
+    """The server could not be asked: down, timed out, an HTTP error, too large.
+    ``status``: the HTTP status when the server answered with an error."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class MonitorError(Exception):
@@ -173,9 +184,7 @@ def check_once(fetch: Fetch, verifier: note.Verifier | LogTrust, state: State) -
     if old is None:
         out.message = f"trusting the first checkpoint seen: size {new.size}, root {b64.encode(new.root)}"
     elif new.size < old.size:
-        out.kind = "shrunk"
-        out.message = (f"the log SHRANK from {old.size} to {new.size} entries: it was truncated or rolled back "
-                       "(both signed checkpoints saved as evidence)")
+        _check_older(fetch, out)
     elif new.size == old.size:
         if new.root == old.root:
             out.kind, out.message = "same", f"unchanged at size {new.size}"
@@ -210,6 +219,38 @@ def _check_growth(fetch: Fetch, out: Outcome) -> None:
                        f"{old.size}: {exc} (both signed checkpoints saved as evidence)")
         return
     out.kind, out.message = "grew", f"grew from {old.size} to {new.size} entries, consistency proven"
+
+
+def _check_older(fetch: Fetch, out: Outcome) -> None:
+    """A served checkpoint smaller than the trusted one (see the module docstring)."""
+    old, new = out.old, out.new
+    shrank = (f"the log SHRANK from {old.size} to {new.size} entries: it was truncated or rolled back "
+              "(both signed checkpoints saved as evidence)")
+    if new.size == 0:  # no proof from the empty tree tells a stale copy from a truncated log
+        out.kind, out.message = "shrunk", shrank
+        return
+    try:
+        out.proof = fetch("/v1/proof/consistency", {"from": new.size, "to": old.size})
+    except FetchError as exc:
+        if exc.status is not None and 400 <= exc.status < 500:  # the server says it cannot
+            out.kind, out.message = "shrunk", f"{shrank}; asked to prove the trusted tree: {exc}"
+        else:
+            out.kind, out.message = "unreachable", f"cannot fetch the consistency proof: {exc}"
+        return
+    try:
+        proof = _parse_proof(out.proof, new.size, old.size)
+    except ValueError as exc:
+        out.kind, out.message = "bad_response", f"the consistency proof response is not usable: {exc}"
+        return
+    try:
+        merkle.verify_consistency(new.size, old.size, new.root, old.root, proof)
+    except merkle.ProofError as exc:
+        out.kind = "inconsistent"
+        out.message = (f"the trusted checkpoint at size {old.size} is NOT consistent with the log's older one at "
+                       f"size {new.size}: {exc} (both signed checkpoints saved as evidence)")
+        return
+    out.kind = "behind"
+    out.message = f"served an older checkpoint (size {new.size}) and proved that the tree of size {old.size} extends it"
 
 
 def _parse_proof(body: bytes, old_size: int, new_size: int) -> list[bytes]:
@@ -253,8 +294,9 @@ def save_evidence(out: Outcome, evidence_dir: str | os.PathLike, *, url: str = "
     files = [(f"{base}-{old}-{out.old.size}.note", out.old_note)]
     if out.new_note is not None:
         files.append((f"{base}-{new}{new_size}.note", out.new_note))
-    if out.proof is not None:
-        files.append((f"{base}-proof-{out.old.size}{new_size}.json", out.proof))
+    if out.proof is not None:  # named from and to as asked: from the smaller size
+        sizes = sorted((out.old.size, out.new.size)) if out.new else (out.old.size,)
+        files.append((f"{base}-proof-{'-'.join(map(str, sizes))}.json", out.proof))
     summary = {"kind": out.kind, "message": out.message, "url": url, "detected_at": times.now_text(),
                old: {"size": out.old.size, "root": b64.encode(out.old.root)},
                new: {"size": out.new.size, "root": b64.encode(out.new.root)} if out.new else None,
@@ -275,7 +317,7 @@ def run_round(fetch: Fetch, verifier: note.Verifier | LogTrust, state_path: str 
     local files only."""
     state = State.load(state_path, verifier)
     out = check_once(fetch, verifier, state)
-    if out.trusted and out.kind != "same":
+    if out.kind in ("first", "grew"):
         State(out.new_note, out.new).save(state_path, url=url)
     elif out.alarm:
         out.evidence = save_evidence(out, evidence_dir, url=url)
@@ -335,7 +377,7 @@ def http_fetch(url: str, *, timeout: tuple[float, float] = (CONNECT_TIMEOUT, REA
                           headers={"User-Agent": "labelcheck-monitor", "Accept": "*/*"}) as resp:
                 body = _read_capped(resp, max_bytes, target)
                 if resp.status_code != 200:
-                    raise FetchError(f"HTTP {resp.status_code} from {target}{_detail(body)}")
+                    raise FetchError(f"HTTP {resp.status_code} from {target}{_detail(body)}", resp.status_code)
                 return body
         except requests.Timeout:
             raise FetchError(f"{target} timed out") from None

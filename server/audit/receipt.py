@@ -12,8 +12,9 @@ Offline (:func:`check_offline`): the checkpoint opens with the log's key
 leads from the leaf at ``index`` to the signed root (RFC 9162 §2.1.3.2).
 
 Against the log (:func:`check_server`): the server's current checkpoint must
-open the same way and extend the receipt's (RFC 9162 §2.1.4 consistency
-proof; ``audit.monitor.check_once`` does the comparing). A log that cannot
+open the same way and extend the receipt's, or be an older one that the
+receipt's extends (a witnessed checkpoint lags its commit), by RFC 9162
+§2.1.4 consistency proofs (``audit.monitor.check_once`` does the comparing). A log that cannot
 prove it no longer holds the tree the receipt was signed in; both signed
 notes are saved as evidence (:func:`save_evidence`).
 """
