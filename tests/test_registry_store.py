@@ -296,7 +296,10 @@ def test_trust_json_is_imported_once(tmp_path, database, caplog):
     with caplog.at_level(logging.WARNING, logger="labelcheck"):
         svc = Services(cfg)
         assert other.key_id not in svc.registry and svc.registry.version == version
-    assert "imported" not in caplog.text
+    assert "imported " not in caplog.text
+    # ... and says which of its producers are not in force (p is: it was imported).
+    assert "lists producers the registry in" in caplog.text and f"(1: {other.key_id})" in caplog.text
+    assert p.key_id not in caplog.text
     svc.close()
 
 

@@ -127,6 +127,7 @@ class PgRegistryStore(RegistryStore):
             version = _lock_state(conn)
             count = conn.execute("SELECT count(*) FROM registry_producers").fetchone()[0]
             if version != 0 or count:
+                self._left_out(conn, path)
                 return
             registry = TrustRegistry.load(path)
             if not len(registry):
@@ -137,6 +138,21 @@ class PgRegistryStore(RegistryStore):
                          (registry.version,))
         log.warning("imported %d producers from %s into the registry in %s (registry version %s); "
                     "the file is not read again", len(registry), path, self.where, registry.version)
+
+    def _left_out(self, conn: psycopg.Connection, path: Path) -> None:
+        """Warn about producers of a node's own ``trust.json`` that the
+        database's registry does not hold: with ``--database`` the file is
+        not read, so they are not in force on this node."""
+        try:
+            mine = {p.key_id for p in TrustRegistry.load(path).producers}
+        except (TrustError, OSError, ValueError):
+            mine = set()
+        held = {row[0] for row in conn.execute("SELECT key_id FROM registry_producers")}
+        missing = sorted(mine - held)
+        if missing:
+            log.warning("%s lists producers the registry in %s does not hold (%d: %s); with a database the "
+                        "file is not read: register them there (POST /v1/producers)", path, self.where,
+                        len(missing), ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else ""))
 
     def close(self) -> None:
         if self._pool_ is not None and self._pid == os.getpid():
