@@ -11,9 +11,12 @@ the background (``scrub``), and by ``verify``.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
-from .store import StoreError
+from .store import Store, StoreError
 from .verify import EntryError, TreeStream, check_entry, check_hashes
 
 RECHECK_BEFORE_CHECKPOINT = 16  # leaves before the checkpoint re-hashed at start-up
@@ -88,3 +91,28 @@ def open_stored_checkpoint(data: bytes, size: int, verifier: note.Verifier, orig
     if cp.size != size:
         raise StoreError(f"the checkpoint stored for size {size} is for size {cp.size}")
     return cp
+
+
+def unmigrated_local_log(local: Path, vkey: str, shared_size: int) -> str | None:
+    """Why a node must not start a new log in the shared database: it is
+    empty, while ``local`` (the data directory's ``ledger.db``) holds a log
+    signed with the same key. A second history under one key is what
+    monitors and witnesses call a split view (docs/protocol.md §11); None
+    when there is nothing to fear."""
+    if shared_size or not local.exists():
+        return None
+    try:
+        store = Store(local, create=False)
+    except (StoreError, sqlite3.Error):
+        return None  # not a ledger this key signed (or unreadable): nothing of this log to lose
+    try:
+        size = store.size()
+        if not size or store.meta("vkey") != vkey:
+            return None
+    except sqlite3.Error:
+        return None
+    finally:
+        store.close()
+    return (f"the database holds no entries, but {local} holds {size}, signed with this ledger key: a new log "
+            f"under the same key would be another history. Copy it there first (labelcheck ledger migrate "
+            f"--from {local} --to URL), or move {local} away to start a new log")

@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import psycopg
+import pytest
 
 from labelcheck.ledger.backend import open_store
-from labelcheck.ledger.log import Ledger
+from labelcheck.ledger.log import Ledger, LedgerError
 
 ORIGIN = "migrate.example/log"
 LABELCHECK = str(Path(sys.executable).with_name("labelcheck"))
@@ -69,7 +70,10 @@ def test_another_log_in_the_target_is_refused(tmp_path, postgres):
 def test_differing_entries_in_the_target_are_refused(tmp_path, postgres):
     make_source(tmp_path, 10)
     url = postgres.create_database(f"migrate_{next(_names)}")
-    with Ledger.open_dir(tmp_path, origin=ORIGIN, database=url) as led:  # same key and origin, other entries
+    (tmp_path / "node").mkdir()  # a node holding the same key, started on the empty database
+    (tmp_path / "node" / "ledger.key").write_bytes((tmp_path / "ledger.key").read_bytes())
+    (tmp_path / "node" / "ledger.key").chmod(0o600)
+    with Ledger.open_dir(tmp_path / "node", origin=ORIGIN, database=url) as led:  # same key and origin, other entries
         led.append([{"kind": "verification", "other": True}])
     done = migrate(tmp_path / "ledger.db", url)
     assert done.returncode == 1
@@ -116,6 +120,33 @@ def test_a_target_that_servers_appended_to_since_needs_nothing_and_a_diverged_on
         assert "differ" in done.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 25
+
+
+def test_a_node_will_not_start_a_new_log_beside_the_same_keys_unmigrated_one(tmp_path, postgres):
+    """An empty database and a ledger.db in the data directory signed with
+    the same key: starting there would make a second history under one key.
+    The node refuses, naming the migrate command; once copied it starts. A
+    ledger.db of another key, or an empty one, is no reason to refuse."""
+    make_source(tmp_path, 12)
+    url = postgres.create_database(f"migrate_{next(_names)}")
+    with pytest.raises(LedgerError, match="ledger migrate --from .*ledger.db"):
+        Ledger.open_dir(tmp_path, origin=ORIGIN, database=url)
+    served = subprocess.run([LABELCHECK, "serve", "--data-dir", str(tmp_path), "--origin", ORIGIN, "--port", "1",
+                             "--database", url], capture_output=True, text=True, timeout=60)
+    assert served.returncode != 0 and "another history" in served.stderr, served.stderr
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 0
+    assert migrate(tmp_path / "ledger.db", url).returncode == 0
+    with Ledger.open_dir(tmp_path, origin=ORIGIN, database=url) as led:
+        assert led.size() == 12
+    (tmp_path / "other").mkdir()
+    make_source(tmp_path / "other", 3)  # another key's ledger.db
+    (tmp_path / "other" / "ledger.key").unlink()
+    (tmp_path / "other" / "ledger.key").write_bytes((tmp_path / "ledger.key").read_bytes())
+    (tmp_path / "other" / "ledger.key").chmod(0o600)
+    with Ledger.open_dir(tmp_path / "other", origin=ORIGIN, database=postgres.create_database(
+            f"migrate_{next(_names)}")) as led:
+        assert led.size() == 0
 
 
 def test_a_damaged_source_stops_the_copy(tmp_path, postgres):
