@@ -46,7 +46,7 @@ from .entry_encode import entry_parts
 from .pgstore import PgStore
 from .queue_append import QueueAppender
 from .scrub import Scrubber
-from .startup import check_tail, unmigrated_local_log
+from .startup import check_tail, local_log_apart
 from .sequencer import Sequencer
 from .store import Store, StoreError
 from .verify import Progress, VerifyReport, verify_store
@@ -131,7 +131,7 @@ class Ledger:
             raise LedgerError("the ledger database must be a postgresql:// URL (without one: ledger.db in the data dir)")
         ledger = cls(database or data_dir / DB_NAME, key_path=data_dir / KEY_NAME, origin=origin, **kw)
         ledger._index_path = data_dir / INDEX_DB_NAME
-        if database and (why := unmigrated_local_log(data_dir / DB_NAME, ledger.verifier_key, ledger.size())):
+        if database and (why := local_log_apart(data_dir / DB_NAME, ledger.verifier_key, ledger.store)):
             ledger.close()
             raise LedgerError(why)
         return ledger

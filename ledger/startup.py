@@ -93,26 +93,38 @@ def open_stored_checkpoint(data: bytes, size: int, verifier: note.Verifier, orig
     return cp
 
 
-def unmigrated_local_log(local: Path, vkey: str, shared_size: int) -> str | None:
-    """Why a node must not start a new log in the shared database: it is
-    empty, while ``local`` (the data directory's ``ledger.db``) holds a log
-    signed with the same key. A second history under one key is what
-    monitors and witnesses call a split view (docs/protocol.md §11); None
-    when there is nothing to fear."""
-    if shared_size or not local.exists():
+def local_log_apart(local: Path, vkey: str, shared: LedgerStore) -> str | None:
+    """Why a node on a shared database must not start: ``local`` (its data
+    directory's ``ledger.db``) holds a log signed with the same key that the
+    shared log does not contain: entries not copied yet (the database is
+    empty or shorter), or another history (a different root at the local
+    log's newest checkpoint). Either way one key would sign two histories:
+    what monitors and witnesses call a split view (docs/protocol.md §11).
+    None when there is nothing to fear (no such file, another key, empty)."""
+    if not local.exists():
         return None
     try:
         store = Store(local, create=False)
     except (StoreError, sqlite3.Error):
         return None  # not a ledger this key signed (or unreadable): nothing of this log to lose
     try:
-        size = store.size()
-        if not size or store.meta("vkey") != vkey:
-            return None
+        latest = store.latest_checkpoint() if store.meta("vkey") == vkey else None
     except sqlite3.Error:
-        return None
+        latest = None
     finally:
         store.close()
-    return (f"the database holds no entries, but {local} holds {size}, signed with this ledger key: a new log "
-            f"under the same key would be another history. Copy it there first (labelcheck ledger migrate "
-            f"--from {local} --to URL), or move {local} away to start a new log")
+    if latest is None or latest[0] == 0:
+        return None
+    size, have = latest[0], shared.size()
+    copy = f"copy it there first (labelcheck ledger migrate --from {local} --to URL), or move {local} away"
+    if have < size:
+        return (f"{local} holds {size} entries signed with this ledger key, the database only {have}: {copy} "
+                "(a log begun anew there under the same key would be another history)")
+    try:
+        root = checkpoint.open_checkpoint(latest[1], note.Verifier.from_vkey(vkey)).root
+    except (checkpoint.CheckpointError, note.NoteError):
+        return None  # not signed by this key after all
+    if merkle.tree_hash(size, shared.read_hashes) != root:
+        return (f"{local} and the database hold different histories signed with this ledger key (their trees "
+                f"differ at size {size}): move {local} away if it is abandoned, and keep it as evidence")
+    return None

@@ -122,11 +122,12 @@ def test_a_target_that_servers_appended_to_since_needs_nothing_and_a_diverged_on
         assert conn.execute("SELECT count(*) FROM ledger_entries").fetchone()[0] == 25
 
 
-def test_a_node_will_not_start_a_new_log_beside_the_same_keys_unmigrated_one(tmp_path, postgres):
-    """An empty database and a ledger.db in the data directory signed with
-    the same key: starting there would make a second history under one key.
-    The node refuses, naming the migrate command; once copied it starts. A
-    ledger.db of another key, or an empty one, is no reason to refuse."""
+def test_a_node_will_not_start_beside_the_same_keys_log_that_the_database_lacks(tmp_path, postgres):
+    """A ledger.db in the data directory signed with the same key whose
+    entries the database does not hold (it is empty, shorter, or another
+    history): starting would make a second history under one key. The node
+    refuses, naming the migrate command; once copied it starts. A ledger.db
+    of another key, or an empty one, is no reason to refuse."""
     make_source(tmp_path, 12)
     url = postgres.create_database(f"migrate_{next(_names)}")
     with pytest.raises(LedgerError, match="ledger migrate --from .*ledger.db"):
@@ -139,6 +140,17 @@ def test_a_node_will_not_start_a_new_log_beside_the_same_keys_unmigrated_one(tmp
     assert migrate(tmp_path / "ledger.db", url).returncode == 0
     with Ledger.open_dir(tmp_path, origin=ORIGIN, database=url) as led:
         assert led.size() == 12
+    with Ledger.open_dir(tmp_path, origin=ORIGIN) as local:  # ledger.db appended to after the copy
+        local.append([{"kind": "verification", "n": k} for k in range(12, 14)])
+    with pytest.raises(LedgerError, match="holds 14 entries .* the database only 12"):
+        Ledger.open_dir(tmp_path, origin=ORIGIN, database=url)
+    assert migrate(tmp_path / "ledger.db", url).returncode == 0  # the rest copied: the node starts
+    with Ledger.open_dir(tmp_path, origin=ORIGIN, database=url) as led:
+        led.append([{"kind": "verification", "on": "postgresql"}] * 6)  # 20 there
+    with Ledger.open_dir(tmp_path, origin=ORIGIN) as local:  # and 17 here, from 14 on another history
+        local.append([{"kind": "verification", "on": "sqlite"}] * 3)
+    with pytest.raises(LedgerError, match="different histories"):
+        Ledger.open_dir(tmp_path, origin=ORIGIN, database=url)
     (tmp_path / "other").mkdir()
     make_source(tmp_path / "other", 3)  # another key's ledger.db
     (tmp_path / "other" / "ledger.key").unlink()
