@@ -776,3 +776,10 @@ def test_openapi_describes_every_route_the_server_serves(app, client):
     served.discard("/tlog/tile/{rest}")
     assert {"/tlog/tile/{level}/{index}", "/tlog/tile/entries/{index}"} <= documented
     assert served - documented == set(), "served but not in /openapi.json"
+
+
+def test_the_root_names_the_entry_points_and_each_answers(client):
+    r = client.get("/")
+    assert r.status_code == 200 and r.json["service"] == "labelcheck"
+    for name in ("openapi", "health", "checkpoint", "keys", "tiles"):
+        assert client.get(r.json[name]).status_code == 200, name

@@ -114,3 +114,9 @@ def test_revoked_producer_is_registered_then_revoked_on_the_ledger(client):
     before = len(lines)
     create_app({"data_dir": client.application.extensions["labelcheck"].services.config.data_dir, "demo": True})
     assert len(client.get("/v1/entries?start=0&end=100").get_data(as_text=True).splitlines()) == before
+
+
+def test_the_root_sends_a_visitor_to_the_demo(client):
+    r = client.get("/")
+    assert r.status_code == 302 and r.headers["Location"].endswith("/demo/")
+    assert client.get(r.headers["Location"]).status_code == 200

@@ -7,13 +7,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, jsonify
+from flask import Flask, Response, current_app, jsonify, redirect
 from flask_cors import CORS
 
 from labelcheck.demo import site as demo_site
 from labelcheck.ledger import LedgerDamaged, LedgerError
 from labelcheck.pipeline.config import EXTENSION_ORIGINS, Config
 from labelcheck.pipeline.services import Services, validate
+from labelcheck.pipeline.verify import server_version
 from labelcheck.web import api, claims_api, headers, openapi, problems, tiles, tokens
 from labelcheck.web.json_provider import FastJSONProvider
 from labelcheck.web.ratelimit import ClientRateLimiter
@@ -69,6 +70,7 @@ def create_app(config: dict | Config | None = None) -> Flask:
     app.register_blueprint(tiles.bp)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/openapi.json", "openapi", openapi.view(cfg))
+    app.add_url_rule("/", "index", _index)
     if cfg.demo:
         demo_site.register(app, svc)
     return app
@@ -109,6 +111,16 @@ def _healthz() -> Response:
     if damage is not None:
         return jsonify({"status": "failing", "ledger": damage}), 503
     return jsonify({"status": "ok"})
+
+
+def _index() -> Response:
+    """Where a visitor of ``/`` can go: the demo pages when they are served
+    (a browser is sent there), else the API's own description and entry points."""
+    if state().services.config.demo:
+        return redirect("/demo/", 302)
+    return jsonify({"service": "labelcheck", "version": server_version(), "openapi": "/openapi.json",
+                    "health": "/healthz", "checkpoint": "/v1/checkpoint", "keys": "/v1/keys",
+                    "tiles": "/tlog/checkpoint"})
 
 
 def _ledger_damaged(exc: LedgerDamaged) -> Response:

@@ -222,6 +222,11 @@ SCHEMAS = {
     "Health": {
         "type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}},
     },
+    "Index": {
+        "type": "object", "required": ["service", "version", "openapi"],
+        "properties": {k: {"type": "string"} for k in
+                       ("service", "version", "openapi", "health", "checkpoint", "keys", "tiles")},
+    },
 }
 
 PATHS = {
@@ -319,6 +324,12 @@ PATHS = {
     "/healthz": {"get": {
         "summary": "Liveness.", "operationId": "healthz",
         "responses": {"200": _json("Health", "Alive."), **_errors()},
+    }},
+    "/": {"get": {
+        "summary": "Where to go: with the demo on, a redirect to /demo/; else this API's entry points.",
+        "operationId": "index",
+        "responses": {"200": _json("Index", "The entry points."), "302": {"description": "To /demo/."},
+                      **_errors()},
     }},
     "/openapi.json": {"get": {
         "summary": "This document.", "operationId": "openapi",
