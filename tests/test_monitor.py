@@ -199,6 +199,15 @@ def test_an_older_checkpoint_of_the_same_log_is_no_alarm(server, tmp_path):
     assert "size 6" in out.message and "size 11" in out.message
     assert asked[-1] == ("/v1/proof/consistency", {"from": 6, "to": 11})
     assert (tmp_path / "state.json").read_bytes() == before
+    # A front that does not route the proof (404), or is busy (503), leaves it unchecked: no alarm.
+    for status in (404, 503):
+        def unrouted(path, params, status=status):
+            if path == "/v1/checkpoint":
+                return older
+            raise FetchError(f"HTTP {status} from {path}", status)
+
+        out = round_(server, tmp_path, unrouted)
+        assert out.kind == "unreachable" and out.exit_code == 3 and not out.evidence, out.message
 
 
 def test_an_older_checkpoint_of_another_history_fails_the_proof(tmp_path):

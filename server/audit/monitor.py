@@ -232,7 +232,7 @@ def _check_older(fetch: Fetch, out: Outcome) -> None:
     try:
         out.proof = fetch("/v1/proof/consistency", {"from": new.size, "to": old.size})
     except FetchError as exc:
-        if exc.status is not None and 400 <= exc.status < 500:  # the server says it cannot
+        if exc.status == 400:  # the server says it cannot: the size is beyond its log
             out.kind, out.message = "shrunk", f"{shrank}; asked to prove the trusted tree: {exc}"
         else:
             out.kind, out.message = "unreachable", f"cannot fetch the consistency proof: {exc}"
