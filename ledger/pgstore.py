@@ -43,6 +43,7 @@ WRITE_LOCK = 0x6C6162656C636B02  # pg_advisory_xact_lock key of ledger writers
 # commits are bounded by its lease, ``lease``).
 STOPPED_WRITER = 45.0  # seconds
 POOL_MAX = 8
+PUBLISH_LOCK = 0x6C6162656C636B04  # pg_advisory_xact_lock key of claim publishers (``held``)
 # Seconds a read waits for a pooled connection: with the database unreachable,
 # reads fail after this rather than holding their request for long.
 POOL_WAIT = 5.0
@@ -143,6 +144,20 @@ class PgStore:
             return
         with self._pool().connection() as conn:
             yield conn
+
+    @contextlib.contextmanager
+    def held(self, key: int, seconds: float) -> Iterator[None]:
+        """An advisory lock of every node on this database for the block, in
+        a transaction of its own. Waiting for it ends after ``seconds``
+        (psycopg's LockNotAvailable), and so does a holder's session that
+        stands still inside the block (SIGSTOP, a paused VM): no node holds
+        the others up for longer."""
+        with self.connection() as c, c.transaction():
+            ms = str(int(seconds * 1000))
+            c.execute("SELECT set_config('lock_timeout', %s, true), "
+                      "set_config('idle_in_transaction_session_timeout', %s, true)", (ms, ms))
+            c.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            yield
 
     @contextlib.contextmanager
     def write(self, conn: psycopg.Connection | None = None, *,

@@ -5,6 +5,7 @@ perceptual (``registry_similar``)."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import http.server
 import io
@@ -13,6 +14,7 @@ import sqlite3
 import threading
 import time
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -22,6 +24,8 @@ from labelcheck import claims
 from labelcheck.claims import pdq
 from labelcheck.cli import main
 from labelcheck.ledger import keyfile as keys
+from labelcheck.ledger import pgstore
+from labelcheck.pipeline import claim_registry
 from labelcheck.web.app import create_app
 from test_pdq import encoded, photo
 
@@ -474,8 +478,10 @@ def test_a_claim_published_through_one_node_is_found_through_the_others_within_a
 
 def test_claims_another_node_published_between_a_nodes_look_and_its_append_are_not_skipped(tmp_path, postgres):
     """Node one reads its index up to the log's end, then appends its claim;
-    node two's claim lands between the two. Node one's index must still
-    hold node two's claim (it reads the log in order after its append)."""
+    a claim of node two lands between the two (nodes take turns on a lock,
+    but a session ended under a stalled holder gives the turn away). Node
+    one's index must still hold node two's claim: after its append it reads
+    the log in order rather than moving its mark past it."""
     url = postgres.create_database("claims_interleaved")
     one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
     (tmp_path / "two").mkdir()
@@ -484,27 +490,87 @@ def test_claims_another_node_published_between_a_nodes_look_and_its_append_are_n
     two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
     try:
         acme = register(one)
+        svc_one, svc_two = one.extensions["labelcheck"].services, two.extensions["labelcheck"].services
         deadline = time.monotonic() + 2
-        while acme.key_id not in two.test_client().get("/v1/keys").text:  # the registry reaches node two
+        while svc_two.registry.lookup(acme.key_id) is None:  # the registry reaches node two
             assert time.monotonic() < deadline, "node two never saw the producer"
             time.sleep(0.05)
-        ledger_one = one.extensions["labelcheck"].services.ledger
+        ledger_one = svc_one.ledger
         append = ledger_one.append
-        other = claim_for(acme, data=UNRELATED)
+        other = claim_registry.check_claim(0, claim_for(acme, data=UNRELATED), svc_two.registry)
 
-        def two_publishes_first(records):
-            r = two.test_client().post("/v1/claims", json={"claims": [other]})
-            assert r.status_code == 201, r.data
+        def two_appends_first(records):
+            svc_two.ledger.append([other.record])  # node two's claim entry, as its publication appends it
             return append(records)
 
-        ledger_one.append = two_publishes_first
+        ledger_one.append = two_appends_first
         r = one.test_client().post("/v1/claims", json={"claims": [claim_for(acme)]})
         assert r.status_code == 201, r.data
         ledger_one.append = append
-        index = one.extensions["labelcheck"].services.registry_lookup.index
-        assert {c.sha256 for c in index.by_sha256(hashlib.sha256(UNRELATED).hexdigest())} == {
-            hashlib.sha256(UNRELATED).hexdigest()}
+        index = svc_one.registry_lookup.index
+        assert [c.claim_id for c in index.by_sha256(hashlib.sha256(UNRELATED).hexdigest())] == [other.claim_id]
         assert index.by_sha256(ORIGINAL_SHA)
     finally:
         one.extensions["labelcheck"].services.close()
         two.extensions["labelcheck"].services.close()
+
+
+def test_nodes_publishing_one_claim_id_at_once_take_turns(tmp_path, postgres):
+    """Node two is given another envelope under the claim id node one is
+    appending: it waits for node one's publication (a lock in the shared
+    database), then finds the id taken: 409, and the log holds one claim."""
+    url = postgres.create_database("claims_turns")
+    one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
+    (tmp_path / "two").mkdir()
+    (tmp_path / "two" / "ledger.key").write_bytes((tmp_path / "one" / "ledger.key").read_bytes())
+    (tmp_path / "two" / "ledger.key").chmod(0o600)
+    two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
+    try:
+        acme = register(one)
+        deadline = time.monotonic() + 2
+        while acme.key_id not in two.test_client().get("/v1/keys").text:
+            assert time.monotonic() < deadline, "node two never saw the producer"
+            time.sleep(0.05)
+        mine = claim_for(acme)
+        claim_id = json.loads(base64.b64decode(mine["payload"]))["id"]
+        theirs = claim_for(acme, data=UNRELATED, id=claim_id)  # the same id, other bytes
+        ledger_one = one.extensions["labelcheck"].services.ledger
+        append, answers = ledger_one.append, []
+        other = threading.Thread(target=lambda: answers.append(
+            two.test_client().post("/v1/claims", json={"claims": [theirs]})))
+
+        def two_publishes_meanwhile(records):
+            other.start()
+            time.sleep(0.5)  # node two is at the lock by now
+            assert not answers, "node two did not wait for node one"
+            return append(records)
+
+        ledger_one.append = two_publishes_meanwhile
+        r = one.test_client().post("/v1/claims", json={"claims": [mine]})
+        ledger_one.append = append
+        other.join(30)
+        assert r.status_code == 201, r.data
+        assert answers and answers[0].status_code == 409, answers and answers[0].data
+        entries = [json.loads(e) for e in ledger_one.entries(0, ledger_one.size())]
+        assert [e["claim_id"] for e in entries if e["kind"] == "claim"] == [claim_id]
+    finally:
+        one.extensions["labelcheck"].services.close()
+        two.extensions["labelcheck"].services.close()
+
+
+def test_a_node_that_holds_the_publication_lock_too_long_gets_a_503_not_a_hang(tmp_path, postgres, monkeypatch):
+    url = postgres.create_database("claims_held")
+    monkeypatch.setattr(claim_registry, "PUBLISH_WAIT", 1.0)
+    app = make_app(tmp_path, data_dir=tmp_path, database=url)
+    try:
+        acme = register(app)
+        with psycopg.connect(url) as stuck, stuck.transaction():  # another node, stopped inside its publication
+            stuck.execute("SELECT pg_advisory_xact_lock(%s)", (pgstore.PUBLISH_LOCK,))
+            started = time.monotonic()
+            r = app.test_client().post("/v1/claims", json={"claims": [claim_for(acme)]})
+            assert time.monotonic() - started < 10
+        assert_problem(r, 503, "retry shortly")
+        r = app.test_client().post("/v1/claims", json={"claims": [claim_for(acme)]})  # once it is gone
+        assert r.status_code == 201, r.data
+    finally:
+        app.extensions["labelcheck"].services.close()

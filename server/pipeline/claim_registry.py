@@ -7,8 +7,9 @@ Publishing (``POST /v1/claims``): a claim is accepted when it verifies
 at all; the signature is the authentication. A batch is all or nothing.
 Publishing is idempotent by claim id: the same envelope again gets the same
 answer and no new entry; another envelope under a taken id is a conflict.
-Publishers serialise on a lock file, so the id check and the append are one
-step across processes.
+Publishers serialise on a lock file, and on a shared database on a lock
+there too, so the id check and the append are one step across processes and
+nodes.
 
 The ``claim`` entry holds the envelope itself (payload and signatures), so
 anyone holding an export can re-check every registered claim offline, and
@@ -21,19 +22,26 @@ payload bytes), ``envelope_sha256`` (of the envelope's canonical JSON),
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import psycopg
 
 from labelcheck.claims import FAILURES, verify_claim
 from labelcheck.claims.envelope import decode_envelope
 from labelcheck.claims.payload import decode_payload
-from labelcheck.ledger import canonical
+from labelcheck.ledger import LedgerError, canonical
 from labelcheck.ledger.claim_index import ClaimIndex, IndexedClaim
+from labelcheck.ledger.pgstore import PUBLISH_LOCK, PgStore
 from labelcheck.pipeline.errors import InvalidRequest, RegistryConflict, TooManyItems
 from labelcheck.util import b64
 from labelcheck.util.times import now_text
 from labelcheck.util.locks import file_lock
+
+PUBLISH_WAIT = 30.0  # seconds a publication waits for another node's, and at most holds it
 
 # Reasons that mean the claim is not the signed word of a registered, unrevoked producer.
 NOT_AUTHENTIC = frozenset({"unknown_key", "signature_invalid", "revoked_key", "key_revoked_later",
@@ -89,9 +97,21 @@ def parse_claims_body(body: object, *, max_items: int) -> list[object]:
     raise InvalidRequest('the body must be one claim envelope or {"claims": [envelope, ...]}')
 
 
-def publish_lock(data_dir: Path):
-    """An exclusive lock across processes around the id check and the append."""
-    return file_lock(Path(data_dir) / "claims.lock")
+@contextlib.contextmanager
+def publish_lock(svc) -> Iterator[None]:
+    """An exclusive lock around the id check and the append: across this
+    node's processes (a lock file) and, on a database shared by several
+    nodes, across nodes (an advisory lock there, ``PgStore.held``)."""
+    with file_lock(Path(svc.config.data_dir) / "claims.lock"):
+        store = svc.ledger.store
+        if not isinstance(store, PgStore):
+            yield
+            return
+        try:
+            with store.held(PUBLISH_LOCK, PUBLISH_WAIT):
+                yield
+        except psycopg.Error as exc:
+            raise LedgerError(f"claim publication across nodes did not complete: {exc}") from exc
 
 
 def publish(envelopes: list[object], svc) -> tuple[bool, list[dict]]:
@@ -107,7 +127,7 @@ def publish(envelopes: list[object], svc) -> tuple[bool, list[dict]]:
         what = "not signed by a registered, unrevoked producer" if forged else "not valid"
         raise ClaimRefused(f"{len(problems)} of {len(envelopes)} claims refused, {what}: "
                            f"claims[{problems[0]['index']}]: {problems[0]['detail']}", problems, forged)
-    with publish_lock(svc.config.data_dir):
+    with publish_lock(svc):
         index = svc.registry_lookup.index
         index.sync()
         known, new = _sort_out(accepted, index)
