@@ -56,7 +56,7 @@ def test_demo_cases_in_firefox(tmp_path):
                              timeout=400, env=dict(os.environ, EXTENSION_DIR=str(ext), FIREFOX=FIREFOX))
     assert run.returncode == 0, run.stderr[-3000:]
     got = json.loads(run.stdout.strip().splitlines()[-1])
-    assert "error" not in got, got["error"]
+    assert "error" not in got, f"{got['error']}\nthe page then: {got.get('snapshot')}"
     for case, expect in CASES.items():
         assert {b["media"]: (b["status"], b["category"], b["state"]) for b in got[case]} == expect, case
     assert got["verified"][0]["label"] == "AI-generated · label verified"

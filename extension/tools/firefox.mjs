@@ -46,7 +46,20 @@ try {
   delete out.at;
 } catch (e) {
   out.error = `case ${out.at}: ` + String(e && e.stack || e);
+  out.snapshot = await snapshot().catch((e2) => String(e2));
 } finally {
   await browser.close();
 }
 console.log(JSON.stringify(out));
+
+// What the page showed when a case timed out: each badge (status, scope, the
+// media after it) and each image (id, loaded, the end of its URL).
+async function snapshot() {
+  const page = (await browser.pages()).at(-1);
+  return page.evaluate(() => ({
+    badges: [...document.querySelectorAll("labelcheck-badge")].map((b) => [b.getAttribute("status"),
+      b.getAttribute("data-scope"), b.nextElementSibling && (b.nextElementSibling.id ||
+        (b.nextElementSibling.querySelector("img") || {}).id || null)]),
+    images: [...document.images].map((i) => [i.id, i.complete, i.currentSrc.slice(-24)]),
+  }));
+}
