@@ -113,7 +113,7 @@
         listenLoad(el);
         continue;
       }
-      if (found.responsive) listenLoad(el); // its shown candidate may change
+      if (found.responsive || found.pending) listenLoad(el); // what it shows may change
       state.awaitLoad.delete(el);
       let entry = null;
       if (found.error) {

@@ -166,9 +166,10 @@
 
   /**
    * What is known about one media element: {el, tag, current, responsive,
-   * urls, mediaUrl, source, envelope?, error?}; `current` (an image's
-   * currentSrc) and `responsive` (an image with candidates: srcset or a
-   * <picture>) are read once here for the caller too. With
+   * pending, urls, mediaUrl, source, envelope?, error?}; `current` (an
+   * image's currentSrc) and `responsive` (an image with candidates: srcset
+   * or a <picture>) are read once here for the caller too; `pending`: a
+   * plain image whose new src is still loading (its load brings it back). With
    * `deferAttribute`, an attribute claim is returned undecoded as
    * `claimAttr` (its text) instead of `envelope`. `source` is "attribute",
    * "script-for", "script-url" or null (unlabelled). The attribute wins over
@@ -184,10 +185,16 @@
     const current = t === "img" ? el.currentSrc || "" : "";
     const responsive = t === "img" && (inPicture || el.getAttribute("srcset") !== null);
     const value = attributeClaim(el, parent, inPicture);
-    const shown = current ? urls.absolute(current) || urls.resolve(current, index.baseUrl) : null;
+    let shown = current ? urls.absolute(current) || urls.resolve(current, index.baseUrl) : null;
+    const plain = t === "img" && !responsive ? urls.plainImgUrls(el, current, index.baseUrl) : null;
+    // A plain image whose src changed shows the old image until the new one
+    // has loaded, and currentSrc names the old one until then (HTML "update
+    // the image data"): the src comes first, as what it is about to show.
+    const pending = plain !== null && plain.length === 2;
+    if (pending) shown = plain[1];
     let list;
     if (shownOnly && shown && value !== null) list = [shown];
-    else if (t === "img" && !responsive) list = urls.plainImgUrls(el, current, index.baseUrl);
+    else if (plain !== null) list = pending ? [plain[1], plain[0]] : plain;
     else if (t === "img" || t === "video" || t === "audio") list = urls.mediaUrls(el, index.baseUrl);
     else {
       const bg = backgroundOf ? backgroundUrl(backgroundOf(el)) : null;
@@ -196,7 +203,8 @@
     }
     // An image shows exactly one candidate (currentSrc, once chosen): a
     // claim is matched against those bytes, never a fallback not on screen.
-    const found = { el, tag: t, current, responsive, urls: list, mediaUrl: shown || list[0] || null, source: null };
+    const found = { el, tag: t, current, responsive, pending, urls: list, mediaUrl: shown || list[0] || null,
+      source: null };
     if (value !== null) {
       found.source = "attribute";
       if (deferAttribute) {
@@ -223,7 +231,7 @@
         return found;
       }
     }
-    for (const u of shown ? [shown] : list) {
+    for (const u of shown && !pending ? [shown] : list) {
       const rec = index.byUrl.get(u);
       if (rec) {
         found.source = "script-url";

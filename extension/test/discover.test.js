@@ -219,3 +219,26 @@ test("shownOnly: an image with an attribute claim lists only the URL it shows", 
   assert.ok(discover.examine(img, index).urls.includes("https://news.example/fallback.png"));
   assert.deepEqual(discover.examine(plain, index, { shownOnly: true }).urls, ["https://news.example/plain.png"]);
 });
+
+test("a plain image whose new src is still loading is matched by that src first, then the one it shows", () => {
+  const next = claimFor("https://news.example/next.png");
+  const shown = claimFor("https://news.example/shown.png");
+  const img = h("img", { src: "/next.png" });
+  img.currentSrc = "https://news.example/shown.png"; // the old image, until the new one loads
+  h("html", {}, img);
+  const index = new discover.ClaimIndex("https://news.example/a");
+  assert.equal(discover.examine(img, index).source, null);
+  index.addAll(h("html", {}, scriptTag(shown)));
+  let found = discover.examine(img, index);
+  assert.equal(found.pending, true);
+  assert.deepEqual(found.urls, ["https://news.example/next.png", "https://news.example/shown.png"]);
+  assert.deepEqual(found.envelope, shown); // only the old image has a claim: it speaks for now
+  index.addAll(h("html", {}, scriptTag(next)));
+  found = discover.examine(img, index);
+  assert.deepEqual(found.envelope, next); // what it is about to show wins
+  assert.equal(found.mediaUrl, "https://news.example/next.png");
+  img.currentSrc = "https://news.example/next.png"; // loaded
+  found = discover.examine(img, index);
+  assert.equal(found.pending, false);
+  assert.deepEqual(found.envelope, next);
+});

@@ -8,7 +8,9 @@
 // set the server: EXTENSION_DIR must be a copy whose default server is
 // SERVER_URL (tests/test_extension_firefox.py makes one).
 //
-// node tools/firefox.mjs SERVER_URL CASE[:COUNT]... (FIREFOX overrides the binary)
+// node tools/firefox.mjs SERVER_URL CASE[:COUNT]... (FIREFOX overrides the binary;
+// SLOW_MEDIA=TEXT holds back every request whose URL holds TEXT for 1.5 s,
+// as a slow network would)
 import puppeteer from "puppeteer-core";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +32,14 @@ const out = {};
 try {
   await browser.installExtension(process.env.EXTENSION_DIR || extension);
   const page = await browser.newPage();
+  if (process.env.SLOW_MEDIA) {
+    await page.setRequestInterception(true);
+    page.on("request", (request) => {
+      if (request.isInterceptResolutionHandled()) return;
+      const later = request.url().includes(process.env.SLOW_MEDIA) ? 1500 : 0;
+      setTimeout(() => request.continue(), later);
+    });
+  }
   for (const spec of cases) {
     const [name, count] = spec.split(":");
     out.at = name; // named in the error when this case times out
