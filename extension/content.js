@@ -409,8 +409,8 @@
     return list;
   }
 
-  /** A media element finished loading: if the bytes it shows changed (a
-   *  responsive candidate chosen or switched), examine it again. */
+  /** A media element finished loading: if the bytes it shows changed,
+   *  examine it again. */
   // Load events are gathered and handled in one task per LOAD_GATHER_MS:
   // a page of a thousand images fires a thousand of them.
   const LOAD_GATHER_MS = 20;
@@ -460,7 +460,11 @@
     if (type === "error") return;
     const info = state.media.get(el);
     const shown = el.currentSrc ? el.currentSrc.split("#")[0] : null;
-    if (state.awaitLoad.has(el) || (info && info.key && shown && shown !== info.mediaUrl)) {
+    // Shows other bytes than when it was examined (a candidate chosen or
+    // switched, a new src or srcset arrived; Firefox names the old image in
+    // currentSrc until the new one has loaded): examine it again, labelled
+    // or not, since the new bytes may have a claim the old ones had not.
+    if (state.awaitLoad.has(el) || (info && shown && shown !== info.mediaUrl)) {
       queue.add(el);
       if (!flushTimer) flushTimer = setTimeout(flush, 30);
     }

@@ -230,6 +230,8 @@ CASES = {
     "dynamic": {"added": ("verified", "confirmed", "verified"),
                 "lazy": ("verified", "possible", "verified"),
                 "changing": ("verified", "suspected", "verified")},
+    "lazy-swap": {"swap-src": ("verified", "confirmed", "verified"),
+                  "swap-srcset": ("verified", "possible", "verified")},
 }
 
 

@@ -9,8 +9,8 @@
 // SERVER_URL (tests/test_extension_firefox.py makes one).
 //
 // node tools/firefox.mjs SERVER_URL CASE[:COUNT]... (FIREFOX overrides the binary;
-// SLOW_MEDIA=TEXT holds back every request whose URL holds TEXT for 1.5 s,
-// as a slow network would)
+// SLOW_MEDIA=TEXT[,TEXT...] holds back every request whose URL holds one of
+// them for 1.5 s, as a slow network would)
 import puppeteer from "puppeteer-core";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -33,10 +33,11 @@ try {
   await browser.installExtension(process.env.EXTENSION_DIR || extension);
   const page = await browser.newPage();
   if (process.env.SLOW_MEDIA) {
+    const slow = process.env.SLOW_MEDIA.split(",");
     await page.setRequestInterception(true);
     page.on("request", (request) => {
       if (request.isInterceptResolutionHandled()) return;
-      const later = request.url().includes(process.env.SLOW_MEDIA) ? 1500 : 0;
+      const later = slow.some((text) => request.url().includes(text)) ? 1500 : 0;
       setTimeout(() => request.continue(), later);
     });
   }

@@ -58,6 +58,8 @@ class Demo:
             "dynamic-1.png": claim(self.producer, "dynamic-1.png"),
             "dynamic-2.png": claim(self.producer, "dynamic-2.png", label="2"),
             "dynamic-3.png": claim(self.producer, "dynamic-3.png", label="3"),
+            "swap-1.png": claim(self.producer, "swap-1.png"),
+            "swap-2.png": claim(self.producer, "swap-2.png", label="2"),
             "clip.mp4": claim(self.producer, "clip.mp4"),
         }
         if "conflict.png" in self.media:

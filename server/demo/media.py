@@ -111,6 +111,8 @@ def build_media() -> dict[str, tuple[bytes, str]]:
         "plain-1.png": picture(14),
         "plain-2.png": picture(15),
         "plain-3.png": picture(16),
+        "swap-1.png": picture(17),
+        "swap-2.png": picture(18),
     }
     out = {name: (data, "image/png") for name, data in media.items()}
     out["clip.mp4"] = (video_bytes(), "video/mp4")

@@ -127,6 +127,29 @@ setTimeout(() => {{
     return page("Media inserted by script", body)
 
 
+@case("lazy-swap", "Images swapped in as lazy-loading scripts do", "verified x2 (confirmed, possible)")
+def _lazy_swap() -> Response:
+    c = _claims()
+    placeholder = media_url("placeholder.png")
+    body = f"""
+<p>Two images load as lazy-loading scripts and carousels load them: a placeholder
+first, then, once the page has loaded, the real image from <code>data-src</code>
+(one) or <code>data-srcset</code> (the other). Claim scripts name the real images.</p>
+<div id="stage">
+<img id="swap-src" src="{placeholder}" data-src="{media_url("swap-1.png")}" width="240" height="160" alt="">
+<img id="swap-srcset" src="{placeholder}" data-srcset="{media_url("swap-2.png")} 1x" width="240" height="160" alt="">
+</div>
+{claim_script(c["swap-1.png"])}
+{claim_script(c["swap-2.png"])}
+<script>
+addEventListener("load", () => setTimeout(() => {{
+  for (const im of document.querySelectorAll("img[data-src]")) im.src = im.dataset.src;
+  for (const im of document.querySelectorAll("img[data-srcset]")) im.srcset = im.dataset.srcset;
+}}, 300));
+</script>"""
+    return page("Images swapped in by a lazy-loading script", body)
+
+
 @case("video", "A video with a claim", "verified / confirmed")
 def _video() -> Response:
     c = _claims()
