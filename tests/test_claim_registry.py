@@ -6,6 +6,7 @@ perceptual (``registry_similar``)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import http.server
 import io
@@ -442,18 +443,37 @@ def test_one_request_decides_on_pdq_as_needs_pdq_does(app, client, acme):
 # --- several nodes -----------------------------------------------------------
 
 
-def test_a_claim_published_through_one_node_is_found_through_the_others_within_a_second(tmp_path, postgres,
-                                                                                         media_server):
-    """Two nodes on one PostgreSQL database: each keeps its own index of the
-    claims (claim_index.db), and follows the shared log for what the other
-    published, by exact hash and (with PDQ) by a re-encoded copy."""
-    url = postgres.create_database("claims_two_nodes")
+@contextlib.contextmanager
+def two_nodes(tmp_path, url):
+    """Two nodes (apps with data directories of their own, one ledger key) on
+    the PostgreSQL database ``url``."""
     one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
     (tmp_path / "two").mkdir()
     (tmp_path / "two" / "ledger.key").write_bytes((tmp_path / "one" / "ledger.key").read_bytes())
     (tmp_path / "two" / "ledger.key").chmod(0o600)
     two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
     try:
+        yield one, two
+    finally:
+        one.extensions["labelcheck"].services.close()
+        two.extensions["labelcheck"].services.close()
+
+
+def sees(app, signer, seconds: float = 2.0) -> None:
+    """Wait until the registry reaches ``app``'s node with ``signer``'s key."""
+    deadline = time.monotonic() + seconds
+    while app.extensions["labelcheck"].services.registry.lookup(signer.key_id) is None:
+        assert time.monotonic() < deadline, "the node never saw the producer"
+        time.sleep(0.05)
+
+
+def test_a_claim_published_through_one_node_is_found_through_the_others_within_a_second(tmp_path, postgres,
+                                                                                         media_server):
+    """Two nodes on one PostgreSQL database: each keeps its own index of the
+    claims (claim_index.db), and follows the shared log for what the other
+    published, by exact hash and (with PDQ) by a re-encoded copy."""
+    url = postgres.create_database("claims_two_nodes")
+    with two_nodes(tmp_path, url) as (one, two):
         acme = register(one)
         by_two = two.test_client()
         [before] = verify(by_two, {"content_sha256": ORIGINAL_SHA})  # node two's index is made now
@@ -471,9 +491,6 @@ def test_a_claim_published_through_one_node_is_found_through_the_others_within_a
         assert got[0]["status"] == "verified" and "registry_exact" in got[0]["reasons"], got[0]
         if pdq.available():
             assert got[1]["status"] == "declared" and "registry_similar" in got[1]["reasons"], got[1]
-    finally:
-        one.extensions["labelcheck"].services.close()
-        two.extensions["labelcheck"].services.close()
 
 
 def test_claims_another_node_published_between_a_nodes_look_and_its_append_are_not_skipped(tmp_path, postgres):
@@ -483,18 +500,10 @@ def test_claims_another_node_published_between_a_nodes_look_and_its_append_are_n
     one's index must still hold node two's claim: after its append it reads
     the log in order rather than moving its mark past it."""
     url = postgres.create_database("claims_interleaved")
-    one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
-    (tmp_path / "two").mkdir()
-    (tmp_path / "two" / "ledger.key").write_bytes((tmp_path / "one" / "ledger.key").read_bytes())
-    (tmp_path / "two" / "ledger.key").chmod(0o600)
-    two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
-    try:
+    with two_nodes(tmp_path, url) as (one, two):
         acme = register(one)
         svc_one, svc_two = one.extensions["labelcheck"].services, two.extensions["labelcheck"].services
-        deadline = time.monotonic() + 2
-        while svc_two.registry.lookup(acme.key_id) is None:  # the registry reaches node two
-            assert time.monotonic() < deadline, "node two never saw the producer"
-            time.sleep(0.05)
+        sees(two, acme)
         ledger_one = svc_one.ledger
         append = ledger_one.append
         other = claim_registry.check_claim(0, claim_for(acme, data=UNRELATED), svc_two.registry)
@@ -510,9 +519,6 @@ def test_claims_another_node_published_between_a_nodes_look_and_its_append_are_n
         index = svc_one.registry_lookup.index
         assert [c.claim_id for c in index.by_sha256(hashlib.sha256(UNRELATED).hexdigest())] == [other.claim_id]
         assert index.by_sha256(ORIGINAL_SHA)
-    finally:
-        one.extensions["labelcheck"].services.close()
-        two.extensions["labelcheck"].services.close()
 
 
 def test_nodes_publishing_one_claim_id_at_once_take_turns(tmp_path, postgres):
@@ -520,17 +526,9 @@ def test_nodes_publishing_one_claim_id_at_once_take_turns(tmp_path, postgres):
     appending: it waits for node one's publication (a lock in the shared
     database), then finds the id taken: 409, and the log holds one claim."""
     url = postgres.create_database("claims_turns")
-    one = make_app(tmp_path / "one", data_dir=tmp_path / "one", database=url)
-    (tmp_path / "two").mkdir()
-    (tmp_path / "two" / "ledger.key").write_bytes((tmp_path / "one" / "ledger.key").read_bytes())
-    (tmp_path / "two" / "ledger.key").chmod(0o600)
-    two = make_app(tmp_path / "two", data_dir=tmp_path / "two", database=url)
-    try:
+    with two_nodes(tmp_path, url) as (one, two):
         acme = register(one)
-        deadline = time.monotonic() + 2
-        while acme.key_id not in two.test_client().get("/v1/keys").text:
-            assert time.monotonic() < deadline, "node two never saw the producer"
-            time.sleep(0.05)
+        sees(two, acme)
         mine = claim_for(acme)
         claim_id = json.loads(base64.b64decode(mine["payload"]))["id"]
         theirs = claim_for(acme, data=UNRELATED, id=claim_id)  # the same id, other bytes
@@ -553,9 +551,6 @@ def test_nodes_publishing_one_claim_id_at_once_take_turns(tmp_path, postgres):
         assert answers and answers[0].status_code == 409, answers and answers[0].data
         entries = [json.loads(e) for e in ledger_one.entries(0, ledger_one.size())]
         assert [e["claim_id"] for e in entries if e["kind"] == "claim"] == [claim_id]
-    finally:
-        one.extensions["labelcheck"].services.close()
-        two.extensions["labelcheck"].services.close()
 
 
 def test_a_node_that_holds_the_publication_lock_too_long_gets_a_503_not_a_hang(tmp_path, postgres, monkeypatch):
