@@ -23,6 +23,7 @@ from werkzeug.serving import make_server
 
 from labelcheck.ledger import merkle
 from labelcheck.ledger.checkpoint import Checkpoint, open_checkpoint, sign_checkpoint
+from labelcheck.ledger.cosignature import CosignatureSigner, add_signatures
 from labelcheck.ledger.note import NoteError, Signer, Verifier, open_note, sign
 from labelcheck.cli import main as cli_main
 from labelcheck.web import tiles as web_tiles
@@ -112,6 +113,12 @@ def test_python_signed_checkpoints_open_in_go(go):
     ]
     notes.append(sign_checkpoint(Checkpoint(ledger_key.name, 70, tree.root(), ("ext \u2713",)), ledger_key))
     notes.append(sign(Checkpoint(ledger_key.name, 3, tree.root(3)).text(), witness, ledger_key))
+    # A checkpoint cosigned by a C2SP tlog-witness (cosignature/v1, as GET
+    # /v1/checkpoint serves it with witnesses): a client that knows only the
+    # log's key opens it, the cosignature line being a signature it ignores.
+    body = Checkpoint(ledger_key.name, 8, tree.root(8)).text().encode()
+    notes.append(add_signatures(sign_checkpoint(Checkpoint(ledger_key.name, 8, tree.root(8)), ledger_key),
+                                CosignatureSigner.generate("witness.example/w").cosign(body, timestamp=1_700_000_000)))
     tampered = notes[3].replace(b"\n7\n", b"\n6\n")
     request = {"open": [{"note": b64(n), "vkeys": [ledger_key.vkey]} for n in notes + [tampered]]}
     answers = go(request)["open"]
