@@ -199,26 +199,16 @@ def check_once(fetch: Fetch, verifier: note.Verifier | LogTrust, state: State) -
 
 def _check_growth(fetch: Fetch, out: Outcome) -> None:
     old, new = out.old, out.new
-    proof: list[bytes] = []
-    if old.size > 0:  # from the empty tree the proof is empty (RFC 9162 §2.1.4)
-        try:
-            out.proof = fetch("/v1/proof/consistency", {"from": old.size, "to": new.size})
-        except FetchError as exc:
-            out.kind, out.message = "unreachable", f"cannot fetch the consistency proof: {exc}"
-            return
-        try:
-            proof = _parse_proof(out.proof, old.size, new.size)
-        except ValueError as exc:
-            out.kind, out.message = "bad_response", f"the consistency proof response is not usable: {exc}"
-            return
     try:
-        merkle.verify_consistency(old.size, new.size, old.root, new.root, proof)
+        _prove(fetch, out, old, new)
     except merkle.ProofError as exc:
         out.kind = "inconsistent"
         out.message = (f"the log's checkpoint at size {new.size} is NOT consistent with the trusted one at size "
                        f"{old.size}: {exc} (both signed checkpoints saved as evidence)")
-        return
-    out.kind, out.message = "grew", f"grew from {old.size} to {new.size} entries, consistency proven"
+    except (FetchError, ValueError) as exc:
+        _unchecked(out, exc)
+    else:
+        out.kind, out.message = "grew", f"grew from {old.size} to {new.size} entries, consistency proven"
 
 
 def _check_older(fetch: Fetch, out: Outcome) -> None:
@@ -230,27 +220,41 @@ def _check_older(fetch: Fetch, out: Outcome) -> None:
         out.kind, out.message = "shrunk", shrank
         return
     try:
-        out.proof = fetch("/v1/proof/consistency", {"from": new.size, "to": old.size})
-    except FetchError as exc:
-        if exc.status == 400:  # the server says it cannot: the size is beyond its log
-            out.kind, out.message = "shrunk", f"{shrank}; asked to prove the trusted tree: {exc}"
-        else:
-            out.kind, out.message = "unreachable", f"cannot fetch the consistency proof: {exc}"
-        return
-    try:
-        proof = _parse_proof(out.proof, new.size, old.size)
-    except ValueError as exc:
-        out.kind, out.message = "bad_response", f"the consistency proof response is not usable: {exc}"
-        return
-    try:
-        merkle.verify_consistency(new.size, old.size, new.root, old.root, proof)
+        _prove(fetch, out, new, old)
     except merkle.ProofError as exc:
         out.kind = "inconsistent"
         out.message = (f"the trusted checkpoint at size {old.size} is NOT consistent with the log's older one at "
                        f"size {new.size}: {exc} (both signed checkpoints saved as evidence)")
-        return
-    out.kind = "behind"
-    out.message = f"served an older checkpoint (size {new.size}) and proved that the tree of size {old.size} extends it"
+    except FetchError as exc:
+        if exc.status == 400:  # the server says it cannot: the size is beyond its log
+            out.kind, out.message = "shrunk", f"{shrank}; asked to prove the trusted tree: {exc}"
+        else:
+            _unchecked(out, exc)
+    except ValueError as exc:
+        _unchecked(out, exc)
+    else:
+        out.kind = "behind"
+        out.message = (f"served an older checkpoint (size {new.size}) and proved that the tree of size {old.size} "
+                       "extends it")
+
+
+def _prove(fetch: Fetch, out: Outcome, small: checkpoint.Checkpoint, large: checkpoint.Checkpoint) -> None:
+    """Fetch (into ``out.proof``) and check the RFC 9162 §2.1.4 proof that
+    ``large`` extends ``small``. Raises FetchError (not fetched), ValueError
+    (not usable) or merkle.ProofError (it does not hold)."""
+    proof: list[bytes] = []
+    if small.size > 0:  # from the empty tree the proof is empty (RFC 9162 §2.1.4)
+        out.proof = fetch("/v1/proof/consistency", {"from": small.size, "to": large.size})
+        proof = _parse_proof(out.proof, small.size, large.size)
+    merkle.verify_consistency(small.size, large.size, small.root, large.root, proof)
+
+
+def _unchecked(out: Outcome, exc: Exception) -> None:
+    """A proof that could not be fetched, or was not usable: no verdict."""
+    if isinstance(exc, FetchError):
+        out.kind, out.message = "unreachable", f"cannot fetch the consistency proof: {exc}"
+    else:
+        out.kind, out.message = "bad_response", f"the consistency proof response is not usable: {exc}"
 
 
 def _parse_proof(body: bytes, old_size: int, new_size: int) -> list[bytes]:
