@@ -32,9 +32,8 @@ from typing import Callable
 
 from . import checkpoint, merkle, note
 from .backend import LedgerStore
-from .canonical import CanonicalError
-from .entry_batch import batch_parts
-from .entry_encode import entry_parts
+from .cut_off import CutOff
+from .queue_rows import encode_rows
 from .tree import NODE, Frontier, range_indexes, run_paths, subtree_index
 
 # RFC 9162 §2.1.1 leaf hash SHA-256(0x00 || entry): copies of a hash that
@@ -251,7 +250,8 @@ class GroupCommit:
         or known (the ``tail_size``, both sizes, written at unread: then
         ``stale(error)`` says whether a failure means that indexes were
         taken, and StaleTail is raised with the requests left not done).
-        Returns (per request, in that order, its receipts or its error; how many)."""
+        Raises CutOff, the requests left not done, when the connection was
+        lost. Returns (per request, in that order, its receipts or its error; how many)."""
         got: list[Request] = []
         sizes: list[Callable] = []
 
@@ -265,12 +265,13 @@ class GroupCommit:
             rows = [Request([]) for _ in records]
             got.extend(ready)
             got.extend(rows)
-            for req, parts in zip(rows, _encode_rows(records)):
+            for req, parts in zip(rows, encode_rows(records)):
                 req.records = parts
             return got
 
         with self._write_lock:
-            self._commit(requests, conn, lambda tx: (sizes[0] if sizes else self.store.sizes)(tx), stale)
+            self._commit(requests, conn, lambda tx: (sizes[0] if sizes else self.store.sizes)(tx), stale,
+                         hand_back=True)
         return [req.error if req.error is not None else req.receipts for req in got], len(got)
 
     def _take_queue(self) -> list[Request]:
@@ -295,18 +296,21 @@ class GroupCommit:
         return tree, (got[-1] if n else None)
 
     def _commit(self, take: Callable[[object], list[Request]], conn=None, sizes: Callable | None = None,
-                stale: Callable[[BaseException], bool] | None = None) -> None:
+                stale: Callable[[BaseException], bool] | None = None, hand_back: bool = False) -> None:
         """Write the requests ``take(conn)`` returns, in one transaction (on
         ``conn`` when given); fill in their results. ``take`` runs once the
         write lock is held; after a failure, ``take(None)`` gives what fails
         with it (what it took, or what waits when it took nothing).
         ``sizes(conn)`` reads the log's and the latest checkpoint's sizes
-        (``store.sizes`` unless given); ``stale``: see ``commit_batch``."""
+        (``store.sizes`` unless given); ``stale``: see ``commit_batch``;
+        ``hand_back``: raise CutOff (see ``commit_batch``)."""
         store = self.store
         batch: list[Request] = []
+        sent = False  # the block ran to its end: leaving it sends the COMMIT
         try:
             with store.write(conn, then=self.after_commit) as tx:
                 conn = tx
+                pid = conn.info.backend_pid if hand_back else None
                 batch = take(conn)
                 if not batch:  # nothing queued (the sequencer's idle try): nothing to sign
                     return
@@ -342,12 +346,20 @@ class GroupCommit:
                 firsts = _firsts(batch, n - len(entries))
                 if self.on_write is not None:
                     self.on_write(conn, [(req, first if req.records else None) for req, first in zip(batch, firsts)], n)
+                sent = True
             if prev is not None:
                 self._tail = (n, tree, prev)  # committed: the next commit may start here
         except BaseException as exc:
             if batch and stale is not None and isinstance(exc, Exception) and stale(exc):
                 raise StaleTail("another writer appended since this instance's last commit") from exc
-            error = exc if isinstance(exc, CommitError) else CommitError(_failure(exc, conn))
+            if batch and hand_back and getattr(conn, "broken", False) and isinstance(exc, Exception):
+                if not sent:  # no COMMIT went out: nothing was written
+                    raise CutOff(False) from exc
+                start = n - len(entries)
+                tree_ = CommitTree(n, base, hashes, frontier, start)
+                raise CutOff(True, pid, start, leaves,
+                             lambda: _receipts(batch, firsts, start, leaves, signed, tree_)) from exc
+            error = exc if isinstance(exc, CommitError) else CommitError(_failure(exc, conn, sent))
             if error is not exc:
                 error.__cause__ = exc
             batch = batch or take(None)  # the lock was not had: fail what waits, the caller's own included
@@ -358,44 +370,23 @@ class GroupCommit:
             return
         self.commits += 1
         start = n - len(entries)
-        commit_tree = CommitTree(n, base, hashes, frontier, start)
-        for req, first in zip(batch, firsts):
-            req.receipts = [Receipt(i, leaves[i - start], signed, commit_tree)
-                            for i in range(first, first + len(req.records))]
-            req.done = True
+        _receipts(batch, firsts, start, leaves, signed, CommitTree(n, base, hashes, frontier, start))
 
 
-class BadRow(list):
-    """A queued row whose text holds no list of records: it fails the commit
-    that takes it, as a record that does not encode does (``why`` says why)."""
-
-    def __init__(self, why: str) -> None:
-        super().__init__()
-        self.why = why
-
-
-def _encode_rows(rows: list[list[dict]]) -> list[list[tuple[bytes, bytes, bytes]]]:
-    """``entry_parts`` of each row's records: the rows' records encoded
-    together when they make a batch (``entry_batch``: queued rows of one
-    shape, each too small to gain alone), else row by row."""
-    for row in rows:
-        if isinstance(row, BadRow):
-            raise CanonicalError(row.why)
-    together = batch_parts([record for row in rows for record in row]) if len(rows) > 1 else None
-    if together is None:
-        return [batch_parts(row) or [entry_parts(record) for record in row] for row in rows]
-    out, at = [], 0
-    for row in rows:
-        out.append(together[at:at + len(row)])
-        at += len(row)
-    return out
+def _receipts(batch: list[Request], firsts: list[int], start: int, leaves: list[bytes], signed: bytes,
+              tree: CommitTree) -> None:
+    """Each request of a commit that wrote ``leaves`` from index ``start`` done, with its receipts."""
+    for req, first in zip(batch, firsts):
+        req.receipts = [Receipt(i, leaves[i - start], signed, tree) for i in range(first, first + len(req.records))]
+        req.done = True
 
 
-def _failure(exc: BaseException, conn) -> str:
+def _failure(exc: BaseException, conn, sent: bool) -> str:
     """Why a commit failed. A database connection that broke (psycopg's
-    ``broken``) may have taken the COMMIT with it, applied or not: nothing
-    was acknowledged, and whether it was written is the database's to tell."""
-    if getattr(conn, "broken", False):
+    ``broken``) once the COMMIT was ``sent`` may have taken it with it,
+    applied or not: nothing was acknowledged, and whether it was written is
+    the database's to tell. Before that, a transaction never committed."""
+    if sent and getattr(conn, "broken", False):
         return (f"append failed, the connection to the database was lost: nothing was acknowledged, "
                 f"and whether the commit was written is unknown: {exc}")
     return f"append failed, nothing was written: {exc}"

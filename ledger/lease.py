@@ -42,24 +42,34 @@ log = logging.getLogger(__name__)
 LEASE = 3.0  # seconds the holder's session may sit idle (twice that inside a transaction)
 SEQUENCER_LOCK = 0x6C6162656C636B03  # pg_try_advisory_lock key of the leader (``sequencer``)
 
-# The session holding the session-level advisory lock on a bigint key (hi,
-# lo) in this database, when silent past its lease: its pid, once ended.
+# The session holding the session-level advisory lock on a bigint key (hi, lo) in this database.
+_HELD = ("l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
+         "AND l.classid::bigint = %(hi)s AND l.objid::bigint = %(lo)s "
+         "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())")
+# That session, when silent past its lease: its pid, once ended.
 _END_STALE = (
     "SELECT a.pid, pg_terminate_backend(a.pid) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-    "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-    "AND l.classid::bigint = %(hi)s AND l.objid::bigint = %(lo)s "
-    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-    "AND ((a.state = 'idle' AND a.state_change < clock_timestamp() - %(idle)s * interval '1 second') "
+    "WHERE " + _HELD + " AND ((a.state = 'idle' AND a.state_change < clock_timestamp() - %(idle)s * interval '1 second') "
     "OR ((a.state LIKE 'idle in transaction%%' OR (a.state = 'active' AND a.wait_event = 'ClientRead')) "
     "AND a.state_change < clock_timestamp() - %(tx)s * interval '1 second'))"
 )
+
+
+def _key(key: int) -> dict:
+    return {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}
+
+
+def holder(conn: psycopg.Connection, key: int) -> int | None:
+    """The server pid of the session holding the advisory lock ``key``, if any."""
+    row = conn.execute("SELECT l.pid FROM pg_locks l WHERE " + _HELD, _key(key)).fetchone()
+    return None if row is None else row[0]
 
 
 def end_stale_holder(conn: psycopg.Connection, key: int, lease: float = LEASE) -> list[int]:
     """End the session holding the advisory lock ``key`` (a bigint, as
     ``pg_try_advisory_lock(key)`` takes it) if it was silent past ``lease``
     seconds (see the module docstring); the server pids ended."""
-    params = {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF, "idle": lease, "tx": 2 * lease}
+    params = {**_key(key), "idle": lease, "tx": 2 * lease}
     try:
         with conn.transaction():  # a savepoint inside a writer's transaction: a refusal undoes only itself
             # Inside a transaction the server answers from the activity it

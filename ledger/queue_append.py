@@ -37,7 +37,8 @@ import psycopg
 from . import merkle
 from .commit import CommitError, Receipt
 from .pgstore import PgStore, closed_by_server, connect
-from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL, STALE
+from .queue_rows import STALE
+from .sequencer import DONE_CHANNEL, QUEUE_CHANNEL
 from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges, subtree_index
 
 COLLECT_EVERY = 0.25  # seconds between polls while appends wait
@@ -192,7 +193,7 @@ class QueueAppender:
         """Take back a row nobody sequenced in time; if it was sequenced after
         all, collect it. Either way every append the row holds is finished.
         A row neither queued nor marked is gone: the leader drops marked rows
-        nobody collected (``sequencer.STALE``, should this process have stood
+        nobody collected (``queue_rows.STALE``, should this process have stood
         still that long), so its records may be on the log, and the error says so."""
         error: CommitError | None = None
         try:
@@ -272,7 +273,7 @@ class QueueAppender:
         so no transaction is needed to read them alike). A row is deleted
         only once its answers are out, so should anything fail before, it
         stays for the next try; one whose deletion never comes (the node
-        stopped) is dropped by the leader (``sequencer.STALE``)."""
+        stopped) is dropped by the leader (``queue_rows.STALE``)."""
         rows = conn.execute(
             "WITH gone AS (DELETE FROM ledger_queue WHERE id = ANY(%s)) "
             "SELECT id, first, size, error, "

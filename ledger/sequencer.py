@@ -30,8 +30,10 @@ The leader's own process skips the queue: ``Sequencer.append`` hands its
 encoded records to the leader thread in memory, and they go into the next
 commit beside the queued rows, their receipts built from that commit's own
 hashes (``commit.CommitTree``). They are acknowledged on the same durable
-commit; should the process stop leading before a commit took them, they
-are handed back to be queued, nothing having been written.
+commit; should the process stop leading before a commit took them, or
+its connection be lost before the COMMIT of one that took them went out
+(``commit.Unsent``), they are handed back to be queued, nothing having
+been written.
 
 A commit of the leader's own appends alone, while no queued request can be
 waiting (the last read of the queue found it drained, and no notification
@@ -44,7 +46,6 @@ the usual way.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import select
@@ -54,8 +55,10 @@ import time
 import psycopg
 
 from . import lease
-from .commit import BadRow, CommitError, GroupCommit, Receipt, Request, StaleTail
+from .commit import CommitError, GroupCommit, Receipt, Request, StaleTail
+from .cut_off import CutOff, InDoubt
 from .pgstore import PgStore, connect
+from .queue_rows import sweep, take_rows
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +66,7 @@ SEQUENCER_LOCK = lease.SEQUENCER_LOCK  # pg_try_advisory_lock key of the leader
 QUEUE_CHANNEL, DONE_CHANNEL = "ledger_queue", "ledger_done"
 POLL = 0.5  # seconds between a follower's tries of the lock, and a leader's idle waits
 MAX_ROWS = 1000  # queued requests per commit
-# Records per commit from queued rows (at least one row's): what a commit
-# computes between its statements stays well within the lease (``lease``).
-MAX_RECORDS = 20_000
-STALE = "10 minutes"  # finished queue rows nobody collected (their node died) are dropped after this
-SWEEP_EVERY = 60.0  # seconds between a leader's drops of such rows
+SWEEP_EVERY = 60.0  # seconds between a leader's drops of uncollected rows (``queue_rows.sweep``)
 TIMEOUT = 30.0  # seconds a leader's own append waits to be taken into a commit
 
 
@@ -97,6 +96,7 @@ class Sequencer:
         # This process's own appends while it leads (``append``), guarded by
         # ``_lock`` together with ``leader``; a byte on the pipe wakes the thread.
         self._own: list[Request] = []
+        self._in_doubt: InDoubt | None = None  # a commit of own appends cut off after it was sent
         self._lock = threading.Lock()  # each waiting append has its own wake-up (``_finish``)
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -164,6 +164,8 @@ class Sequencer:
             finally:
                 self._conn, self.led_since = None, None
                 self._stop_leading()
+            if self._in_doubt is not None:
+                self._settle(None)
             self._stop.wait(self.poll)
 
     def _stop_leading(self) -> None:
@@ -179,10 +181,31 @@ class Sequencer:
             _finish(self._own)
             self._own = []
 
+    def _settle(self, conn: psycopg.Connection | None) -> None:
+        """Learn, once the log can tell, whether the commit cut off after it
+        was sent was written (``cut_off``); give up when closing or after
+        ``cut_off.TIMEOUT`` (with no ``conn``: the database out of reach)."""
+        doubt = self._in_doubt
+        written = None if conn is None else doubt.settle(self.store, conn, lease.holder(conn, SEQUENCER_LOCK))
+        if written is None:  # its session may still commit it, or the log is out of reach
+            if not (self._stop.is_set() or doubt.expired()):
+                return
+            doubt.fail(CommitError("append failed, the connection to the database was lost: nothing was "
+                                   f"acknowledged, and whether the commit was written is unknown: {doubt.cut}"))
+        log.warning("ledger sequencer: a commit %s: %s", {True: "was written", False: "was not written; its appends "
+                    "are queued again", None: "has an unknown outcome"}[written], doubt.cut)
+        with self._lock:
+            self._in_doubt = None
+            _finish(doubt.requests)
+
     def _follow_then_lead(self, conn: psycopg.Connection) -> None:
         checked = time.monotonic()
         while not self._stop.is_set():
+            if self._in_doubt is not None:
+                self._settle(conn)
             if conn.execute("SELECT pg_try_advisory_lock(%s)", (SEQUENCER_LOCK,)).fetchone()[0]:
+                if self._in_doubt is not None:  # this session holds the lock: the one that sent it is gone
+                    self._settle(conn)
                 break
             if time.monotonic() - checked >= self.lease / 3:  # the lock's holder, silent too long?
                 lease.end_stale_holder(conn, SEQUENCER_LOCK, self.lease)
@@ -205,7 +228,7 @@ class Sequencer:
 
         conn.add_notify_handler(heard)
         conn.execute(f"LISTEN {QUEUE_CHANNEL}")
-        _sweep(conn)
+        sweep(conn)
         # Pipeline mode for as long as it leads: statements whose results are
         # not needed at once go out without waiting, so a commit costs two
         # round trips (the queue rows with the sizes, then the writes with
@@ -218,7 +241,7 @@ class Sequencer:
         while not self._stop.is_set():
             if time.monotonic() - swept >= self.sweep_every:
                 with conn.pipeline():  # answered on leaving: a failure shows here, not in a commit
-                    _sweep(conn)
+                    sweep(conn)
                 swept = time.monotonic()
             woken.clear()
             # After a commit that took queued rows, one more try at once: a
@@ -275,7 +298,7 @@ class Sequencer:
                              "ORDER BY id LIMIT %s FOR UPDATE", (MAX_ROWS,))
             sizes = self.store.sizes_later(tx)
             rows = cur.fetchall()
-            queued = _take_rows(rows, ids)  # before taking our own: nothing here raises
+            queued = take_rows(rows, ids)  # before taking our own: nothing here raises
             self._drained_at = heard if len(rows) < MAX_ROWS and len(queued) == len(rows) else None
             with self._lock:
                 own, self._own = own + self._own, []
@@ -291,6 +314,13 @@ class Sequencer:
                 self._own[:0] = unread
             self._drained_at = None
             return 1
+        except CutOff as exc:  # its own appends are handed back, or wait to learn the outcome (``cut_off``)
+            with self._lock:
+                if exc.sent:
+                    self._in_doubt = InDoubt(exc, taken)
+                else:
+                    self._own[:0] = taken
+            raise exc.__cause__ from None
         finally:
             with self._lock:  # own appends this commit took are done (or failed), unless StaleTail
                 _finish([req for req in taken if req.done])
@@ -330,8 +360,8 @@ class Sequencer:
         cause = error.__cause__ if isinstance(error, CommitError) else error
         if isinstance(cause, psycopg.OperationalError):
             # Queued rows stay for whoever leads next; this process's own
-            # appends in the commit fail (had COMMIT gone through, they are
-            # on the log, unacknowledged, like an append whose reply was lost).
+            # appends in the commit fail with it (a lost connection raised
+            # ``cut_off.CutOff`` instead: they are retried).
             raise cause
         log.error("ledger sequencer: commit failed: %s", error)
         if not ids:  # this process's own appends only: they have the error
@@ -362,39 +392,6 @@ def _announce(conn: psycopg.Connection, payload: str) -> None:
     failed commit (``_fail``), on its own, answered at the next sync."""
     for sql in ("BEGIN", "SELECT set_config('synchronous_commit', 'off', true), pg_notify(%s, %s)", "COMMIT"):
         conn.execute(sql, (DONE_CHANNEL, payload) if "%s" in sql else None)
-
-
-def _take_rows(rows: list[tuple[int, str]], ids: list[int]) -> list[list]:
-    """The records of the first ``rows`` (id, JSON text), in order, up to
-    ``MAX_RECORDS`` in all (at least the first row's), their ids appended to
-    ``ids``; the rest stay queued for the next commit."""
-    taken: list[list] = []
-    total = 0
-    for row_id, text in rows:
-        records = _records(text)
-        if taken and total + len(records) > MAX_RECORDS:
-            break
-        ids.append(row_id)
-        taken.append(records)
-        total += len(records)
-    return taken
-
-
-def _records(text: str) -> list:
-    """A queue row's records (``queue_append``: a JSON list of objects); a
-    ``BadRow`` when the text is not a JSON list."""
-    try:
-        records = json.loads(text)
-    except ValueError as exc:
-        return BadRow(f"a queued row is not JSON: {exc}")
-    return records if isinstance(records, list) else BadRow("a queued row is not a JSON list of records")
-
-
-def _sweep(conn: psycopg.Connection) -> None:
-    """Drop finished queue rows older than ``STALE`` that nobody collected:
-    their node stopped, or lost its connection before deleting them."""
-    conn.execute("DELETE FROM ledger_queue WHERE (size IS NOT NULL OR error IS NOT NULL) "
-                 "AND queued_at < now() - %s::interval", (STALE,))
 
 
 def _drain_pipe(fd: int) -> None:

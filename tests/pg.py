@@ -7,13 +7,16 @@ package creates. Nothing here is mocked: it is the server users run.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import psycopg
@@ -91,6 +94,56 @@ class Cluster:
         while (self.data / "postmaster.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+class CuttingRelay:
+    """A TCP relay on loopback to the database at ``url`` that, once ``arm``ed
+    with a marker, cuts the connection whose server's reply holds it,
+    before passing that reply on: the server did the work, the client
+    never hears (a network cut at the worst moment)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urllib.parse.urlsplit(url)
+        self._target = (parts.hostname, parts.port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        netloc = parts.netloc.rsplit(":", 1)[0] + f":{self._listener.getsockname()[1]}"
+        self.url = parts._replace(netloc=netloc).geturl()
+        self.marker: bytes | None = None
+        self.cut = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def arm(self, marker: bytes) -> None:
+        self.cut.clear()
+        self.marker = marker
+
+    def close(self) -> None:
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:  # closed
+                return
+            server = socket.create_connection(self._target)
+            pair = (client, server)
+            threading.Thread(target=self._relay, args=(client, server, pair, False), daemon=True).start()
+            threading.Thread(target=self._relay, args=(server, client, pair, True), daemon=True).start()
+
+    def _relay(self, src: socket.socket, dst: socket.socket, pair: tuple, replies: bool) -> None:
+        try:
+            while data := src.recv(65536):
+                if replies and self.marker is not None and self.marker in data:
+                    self.marker = None
+                    self.cut.set()
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in pair:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
 
 def cluster_or_skip():

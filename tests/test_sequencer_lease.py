@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from labelcheck.ledger import checkpoint, lease, merkle, note, pgstore, sequencer
+from labelcheck.ledger import checkpoint, lease, merkle, note, pgstore, queue_rows
 from labelcheck.ledger.log import Ledger
 from labelcheck.ledger.sequencer import SEQUENCER_LOCK
 
@@ -220,7 +220,7 @@ def test_a_backlog_is_sequenced_in_commits_of_bounded_size(url, tmp_path, monkey
     # What a commit computes between its statements must stay well within
     # the lease, however long the queue grew: queued rows go in commits of
     # at most MAX_RECORDS records (a larger row alone), in queue order.
-    monkeypatch.setattr(sequencer, "MAX_RECORDS", 5)
+    monkeypatch.setattr(queue_rows, "MAX_RECORDS", 5)
     sizes = [3, 1, 1, 2, 7, 1, 3, 2]
     with Ledger.open_dir(tmp_path / "node", origin=ORIGIN, database=url) as led:
         led.append([{"kind": "verification", "n": 0}])  # it leads
