@@ -49,6 +49,11 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
         "queued_at timestamptz NOT NULL DEFAULT now(), first bigint, size bigint, error text)",
         "CREATE INDEX ledger_queue_pending ON ledger_queue (id) WHERE size IS NULL AND error IS NULL",
     ]),
+    (3, "queue row tokens", [
+        # A random token its node gives each row, to find it again when the
+        # reply to its INSERT was lost (``queue_append``); none from older nodes.
+        "ALTER TABLE ledger_queue ADD COLUMN token text",
+    ]),
 ]
 
 LATEST = MIGRATIONS[-1][0]

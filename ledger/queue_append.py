@@ -12,7 +12,10 @@ The enqueue is one statement (the row and its NOTIFY) and commits with
 acknowledged before the sequencer's commit, which is durable and (the WAL
 being one sequence) makes everything before it durable too. Were the
 server to crash and lose the queued row, the waiting append fails; it was
-never acknowledged.
+never acknowledged. A connection that breaks while a row is being queued
+leaves open whether it is in (the INSERT commits on its own): each row
+carries a random token, so once the session that sent it is gone the row
+is looked for, and waited for if it is there, or queued again if not.
 
 One listener thread per process waits for ``NOTIFY ledger_done`` (and polls
 every ``COLLECT_EVERY`` seconds, in case a notification was missed while it
@@ -29,6 +32,7 @@ returns its receipts after all.
 from __future__ import annotations
 
 import json
+import secrets
 import threading
 import time
 
@@ -43,6 +47,7 @@ from .tree import hashes_for_ranges, range_indexes, run_paths, run_ranges, subtr
 
 COLLECT_EVERY = 0.25  # seconds between polls while appends wait
 TIMEOUT = 30.0  # seconds an append waits for the sequencer
+GONE_WITHIN = 5.0  # seconds a session whose connection broke may take to end, once ended
 
 
 class StoredProofs:
@@ -113,6 +118,7 @@ class QueueAppender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._conn: psycopg.Connection | None = None  # enqueue's
+        self._session_id: tuple = ()  # its server pid and backend_start
         self._conn_lock = threading.Lock()
 
     def append(self, records: list[dict]) -> list[Receipt]:
@@ -165,29 +171,57 @@ class QueueAppender:
     def enqueue(self, records: list[dict]) -> int:
         """Put ``records`` in ``ledger_queue`` as one row, with its NOTIFY:
         one statement, one round trip, on this appender's own connection
-        (``_session``); the row's id."""
+        (``_session``); the row's id. Should that connection break on the
+        way, the row is looked for by its token once the session that sent
+        it is gone (``_find``): found, it is this row; not, it is put in again."""
         payload = json.dumps(records, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        token = secrets.token_hex(16)
         with self._conn_lock:
             try:
-                if self._conn is not None and not self._conn.closed:
-                    try:
-                        closed_by_server(self._conn)  # e.g. the database restarted since the last row
-                    except psycopg.Error:
-                        self._conn.close()
-                if self._conn is None or self._conn.closed:
-                    self._conn = _session(self.store.url)
-                return self._conn.execute(
-                    "WITH q AS (INSERT INTO ledger_queue(records) VALUES (%s) RETURNING id) "
-                    "SELECT id, pg_notify(%s, '') FROM q", (payload, QUEUE_CHANNEL)).fetchone()[0]
+                return self._insert(payload, token)
             except psycopg.Error as exc:
                 broken = self._conn is not None and self._conn.broken
                 if self._conn is not None:
                     self._conn.close()
-                if broken:  # the row commits on its own (autocommit): it may be in, and be sequenced
-                    raise CommitError(f"append failed, the connection to the database was lost while queueing "
-                                      f"the records: nothing was acknowledged, but they may still be appended: "
-                                      f"{str(exc).strip()}") from exc
-                raise _failed(exc) from exc
+                if not broken:
+                    raise _failed(exc) from exc
+                cut = exc
+            try:  # the row commits on its own (autocommit): it may be in
+                qid = self._find(token, *self._session_id)
+                return qid if qid is not None else self._insert(payload, token)
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                raise CommitError(f"append failed, the connection to the database was lost while queueing "
+                                  f"the records: nothing was acknowledged, but they may still be appended: "
+                                  f"{str(cut).strip()}") from exc
+
+    def _insert(self, payload: str, token: str) -> int:
+        if self._conn is not None and not self._conn.closed:
+            try:
+                closed_by_server(self._conn)  # e.g. the database restarted since the last row
+            except psycopg.Error:
+                self._conn.close()
+        if self._conn is None or self._conn.closed:
+            self._conn, started = _session(self.store.url)
+            self._session_id = (self._conn.info.backend_pid, started)
+        return self._conn.execute(
+            "WITH q AS (INSERT INTO ledger_queue(records, token) VALUES (%s, %s) RETURNING id) "
+            "SELECT id, pg_notify(%s, '') FROM q", (payload, token, QUEUE_CHANNEL)).fetchone()[0]
+
+    def _find(self, token: str, pid: int, started) -> int | None:
+        """The id of the row queued with ``token``, if any, once the session
+        (``pid``, started at ``started``) that sent it is gone: ended here
+        should it linger, its INSERT is then committed or never will be."""
+        with connect(self.store.url) as conn:
+            deadline = time.monotonic() + GONE_WITHIN
+            while conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE pid = %s AND backend_start = %s", (pid, started)).fetchone():
+                if time.monotonic() > deadline:
+                    raise psycopg.OperationalError(f"the session that queued the row did not end in {GONE_WITHIN:g} s")
+                time.sleep(0.05)
+            row = conn.execute("SELECT id FROM ledger_queue WHERE token = %s", (token,)).fetchone()
+        return None if row is None else row[0]
 
     def _withdraw(self, qid: int, waits: list[_Wait]) -> None:
         """Take back a row nobody sequenced in time; if it was sequenced after
@@ -238,7 +272,7 @@ class QueueAppender:
     def _listen(self) -> None:
         while not self._stop.is_set():
             try:
-                with _session(self.store.url) as conn:
+                with _session(self.store.url)[0] as conn:
                     conn.execute(f"LISTEN {DONE_CHANNEL}")
                     self._serve(conn)
             except psycopg.Error:
@@ -325,13 +359,15 @@ def _forget(conn: psycopg.Connection, ids: list[int]) -> None:
         conn.execute("DELETE FROM ledger_queue WHERE id = ANY(%s)", (ids,))
 
 
-def _session(url: str) -> psycopg.Connection:
+def _session(url: str) -> tuple[psycopg.Connection, object]:
     """A connection whose commits wait for no WAL flush (``synchronous_commit``):
     nothing it writes is acknowledged to anyone before the sequencer's own
-    durable commit, which (the WAL being one sequence) makes it durable too."""
+    durable commit, which (the WAL being one sequence) makes it durable too;
+    and when its server process started (``pg_stat_activity.backend_start``)."""
     conn = connect(url)
-    conn.execute("SET synchronous_commit = off")
-    return conn
+    started = conn.execute("SELECT set_config('synchronous_commit', 'off', false), backend_start "
+                           "FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()[1]
+    return conn, started
 
 
 def _count(waits: list[_Wait]) -> int:

@@ -100,7 +100,8 @@ class CuttingRelay:
     """A TCP relay on loopback to the database at ``url`` that, once ``arm``ed
     with a marker, cuts the connection whose server's reply holds it,
     before passing that reply on: the server did the work, the client
-    never hears (a network cut at the worst moment)."""
+    never hears (a network cut at the worst moment). Or the connection
+    whose client message holds it: the server never hears."""
 
     def __init__(self, url: str) -> None:
         parts = urllib.parse.urlsplit(url)
@@ -109,12 +110,15 @@ class CuttingRelay:
         netloc = parts.netloc.rsplit(":", 1)[0] + f":{self._listener.getsockname()[1]}"
         self.url = parts._replace(netloc=netloc).geturl()
         self.marker: bytes | None = None
+        self.replies = True
         self.cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def arm(self, marker: bytes) -> None:
+    def arm(self, marker: bytes, *, replies: bool = True) -> None:
+        """Cut the connection whose next server reply (or, ``replies=False``,
+        client message) holds ``marker``, dropping it."""
         self.cut.clear()
-        self.marker = marker
+        self.replies, self.marker = replies, marker
 
     def close(self) -> None:
         self._listener.close()
@@ -133,7 +137,7 @@ class CuttingRelay:
     def _relay(self, src: socket.socket, dst: socket.socket, pair: tuple, replies: bool) -> None:
         try:
             while data := src.recv(65536):
-                if replies and self.marker is not None and self.marker in data:
+                if replies == self.replies and self.marker is not None and self.marker in data:
                     self.marker = None
                     self.cut.set()
                     break
@@ -155,9 +159,10 @@ def cluster_or_skip():
         pytest.skip(str(exc))
 
 
-def two_nodes(tmp_path: Path, url: str, origin: str, first: list[dict]):
-    """Two ledgers on the database ``url``, as two nodes sharing one ledger
-    key: the first appends ``first`` and leads; (first node, second node)."""
+def two_nodes(tmp_path: Path, url: str, origin: str, first: list[dict], second_url: str | None = None):
+    """Two ledgers on the database ``url`` (the second through ``second_url``
+    when given), as two nodes sharing one ledger key: the first appends
+    ``first`` and leads; (first node, second node)."""
     a = Ledger.open_dir(tmp_path / "a", origin=origin, database=url)
     a.append(first)
     deadline = time.monotonic() + 10
@@ -167,4 +172,4 @@ def two_nodes(tmp_path: Path, url: str, origin: str, first: list[dict]):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
     (tmp_path / "b" / "ledger.key").chmod(0o600)
-    return a, Ledger.open_dir(tmp_path / "b", origin=origin, database=url)
+    return a, Ledger.open_dir(tmp_path / "b", origin=origin, database=second_url or url)

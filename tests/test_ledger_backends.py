@@ -499,9 +499,11 @@ def test_an_append_whose_row_was_dropped_says_it_may_have_been_appended(tmp_path
         a.close()
 
 
-def test_an_append_whose_queueing_connection_is_cut_says_it_may_still_be_appended(tmp_path, postgres):
+def test_an_append_whose_queueing_connection_is_cut_before_its_row_went_in_is_queued_again(tmp_path, postgres):
     # The queue row commits on its own: a node whose connection breaks while
-    # inserting it cannot tell whether it went in (and will be sequenced).
+    # inserting it cannot tell at once whether it went in. Its session gone,
+    # the row is not there (the INSERT waited for a lock): it is queued again,
+    # and appended once.
     url, a, b = _two_nodes(tmp_path, postgres)
     blocker, watcher = psycopg.connect(url), psycopg.connect(url, autocommit=True)
     try:
@@ -511,11 +513,12 @@ def test_an_append_whose_queueing_connection_is_cut_says_it_may_still_be_appende
         worker.start()
         pid = _wait_for_lock_waiter(watcher, "INSERT INTO ledger_queue")
         watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
-        worker.join(15)
+        _wait_for_lock_waiter(watcher, "INSERT INTO ledger_queue", other_than=pid)  # queued again, on a new session
         blocker.rollback()
-        (error,) = result
-        assert isinstance(error, LedgerError) and "may still be appended" in str(error), error
-        assert b.append(records(1, "next"))[0].index == 1  # a new connection; the cut row never went in
+        worker.join(15)
+        assert result == [None]
+        assert b.append(records(1, "next"))[0].index == 2
+        assert [json.loads(e)["tag"] for e in a.entries(1, 3)] == ["cut", "next"]
     finally:
         blocker.close()
         watcher.close()
@@ -653,12 +656,12 @@ def test_the_sequencer_survives_an_unexpected_error(tmp_path, postgres, monkeypa
         a.close()
 
 
-def _wait_for_lock_waiter(watcher, statement: str = "pg_advisory_xact_lock") -> int:
-    """The server pid of the session whose ``statement`` waits for a lock."""
+def _wait_for_lock_waiter(watcher, statement: str = "pg_advisory_xact_lock", other_than: int = 0) -> int:
+    """The server pid (not ``other_than``) of the session whose ``statement`` waits for a lock."""
     deadline = time.monotonic() + 10
     while True:
         row = watcher.execute("SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                              "AND query LIKE %s", (f"%{statement}%",)).fetchone()
+                              "AND query LIKE %s AND pid <> %s", (f"%{statement}%", other_than)).fetchone()
         if row is not None:
             return row[0]
         assert time.monotonic() < deadline, f"no {statement} ever waited for a lock"
@@ -770,6 +773,31 @@ def test_a_commit_whose_reply_was_lost_is_found_written_and_acknowledged_once(tm
         (receipt,) = a.append(records(1, "after"))
         assert receipt.index == 5 and a.verify().ok
     finally:
+        a.close()
+        relay.close()
+
+
+@pytest.mark.parametrize("lost", ["query", "reply"])
+def test_a_node_whose_queueing_was_cut_off_finds_its_row_or_queues_it_again(tmp_path, postgres, lost, caplog):
+    # The connection breaks while a node queues its records: the INSERT lost
+    # on the way (no row), or its reply (the row in, committed on its own).
+    # Once the session that sent it is gone, the node looks for the row by
+    # its token, and waits for it or queues it again: appended once.
+    url = postgres.create_database(f"backends_{next(_names)}")
+    relay = pg.CuttingRelay(url)
+    a, b = pg.two_nodes(tmp_path, url, ORIGIN, records(1), second_url=relay.url)
+    try:
+        b.append(records(1, "before"))  # its queueing connection is open
+        relay.arm(b"pg_notify\x00" if lost == "reply" else b"pg_notify(", replies=lost == "reply")
+        got = b.append(records(3, "cut off"))
+        assert relay.cut.is_set()
+        assert [r.index for r in got] == [2, 3, 4] and b.size() == 5
+        _check_receipts(b, [got])
+        assert [json.loads(e)["tag"] for e in a.entries(0, 5)] == ["r", "before"] + ["cut off"] * 3
+        (receipt,) = b.append(records(1, "after"))
+        assert receipt.index == 5 and a.verify().ok
+    finally:
+        b.close()
         a.close()
         relay.close()
 
