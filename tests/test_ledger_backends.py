@@ -21,7 +21,7 @@ import pytest
 
 import pg
 
-from labelcheck.ledger import bundle, checkpoint, merkle, note, pgstore
+from labelcheck.ledger import bundle, checkpoint, merkle, note, pg_schema, pgstore
 from labelcheck.ledger.backend import open_store
 from labelcheck.ledger.commit import CommitError, GroupCommit
 from labelcheck.ledger.sequencer import POLL
@@ -238,6 +238,25 @@ def test_a_postgresql_database_without_a_ledger_is_refused(postgres):
         assert store.size() == 0
     finally:
         store.close()
+
+
+def test_a_database_of_an_earlier_schema_is_migrated_at_start_and_its_queued_rows_kept(tmp_path, postgres):
+    # Schema 2 (before queue rows had tokens), with a row an older node
+    # queued: a node's start adds what is missing, and sequences the row.
+    url = postgres.create_database(f"backends_{next(_names)}")
+    with psycopg.connect(url, autocommit=True) as conn:
+        assert pg_schema.apply_migrations(conn, pg_schema.COMPONENT, pg_schema.MIGRATIONS[:2]) == 2
+        conn.execute("INSERT INTO ledger_queue(records) VALUES (%s)", (json.dumps(records(2, "older node")),))
+    with Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=url) as led:
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert pg_schema.applied(conn) == pg_schema.LATEST
+        deadline = time.monotonic() + 10
+        while led.size() < 2:  # the leader takes it without being asked
+            assert time.monotonic() < deadline, "the older node's row was not sequenced"
+            time.sleep(0.02)
+        (mine,) = led.append(records(1, "newer node"))
+        assert mine.index == 2 and led.verify().ok
+        assert [json.loads(e)["tag"] for e in led.entries(0, 3)] == ["older node"] * 2 + ["newer node"]
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
