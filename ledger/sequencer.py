@@ -167,6 +167,8 @@ class Sequencer:
             if self._in_doubt is not None:
                 self._settle(None)
             self._stop.wait(self.poll)
+        if self._in_doubt is not None:  # stopped meanwhile: its appends must not wait for ever
+            self._settle(None)
 
     def _stop_leading(self) -> None:
         """No longer the leader: own appends no commit took are handed back

@@ -110,17 +110,21 @@ class CuttingRelay:
         netloc = parts.netloc.rsplit(":", 1)[0] + f":{self._listener.getsockname()[1]}"
         self.url = parts._replace(netloc=netloc).geturl()
         self.marker: bytes | None = None
-        self.replies = True
+        self.replies, self.then_refuse, self.closed = True, False, False
         self.cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def arm(self, marker: bytes, *, replies: bool = True) -> None:
+    def arm(self, marker: bytes, *, replies: bool = True, then_refuse: bool = False) -> None:
         """Cut the connection whose next server reply (or, ``replies=False``,
-        client message) holds ``marker``, dropping it."""
+        client message) holds ``marker``, dropping it; ``then_refuse``: and
+        refuse connections from then on (the database out of reach)."""
         self.cut.clear()
-        self.replies, self.marker = replies, marker
+        self.replies, self.marker, self.then_refuse = replies, marker, then_refuse
 
     def close(self) -> None:
+        self.closed = True
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
         self._listener.close()
 
     def _accept(self) -> None:
@@ -128,6 +132,9 @@ class CuttingRelay:
             try:
                 client, _ = self._listener.accept()
             except OSError:  # closed
+                return
+            if self.closed:
+                client.close()
                 return
             server = socket.create_connection(self._target)
             pair = (client, server)
@@ -139,6 +146,8 @@ class CuttingRelay:
             while data := src.recv(65536):
                 if replies == self.replies and self.marker is not None and self.marker in data:
                     self.marker = None
+                    if self.then_refuse:
+                        self.close()
                     self.cut.set()
                     break
                 dst.sendall(data)

@@ -21,7 +21,7 @@ import pytest
 
 import pg
 
-from labelcheck.ledger import bundle, checkpoint, merkle, note, pg_schema, pgstore
+from labelcheck.ledger import bundle, checkpoint, cut_off, merkle, note, pg_schema, pgstore
 from labelcheck.ledger.backend import open_store
 from labelcheck.ledger.commit import CommitError, GroupCommit
 from labelcheck.ledger.sequencer import POLL
@@ -794,6 +794,24 @@ def test_a_commit_whose_reply_was_lost_is_found_written_and_acknowledged_once(tm
     finally:
         a.close()
         relay.close()
+
+
+def test_a_commit_cut_off_while_the_database_stays_out_of_reach_says_its_outcome_is_unknown(
+        tmp_path, postgres, monkeypatch):
+    # The reply lost, and no connection to be had to read the log: after
+    # cut_off.TIMEOUT the append fails, and says it may have been written.
+    monkeypatch.setattr(cut_off, "TIMEOUT", 1.0)
+    relay = pg.CuttingRelay(postgres.create_database(f"backends_{next(_names)}"))
+    a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=relay.url)
+    try:
+        a.append(records(1))
+        relay.arm(b"COMMIT\x00", then_refuse=True)
+        start = time.monotonic()
+        with pytest.raises(LedgerError, match="whether the commit was written is unknown"):
+            a.append(records(2, "unknown"))
+        assert relay.cut.is_set() and time.monotonic() - start < 10
+    finally:
+        a.close()
 
 
 @pytest.mark.parametrize("lost", ["query", "reply"])
