@@ -179,24 +179,23 @@ class QueueAppender:
         with self._conn_lock:
             try:
                 return self._insert(payload, token)
+            except _Cut as exc:
+                cut = exc.__cause__
             except psycopg.Error as exc:
-                broken = self._conn is not None and self._conn.broken
-                if self._conn is not None:
-                    self._conn.close()
-                if not broken:
-                    raise _failed(exc) from exc
-                cut = exc
+                self._close()
+                raise _failed(exc) from exc
             try:  # the row commits on its own (autocommit): it may be in
                 qid = self._find(token, *self._session_id)
                 return qid if qid is not None else self._insert(payload, token)
-            except psycopg.Error as exc:
-                if self._conn is not None:
-                    self._conn.close()
+            except (_Cut, psycopg.Error) as exc:
+                self._close()
                 raise CommitError(f"append failed, the connection to the database was lost while queueing "
                                   f"the records: nothing was acknowledged, but they may still be appended: "
                                   f"{str(cut).strip()}") from exc
 
     def _insert(self, payload: str, token: str) -> int:
+        """The row put in; raises _Cut when the connection broke once the
+        INSERT was on its way (whether it is in is then unknown)."""
         if self._conn is not None and not self._conn.closed:
             try:
                 closed_by_server(self._conn)  # e.g. the database restarted since the last row
@@ -205,9 +204,19 @@ class QueueAppender:
         if self._conn is None or self._conn.closed:
             self._conn, started = _session(self.store.url)
             self._session_id = (self._conn.info.backend_pid, started)
-        return self._conn.execute(
-            "WITH q AS (INSERT INTO ledger_queue(records, token) VALUES (%s, %s) RETURNING id) "
-            "SELECT id, pg_notify(%s, '') FROM q", (payload, token, QUEUE_CHANNEL)).fetchone()[0]
+        try:
+            return self._conn.execute(
+                "WITH q AS (INSERT INTO ledger_queue(records, token) VALUES (%s, %s) RETURNING id) "
+                "SELECT id, pg_notify(%s, '') FROM q", (payload, token, QUEUE_CHANNEL)).fetchone()[0]
+        except psycopg.Error as exc:
+            if not self._conn.broken:
+                raise
+            self._conn.close()
+            raise _Cut() from exc
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
 
     def _find(self, token: str, pid: int, started) -> int | None:
         """The id of the row queued with ``token``, if any, once the session
@@ -372,6 +381,10 @@ def _session(url: str) -> tuple[psycopg.Connection, object]:
 
 def _count(waits: list[_Wait]) -> int:
     return sum(wait.count for wait in waits)
+
+
+class _Cut(Exception):
+    """The connection broke while a queue row's INSERT was on its way (``__cause__``)."""
 
 
 def _failed(exc: BaseException) -> CommitError:
