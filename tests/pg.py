@@ -111,15 +111,21 @@ class CuttingRelay:
         self.url = parts._replace(netloc=netloc).geturl()
         self.marker: bytes | None = None
         self.replies, self.then_refuse, self.closed = True, False, False
+        self.after: bytes | None = None
+        self.armed = 0
         self.cut = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
-    def arm(self, marker: bytes, *, replies: bool = True, then_refuse: bool = False) -> None:
+    def arm(self, marker: bytes, *, after: bytes | None = None, replies: bool = True,
+            then_refuse: bool = False) -> None:
         """Cut the connection whose next server reply (or, ``replies=False``,
-        client message) holds ``marker``, dropping it; ``then_refuse``: and
-        refuse connections from then on (the database out of reach)."""
+        client message) holds ``marker`` (following ``after``, on that
+        connection, when given), dropping it; ``then_refuse``: and refuse
+        connections from then on (the database out of reach)."""
         self.cut.clear()
-        self.replies, self.marker, self.then_refuse = replies, marker, then_refuse
+        self.replies, self.after, self.then_refuse = replies, after, then_refuse
+        self.armed += 1
+        self.marker = marker
 
     def close(self) -> None:
         self.closed = True
@@ -142,14 +148,18 @@ class CuttingRelay:
             threading.Thread(target=self._relay, args=(server, client, pair, True), daemon=True).start()
 
     def _relay(self, src: socket.socket, dst: socket.socket, pair: tuple, replies: bool) -> None:
+        seen = 0  # the arming in which ``after`` passed here
         try:
             while data := src.recv(65536):
-                if replies == self.replies and self.marker is not None and self.marker in data:
-                    self.marker = None
-                    if self.then_refuse:
-                        self.close()
-                    self.cut.set()
-                    break
+                if replies == self.replies and self.marker is not None:
+                    if self.after is not None and self.after in data:
+                        seen = self.armed
+                    if self.marker in data and (self.after is None or seen == self.armed):
+                        self.marker = None
+                        if self.then_refuse:
+                            self.close()
+                        self.cut.set()
+                        break
                 dst.sendall(data)
         except OSError:
             pass

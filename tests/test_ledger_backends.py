@@ -783,7 +783,9 @@ def test_a_commit_whose_reply_was_lost_is_found_written_and_acknowledged_once(tm
     try:
         a.append(records(1))
         a.append(records(1))
-        relay.arm(b"COMMIT\x00")  # the server's CommandComplete for the next commit
+        # The server's CommandComplete for the next commit that appends (not
+        # for an idle try of the queue, which writes nothing).
+        relay.arm(b"COMMIT\x00", after=b"INSERT 0 1")
         with caplog.at_level("WARNING", logger="labelcheck.ledger.sequencer"):
             got = a.append(records(3, "answer lost"))
         assert relay.cut.is_set() and "a commit was written" in caplog.text
@@ -805,7 +807,7 @@ def test_a_commit_cut_off_while_the_database_stays_out_of_reach_says_its_outcome
     a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=relay.url)
     try:
         a.append(records(1))
-        relay.arm(b"COMMIT\x00", then_refuse=True)
+        relay.arm(b"COMMIT\x00", after=b"INSERT 0 1", then_refuse=True)
         start = time.monotonic()
         with pytest.raises(LedgerError, match="whether the commit was written is unknown"):
             a.append(records(2, "unknown"))
