@@ -23,6 +23,11 @@ from labelcheck.ledger import note
 from test_gunicorn import LABELCHECK, STREAMING_CLIENT, UNLIMITED, check_receipt_offline, free_port, stop, wait_healthy
 
 
+def _lines(path) -> int:
+    with open(path) as f:
+        return sum(1 for _ in f)
+
+
 def node(tmp_path, data, port, url) -> subprocess.Popen:
     return subprocess.Popen([LABELCHECK, "serve", "--port", str(port), "--data-dir", str(data), "--database", url,
                              "--workers", "2", "--threads", "4"], cwd=tmp_path, stdout=subprocess.PIPE,
@@ -94,6 +99,7 @@ def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres, how, within):
             time.sleep(0.05)
         print(f"takeover after {how.name}: {takeover:.2f} s")
         if how == signal.SIGSTOP:  # continued, the stopped node follows and answers again
+            held = {f: _lines(f) for f in tmp_path.glob(f"receipts-{leader}-*.ndjson")}
             os.killpg(procs[leader].pid, signal.SIGCONT)
             deadline = time.monotonic() + 20
             while True:
@@ -106,6 +112,13 @@ def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres, how, within):
             (tmp_path / f"receipts-{leader}-continued.ndjson").write_text(
                 "".join(json.dumps(r["receipt"]) + "\n" for r in got.json()["results"]))
             assert owner_of_port(leader_port(url), procs) == other  # it did not take the lead back
+            # The requests it held when it stopped, in commits its session's
+            # end cut off, were answered, not failed: its clients (which stop
+            # at an error) go on.
+            while any(_lines(f) < n + 4 for f, n in held.items()):
+                assert all(c.poll() is None for c in clients), "a client got an error (see its stderr)"
+                assert time.monotonic() < deadline + 20, "the continued node's clients got no more answers"
+                time.sleep(0.05)
     finally:
         for name, proc in procs.items():
             if proc.poll() is None:
