@@ -40,6 +40,14 @@ REFUSED = [
      b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n", 400),
 ]
 
+# Refused by the server itself (readguard), as nginx refuses them (tests/test_front.py).
+CODINGS = [
+    ("a transfer coding besides chunked", b"gzip, chunked", 501),
+    ("two header lines, gzip then chunked", b"gzip\r\nTransfer-Encoding: chunked", 501),
+    ("a transfer coding without chunked", b"gzip", 400),
+    ("chunked not the final coding", b"chunked, gzip", 400),
+]
+
 
 @pytest.fixture(scope="module")
 def port(tmp_path_factory):
@@ -58,6 +66,18 @@ def test_a_refused_request_gets_a_problem(port, what, raw, status):
     problem = json.loads(body)
     assert problem["status"] == status and problem["title"] and problem["detail"]
     assert took < 5  # at once, not after the read timeout (10 s)
+
+
+@pytest.mark.parametrize("what, codings, status", CODINGS, ids=[c[0] for c in CODINGS])
+def test_transfer_codings_other_than_chunked_alone_are_refused(port, what, codings, status):
+    # RFC 9112 §6.1 and §6.3: never the coded bytes taken as the JSON body.
+    body = b'{"items": []}'
+    raw = (b"POST /v1/verify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           b"Transfer-Encoding: %s\r\n\r\n%x\r\n%s\r\n0\r\n\r\n" % (codings, len(body), body))
+    got, headers, answer, took = exchange(port, raw)
+    assert got == status, (what, answer[:300])
+    assert headers["content-type"] == "application/problem+json" and headers["connection"] == "close"
+    assert json.loads(answer)["status"] == status and took < 5
 
 
 def test_a_chunked_body_with_a_trailer_is_taken_at_once(port):

@@ -382,6 +382,15 @@ def test_witness_cli_keygen_and_serve(tmp_path, log_signer):
         refused = requests.get(url + "/healthz", headers={"X-Big": "a" * 9000}, timeout=5)
         assert refused.status_code == 431 and refused.headers["Content-Type"] == "text/plain; charset=utf-8"
         assert refused.text.endswith("\n") and "<" not in refused.text
+        # A transfer coding gunicorn lets through: refused, its bytes never taken as the checkpoint.
+        body = log.body(0)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"POST /add-checkpoint HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+                        b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body))
+            answer = b""
+            while chunk := raw.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 501 ") and b"transfer coding gzip is not supported" in answer
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)

@@ -2,6 +2,8 @@
 malformed, bad chunking), answered in the server's own error form rather
 than gunicorn's HTML page, and logged without the client's address: logs
 hold no viewers' addresses (the servers' access logs are off for that too).
+And the one gunicorn lets through but should not (``codings_refused``): a
+transfer coding besides chunked, whose coded bytes it would pass on as the body.
 
 ``OwnRefusals`` goes before gunicorn's worker class in a worker's bases; the
 worker's ``refusal(status, reason, detail)`` gives the whole HTTP answer.
@@ -22,6 +24,22 @@ def raw_answer(status: int, reason: str, content_type: str, body: bytes, headers
     extra = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return (f"HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{extra}"
             f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n").encode("latin-1") + body
+
+
+def codings_refused(value: str | None) -> tuple[int, str, str] | None:
+    """The answer to a request whose transfer codings are other than
+    ``chunked`` alone, or None. RFC 9112 §6.3: chunked not the final coding
+    leaves the body's length unknown (400); §6.1: a coding the server does
+    not apply (gzip, chunked) is 501, rather than its bytes taken as the body."""
+    if value is None:
+        return None
+    codings = [c.strip().lower() for c in value.split(",")]
+    if codings[-1] != "chunked":
+        return 400, "Bad Request", "chunked must be the request's final transfer coding (RFC 9112 §6.3)"
+    if len(codings) > 1:
+        return 501, "Not Implemented", (f"transfer coding {', '.join(codings[:-1])} is not supported: "
+                                        "send the body with chunked alone")
+    return None
 
 
 class OwnRefusals:

@@ -44,7 +44,7 @@ from gunicorn.http.errors import ParseException
 from labelcheck.fetch import alarm
 from labelcheck.web import headers
 from labelcheck.web.problems import MEDIA_TYPE, problem_body
-from labelcheck.util.gunicorn_refusals import OwnRefusals, raw_answer
+from labelcheck.util.gunicorn_refusals import OwnRefusals, codings_refused, raw_answer
 from labelcheck.util.gunicorn_stalls import StallTolerantThreadWorker
 
 _local = threading.local()
@@ -229,6 +229,11 @@ class ReadGuard:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         armed = getattr(_local, "alarm", None)
+        refused = codings_refused(environ.get("HTTP_TRANSFER_ENCODING"))
+        if refused is not None:
+            if armed is not None:
+                armed.cancel()
+            return _refuse(start_response, *refused)
         length = _content_length(environ)
         chunked = environ.get("wsgi.input_terminated") and length is None
         if (length or chunked) and (length is None or length <= self.max_body):
@@ -269,7 +274,11 @@ def _read(stream, limit: int) -> bytes | None:
 
 
 def _timeout(start_response: Callable) -> list[bytes]:
-    status, title, detail = _TIMEOUT
+    return _refuse(start_response, *_TIMEOUT)
+
+
+def _refuse(start_response: Callable, status: int, title: str, detail: str) -> list[bytes]:
+    """An RFC 9457 problem, closing the connection: the rest of the request is not read."""
     body = problem_body(status, title, detail)
     start_response(f"{status} {title}", [("Content-Type", MEDIA_TYPE),
                                          *headers.ALWAYS.items(), *headers.NOT_A_PAGE.items(),

@@ -8,7 +8,7 @@ from gunicorn.app.base import BaseApplication
 from werkzeug.exceptions import HTTPException
 
 from labelcheck.util import gunicorn_stalls
-from labelcheck.util.gunicorn_refusals import OwnRefusals, raw_answer
+from labelcheck.util.gunicorn_refusals import OwnRefusals, codings_refused, raw_answer
 
 from .protocol import Witness
 
@@ -18,6 +18,15 @@ MAX_BODY = 64 * 1024  # 63 proof lines and a checkpoint with its signatures fit 
 def create_witness_app(witness: Witness) -> Flask:
     app = Flask("labelcheck-witness")
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+
+    @app.before_request
+    def transfer_codings() -> Response | None:
+        refused = codings_refused(request.headers.get("Transfer-Encoding"))
+        if refused is None:
+            return None
+        status, title, detail = refused
+        return Response(f"{detail}\n", status=status, content_type="text/plain; charset=utf-8",
+                        headers={"Connection": "close"})
 
     @app.post("/add-checkpoint")
     def add_checkpoint() -> Response:
