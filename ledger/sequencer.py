@@ -30,10 +30,11 @@ The leader's own process skips the queue: ``Sequencer.append`` hands its
 encoded records to the leader thread in memory, and they go into the next
 commit beside the queued rows, their receipts built from that commit's own
 hashes (``commit.CommitTree``). They are acknowledged on the same durable
-commit; should the process stop leading before a commit took them, or
-its connection be lost before the COMMIT of one that took them went out
-(``commit.Unsent``), they are handed back to be queued, nothing having
-been written.
+commit; should the process stop leading before a commit took them, they
+are handed back to be queued, nothing having been written. Should its
+connection be lost during a commit that took them, they wait to learn
+whether that commit was written (``cut_off``), and are answered from it or
+queued again.
 
 A commit of the leader's own appends alone, while no queued request can be
 waiting (the last read of the queue found it drained, and no notification
