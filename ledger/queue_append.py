@@ -224,8 +224,8 @@ class QueueAppender:
         should it linger, its INSERT is then committed or never will be."""
         with connect(self.store.url) as conn:
             deadline = time.monotonic() + GONE_WITHIN
-            while conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                               "WHERE pid = %s AND backend_start = %s", (pid, started)).fetchone():
+            while conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = %s "
+                               "AND (%s::timestamptz IS NULL OR backend_start = %s)", (pid, started, started)).fetchone():
                 if time.monotonic() > deadline:
                     raise psycopg.OperationalError(f"the session that queued the row did not end in {GONE_WITHIN:g} s")
                 time.sleep(0.05)
@@ -374,8 +374,8 @@ def _session(url: str) -> tuple[psycopg.Connection, object]:
     durable commit, which (the WAL being one sequence) makes it durable too;
     and when its server process started (``pg_stat_activity.backend_start``)."""
     conn = connect(url)
-    started = conn.execute("SELECT set_config('synchronous_commit', 'off', false), backend_start "
-                           "FROM pg_stat_activity WHERE pid = pg_backend_pid()").fetchone()[1]
+    started = conn.execute("SELECT set_config('synchronous_commit', 'off', false), "
+                           "(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())").fetchone()[1]
     return conn, started
 
 
