@@ -85,7 +85,7 @@ def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres, how, within):
         leader = owner_of_port(leader_port(url), procs)
         assert leader in procs
         other = "b" if leader == "a" else "a"
-        before = sum(1 for f in tmp_path.glob(f"receipts-{other}-*.ndjson") for _ in f.open())
+        before = sum(map(_lines, tmp_path.glob(f"receipts-{other}-*.ndjson")))
         killed_at = time.monotonic()
         os.killpg(procs[leader].pid, how)
         if how == signal.SIGKILL:
@@ -94,7 +94,7 @@ def test_two_nodes_one_log_sequencer_killed(tmp_path, postgres, how, within):
             assert time.monotonic() - killed_at < within, f"no node took over within {within} s"
             time.sleep(0.05)
         takeover = time.monotonic() - killed_at
-        while sum(1 for f in tmp_path.glob(f"receipts-{other}-*.ndjson") for _ in f.open()) < before + 20:
+        while sum(map(_lines, tmp_path.glob(f"receipts-{other}-*.ndjson"))) < before + 20:
             assert time.monotonic() - killed_at < 20, "the surviving node stopped answering"
             time.sleep(0.05)
         print(f"takeover after {how.name}: {takeover:.2f} s")

@@ -57,6 +57,11 @@ def records(n: int, tag: str = "r") -> list[dict]:
     return [{"kind": "verification", "tag": tag, "n": i} for i in range(n)]
 
 
+def _tags(led: Ledger, start: int, end: int) -> list:
+    """The ``tag`` of entries ``start`` to ``end`` (``records``), in log order."""
+    return [json.loads(e)["tag"] for e in led.entries(start, end)]
+
+
 def test_receipts_prove_inclusion_in_a_signed_checkpoint(target):
     with open_ledger(target) as led:
         verifier = note.Verifier.from_vkey(led.verifier_key)
@@ -256,7 +261,7 @@ def test_a_database_of_an_earlier_schema_is_migrated_at_start_and_its_queued_row
             time.sleep(0.02)
         (mine,) = led.append(records(1, "newer node"))
         assert mine.index == 2 and led.verify().ok
-        assert [json.loads(e)["tag"] for e in led.entries(0, 3)] == ["older node"] * 2 + ["newer node"]
+        assert _tags(led, 0, 3) == ["older node"] * 2 + ["newer node"]
 
 
 @pytest.mark.parametrize("pipelined", [False, True])
@@ -512,7 +517,7 @@ def test_an_append_whose_row_was_dropped_says_it_may_have_been_appended(tmp_path
         assert isinstance(error, LedgerError)
         assert "may have been appended" in str(error) and "nothing was written" not in str(error)
         assert a.size() == 3  # they were
-        assert [json.loads(e)["tag"] for e in a.entries(1, 3)] == ["dropped", "dropped"]
+        assert _tags(a, 1, 3) == ["dropped", "dropped"]
     finally:
         b.close()
         a.close()
@@ -537,7 +542,7 @@ def test_an_append_whose_queueing_connection_is_cut_before_its_row_went_in_is_qu
         worker.join(15)
         assert result == [None]
         assert b.append(records(1, "next"))[0].index == 2
-        assert [json.loads(e)["tag"] for e in a.entries(1, 3)] == ["cut", "next"]
+        assert _tags(a, 1, 3) == ["cut", "next"]
     finally:
         blocker.close()
         watcher.close()
@@ -724,7 +729,7 @@ def test_the_leaders_own_appends_go_out_in_one_round_trip_and_a_commit_cut_off_u
         _check_receipts(a, got)
         (receipt,) = a.append(records(1, "after"))
         assert receipt.index == 5 and a.verify().ok
-        assert [json.loads(e)["tag"] for e in a.entries(2, 6)] == ["in flight"] * 3 + ["after"]
+        assert _tags(a, 2, 6) == ["in flight"] * 3 + ["after"]
     finally:
         blocker.close()
         watcher.close()
@@ -766,7 +771,7 @@ def test_a_leader_cut_off_before_its_commit_went_out_queues_its_own_append_again
         assert "retrying" in caplog.text  # the sequencer saw the cut and connected again
         assert a.size() == 5 and a.verify().ok
         _check_receipts(a, [got])
-        tags = [json.loads(e)["tag"] for e in a.entries(0, 5)]
+        tags = _tags(a, 0, 5)
         assert tags.count("in flight") == 3  # once each
     finally:
         watcher.close()
@@ -832,7 +837,7 @@ def test_a_node_whose_queueing_was_cut_off_finds_its_row_or_queues_it_again(tmp_
         assert relay.cut.is_set()
         assert [r.index for r in got] == [2, 3, 4] and b.size() == 5
         _check_receipts(b, [got])
-        assert [json.loads(e)["tag"] for e in a.entries(0, 5)] == ["r", "before"] + ["cut off"] * 3
+        assert _tags(a, 0, 5) == ["r", "before"] + ["cut off"] * 3
         (receipt,) = b.append(records(1, "after"))
         assert receipt.index == 5 and a.verify().ok
     finally:
