@@ -188,7 +188,13 @@ def two_nodes(tmp_path: Path, url: str, origin: str, first: list[dict], second_u
     while not a.sequencer.leader:
         assert time.monotonic() < deadline, "the first node never led"
         time.sleep(0.02)
-    (tmp_path / "b").mkdir()
-    (tmp_path / "b" / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
-    (tmp_path / "b" / "ledger.key").chmod(0o600)
-    return a, Ledger.open_dir(tmp_path / "b", origin=origin, database=second_url or url)
+    return a, node(tmp_path, "b", origin, second_url or url)
+
+
+def node(tmp_path: Path, name: str, origin: str, url: str) -> Ledger:
+    """One more node on the database ``url``, in ``tmp_path/name``, holding
+    the ledger key of ``two_nodes``'s first node."""
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "ledger.key").write_bytes((tmp_path / "a" / "ledger.key").read_bytes())
+    (tmp_path / name / "ledger.key").chmod(0o600)
+    return Ledger.open_dir(tmp_path / name, origin=origin, database=url)

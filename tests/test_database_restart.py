@@ -14,6 +14,7 @@ import pg
 from labelcheck.ledger import keyfile as keys
 from labelcheck.ledger.log import LedgerError
 from labelcheck.ledger.pgstore import POOL_WAIT
+from labelcheck.ledger.queue_append import QueueAppender
 from labelcheck.pipeline.config import Config
 from labelcheck.pipeline.registry import registry_add, registry_revoke
 from labelcheck.pipeline.services import Services
@@ -124,23 +125,38 @@ def test_the_api_while_the_database_is_away(tmp_path, cluster):
     state(app).services.close()
 
 
-def test_a_follower_appends_at_the_first_try_after_a_database_restart(tmp_path, cluster):
-    # The follower's queueing connection was closed by the restart: it is
-    # replaced before use, not found broken by the next append.
-    a, b = pg.two_nodes(tmp_path, cluster.create_database("follower"), "restart.example/log", _records("first"))
+def test_a_follower_appends_at_the_first_try_after_a_database_restart(tmp_path, cluster, monkeypatch):
+    # The followers' queueing connections were closed by the restart: they
+    # are replaced before use, not found broken by the next append. Any node
+    # may lead after the restart (on a busy machine the first node's
+    # sequencer is often not the first to reconnect), so two followers
+    # queue before it: at least one of them follows after it too.
+    url = cluster.create_database("follower")
+    a, b = pg.two_nodes(tmp_path, url, "restart.example/log", _records("first"))
+    c = pg.node(tmp_path, "c", "restart.example/log", url)
+    nodes = (a, b, c)
     try:
         b.append(_records("queued"))
+        c.append(_records("queued"))
         cluster.halt()
         cluster.resume()
         deadline = time.monotonic() + 10
-        while a.unreachable is not None or not a.sequencer.leader:  # the leader is back first
-            assert time.monotonic() < deadline, "the leader never came back"
+        while any(n.unreachable is not None for n in nodes) or not any(n.sequencer.leader for n in nodes):
+            assert time.monotonic() < deadline, "no node leads again"
             time.sleep(0.05)
-        receipts = b.append(_records("after"))
-        assert receipts[0].index == 6 and a.verify().ok
+        follower = b if not b.sequencer.leader else c
+        # An INSERT found broken would be followed by a look for its row:
+        # with the connection replaced first, there is none.
+        monkeypatch.setattr(QueueAppender, "_find", _not_looked_for)
+        receipts = follower.append(_records("after"))
+        assert receipts[0].index == 9 and a.verify().ok
     finally:
-        b.close()
-        a.close()
+        for n in nodes:
+            n.close()
+
+
+def _not_looked_for(*_args):
+    raise AssertionError("the queueing connection was found broken by the append")
 
 
 def test_reads_work_at_once_after_a_long_outage(tmp_path, cluster):
