@@ -786,8 +786,8 @@ def test_a_commit_whose_reply_was_lost_is_found_written_and_acknowledged_once(tm
     relay = pg.CuttingRelay(postgres.create_database(f"backends_{next(_names)}"))
     a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=relay.url)
     try:
-        a.append(records(1))
-        a.append(records(1))
+        a.append(records(1))  # through the queue, should it come before this node leads:
+        a.append(records(1))  # then every reply to the leader up to this one's has come through
         # The server's CommandComplete for the next commit that appends (not
         # for an idle try of the queue, which writes nothing).
         relay.arm(b"COMMIT\x00", after=b"INSERT 0 1")
@@ -811,7 +811,8 @@ def test_a_commit_cut_off_while_the_database_stays_out_of_reach_says_its_outcome
     relay = pg.CuttingRelay(postgres.create_database(f"backends_{next(_names)}"))
     a = Ledger.open_dir(tmp_path / "a", origin=ORIGIN, database=relay.url)
     try:
-        a.append(records(1))
+        a.append(records(1))  # through the queue, should it come before this node leads:
+        a.append(records(1))  # then every reply to the leader up to this one's has come through
         relay.arm(b"COMMIT\x00", after=b"INSERT 0 1", then_refuse=True)
         start = time.monotonic()
         with pytest.raises(LedgerError, match="whether the commit was written is unknown"):
