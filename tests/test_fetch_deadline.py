@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from labelcheck.fetch import FetchPolicy, MediaFetcher, fetch_all
+from labelcheck.fetch import FetchPolicy, MediaFetcher, alarm, fetch_all
 from labelcheck.fetch.batch import GRACE
 from labelcheck.pipeline.config import ConfigError
 from labelcheck.web.app import create_app
@@ -21,7 +21,7 @@ MARGIN = 0.75  # seconds on top of the deadline and its grace, for a busy 2-core
 
 class SlowSite:
     """/slow sends its headers, then one byte every 0.1 s for ``drip`` seconds;
-    /fast answers at once. Counts connections and the most served at once."""
+    /stall its headers, then nothing for as long; /fast answers at once. Counts connections and the most served at once."""
 
     def __init__(self, drip: float = 30.0):
         self.active = self.peak = 0
@@ -38,6 +38,13 @@ class SlowSite:
                     site.peak = max(site.peak, site.active)
                     site.peers.add(self.client_address)
                 try:
+                    if self.path.startswith("/stall"):  # the headers, then nothing
+                        self.send_response(200)
+                        self.send_header("Content-Length", "1000")
+                        self.end_headers()
+                        self.wfile.flush()
+                        time.sleep(drip)
+                        return
                     if self.path.startswith("/fast"):
                         body = b"fast body"
                         self.send_response(200)
@@ -108,6 +115,21 @@ def test_fast_urls_finish_while_slow_ones_hit_the_deadline(slow):
 def test_the_fetch_own_limit_is_timeout_not_deadline(slow):
     result = fetch_all(fetcher(total_timeout=0.5), [slow.url("/slow")], seconds=5.0)[0]
     assert result.reason == "timeout"
+
+
+@pytest.mark.parametrize("seconds, policy, reason", [(0.5, {}, "deadline"), (5.0, {"total_timeout": 0.5}, "timeout")])
+def test_a_read_timing_out_as_time_runs_out_names_the_limit_that_ran_out(slow, monkeypatch, seconds, policy, reason):
+    # On a busy machine the alarm that shuts a deadline's sockets can run
+    # late, and a read's own timeout (set to the time left) fire first: the
+    # failure still names the limit whose time it was, not a slow server.
+    monkeypatch.setattr(alarm, "at", lambda when, callback: _NeverRings())
+    result = fetch_all(fetcher(**policy), [slow.url("/stall")], seconds=seconds)[0]
+    assert (result.reason, "ran out" in result.detail) == (reason, reason == "deadline"), result.detail
+
+
+class _NeverRings:
+    def cancel(self) -> None:
+        pass
 
 
 def test_per_request_concurrency_is_bounded(slow):

@@ -1,7 +1,7 @@
 """requests and urllib3 exceptions told as :class:`FetchFailed` reasons.
 
 When a :class:`~labelcheck.fetch.pinned.Deadline` has passed, that is the
-reason, whatever error the shut-down socket produced: ``timeout`` for the
+reason, whatever error the shut-down (or timed-out) socket produced: ``timeout`` for the
 fetch's own limit, ``deadline`` for the request's shared one.
 """
 
@@ -65,7 +65,7 @@ def request_failure(exc: Exception, target: Target, ip: netguard.IPAddress, dead
     """The failure for an exception raised while sending a request and
     reading the response head (urllib3, without retries)."""
     where = target.host if str(ip) == target.host else f"{target.host} ({ip})"
-    if deadline.expired:
+    if deadline.passed:
         return out_of_time(deadline, f"talking to {where}")
     if isinstance(exc, u3.NewConnectionError):  # before ConnectTimeoutError, its base class
         return FetchFailed("connect_failed", f"could not talk to {where} ({_innermost(exc)})")
@@ -83,7 +83,7 @@ def request_failure(exc: Exception, target: Target, ip: netguard.IPAddress, dead
 
 
 def body_failure(exc: Exception, target: Target, deadline: Deadline) -> FetchFailed:
-    if deadline.expired:
+    if deadline.passed:
         return out_of_time(deadline, f"reading from {target.host}")
     if isinstance(exc, (u3.ReadTimeoutError, TimeoutError, socket.timeout)):
         return FetchFailed("timeout", f"{target.host} stopped sending the body")

@@ -227,7 +227,7 @@ class MediaFetcher:
             except (u3.HTTPError, OSError, ValueError) as exc:
                 self._pools.drop(target.scheme, target.host, ip)
                 failure = failures.request_failure(exc, target, ip, deadline)
-                if not failures.never_connected(exc) or deadline.expired:
+                if not failures.never_connected(exc) or deadline.passed:
                     raise failure from None
         assert failure is not None
         raise failure
@@ -248,7 +248,7 @@ class MediaFetcher:
                                     assert_same_host=False, timeout=timeout, preload_content=False,
                                     decode_content=False)
             except (u3.HTTPError, OSError) as exc:
-                if attempt == 2 or not deadline.reused or deadline.expired or not failures.dropped_idle(exc):
+                if attempt == 2 or not deadline.reused or deadline.passed or not failures.dropped_idle(exc):
                     raise
         raise AssertionError("unreachable")
 

@@ -54,6 +54,13 @@ class Deadline:
     def remaining(self) -> float:
         return self.end - time.monotonic()
 
+    @property
+    def passed(self) -> bool:
+        """Whether the time is up: the alarm went off, or its time has come.
+        A read's own timeout, set to the time left, can fire before the
+        alarm's thread runs (on a busy machine); it is this limit all the same."""
+        return self.expired or time.monotonic() >= self.end
+
     def __enter__(self) -> "Deadline":
         self._token = _ACTIVE.set(self)
         self._alarm = alarm.at(self.end, self._expire)
